@@ -1,0 +1,430 @@
+package format
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Constants of the container; doc.go explains each.
+const (
+	Magic            = "GMTF\r\n\x1a\n"
+	VersionMajor     = 1
+	VersionMinor     = 0
+	HeaderSize       = 64
+	Alignment        = 64
+	SectionEntrySize = 64
+	sectionNameLen   = 28
+	MaxNameLen       = 512
+	MaxRank          = 8
+
+	SectionMeta    = 1
+	SectionTensors = 2
+	SectionFile    = 3
+
+	sectionZstd     = 1 << 0
+	sectionRequired = 1 << 1
+)
+
+// Options are the reader's limits. The zero value means the defaults.
+type Options struct {
+	// MaxSections caps the section count (default 1024).
+	MaxSections int
+	// MaxTensors caps the tensor count (default 1<<20).
+	MaxTensors int
+	// MaxSectionBytes caps the decompressed size of any section (default 512 MiB: the Gemma 3
+	// tokenizer.json is 33 MB).
+	MaxSectionBytes int64
+}
+
+func (o *Options) defaults() {
+	if o.MaxSections <= 0 {
+		o.MaxSections = 1024
+	}
+	if o.MaxTensors <= 0 {
+		o.MaxTensors = 1 << 20
+	}
+	if o.MaxSectionBytes <= 0 {
+		o.MaxSectionBytes = 512 << 20
+	}
+}
+
+// TensorInfo is one directory entry.
+type TensorInfo struct {
+	Name   string
+	DType  DType
+	Shape  []int64
+	Offset int64 // absolute byte offset of the payload in the file
+	Length int64 // payload bytes (= LayoutOf(DType, Shape).Size)
+	CRC    uint32
+	Scale  float32 // per-tensor scale; 1 unless the type uses one
+}
+
+// Tensor is a directory entry with its payload, a slice of the file mapping (read only).
+type Tensor struct {
+	TensorInfo
+	Layout Layout
+	Data   []byte
+}
+
+// File is an open gemmatool file. Its tensors' Data slices alias a read-only memory mapping
+// and stay valid until Close.
+type File struct {
+	Path     string
+	Major    int
+	Minor    int
+	Meta     Metadata
+	data     []byte
+	unmap    func() error
+	tensors  []Tensor
+	byName   map[string]int
+	sections []sectionEntry
+	opts     Options
+}
+
+// Open maps path and validates the header, section table, metadata and tensor directory:
+// every payload lies inside the data region, starts at a multiple of [Alignment], has the
+// length its type and shape imply, and overlaps no other payload. Checksums of payloads are
+// verified only by [File.VerifyChecksums].
+func Open(path string, opts *Options) (*File, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.defaults()
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	data, unmap, err := mapFile(fh, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("format: map %s: %w", path, err)
+	}
+	f := &File{Path: path, data: data, unmap: unmap, opts: o}
+	if err := f.parse(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Close releases the mapping. Tensor data must not be used afterwards.
+func (f *File) Close() error {
+	if f.unmap == nil {
+		return nil
+	}
+	u := f.unmap
+	f.unmap = nil
+	f.data = nil
+	return u()
+}
+
+func (f *File) errf(off int64, tensor string, sentinel error, format string, args ...any) error {
+	return &Error{Path: f.Path, Offset: off, Tensor: tensor, Msg: fmt.Sprintf(format, args...), Err: sentinel}
+}
+
+func (f *File) parse() error {
+	size := int64(len(f.data))
+	if size < HeaderSize {
+		return f.errf(0, "", ErrFormat, "file has %d bytes, shorter than the %d-byte header", size, HeaderSize)
+	}
+	h := f.data[:HeaderSize]
+	if string(h[:8]) != Magic {
+		return f.errf(0, "", ErrFormat, "bad magic %q, want %q (not a gemmatool file)", h[:8], Magic)
+	}
+	f.Major = int(binary.LittleEndian.Uint16(h[8:]))
+	f.Minor = int(binary.LittleEndian.Uint16(h[10:]))
+	if f.Major != VersionMajor {
+		return f.errf(8, "", ErrUnsupported, "format version %d.%d, this reader handles %d.x", f.Major, f.Minor, VersionMajor)
+	}
+	if fl := binary.LittleEndian.Uint32(h[12:]); fl != 0 {
+		return f.errf(12, "", ErrUnsupported, "header flags %#x, want 0", fl)
+	}
+	tableOff := binary.LittleEndian.Uint64(h[16:])
+	count := binary.LittleEndian.Uint32(h[24:])
+	tableCRC := binary.LittleEndian.Uint32(h[28:])
+	fileSize := binary.LittleEndian.Uint64(h[32:])
+	if fileSize != uint64(size) {
+		return f.errf(32, "", ErrFormat, "header records file size %d, file has %d bytes (truncated or extended)", fileSize, size)
+	}
+	if int64(count) > int64(f.opts.MaxSections) || count == 0 {
+		return f.errf(24, "", ErrFormat, "section count %d, want 1..%d", count, f.opts.MaxSections)
+	}
+	tableLen := uint64(count) * SectionEntrySize
+	if tableOff < HeaderSize || tableOff > uint64(size) || tableLen > uint64(size)-tableOff {
+		return f.errf(16, "", ErrFormat, "section table [%#x, +%d) outside the file (size %#x)", tableOff, tableLen, size)
+	}
+	table := f.data[tableOff : tableOff+tableLen]
+	if crc32.Checksum(table, castagnoli) != tableCRC {
+		return f.errf(int64(tableOff), "", ErrChecksum, "section table checksum mismatch")
+	}
+	var meta, dir *sectionEntry
+	for i := 0; i < int(count); i++ {
+		b := table[i*SectionEntrySize:]
+		off := int64(tableOff) + int64(i*SectionEntrySize)
+		s := sectionEntry{Kind: binary.LittleEndian.Uint32(b[0:]), Flags: binary.LittleEndian.Uint32(b[4:]),
+			Offset: int64(binary.LittleEndian.Uint64(b[8:])), Stored: int64(binary.LittleEndian.Uint64(b[16:])),
+			Raw: int64(binary.LittleEndian.Uint64(b[24:])), CRC: binary.LittleEndian.Uint32(b[32:]),
+			Name: string(bytes.TrimRight(b[36:64], "\x00"))}
+		if s.Offset < HeaderSize || s.Offset > int64(tableOff) || s.Stored < 0 || s.Stored > int64(tableOff)-s.Offset {
+			return f.errf(off, "", ErrFormat, "section %q [%#x, +%d) outside the sections region [%#x, %#x)", s.Name, s.Offset, s.Stored, HeaderSize, tableOff)
+		}
+		if s.Raw < 0 || s.Raw > f.opts.MaxSectionBytes {
+			return f.errf(off, "", ErrFormat, "section %q raw size %d above the limit %d", s.Name, s.Raw, f.opts.MaxSectionBytes)
+		}
+		if s.Flags&^(sectionZstd|sectionRequired) != 0 {
+			return f.errf(off+4, "", ErrUnsupported, "section %q has unknown flags %#x", s.Name, s.Flags)
+		}
+		if s.Flags&sectionZstd == 0 && s.Raw != s.Stored {
+			return f.errf(off, "", ErrFormat, "uncompressed section %q: raw size %d != stored %d", s.Name, s.Raw, s.Stored)
+		}
+		switch s.Kind {
+		case SectionMeta:
+			if meta != nil {
+				return f.errf(off, "", ErrFormat, "two metadata sections")
+			}
+			meta = &s
+		case SectionTensors:
+			if dir != nil {
+				return f.errf(off, "", ErrFormat, "two tensor directories")
+			}
+			dir = &s
+		case SectionFile:
+		default:
+			if s.Flags&sectionRequired != 0 {
+				return f.errf(off, "", ErrUnsupported, "required section %q of unknown kind %d", s.Name, s.Kind)
+			}
+		}
+		f.sections = append(f.sections, s)
+	}
+	if meta == nil || dir == nil {
+		return f.errf(int64(tableOff), "", ErrFormat, "missing metadata or tensor directory section")
+	}
+	mb, err := f.sectionBytes(*meta)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(mb, &f.Meta); err != nil {
+		return f.errf(meta.Offset, "", ErrFormat, "metadata is not valid JSON: %v", err)
+	}
+	if f.Meta.Format != "gemmatool" {
+		return f.errf(meta.Offset, "", ErrFormat, "metadata format %q, want \"gemmatool\"", f.Meta.Format)
+	}
+	db, err := f.sectionBytes(*dir)
+	if err != nil {
+		return err
+	}
+	return f.parseDirectory(db, dir.Offset, int64(tableOff))
+}
+
+// sectionBytes returns a section's content, checking its CRC and decompressing it.
+func (f *File) sectionBytes(s sectionEntry) ([]byte, error) {
+	stored := f.data[s.Offset : s.Offset+s.Stored]
+	if crc32.Checksum(stored, castagnoli) != s.CRC {
+		return nil, f.errf(s.Offset, "", ErrChecksum, "section %q checksum mismatch", s.Name)
+	}
+	if s.Flags&sectionZstd == 0 {
+		return stored, nil
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(s.Raw)+1<<20), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	out, err := dec.DecodeAll(stored, make([]byte, 0, s.Raw))
+	if err != nil {
+		return nil, f.errf(s.Offset, "", ErrFormat, "section %q: zstd: %v", s.Name, err)
+	}
+	if int64(len(out)) != s.Raw {
+		return nil, f.errf(s.Offset, "", ErrFormat, "section %q decompresses to %d bytes, header says %d", s.Name, len(out), s.Raw)
+	}
+	return out, nil
+}
+
+func (f *File) parseDirectory(b []byte, base, dataEnd int64) error {
+	pos := 0
+	need := func(n int) error {
+		if n > len(b)-pos {
+			return f.errf(base+int64(pos), "", ErrFormat, "tensor directory ends early: need %d bytes, %d left", n, len(b)-pos)
+		}
+		return nil
+	}
+	if err := need(4); err != nil {
+		return err
+	}
+	count := int64(binary.LittleEndian.Uint32(b))
+	pos = 4
+	// Each entry takes at least 2+1+2+2+8+8+4+4 = 31 bytes: bound the count by the bytes left.
+	if count > int64(f.opts.MaxTensors) || count > int64(len(b)-4)/31 {
+		return f.errf(base, "", ErrFormat, "tensor count %d exceeds the limit or the directory size", count)
+	}
+	f.tensors = make([]Tensor, 0, count)
+	f.byName = make(map[string]int, count)
+	for i := int64(0); i < count; i++ {
+		at := base + int64(pos)
+		if err := need(2); err != nil {
+			return err
+		}
+		nl := int(binary.LittleEndian.Uint16(b[pos:]))
+		pos += 2
+		if nl == 0 || nl > MaxNameLen {
+			return f.errf(at, "", ErrFormat, "tensor %d name length %d, want 1..%d", i, nl, MaxNameLen)
+		}
+		if err := need(nl + 4); err != nil {
+			return err
+		}
+		name := string(b[pos : pos+nl])
+		pos += nl
+		if !utf8.ValidString(name) {
+			return f.errf(at, "", ErrFormat, "tensor %d name is not UTF-8", i)
+		}
+		if _, dup := f.byName[name]; dup {
+			return f.errf(at, name, ErrFormat, "duplicate tensor name")
+		}
+		t := Tensor{}
+		t.Name = name
+		t.DType = DType(binary.LittleEndian.Uint16(b[pos:]))
+		rank := int(b[pos+2])
+		if b[pos+3] != 0 {
+			return f.errf(base+int64(pos+3), name, ErrUnsupported, "tensor flags %#x, want 0", b[pos+3])
+		}
+		pos += 4
+		if rank > MaxRank {
+			return f.errf(base+int64(pos-2), name, ErrFormat, "rank %d above %d", rank, MaxRank)
+		}
+		if err := need(rank*8 + 24); err != nil {
+			return err
+		}
+		t.Shape = make([]int64, rank)
+		for k := range t.Shape {
+			d := binary.LittleEndian.Uint64(b[pos:])
+			if d > MaxElements {
+				return f.errf(base+int64(pos), name, ErrFormat, "dimension %d = %d too large", k, d)
+			}
+			t.Shape[k] = int64(d)
+			pos += 8
+		}
+		off, length := binary.LittleEndian.Uint64(b[pos:]), binary.LittleEndian.Uint64(b[pos+8:])
+		t.CRC = binary.LittleEndian.Uint32(b[pos+16:])
+		t.Scale = math.Float32frombits(binary.LittleEndian.Uint32(b[pos+20:]))
+		pos += 24
+		if !t.DType.Known() {
+			return f.errf(at, name, ErrUnsupported, "tensor type %d is not known to this reader", uint16(t.DType))
+		}
+		l, err := LayoutOf(t.DType, t.Shape)
+		if err != nil {
+			return f.errf(at, name, ErrFormat, "%v", err)
+		}
+		if length != uint64(l.Size) {
+			return f.errf(at, name, ErrFormat, "payload length %d, its %v %v layout needs %d", length, t.DType, t.Shape, l.Size)
+		}
+		if off%Alignment != 0 {
+			return f.errf(at, name, ErrFormat, "payload offset %#x not a multiple of %d", off, Alignment)
+		}
+		if off < HeaderSize || off > uint64(dataEnd) || length > uint64(dataEnd)-off {
+			return f.errf(at, name, ErrFormat, "data [%#x, %#x) outside the data region [%#x, %#x)", off, off+length, HeaderSize, dataEnd)
+		}
+		if math.IsNaN(float64(t.Scale)) || math.IsInf(float64(t.Scale), 0) {
+			return f.errf(at, name, ErrFormat, "tensor scale %v is not finite", t.Scale)
+		}
+		t.Offset, t.Length, t.Layout = int64(off), int64(length), l
+		t.Data = f.data[off : off+length : off+length]
+		f.byName[name] = len(f.tensors)
+		f.tensors = append(f.tensors, t)
+	}
+	if pos != len(b) {
+		return f.errf(base+int64(pos), "", ErrFormat, "%d trailing bytes after the tensor directory", len(b)-pos)
+	}
+	// No two payloads may overlap, and none may overlap a section.
+	type span struct {
+		lo, hi int64
+		name   string
+	}
+	spans := make([]span, 0, len(f.tensors)+len(f.sections))
+	for _, t := range f.tensors {
+		if t.Length > 0 {
+			spans = append(spans, span{t.Offset, t.Offset + t.Length, "tensor " + t.Name})
+		}
+	}
+	for _, s := range f.sections {
+		if s.Stored > 0 {
+			spans = append(spans, span{s.Offset, s.Offset + s.Stored, "section " + s.Name})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].lo < spans[j].lo })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].lo < spans[i-1].hi {
+			return f.errf(spans[i].lo, "", ErrFormat, "%s overlaps %s", spans[i].name, spans[i-1].name)
+		}
+	}
+	return nil
+}
+
+// Tensors returns the directory in file order.
+func (f *File) Tensors() []Tensor { return f.tensors }
+
+// Tensor returns the named tensor.
+func (f *File) Tensor(name string) (Tensor, bool) {
+	i, ok := f.byName[name]
+	if !ok {
+		return Tensor{}, false
+	}
+	return f.tensors[i], true
+}
+
+// FileNames lists the embedded files.
+func (f *File) FileNames() []string {
+	var n []string
+	for _, s := range f.sections {
+		if s.Kind == SectionFile {
+			n = append(n, s.Name)
+		}
+	}
+	return n
+}
+
+// EmbeddedFile returns the decompressed content of an embedded file, and false when absent.
+func (f *File) EmbeddedFile(name string) ([]byte, bool, error) {
+	for _, s := range f.sections {
+		if s.Kind == SectionFile && s.Name == name {
+			b, err := f.sectionBytes(s)
+			return b, err == nil, err
+		}
+	}
+	return nil, false, nil
+}
+
+// Size returns the file size in bytes.
+func (f *File) Size() int64 { return int64(len(f.data)) }
+
+// VerifyChecksums recomputes the CRC-32C of every payload and returns the first mismatch,
+// naming the tensor. progress, when not nil, is called with the bytes checked so far.
+func (f *File) VerifyChecksums(progress func(done, total int64)) error {
+	var total, done int64
+	for _, t := range f.tensors {
+		total += t.Length
+	}
+	for _, t := range f.tensors {
+		if c := crc32.Checksum(t.Data, castagnoli); c != t.CRC {
+			return f.errf(t.Offset, t.Name, ErrChecksum, "payload CRC-32C %08x, directory records %08x", c, t.CRC)
+		}
+		done += t.Length
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	return nil
+}
