@@ -1,0 +1,168 @@
+package tokenizer
+
+import (
+	"math/bits"
+	"sort"
+)
+
+// mergeTable maps a pair of adjacent token ids to the pair's merge rank and merged id. It is
+// an open-addressing hash table with linear probing, filled at most half: with 514906 merges
+// it is 2^20 slots of 16 bytes, built in one pass without rehashing.
+type mergeTable struct {
+	slots []mergeSlot
+	shift uint
+}
+
+type mergeSlot struct {
+	key uint64 // left<<32 | right; emptyKey marks a free slot
+	val uint64 // rank<<32 | merged id
+}
+
+// emptyKey cannot be a real key: ids are below 2^31.
+const emptyKey = ^uint64(0)
+
+func pairKey(left, right int32) uint64 { return uint64(uint32(left))<<32 | uint64(uint32(right)) }
+
+func (m *mergeTable) hash(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> m.shift }
+
+func buildMergeTable(entries []mergeEntry) mergeTable {
+	size := 16
+	for size < 2*len(entries) {
+		size *= 2
+	}
+	m := mergeTable{slots: make([]mergeSlot, size), shift: uint(64 - bits.TrailingZeros(uint(size)))}
+	for i := range m.slots {
+		m.slots[i].key = emptyKey
+	}
+	mask := uint64(size - 1)
+	for rank, e := range entries {
+		val := uint64(rank)<<32 | uint64(uint32(e.merged))
+		for h := m.hash(e.key); ; h = (h + 1) & mask {
+			s := &m.slots[h]
+			if s.key == emptyKey || s.key == e.key {
+				// A later duplicate replaces the earlier one.
+				s.key, s.val = e.key, val
+				break
+			}
+		}
+	}
+	return m
+}
+
+// get returns rank<<32 | merged id for a pair.
+func (m *mergeTable) get(key uint64) (uint64, bool) {
+	mask := uint64(len(m.slots) - 1)
+	for h := m.hash(key); ; h = (h + 1) & mask {
+		s := &m.slots[h]
+		if s.key == key {
+			return s.val, true
+		}
+		if s.key == emptyKey {
+			return 0, false
+		}
+	}
+}
+
+// trie finds the longest added token at the start of a string. Node 0 is the root; each
+// node's children are a contiguous run of edges sorted by byte.
+type trie struct {
+	first [256]bool // bytes that start some added token
+	nodes []trieNode
+	edges []trieEdge
+}
+
+type trieNode struct {
+	id        int32 // token ending here, -1 if none
+	edgeStart int32
+	edgeEnd   int32
+	_         int32
+}
+
+type trieEdge struct {
+	b  byte
+	to int32
+}
+
+func buildTrie(contents []string, ids []int32) (trie, error) {
+	order := make([]int, len(contents))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return contents[order[a]] < contents[order[b]] })
+	for i := 1; i < len(order); i++ {
+		if contents[order[i]] == contents[order[i-1]] {
+			return trie{}, formatErr(fileTokenizer, -1, "added token %q appears twice", contents[order[i]])
+		}
+	}
+	sorted := make([]string, len(order))
+	sortedIDs := make([]int32, len(order))
+	for i, o := range order {
+		sorted[i], sortedIDs[i] = contents[o], ids[o]
+	}
+	var t trie
+	for _, c := range sorted {
+		t.first[c[0]] = true
+	}
+	// build makes the node for sorted[lo:hi], which share their first depth bytes. Depth is
+	// bounded by MaxTokenBytes.
+	var build func(lo, hi, depth int) int32
+	build = func(lo, hi, depth int) int32 {
+		n := int32(len(t.nodes))
+		t.nodes = append(t.nodes, trieNode{id: -1})
+		if lo < hi && len(sorted[lo]) == depth {
+			t.nodes[n].id = sortedIDs[lo]
+			lo++
+		}
+		var local []trieEdge
+		for lo < hi {
+			b := sorted[lo][depth]
+			end := lo + 1
+			for end < hi && sorted[end][depth] == b {
+				end++
+			}
+			local = append(local, trieEdge{b: b, to: build(lo, end, depth+1)})
+			lo = end
+		}
+		t.nodes[n].edgeStart = int32(len(t.edges))
+		t.edges = append(t.edges, local...)
+		t.nodes[n].edgeEnd = int32(len(t.edges))
+		return n
+	}
+	build(0, len(sorted), 0)
+	return t, nil
+}
+
+// match returns the id and byte length of the longest added token that s starts with.
+func (t *trie) match(s string) (id int32, n int) {
+	if len(s) == 0 || !t.first[s[0]] {
+		return -1, 0
+	}
+	id = -1
+	node := &t.nodes[0]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		edges := t.edges[node.edgeStart:node.edgeEnd]
+		next := int32(-1)
+		// Binary search; most nodes have one or two children.
+		lo, hi := 0, len(edges)
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			if edges[mid].b < c {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		if lo < len(edges) && edges[lo].b == c {
+			next = edges[lo].to
+		}
+		if next < 0 {
+			break
+		}
+		node = &t.nodes[next]
+		if node.id >= 0 {
+			id, n = node.id, i+1
+		}
+	}
+	return id, n
+}
