@@ -1,0 +1,492 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/gemmatool/gemmatool/runtime/kernel"
+)
+
+// ErrContext reports a batch that does not fit the session's context length.
+var ErrContext = errors.New("runtime: context length exceeded")
+
+// DefaultChunk is the largest number of tokens one prefill step processes at once. Longer
+// batches are split (never inside a [Batch.Bidi] span). It bounds the scratch memory of a
+// session to a few activation matrices of DefaultChunk rows.
+const DefaultChunk = 512
+
+// LogitsMode selects which logits [Session.Forward] computes.
+type LogitsMode int
+
+const (
+	// LogitsLast computes the logits of the last position only (generation).
+	LogitsLast LogitsMode = iota
+	// LogitsNone computes no logits (prefill of a prompt whose last token follows later).
+	LogitsNone
+	// LogitsAll computes the logits of every position (n × VocabRows floats).
+	LogitsAll
+)
+
+// Override replaces the input embedding of one position of a batch by Vec (d values, used
+// as is: not multiplied by the embedding scale). The vision path uses it for image soft
+// tokens.
+type Override struct {
+	Index int // position within Batch.Tokens
+	Vec   []float32
+}
+
+// Span is a half-open range [Start, End) of positions within a batch.
+type Span struct{ Start, End int }
+
+// Batch is the input of one [Session.Forward] call: tokens that continue the session's
+// sequence at position [Session.Pos].
+type Batch struct {
+	Tokens []int32
+	// Overrides replace the embeddings of some positions (their token ids are then not
+	// looked up and may be any value, for example the image token).
+	Overrides []Override
+	// Bidi lists disjoint spans of positions that attend to each other in both directions on
+	// every layer (the image overlay of Gemma 3), in addition to the causal or sliding-window
+	// mask. A span is never split across prefill chunks.
+	Bidi []Span
+	// Logits selects the logits to compute (default: the last position's).
+	Logits LogitsMode
+	// Hidden requests the hidden states [L+1, n, d]: the input embeddings, then the output of
+	// every decoder layer (the residual stream before the final norm).
+	Hidden bool
+	// FinalHidden requests the final-normed hidden states [n, d].
+	FinalHidden bool
+}
+
+// Result is the output of [Session.Forward]; slices are freshly allocated.
+type Result struct {
+	// Logits is 1 × VocabRows (LogitsLast) or n × VocabRows (LogitsAll), nil for LogitsNone.
+	Logits []float32
+	// HiddenStates is (L+1) × n × d when requested.
+	HiddenStates []float32
+	// FinalHidden is n × d when requested.
+	FinalHidden []float32
+}
+
+// Session is one sequence being processed: a [KVCache] plus scratch buffers. It is not safe
+// for concurrent use.
+type Session struct {
+	m      *Model
+	cache  *KVCache
+	maxPos int
+	chunk  int
+
+	// Scratch buffers, grown to the largest chunk seen.
+	h, x, o    []float32 // n·d
+	q, att     []float32 // n·H·hd
+	k, v       []float32 // n·K·hd
+	gate, up   []float32 // n·I
+	cosG, sinG []float32 // n·hd/2, global layers
+	cosL, sinL []float32 // n·hd/2, sliding layers
+}
+
+// SessionOptions tunes [Model.NewSession]. The zero value is valid.
+type SessionOptions struct {
+	// MaxContext is the largest number of positions (default and cap: max_position_embeddings).
+	MaxContext int
+	// Chunk is the prefill chunk size (default [DefaultChunk]).
+	Chunk int
+}
+
+// NewSession starts an empty sequence.
+func (m *Model) NewSession(opts *SessionOptions) *Session {
+	var o SessionOptions
+	if opts != nil {
+		o = *opts
+	}
+	maxPos := m.Config.MaxPositions
+	if maxPos <= 0 {
+		maxPos = 1 << 17
+	}
+	if o.MaxContext > 0 && o.MaxContext < maxPos {
+		maxPos = o.MaxContext
+	}
+	chunk := o.Chunk
+	if chunk <= 0 {
+		chunk = DefaultChunk
+	}
+	return &Session{m: m, cache: newKVCache(m, maxPos), maxPos: maxPos, chunk: chunk}
+}
+
+// Model returns the session's model.
+func (s *Session) Model() *Model { return s.m }
+
+// Cache returns the session's key/value cache.
+func (s *Session) Cache() *KVCache { return s.cache }
+
+// Pos returns the position of the next token (the number of tokens processed so far).
+func (s *Session) Pos() int { return s.cache.pos }
+
+// MaxContext returns the largest number of positions the session accepts.
+func (s *Session) MaxContext() int { return s.maxPos }
+
+// Reset empties the sequence (the buffers are kept).
+func (s *Session) Reset() { s.cache.Reset() }
+
+// Forward runs the decoder over b.Tokens at positions Pos() … Pos()+n−1, appends them to the
+// cache and returns the requested outputs. A batch of one token is a decode step
+// (matrix–vector products); longer batches are prefilled in chunks of matrix–matrix products.
+func (s *Session) Forward(b *Batch) (*Result, error) {
+	n := len(b.Tokens)
+	if n == 0 {
+		return nil, errors.New("runtime: forward: empty batch")
+	}
+	if p := s.cache.pos; n > s.maxPos-p {
+		return nil, fmt.Errorf("%w: %d tokens at position %d, context %d", ErrContext, n, p, s.maxPos)
+	}
+	m := s.m
+	d := m.Hidden()
+	ov := make(map[int][]float32, len(b.Overrides))
+	for _, o := range b.Overrides {
+		if o.Index < 0 || o.Index >= n {
+			return nil, fmt.Errorf("runtime: forward: override index %d outside [0, %d)", o.Index, n)
+		}
+		if len(o.Vec) != d {
+			return nil, fmt.Errorf("runtime: forward: override at %d has %d values, want %d", o.Index, len(o.Vec), d)
+		}
+		ov[o.Index] = o.Vec
+	}
+	for i, id := range b.Tokens {
+		if _, ok := ov[i]; ok {
+			continue
+		}
+		if id < 0 || int(id) >= m.VocabRows() {
+			return nil, fmt.Errorf("runtime: forward: token id %d at %d outside [0, %d)", id, i, m.VocabRows())
+		}
+	}
+	spans, err := checkSpans(b.Bidi, n)
+	if err != nil {
+		return nil, err
+	}
+
+	res := &Result{}
+	L := m.NumLayers()
+	if b.Hidden {
+		res.HiddenStates = make([]float32, (L+1)*n*d)
+	}
+	if b.FinalHidden || b.Logits == LogitsAll {
+		res.FinalHidden = make([]float32, n*d)
+	}
+	var last []float32 // final-normed last row
+	for lo := 0; lo < n; {
+		hi := min(n, lo+s.chunk)
+		// Never split a bidirectional span: extend or cut the chunk at a span boundary.
+		for _, sp := range spans {
+			if sp.Start < hi && hi < sp.End {
+				if sp.Start > lo {
+					hi = sp.Start
+				} else {
+					hi = sp.End
+				}
+			}
+		}
+		var local []Span
+		for _, sp := range spans {
+			if sp.Start >= lo && sp.End <= hi {
+				local = append(local, Span{sp.Start - lo, sp.End - lo})
+			}
+		}
+		s.chunkForward(b.Tokens[lo:hi], lo, ov, local, res, n)
+		if hi == n {
+			cn := hi - lo
+			last = make([]float32, d)
+			copy(last, s.x[(cn-1)*d:cn*d])
+		}
+		lo = hi
+	}
+	switch b.Logits {
+	case LogitsLast:
+		res.Logits = make([]float32, m.VocabRows())
+		m.Logits(res.Logits, last, 1)
+	case LogitsAll:
+		res.Logits = make([]float32, n*m.VocabRows())
+		// Bound the activation buffer of the head: a few dozen rows at a time.
+		const rows = 64
+		v := m.VocabRows()
+		for r := 0; r < n; r += rows {
+			e := min(n, r+rows)
+			m.Logits(res.Logits[r*v:e*v], res.FinalHidden[r*d:e*d], e-r)
+		}
+	}
+	if !b.FinalHidden && b.Logits == LogitsAll {
+		res.FinalHidden = nil
+	}
+	return res, nil
+}
+
+// checkSpans validates bidirectional spans: inside [0, n), non-empty, disjoint. It returns
+// them sorted by start.
+func checkSpans(sp []Span, n int) ([]Span, error) {
+	out := append([]Span(nil), sp...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].Start < out[j-1].Start; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	for i, s := range out {
+		if s.Start < 0 || s.End > n || s.Start >= s.End {
+			return nil, fmt.Errorf("runtime: forward: bidirectional span [%d, %d) invalid for %d tokens", s.Start, s.End, n)
+		}
+		if i > 0 && s.Start < out[i-1].End {
+			return nil, fmt.Errorf("runtime: forward: bidirectional spans [%d, %d) and [%d, %d) overlap", out[i-1].Start, out[i-1].End, s.Start, s.End)
+		}
+	}
+	return out, nil
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+func (s *Session) ensureScratch(n int) {
+	c := s.m.Config
+	d, hd := c.HiddenSize, c.HeadDim
+	s.h = grow(s.h, n*d)
+	s.x = grow(s.x, n*d)
+	s.o = grow(s.o, n*d)
+	s.q = grow(s.q, n*c.NumHeads*hd)
+	s.att = grow(s.att, n*c.NumHeads*hd)
+	s.k = grow(s.k, n*c.NumKVHeads*hd)
+	s.v = grow(s.v, n*c.NumKVHeads*hd)
+	s.gate = grow(s.gate, n*c.IntermediateSize)
+	s.up = grow(s.up, n*c.IntermediateSize)
+	s.cosG = grow(s.cosG, n*hd/2)
+	s.sinG = grow(s.sinG, n*hd/2)
+	s.cosL = grow(s.cosL, n*hd/2)
+	s.sinL = grow(s.sinL, n*hd/2)
+}
+
+// ropeTables fills cos/sin for positions p0 … p0+n−1: the angle p·f_i in float64, then cos
+// and sin rounded to float32.
+func ropeTables(cos, sin []float32, inv []float64, p0, n int) {
+	h := len(inv)
+	for i := range n {
+		p := float64(p0 + i)
+		for j, f := range inv {
+			a := p * f
+			cos[i*h+j] = float32(math.Cos(a))
+			sin[i*h+j] = float32(math.Sin(a))
+		}
+	}
+}
+
+// rope rotates x (hd values) in place, half-split: pairs (i, i+hd/2).
+func rope(x, cos, sin []float32) {
+	h := len(cos)
+	for i := range h {
+		a, b := x[i], x[i+h]
+		x[i] = a*cos[i] - b*sin[i]
+		x[i+h] = b*cos[i] + a*sin[i]
+	}
+}
+
+// rmsNorm writes x / √(mean(x²) + eps) · w to dst (w holds 1 + the stored weight).
+func rmsNorm(dst, x, w []float32, eps float32) {
+	ss := kernel.SumSquares(x)
+	r := float32(1 / math.Sqrt(float64(ss/float32(len(x))+eps)))
+	for i, v := range x {
+		dst[i] = (v * r) * w[i]
+	}
+}
+
+// rmsNormRows applies rmsNorm to n rows of width len(w).
+func rmsNormRows(dst, x, w []float32, eps float32, n int) {
+	d := len(w)
+	if n == 1 {
+		rmsNorm(dst[:d], x[:d], w, eps)
+		return
+	}
+	kernel.ParallelFor(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			rmsNorm(dst[i*d:(i+1)*d], x[i*d:(i+1)*d], w, eps)
+		}
+	})
+}
+
+// matmul is the single seam through which every weight product of the decoder goes.
+func matmul(y []float32, w *kernel.Matrix, x []float32, n int) {
+	if n == 1 {
+		kernel.MatVec(y, w, x)
+		return
+	}
+	kernel.MatMul(y, w, x, n)
+}
+
+// chunkForward runs all layers over one chunk of tokens (batch offset off, total batch size
+// total), leaving the final-normed rows in s.x and appending keys and values to the cache.
+func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, spans []Span, res *Result, total int) {
+	m := s.m
+	c := m.Config
+	n := len(tokens)
+	d, hd := c.HiddenSize, c.HeadDim
+	H, K, I := c.NumHeads, c.NumKVHeads, c.IntermediateSize
+	qd, kvd := H*hd, K*hd
+	p0 := s.cache.pos
+	s.ensureScratch(n)
+	h, x := s.h[:n*d], s.x[:n*d]
+
+	// Input embeddings.
+	kernel.ParallelFor(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if v, ok := ov[off+i]; ok {
+				copy(h[i*d:(i+1)*d], v)
+			} else {
+				m.embedRow(h[i*d:(i+1)*d], tokens[i])
+			}
+		}
+	})
+	capture := func(layer int) {
+		if res.HiddenStates != nil {
+			copy(res.HiddenStates[(layer*total+off)*d:], h)
+		}
+	}
+	capture(0)
+	ropeTables(s.cosG, s.sinG, m.invFreqGlobal, p0, n)
+	ropeTables(s.cosL, s.sinL, m.invFreqLocal, p0, n)
+
+	for l := range m.layers {
+		ly := &m.layers[l]
+		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
+		rmsNormRows(x, h, ly.attnNorm, m.eps, n)
+		matmul(q, ly.q, x, n)
+		matmul(k, ly.k, x, n)
+		matmul(v, ly.v, x, n)
+		cos, sin := s.cosL, s.sinL
+		if ly.global {
+			cos, sin = s.cosG, s.sinG
+		}
+		half := hd / 2
+		kernel.ParallelFor(n, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				cs, sn := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
+				for j := range H {
+					r := q[(i*H+j)*hd : (i*H+j+1)*hd]
+					rmsNorm(r, r, ly.qNorm, m.eps)
+					rope(r, cs, sn)
+				}
+				for j := range K {
+					r := k[(i*K+j)*hd : (i*K+j+1)*hd]
+					rmsNorm(r, r, ly.kNorm, m.eps)
+					rope(r, cs, sn)
+				}
+			}
+		})
+		s.attention(l, n, p0, spans)
+		s.cache.store(l, p0, n, k, v)
+		o := s.o[:n*d]
+		matmul(o, ly.o, s.att[:n*qd], n)
+		residualNorm(h, o, ly.postAttnNorm, m.eps, n)
+
+		rmsNormRows(x, h, ly.ffnNorm, m.eps, n)
+		gate, up := s.gate[:n*I], s.up[:n*I]
+		matmul(gate, ly.gate, x, n)
+		matmul(up, ly.up, x, n)
+		kernel.ParallelFor(n, func(lo, hi int) {
+			g, u := gate[lo*I:hi*I], up[lo*I:hi*I]
+			kernel.GELU(g)
+			for i := range g {
+				g[i] *= u[i]
+			}
+		})
+		matmul(o, ly.down, gate, n)
+		residualNorm(h, o, ly.postFFNNorm, m.eps, n)
+		capture(l + 1)
+	}
+	s.cache.pos = p0 + n
+	rmsNormRows(x, h, m.outputNorm, m.eps, n)
+	if res.FinalHidden != nil {
+		copy(res.FinalHidden[off*d:], x)
+	}
+}
+
+// residualNorm computes h += RMSNorm(a; w) row by row (a is overwritten).
+func residualNorm(h, a, w []float32, eps float32, n int) {
+	d := len(w)
+	kernel.ParallelFor(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r := a[i*d : (i+1)*d]
+			rmsNorm(r, r, w, eps)
+			hr := h[i*d : (i+1)*d]
+			for j, v := range r {
+				hr[j] += v
+			}
+		}
+	})
+}
+
+// attention computes s.att for the chunk's n queries at positions p0 … p0+n−1 of layer l:
+// over the cached positions p0−w+1 … p0−1 (sliding) or 0 … p0−1 (global) and over the chunk's
+// own keys, which are not yet in the cache.
+func (s *Session) attention(l int, n, p0 int, spans []Span) {
+	m := s.m
+	c := m.Config
+	ly := &m.layers[l]
+	lkv := &s.cache.layers[l]
+	hd, H, K := c.HeadDim, c.NumHeads, c.NumKVHeads
+	kvd, group := K*hd, H/K
+	w := c.SlidingWindow
+	q, k, v, att := s.q, s.k, s.v, s.att
+	scale := m.attnScale
+	// spanOf[i] is the index of the span holding chunk position i, or -1.
+	var spanOf []int
+	if len(spans) > 0 {
+		spanOf = make([]int, n)
+		for i := range spanOf {
+			spanOf[i] = -1
+		}
+		for si, sp := range spans {
+			for i := sp.Start; i < sp.End; i++ {
+				spanOf[i] = si
+			}
+		}
+	}
+	kernel.ParallelFor(n*H, func(lo, hi int) {
+		scores := make([]float32, 0, p0+n)
+		for item := lo; item < hi; item++ {
+			i, j := item/H, item%H
+			g := j / group
+			t := p0 + i
+			first := 0 // first allowed position by the causal/window mask
+			if !ly.global {
+				first = max(0, t-w+1)
+			}
+			// Chunk positions [clo, chi) attended: causal/window part, widened by the span.
+			clo, chi := max(first, p0)-p0, i+1
+			if spanOf != nil && spanOf[i] >= 0 {
+				sp := spans[spanOf[i]]
+				clo, chi = min(clo, sp.Start), max(chi, sp.End)
+			}
+			qr := q[(i*H+j)*hd : (i*H+j+1)*hd]
+			scores = scores[:0]
+			for u := first; u < p0; u++ {
+				kr := s.cache.keyAt(lkv, u)[g*hd : (g+1)*hd]
+				scores = append(scores, kernel.Dot(qr, kr)*scale)
+			}
+			for u := clo; u < chi; u++ {
+				kr := k[u*kvd+g*hd : u*kvd+(g+1)*hd]
+				scores = append(scores, kernel.Dot(qr, kr)*scale)
+			}
+			kernel.Softmax(scores)
+			out := att[(i*H+j)*hd : (i*H+j+1)*hd]
+			clear(out)
+			si := 0
+			for u := first; u < p0; u++ {
+				kernel.Axpy(out, scores[si], s.cache.valueAt(lkv, u)[g*hd:(g+1)*hd])
+				si++
+			}
+			for u := clo; u < chi; u++ {
+				kernel.Axpy(out, scores[si], v[u*kvd+g*hd:u*kvd+(g+1)*hd])
+				si++
+			}
+		}
+	})
+}

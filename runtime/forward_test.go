@@ -1,0 +1,98 @@
+package runtime
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gemmatool/gemmatool/format"
+)
+
+const goldenA = "../testdata/a_text_1b_like"
+
+func loadTestModel(tb testing.TB, path string) *Model {
+	tb.Helper()
+	f, err := format.Open(path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	m, err := Load(f, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+func goldenInputs(tb testing.TB, dir string) []int32 {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "inputs.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var in struct {
+		InputIDs []int32 `json:"input_ids"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		tb.Fatal(err)
+	}
+	return in.InputIDs
+}
+
+// normErr returns max|got − want| / max|want|.
+func normErr(tb testing.TB, name string, got, want []float32) float64 {
+	tb.Helper()
+	if len(got) != len(want) {
+		tb.Fatalf("%s: %d values, want %d", name, len(got), len(want))
+	}
+	var md, mw float64
+	for i := range got {
+		md = max(md, math.Abs(float64(got[i])-float64(want[i])))
+		mw = max(mw, math.Abs(float64(want[i])))
+	}
+	if math.IsNaN(md) {
+		return math.Inf(1)
+	}
+	return md / mw
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func TestGoldenA(t *testing.T) {
+	m := loadTestModel(t, writeTestModel(t, goldenA, t.TempDir()))
+	ids := goldenInputs(t, goldenA)
+	want, _ := readSafetensors(t, filepath.Join(goldenA, "expected.safetensors"))
+	for _, chunk := range []int{0, 5, 1} {
+		s := m.NewSession(&SessionOptions{Chunk: chunk})
+		res, err := s.Forward(&Batch{Tokens: ids, Logits: LogitsAll, Hidden: true, FinalHidden: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			got  []float32
+		}{{"logits", res.Logits}, {"hidden_states", res.HiddenStates}, {"final_hidden", res.FinalHidden}} {
+			e := normErr(t, c.name, c.got, want[c.name])
+			t.Logf("chunk %d: %s norm_err %.3g", chunk, c.name, e)
+			if e > 3e-5 {
+				t.Errorf("chunk %d: %s norm_err = %.3g, want ≤ 3e-5", chunk, c.name, e)
+			}
+		}
+		v := m.VocabRows()
+		for i := range ids {
+			if g, w := argmax(res.Logits[i*v:(i+1)*v]), argmax(want["logits"][i*v:(i+1)*v]); g != w {
+				t.Errorf("chunk %d: position %d: top-1 %d, want %d", chunk, i, g, w)
+			}
+		}
+	}
+}
