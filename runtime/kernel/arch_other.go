@@ -1,0 +1,17 @@
+//go:build !amd64 || purego
+
+package kernel
+
+func dot(a, b []float32) float32               { return dotGeneric(a, b) }
+func axpy(y []float32, a float32, x []float32) { axpyGeneric(y, a, x) }
+func sumSquares(x []float32) float32           { return sumSquaresGeneric(x) }
+func scale(x []float32, a float32)             { scaleGeneric(x, a) }
+
+func matVecRowsArch(y []float32, w *Matrix, x []float32, lo, hi int) bool { return false }
+func dequantRowArch(dst []float32, w *Matrix, r int) bool                 { return false }
+func matMulArch(y []float32, w *Matrix, x []float32, n int) bool          { return false }
+
+func hasAVX2() bool   { return false }
+func hasAVX512() bool { return false }
+
+func streamRead(p []byte) uint64 { return streamReadGeneric(p) }

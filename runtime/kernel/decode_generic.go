@@ -1,0 +1,195 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/gemmatool/gemmatool/format"
+)
+
+// f16ToF32 converts an IEEE binary16 value to float32 exactly (subnormals, ±Inf, NaN kept).
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	exp := uint32(h>>10) & 0x1f
+	man := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf or NaN
+		return math.Float32frombits(sign | 0x7f800000 | man<<13)
+	case exp != 0:
+		return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
+	case man == 0:
+		return math.Float32frombits(sign)
+	}
+	// Subnormal: man·2⁻²⁴, exact in float32.
+	v := float32(man) * (1.0 / (1 << 24))
+	return math.Float32frombits(sign | math.Float32bits(v))
+}
+
+// e4m3Table decodes OCP FP8 E4M3FN codes; sfpTable decodes gemma.cpp SFP8 codes.
+var e4m3Table, sfpTable = func() (e, s [256]float32) {
+	for c := range 256 {
+		sign := float32(1)
+		if c&0x80 != 0 {
+			sign = -1
+		}
+		m, ex := c&7, (c>>3)&15
+		switch {
+		case c&0x7f == 0x7f:
+			e[c] = float32(math.NaN())
+		case ex == 0:
+			e[c] = sign * float32(m) / 8 / 64
+		default:
+			e[c] = sign * (1 + float32(m)/8) * float32(math.Ldexp(1, ex-7))
+		}
+		// SFP8: bf16 bit patterns, see quant-formats.md (c).
+		cc := uint32(c & 0x7f)
+		var bits uint32
+		switch {
+		case cc == 0:
+			bits = 0
+		case cc&0x40 != 0:
+			bits = 0x38000000 + cc<<20
+		default:
+			bits = 0x34000000 + cc<<21
+		}
+		s[c] = math.Float32frombits(bits | uint32(c&0x80)<<24)
+	}
+	return
+}()
+
+func le16(b []byte, i int) uint16 { return binary.LittleEndian.Uint16(b[2*i:]) }
+func lef32(b []byte, i int) float32 {
+	return math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+}
+
+// rowCodes returns the codes of row r.
+func (w *Matrix) rowCodes(r int) []byte {
+	l := &w.Layout
+	off := int(l.CodesOff) + r*int(l.RowStride)
+	return w.Data[off : off+int(l.RowStride)]
+}
+
+// rowScales returns the scale bytes of row r (f16 per block or one f32), nil for types
+// without a scale plane.
+func (w *Matrix) rowScales(r int) []byte {
+	l := &w.Layout
+	switch w.DType {
+	case format.Q8_0, format.Q4_0:
+		nb := int(l.Cols) / format.BlockSize
+		off := int(l.ScalesOff) + r*nb*2
+		return w.Data[off : off+nb*2]
+	case format.I4, format.FP8:
+		off := int(l.ScalesOff) + r*4
+		return w.Data[off : off+4]
+	}
+	return nil
+}
+
+// dequantRowGeneric is the scalar reference decoder: value rules of format.LayoutOf's types.
+func dequantRowGeneric(dst []float32, w *Matrix, r int) {
+	codes, sc := w.rowCodes(r), w.rowScales(r)
+	switch w.DType {
+	case format.F32:
+		for i := range dst {
+			dst[i] = lef32(codes, i)
+		}
+	case format.F16:
+		for i := range dst {
+			dst[i] = f16ToF32(le16(codes, i))
+		}
+	case format.BF16:
+		for i := range dst {
+			dst[i] = math.Float32frombits(uint32(le16(codes, i)) << 16)
+		}
+	case format.Q8_0:
+		for b := range len(dst) / 32 {
+			d := f16ToF32(le16(sc, b))
+			for j := range 32 {
+				dst[32*b+j] = float32(int8(codes[32*b+j])) * d
+			}
+		}
+	case format.Q4_0:
+		for b := range len(dst) / 32 {
+			d := f16ToF32(le16(sc, b))
+			q := codes[16*b : 16*b+16]
+			for j := range 16 {
+				dst[32*b+j] = float32(int(q[j]&15)-8) * d
+				dst[32*b+j+16] = float32(int(q[j]>>4)-8) * d
+			}
+		}
+	case format.I4:
+		s := lef32(sc, 0)
+		for i := range dst {
+			dst[i] = float32(int(codes[i/2]>>(4*(i&1))&15)-8) * s
+		}
+	case format.FP8:
+		s := lef32(sc, 0)
+		for i := range dst {
+			dst[i] = e4m3Table[codes[i]] * s
+		}
+	case format.SFP8:
+		for i := range dst {
+			dst[i] = sfpTable[codes[i]] * w.Scale
+		}
+	default:
+		panic("kernel: unsupported dtype " + w.DType.String())
+	}
+}
+
+// dotRowGeneric returns Σ_c W[r,c]·x[c] with the exactly decoded weights, accumulated in
+// float32 in column order.
+func dotRowGeneric(w *Matrix, r int, x []float32) float32 {
+	codes, sc := w.rowCodes(r), w.rowScales(r)
+	var sum float32
+	switch w.DType {
+	case format.F32:
+		for i, xv := range x {
+			sum += lef32(codes, i) * xv
+		}
+	case format.F16:
+		for i, xv := range x {
+			sum += f16ToF32(le16(codes, i)) * xv
+		}
+	case format.BF16:
+		for i, xv := range x {
+			sum += math.Float32frombits(uint32(le16(codes, i))<<16) * xv
+		}
+	case format.Q8_0:
+		for b := range len(x) / 32 {
+			d := f16ToF32(le16(sc, b))
+			xb := x[32*b : 32*b+32]
+			for j, xv := range xb {
+				sum += float32(int8(codes[32*b+j])) * d * xv
+			}
+		}
+	case format.Q4_0:
+		for b := range len(x) / 32 {
+			d := f16ToF32(le16(sc, b))
+			q := codes[16*b : 16*b+16]
+			xb := x[32*b : 32*b+32]
+			for j := range 16 {
+				sum += float32(int(q[j]&15)-8) * d * xb[j]
+			}
+			for j := range 16 {
+				sum += float32(int(q[j]>>4)-8) * d * xb[j+16]
+			}
+		}
+	case format.I4:
+		s := lef32(sc, 0)
+		for i, xv := range x {
+			sum += float32(int(codes[i/2]>>(4*(i&1))&15)-8) * s * xv
+		}
+	case format.FP8:
+		s := lef32(sc, 0)
+		for i, xv := range x {
+			sum += e4m3Table[codes[i]] * s * xv
+		}
+	case format.SFP8:
+		for i, xv := range x {
+			sum += sfpTable[codes[i]] * w.Scale * xv
+		}
+	default:
+		panic("kernel: unsupported dtype " + w.DType.String())
+	}
+	return sum
+}

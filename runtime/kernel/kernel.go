@@ -1,0 +1,114 @@
+// Package kernel holds the numeric kernels of the runtime: matrix-vector and matrix-matrix
+// products that read quantized weights in place from the file mapping, row dequantization, and
+// the vector helpers of the decoder's hot loops (dot, axpy, sum of squares, softmax, GELU).
+//
+// Every kernel has an always-compiled Go reference (the *Generic functions). On amd64, AVX2+FMA
+// and AVX-512 versions are chosen once at start-up from golang.org/x/sys/cpu; the build tag
+// purego turns assembly off. Weights keep the payload layout of [format.LayoutOf]: the kernels
+// never repack a file.
+//
+// Numerics: activations and accumulators are float32. The default activation mode ([ModeExact])
+// multiplies the exactly dequantized weight by the float32 activation; only the summation order
+// differs from a sequential float32 loop, so results agree with a float64 reference within
+// n·ε₃₂·Σ|wᵢxᵢ|.
+//
+// Parallel kernels run on one persistent worker pool ([SetThreads], [Threads], [ParallelFor]);
+// they create no goroutines and allocate nothing per call.
+package kernel
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gemmatool/gemmatool/format"
+)
+
+// Matrix is a weight read in place from the file mapping: Rows × Cols elements (Cols is the
+// "in" axis of an HF [out, in] weight) in the payload layout of [format.LayoutOf].
+type Matrix struct {
+	DType  format.DType
+	Layout format.Layout
+	Data   []byte
+	// Scale is the per-tensor scale of SFP8 (value = sfp(code)·Scale); other types ignore it.
+	Scale float32
+}
+
+// maxDim bounds Rows and Cols so that row offsets fit an int on every platform we build for
+// and the asm kernels can use 32-bit loop counters for a row.
+const maxDim = 1 << 31
+
+// NewMatrix describes the payload data of a tensor of type t and shape as a [Matrix]. It checks
+// that data holds at least Layout.Size bytes. The data is not copied.
+func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matrix, error) {
+	l, err := format.LayoutOf(t, shape)
+	if err != nil {
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
+	if l.Rows > maxDim || l.Cols > maxDim {
+		return nil, fmt.Errorf("kernel: %v matrix %d×%d: dimension above %d", t, l.Rows, l.Cols, int64(maxDim))
+	}
+	if int64(len(data)) < l.Size {
+		return nil, fmt.Errorf("kernel: %v matrix %d×%d: payload is %d bytes, want %d", t, l.Rows, l.Cols, len(data), l.Size)
+	}
+	if t == format.SFP8 && (math.IsNaN(float64(scale)) || math.IsInf(float64(scale), 0)) {
+		return nil, fmt.Errorf("kernel: sfp8 matrix: tensor scale is %v", scale)
+	}
+	return &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale}, nil
+}
+
+// Rows returns the number of rows (output features).
+func (w *Matrix) Rows() int { return int(w.Layout.Rows) }
+
+// Cols returns the number of columns (input features).
+func (w *Matrix) Cols() int { return int(w.Layout.Cols) }
+
+// WeightBytes returns the payload bytes a full product reads (codes and scales).
+func (w *Matrix) WeightBytes() int64 { return w.Layout.Size }
+
+// ActivationMode selects how MatVec and MatMul treat activations.
+type ActivationMode int32
+
+const (
+	// ModeExact (the default) uses float32 activations and float32 accumulation.
+	ModeExact ActivationMode = iota
+	// ModeInt8 quantizes activations to int8 per block of 32 (as llama.cpp's Q8_0) for Q4_0
+	// and Q8_0 weights and uses integer dot products; other types stay exact. Faster, but
+	// results differ from the exact path by the activation rounding (about 2⁻⁸ relative).
+	ModeInt8
+)
+
+// MatVec computes y[r] = Σ_c W[r,c]·x[c] for r in [0, Rows). It panics if len(y) < Rows or
+// len(x) < Cols. The work is split across the worker pool.
+func MatVec(y []float32, w *Matrix, x []float32) {
+	rows, cols := w.Rows(), w.Cols()
+	if len(y) < rows || len(x) < cols {
+		panic(fmt.Sprintf("kernel: MatVec: len(y) = %d, len(x) = %d, want ≥ %d, %d", len(y), len(x), rows, cols))
+	}
+	matVec(y[:rows], w, x[:cols])
+}
+
+// MatMul computes Y[i*Rows+r] = Σ_c W[r,c]·X[i*Cols+c] for i in [0, n), r in [0, Rows): n
+// activation rows at once (prefill, vision tower). It panics if y or x are too short.
+func MatMul(y []float32, w *Matrix, x []float32, n int) {
+	rows, cols := w.Rows(), w.Cols()
+	if n < 0 || len(y) < n*rows || len(x) < n*cols {
+		panic(fmt.Sprintf("kernel: MatMul: n = %d, len(y) = %d, len(x) = %d, want ≥ %d, %d", n, len(y), len(x), n*rows, n*cols))
+	}
+	if n == 0 || rows == 0 {
+		return
+	}
+	if n == 1 {
+		matVec(y[:rows], w, x[:cols])
+		return
+	}
+	matMul(y[:n*rows], w, x[:n*cols], n)
+}
+
+// DequantRow writes the Cols values of row row of w to dst, bit-exact with format's reference
+// decoder. It panics if row is out of range or len(dst) < Cols.
+func DequantRow(dst []float32, w *Matrix, row int) {
+	if row < 0 || row >= w.Rows() || len(dst) < w.Cols() {
+		panic(fmt.Sprintf("kernel: DequantRow: row %d of %d, len(dst) = %d, want ≥ %d", row, w.Rows(), len(dst), w.Cols()))
+	}
+	dequantRow(dst[:w.Cols()], w, row)
+}

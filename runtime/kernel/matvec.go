@@ -1,0 +1,84 @@
+package kernel
+
+import "sync/atomic"
+
+// Feature flags: set once at start-up by impl_amd64.go from golang.org/x/sys/cpu (never in
+// purego builds); tests flip them with forEachImpl to run every implementation.
+var (
+	useAVX2   bool // AVX2 + FMA + F16C
+	useAVX512 bool // AVX-512 F/BW/VL/DQ (+ VNNI for ModeInt8)
+)
+
+var actMode atomic.Int32
+
+// SetActivationMode sets the activation mode of MatVec and MatMul for all later calls. The
+// default is [ModeExact].
+func SetActivationMode(m ActivationMode) { actMode.Store(int32(m)) }
+
+// GetActivationMode returns the current activation mode.
+func GetActivationMode() ActivationMode { return ActivationMode(actMode.Load()) }
+
+// parallelMinWork is the number of multiply-adds below which a product runs on the calling
+// goroutine: waking a worker costs a few microseconds, about 20k multiply-adds.
+const parallelMinWork = 1 << 15
+
+func matVec(y []float32, w *Matrix, x []float32) {
+	rows, cols := len(y), len(x)
+	if rows*cols < parallelMinWork || Threads() == 1 {
+		matVecRows(y, w, x, 0, rows)
+		return
+	}
+	// About 8 chunks per thread, whole cache lines of y, at least 16 rows.
+	chunk := max(16, (rows/(8*Threads())+15)&^15)
+	parallel(rows, chunk, args{y: y, w: w, x: x}, func(j *job, _, lo, hi int) {
+		matVecRows(j.y, j.w, j.x, lo, hi)
+	})
+}
+
+// matVecRows computes y[r] for r in [lo, hi).
+func matVecRows(y []float32, w *Matrix, x []float32, lo, hi int) {
+	if matVecRowsArch(y, w, x, lo, hi) {
+		return
+	}
+	matVecRowsGeneric(y, w, x, lo, hi)
+}
+
+func matVecRowsGeneric(y []float32, w *Matrix, x []float32, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		y[r] = dotRowGeneric(w, r, x)
+	}
+}
+
+func dequantRow(dst []float32, w *Matrix, r int) {
+	if dequantRowArch(dst, w, r) {
+		return
+	}
+	dequantRowGeneric(dst, w, r)
+}
+
+func matMul(y []float32, w *Matrix, x []float32, n int) {
+	if matMulArch(y, w, x, n) {
+		return
+	}
+	matMulGeneric(y, w, x, n)
+}
+
+// matMulGeneric decodes each weight row once and takes its dot product with the n rows of x.
+func matMulGeneric(y []float32, w *Matrix, x []float32, n int) {
+	rows := w.Rows()
+	body := func(j *job, worker, lo, hi int) {
+		rows, cols := j.w.Rows(), j.w.Cols()
+		buf := workerScratch(worker, cols)
+		for r := lo; r < hi; r++ {
+			dequantRow(buf, j.w, r)
+			for i := range j.n {
+				j.y[i*rows+r] = dot(buf, j.x[i*cols:(i+1)*cols])
+			}
+		}
+	}
+	chunk := max(1, rows/(8*Threads()))
+	if rows*w.Cols()*n < parallelMinWork {
+		chunk = rows // one chunk: runs on the calling goroutine
+	}
+	parallel(rows, chunk, args{y: y, w: w, x: x, n: n}, body)
+}
