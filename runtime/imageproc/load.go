@@ -114,8 +114,26 @@ func decode(data []byte, maxPixels int64) (img image.Image, format string, err e
 	if err != nil {
 		return nil, c.name, fmt.Errorf("%w: %s: %v", ErrFormat, c.name, err)
 	}
-	if c.name == "gif" {
-		img = gifFirstFrame(data, img.(*image.Paletted), cfg)
+	// Match the pixels PIL's decoders (libjpeg-turbo, libwebp, its GIF reader) produce.
+	switch m := img.(type) {
+	case *image.Paletted:
+		if c.name == "gif" {
+			img = gifFirstFrame(data, m, cfg)
+		}
+	case *image.YCbCr:
+		if m.Rect.Min != (image.Point{}) {
+			break
+		}
+		switch c.name {
+		case "jpeg":
+			img = libjpegRGB(m)
+		case "webp":
+			img = libwebpRGB(m, nil, 0)
+		}
+	case *image.NYCbCrA:
+		if c.name == "webp" && m.Rect.Min == (image.Point{}) && m.SubsampleRatio == image.YCbCrSubsampleRatio420 {
+			img = libwebpRGB(&m.YCbCr, m.A, m.AStride)
+		}
 	}
 	return img, c.name, nil
 }
