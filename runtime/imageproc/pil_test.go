@@ -18,12 +18,12 @@ import (
 type pilCases struct {
 	Pillow string `json:"pillow"`
 	Resize []struct {
-		W, H      int
-		Kind      string
-		Seed      uint32
-		OutW      int      `json:"out_w"`
-		OutH      int      `json:"out_h"`
-		Want      expected `json:"want"`
+		W, H int
+		Kind string
+		Seed uint32
+		OutW int      `json:"out_w"`
+		OutH int      `json:"out_h"`
+		Want expected `json:"want"`
 	} `json:"resize"`
 	Pipeline []struct {
 		W, H       int

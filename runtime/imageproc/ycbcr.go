@@ -50,7 +50,7 @@ func init() {
 	const half = 1 << 15
 	for i := range 256 {
 		x := int32(i - 128)
-		jpegCrR[i] = (91881*x + half) >> 16 // FIX(1.40200)
+		jpegCrR[i] = (91881*x + half) >> 16  // FIX(1.40200)
 		jpegCbB[i] = (116130*x + half) >> 16 // FIX(1.77200)
 		jpegCrG[i] = -46802 * x              // -FIX(0.71414)
 		jpegCbG[i] = -22554*x + half         // -FIX(0.34414), rounding folded in
