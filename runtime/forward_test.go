@@ -96,3 +96,61 @@ func TestGoldenA(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenBText runs the text decoder of golden case b with the reference image features as
+// embedding overrides, with and without the bidirectional image overlay.
+func TestGoldenBText(t *testing.T) {
+	const dir = "../testdata/b_mm_4b_like"
+	m := loadTestModel(t, writeTestModel(t, dir, t.TempDir()))
+	ids := goldenInputs(t, dir)
+	want, shapes := readSafetensors(t, filepath.Join(dir, "expected.safetensors"))
+	causal, _ := readSafetensors(t, filepath.Join(dir, "expected_no_token_type_ids.safetensors"))
+	const imageToken = 512
+	d := m.Hidden()
+	feats := want["image_features"]
+	if got := shapes["image_features"]; len(got) != 3 || got[2] != int64(d) {
+		t.Fatalf("image_features shape %v", got)
+	}
+	var ov []Override
+	var spans []Span
+	for i, id := range ids {
+		if id != imageToken {
+			continue
+		}
+		k := len(ov)
+		ov = append(ov, Override{Index: i, Vec: feats[k*d : (k+1)*d]})
+		if len(spans) > 0 && spans[len(spans)-1].End == i {
+			spans[len(spans)-1].End++
+		} else {
+			spans = append(spans, Span{i, i + 1})
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		bidi  []Span
+		want  map[string][]float32
+		chunk int
+	}{
+		{"overlay", spans, want, 0},
+		{"overlay-chunked", spans, want, 3},
+		{"causal", nil, causal, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := m.NewSession(&SessionOptions{Chunk: tc.chunk})
+			res, err := s.Forward(&Batch{Tokens: ids, Overrides: ov, Bidi: tc.bidi, Logits: LogitsAll, Hidden: true, FinalHidden: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name string
+				got  []float32
+			}{{"logits", res.Logits}, {"hidden_states", res.HiddenStates}, {"final_hidden", res.FinalHidden}} {
+				e := normErr(t, c.name, c.got, tc.want[c.name])
+				t.Logf("%s norm_err %.3g", c.name, e)
+				if e > 3e-5 {
+					t.Errorf("%s norm_err = %.3g, want ≤ 3e-5", c.name, e)
+				}
+			}
+		})
+	}
+}

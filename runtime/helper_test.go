@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/gemmatool/gemmatool/format"
@@ -87,8 +88,23 @@ func writeTestModel(tb testing.TB, src, dir string) string {
 		BOS                int                       `json:"bos_token_id"`
 		EOS                []int                     `json:"eos_token_id"`
 	}
+	var nested struct {
+		Text json.RawMessage `json:"text_config"`
+	}
+	if err := json.Unmarshal(cb, &nested); err != nil {
+		tb.Fatal(err)
+	}
+	if nested.Text != nil {
+		cb = nested.Text
+	}
 	if err := json.Unmarshal(cb, &hf); err != nil {
 		tb.Fatal(err)
+	}
+	if hf.EOS == nil {
+		hf.EOS = []int{1, 106}
+	}
+	if hf.BOS == 0 {
+		hf.BOS = 2
 	}
 	if hf.LayerTypes == nil {
 		for i := range hf.NumLayers {
@@ -125,7 +141,7 @@ func writeTestModel(tb testing.TB, src, dir string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	layerRe := regexp.MustCompile(`^model\.layers\.(\d+)\.(.+)\.weight$`)
+	layerRe := regexp.MustCompile(`^(?:language_model\.)?model\.layers\.(\d+)\.(.+)\.weight$`)
 	names := map[string]string{
 		"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_o",
 		"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
@@ -135,9 +151,11 @@ func writeTestModel(tb testing.TB, src, dir string) string {
 	for _, nt := range st.Tensors() {
 		var name string
 		switch {
-		case nt.Name == "model.embed_tokens.weight":
+		case strings.HasPrefix(nt.Name, "vision_tower.") || strings.HasPrefix(nt.Name, "multi_modal_projector."):
+			continue
+		case strings.TrimPrefix(nt.Name, "language_model.") == "model.embed_tokens.weight":
 			name = "text.embed"
-		case nt.Name == "model.norm.weight":
+		case strings.TrimPrefix(nt.Name, "language_model.") == "model.norm.weight":
 			name = "text.output_norm"
 		default:
 			mm := layerRe.FindStringSubmatch(nt.Name)

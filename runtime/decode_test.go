@@ -1,0 +1,108 @@
+package runtime
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// TestDecodeEqualsPrefill checks that feeding a sequence in pieces (one token at a time, or
+// chunks smaller and larger than the sliding window) gives the logits of one prefill of the
+// whole sequence, across several wraps of the window's ring buffer.
+func TestDecodeEqualsPrefill(t *testing.T) {
+	m := loadTestModel(t, writeTestModel(t, goldenA, t.TempDir()))
+	w := m.Config.SlidingWindow
+	n := 5*w + 3 // 5 wraps of the ring
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]int32, n)
+	ids[0] = 2
+	for i := 1; i < n; i++ {
+		ids[i] = int32(rng.IntN(m.VocabRows()))
+	}
+	ref, err := m.NewSession(nil).Forward(&Batch{Tokens: ids, Logits: LogitsAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := m.VocabRows()
+	for _, tc := range []struct {
+		name   string
+		pieces []int
+	}{
+		{"token-by-token", nil},
+		{"chunks-of-window-minus-1", []int{w - 1}},
+		{"chunks-larger-than-window", []int{2*w + 1}},
+		{"mixed", []int{1, w + 2, 3, 1, 2 * w, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := m.NewSession(&SessionOptions{Chunk: 4}) // internal chunking below the window too
+			got := make([]float32, 0, n*v)
+			for pos, k := 0, 0; pos < n; k++ {
+				size := 1
+				if len(tc.pieces) > 0 {
+					size = tc.pieces[k%len(tc.pieces)]
+				}
+				e := min(n, pos+size)
+				res, err := s.Forward(&Batch{Tokens: ids[pos:e], Logits: LogitsAll})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, res.Logits...)
+				pos = e
+			}
+			if e := normErr(t, "logits", got, ref.Logits); e > 1e-4 {
+				t.Errorf("norm_err = %.3g, want ≤ 1e-4", e)
+			} else {
+				t.Logf("norm_err %.3g", e)
+			}
+			if want := int64((m.NumLayers()-1)*w+n) * int64(2*m.Config.NumKVHeads*m.Config.HeadDim*4); s.Cache().Bytes() != want {
+				t.Errorf("KV bytes = %d, want %d", s.Cache().Bytes(), want)
+			}
+		})
+	}
+}
+
+func TestGreedyGolden(t *testing.T) {
+	m := loadTestModel(t, writeTestModel(t, goldenA, t.TempDir()))
+	b, err := os.ReadFile(filepath.Join(goldenA, "greedy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Prompt    []int32 `json:"prompt_ids"`
+		Generated []int32 `json:"generated_ids"`
+		EOS       []int32 `json:"eos_ids"`
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	var streamed []int32
+	got, st, err := m.NewSession(nil).Generate(g.Prompt, GenerateOptions{
+		MaxTokens: len(g.Generated) + 8,
+		EOS:       g.EOS,
+		OnToken:   func(id int32) error { streamed = append(streamed, id); return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := g.Generated
+	stop := StopEOS
+	if !slices.ContainsFunc(want, func(id int32) bool { return slices.Contains(g.EOS, id) }) {
+		// The reference ran to its token limit: compare the common prefix length it produced.
+		stop = StopMaxTokens
+		if len(got) > len(want) {
+			got = got[:len(want)]
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Generate = %v, want %v", got, want)
+	}
+	if !slices.Equal(streamed[:len(got)], got) {
+		t.Errorf("streamed %v, returned %v", streamed, got)
+	}
+	if st.StopReason != stop {
+		t.Logf("stop reason %s (reference: %s)", st.StopReason, stop)
+	}
+}
