@@ -1,0 +1,387 @@
+// Package vision runs Gemma 3's image path: the SigLIP vision tower (patch embedding,
+// position embedding, pre-LayerNorm encoder blocks, post-LayerNorm) and the multimodal
+// projector (average pooling to mm_tokens_per_image, RMSNorm with 1+w and the vision eps,
+// projection to the text width). Its output replaces the image soft-token embeddings.
+//
+// Every weight matmul goes through [kernel.MatMul], so any stored type works in place.
+// Activations and accumulators are float32.
+package vision
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
+)
+
+// Tower is a loaded vision tower and projector.
+type Tower struct {
+	Cfg     format.VisionConfig
+	MM      format.MMConfig
+	TextDim int
+	side    int // patches per image side
+	patches int // side²
+	pool    int // pooling kernel (patches per pooled token side)
+	patchW  *kernel.Matrix
+	patchB  []float32
+	pos     []float32 // [patches, vh]
+	layers  []layer
+	postW   []float32
+	postB   []float32
+	normW   []float32 // mm.soft_emb_norm
+	proj    *kernel.Matrix
+	headDim int
+}
+
+type layer struct {
+	ln1W, ln1B, ln2W, ln2B []float32
+	q, k, v, o             *kernel.Matrix
+	qB, kB, vB, oB         []float32
+	up, down               *kernel.Matrix
+	upB, downB             []float32
+}
+
+// Output holds the intermediate results the golden fixtures record, for n images.
+type Output struct {
+	// LastHidden is the tower output after post_layernorm: [n, patches, vh].
+	LastHidden []float32
+	// Pooled is the average-pooled output before the soft-embedding norm: [n, tokens, vh].
+	Pooled []float32
+	// Features are the projected image embeddings: [n, tokens, text hidden].
+	Features []float32
+}
+
+// Load reads the tower from an open model file.
+func Load(f *format.File) (*Tower, error) {
+	mc := f.Meta.Model
+	if mc.Vision == nil || mc.MM == nil {
+		return nil, fmt.Errorf("vision: %s has no vision tower (a text-only model)", f.Path)
+	}
+	v := &Tower{Cfg: *mc.Vision, MM: *mc.MM, TextDim: mc.Text.HiddenSize}
+	c := &v.Cfg
+	v.side = c.ImageSize / c.PatchSize
+	v.patches = v.side * v.side
+	k := int(math.Round(math.Sqrt(float64(v.MM.TokensPerImage))))
+	if k*k != v.MM.TokensPerImage || v.side%k != 0 {
+		return nil, fmt.Errorf("vision: %d tokens per image do not pool a %d×%d patch grid", v.MM.TokensPerImage, v.side, v.side)
+	}
+	v.pool = v.side / k
+	v.headDim = c.HiddenSize / c.NumHeads
+	vh, vi := c.HiddenSize, c.IntermediateSize
+	l := loader{f: f}
+	v.patchW = l.matrix("vision.patch_embd", vh, c.NumChannels*c.PatchSize*c.PatchSize)
+	v.patchB = l.vector("vision.patch_embd.bias", vh)
+	v.pos = l.vector("vision.pos_embd", v.patches*vh)
+	for i := 0; i < c.NumLayers; i++ {
+		p := fmt.Sprintf("vision.blk.%d.", i)
+		v.layers = append(v.layers, layer{
+			ln1W: l.vector(p+"ln1", vh), ln1B: l.vector(p+"ln1.bias", vh),
+			ln2W: l.vector(p+"ln2", vh), ln2B: l.vector(p+"ln2.bias", vh),
+			q: l.matrix(p+"attn_q", vh, vh), k: l.matrix(p+"attn_k", vh, vh),
+			v: l.matrix(p+"attn_v", vh, vh), o: l.matrix(p+"attn_o", vh, vh),
+			qB: l.vector(p+"attn_q.bias", vh), kB: l.vector(p+"attn_k.bias", vh),
+			vB: l.vector(p+"attn_v.bias", vh), oB: l.vector(p+"attn_o.bias", vh),
+			up: l.matrix(p+"ffn_up", vi, vh), upB: l.vector(p+"ffn_up.bias", vi),
+			down: l.matrix(p+"ffn_down", vh, vi), downB: l.vector(p+"ffn_down.bias", vh),
+		})
+	}
+	v.postW = l.vector("vision.post_ln", vh)
+	v.postB = l.vector("vision.post_ln.bias", vh)
+	v.normW = l.vector("mm.soft_emb_norm", vh)
+	v.proj = l.matrix("mm.input_proj", v.TextDim, vh)
+	if l.err != nil {
+		return nil, l.err
+	}
+	return v, nil
+}
+
+type loader struct {
+	f   *format.File
+	err error
+}
+
+func (l *loader) tensor(name string) (format.Tensor, bool) {
+	if l.err != nil {
+		return format.Tensor{}, false
+	}
+	t, ok := l.f.Tensor(name)
+	if !ok {
+		l.err = fmt.Errorf("vision: %s: tensor %q missing", l.f.Path, name)
+	}
+	return t, ok
+}
+
+func (l *loader) matrix(name string, rows, cols int) *kernel.Matrix {
+	t, ok := l.tensor(name)
+	if !ok {
+		return nil
+	}
+	if t.Layout.Rows != int64(rows) || t.Layout.Cols != int64(cols) {
+		l.err = fmt.Errorf("vision: %s: tensor %q is %d×%d, want %d×%d", l.f.Path, name, t.Layout.Rows, t.Layout.Cols, rows, cols)
+		return nil
+	}
+	m, err := kernel.NewMatrix(t.DType, t.Shape, t.Data, t.Scale)
+	if err != nil {
+		l.err = fmt.Errorf("vision: %s: tensor %q: %w", l.f.Path, name, err)
+	}
+	return m
+}
+
+func (l *loader) vector(name string, n int) []float32 {
+	t, ok := l.tensor(name)
+	if !ok {
+		return nil
+	}
+	ne, _ := format.NumElements(t.Shape)
+	if ne != int64(n) {
+		l.err = fmt.Errorf("vision: %s: tensor %q has %d elements, want %d", l.f.Path, name, ne, n)
+		return nil
+	}
+	out := make([]float32, n)
+	if err := format.Dequantize(out, t.DType, t.Shape, t.Data, t.Scale); err != nil {
+		l.err = fmt.Errorf("vision: %s: tensor %q: %w", l.f.Path, name, err)
+	}
+	return out
+}
+
+// Patches returns the number of patches per image.
+func (v *Tower) Patches() int { return v.patches }
+
+// Encode runs the tower and projector on n images of pixel values, each [channels, H, W]
+// float32 with H = W = image_size, concatenated. keepHidden keeps LastHidden and Pooled
+// (otherwise only Features is filled).
+func (v *Tower) Encode(pixels []float32, n int, keepHidden bool) (*Output, error) {
+	c := &v.Cfg
+	per := c.NumChannels * c.ImageSize * c.ImageSize
+	if n <= 0 || len(pixels) != n*per {
+		return nil, fmt.Errorf("vision: %d pixel values for %d images of %d×%d×%d", len(pixels), n, c.NumChannels, c.ImageSize, c.ImageSize)
+	}
+	vh, tok := c.HiddenSize, v.MM.TokensPerImage
+	out := &Output{Features: make([]float32, n*tok*v.TextDim)}
+	if keepHidden {
+		out.LastHidden = make([]float32, n*v.patches*vh)
+		out.Pooled = make([]float32, n*tok*vh)
+	}
+	s := newScratch(v)
+	for img := 0; img < n; img++ {
+		h := s.h
+		v.embed(h, pixels[img*per:(img+1)*per], s)
+		for li := range v.layers {
+			v.block(&v.layers[li], s)
+		}
+		layerNormRows(h, h, v.postW, v.postB, float32(c.LayerNormEps), v.patches)
+		if keepHidden {
+			copy(out.LastHidden[img*v.patches*vh:], h)
+		}
+		pooled := s.pooled
+		v.avgPool(pooled, h)
+		if keepHidden {
+			copy(out.Pooled[img*tok*vh:], pooled)
+		}
+		normed := s.normed
+		for t := 0; t < tok; t++ {
+			rmsNorm1p(normed[t*vh:(t+1)*vh], pooled[t*vh:(t+1)*vh], v.normW, float32(c.LayerNormEps))
+		}
+		kernel.MatMul(out.Features[img*tok*v.TextDim:(img+1)*tok*v.TextDim], v.proj, normed, tok)
+	}
+	return out, nil
+}
+
+type scratch struct {
+	h, x, q, k, v, att, up, pooled, normed []float32
+	qh, kh, vt, scores, oh                 []float32
+}
+
+func newScratch(v *Tower) *scratch {
+	np, vh, vi := v.patches, v.Cfg.HiddenSize, v.Cfg.IntermediateSize
+	tok := v.MM.TokensPerImage
+	patchLen := v.Cfg.NumChannels * v.Cfg.PatchSize * v.Cfg.PatchSize
+	return &scratch{
+		h: make([]float32, np*vh), x: make([]float32, np*max(vh, patchLen)), q: make([]float32, np*vh),
+		k: make([]float32, np*vh), v: make([]float32, np*vh), att: make([]float32, np*vh),
+		up: make([]float32, np*vi), pooled: make([]float32, tok*vh), normed: make([]float32, tok*vh),
+		qh: make([]float32, np*v.headDim), kh: make([]float32, np*v.headDim), vt: make([]float32, np*v.headDim),
+		scores: make([]float32, np*np), oh: make([]float32, np*v.headDim),
+	}
+}
+
+// embed computes the patch embedding (a matmul over flattened (c, ky, kx) patches, patch
+// index = row·side + col) plus bias and position embedding into h.
+func (v *Tower) embed(h, img []float32, s *scratch) {
+	c := &v.Cfg
+	p, side, size := c.PatchSize, v.side, c.ImageSize
+	pl := c.NumChannels * p * p
+	x := s.x[:v.patches*pl]
+	for py := 0; py < side; py++ {
+		for px := 0; px < side; px++ {
+			dst := x[(py*side+px)*pl:]
+			i := 0
+			for ch := 0; ch < c.NumChannels; ch++ {
+				for ky := 0; ky < p; ky++ {
+					row := img[ch*size*size+(py*p+ky)*size+px*p:]
+					copy(dst[i:i+p], row[:p])
+					i += p
+				}
+			}
+		}
+	}
+	kernel.MatMul(h, v.patchW, x, v.patches)
+	vh := c.HiddenSize
+	for t := 0; t < v.patches; t++ {
+		r := h[t*vh : (t+1)*vh]
+		pos := v.pos[t*vh : (t+1)*vh]
+		for j := range r {
+			r[j] += v.patchB[j] + pos[j]
+		}
+	}
+}
+
+func addBias(y, b []float32, n int) {
+	d := len(b)
+	kernel.ParallelFor(n, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			r := y[t*d : (t+1)*d]
+			for j := range r {
+				r[j] += b[j]
+			}
+		}
+	})
+}
+
+// block runs one pre-LN encoder layer in place on s.h.
+func (v *Tower) block(L *layer, s *scratch) {
+	c := &v.Cfg
+	np, vh, vi := v.patches, c.HiddenSize, c.IntermediateSize
+	eps := float32(c.LayerNormEps)
+	x := s.x[:np*vh]
+	layerNormRows(x, s.h, L.ln1W, L.ln1B, eps, np)
+	kernel.MatMul(s.q, L.q, x, np)
+	addBias(s.q, L.qB, np)
+	kernel.MatMul(s.k, L.k, x, np)
+	addBias(s.k, L.kB, np)
+	kernel.MatMul(s.v, L.v, x, np)
+	addBias(s.v, L.vB, np)
+	v.attention(s)
+	kernel.MatMul(x, L.o, s.att, np)
+	addBias(x, L.oB, np)
+	for i := range s.h {
+		s.h[i] += x[i]
+	}
+	layerNormRows(x, s.h, L.ln2W, L.ln2B, eps, np)
+	up := s.up[:np*vi]
+	kernel.MatMul(up, L.up, x, np)
+	addBias(up, L.upB, np)
+	kernel.ParallelFor(np, func(lo, hi int) {
+		kernel.GELU(up[lo*vi : hi*vi])
+	})
+	kernel.MatMul(x, L.down, up, np)
+	addBias(x, L.downB, np)
+	for i := range s.h {
+		s.h[i] += x[i]
+	}
+}
+
+// attention computes bidirectional multi-head attention over all patches into s.att, head by
+// head: scores = Qₕ Kₕᵀ · hd^−½ (a matmul with Kₕ as an F32 matrix), row softmax, then
+// Oₕ = P Vₕ (a matmul with Vₕᵀ as the matrix).
+func (v *Tower) attention(s *scratch) {
+	np, vh, hd := v.patches, v.Cfg.HiddenSize, v.headDim
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	for head := 0; head < v.Cfg.NumHeads; head++ {
+		off := head * hd
+		for t := 0; t < np; t++ {
+			q := s.q[t*vh+off : t*vh+off+hd]
+			qd := s.qh[t*hd : (t+1)*hd]
+			for j := range qd {
+				qd[j] = q[j] * scale
+			}
+			copy(s.kh[t*hd:(t+1)*hd], s.k[t*vh+off:t*vh+off+hd])
+			for j := 0; j < hd; j++ {
+				s.vt[j*np+t] = s.v[t*vh+off+j]
+			}
+		}
+		km := f32Matrix(s.kh, np, hd)
+		kernel.MatMul(s.scores, km, s.qh, np)
+		kernel.ParallelFor(np, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				kernel.Softmax(s.scores[t*np : (t+1)*np])
+			}
+		})
+		vm := f32Matrix(s.vt, hd, np)
+		kernel.MatMul(s.oh, vm, s.scores, np)
+		for t := 0; t < np; t++ {
+			copy(s.att[t*vh+off:t*vh+off+hd], s.oh[t*hd:(t+1)*hd])
+		}
+	}
+}
+
+func f32Matrix(x []float32, rows, cols int) *kernel.Matrix {
+	m, err := kernel.NewMatrix(format.F32, []int64{int64(rows), int64(cols)}, format.Float32Bytes(x[:rows*cols]), 1)
+	if err != nil {
+		panic(fmt.Sprintf("vision: f32Matrix(%d, %d): %v", rows, cols, err))
+	}
+	return m
+}
+
+// avgPool averages pool×pool patch squares: pooled token r·k + c is the mean of patch rows
+// r·pool … r·pool+pool−1 and columns c·pool … c·pool+pool−1.
+func (v *Tower) avgPool(dst, h []float32) {
+	vh, k, p := v.Cfg.HiddenSize, v.side/v.pool, v.pool
+	inv := 1 / float32(p*p)
+	for r := 0; r < k; r++ {
+		for c := 0; c < k; c++ {
+			o := dst[(r*k+c)*vh : (r*k+c+1)*vh]
+			for j := range o {
+				o[j] = 0
+			}
+			for dy := 0; dy < p; dy++ {
+				for dx := 0; dx < p; dx++ {
+					src := h[((r*p+dy)*v.side+c*p+dx)*vh:]
+					for j := range o {
+						o[j] += src[j]
+					}
+				}
+			}
+			for j := range o {
+				o[j] *= inv
+			}
+		}
+	}
+}
+
+// layerNormRows applies LayerNorm (γ·x̂ + β, biased variance) to n rows of len(w).
+func layerNormRows(dst, x, w, b []float32, eps float32, n int) {
+	d := len(w)
+	kernel.ParallelFor(n, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			r, o := x[t*d:(t+1)*d], dst[t*d:(t+1)*d]
+			var mean float32
+			for _, e := range r {
+				mean += e
+			}
+			mean /= float32(d)
+			var vs float32
+			for _, e := range r {
+				dv := e - mean
+				vs += dv * dv
+			}
+			inv := float32(1 / math.Sqrt(float64(vs/float32(d)+eps)))
+			for j, e := range r {
+				o[j] = (e-mean)*inv*w[j] + b[j]
+			}
+		}
+	})
+}
+
+// rmsNorm1p is Gemma's RMSNorm: x / sqrt(mean(x²) + eps) · (1 + w).
+func rmsNorm1p(dst, x, w []float32, eps float32) {
+	var ss float32
+	for _, e := range x {
+		ss += e * e
+	}
+	inv := float32(1 / math.Sqrt(float64(ss/float32(len(x))+eps)))
+	for j, e := range x {
+		dst[j] = e * inv * (1 + w[j])
+	}
+}
