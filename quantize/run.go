@@ -1,0 +1,339 @@
+package quantize
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	goruntime "runtime"
+	"sort"
+	"sync"
+
+	"github.com/gemmatool/gemmatool/format"
+)
+
+// Source is a model whose tensors can be read row by row: an HF checkpoint being ingested or
+// a gemmatool file being re-packed. Names are canonical.
+type Source interface {
+	// Specs lists the tensors in output order.
+	Specs() []TensorSpec
+	// ReadRows fills dst with rows [row0, row0+n) of the named tensor as float32, where
+	// n = len(dst)/cols and cols is the product of shape[1:] (1 for a vector, whose "rows"
+	// are its elements).
+	ReadRows(name string, row0 int, dst []float32) error
+	// Raw returns the tensor's payload bytes and per-tensor scale when it can be copied
+	// unchanged into a tensor of the spec's DType, else nil.
+	Raw(name string) ([]byte, float32, error)
+	// Done tells the source that the tensor will not be read again (so it can release pages).
+	Done(name string)
+}
+
+// Job is one quantization run.
+type Job struct {
+	Src    Source
+	Policy Policy
+	// Meta is copied into the output with Quantization filled in.
+	Meta format.Metadata
+	// Files are embedded unchanged (tokenizer, configs).
+	Files map[string][]byte
+	// Preset is the requested preset name ("q4_0", "auto", ...), QAT what was detected.
+	Preset string
+	QAT    QAT
+	Opts   Options
+	// Workers encode rows in parallel (0: GOMAXPROCS).
+	Workers int
+	// Progress, when set, receives the source elements done and the total.
+	Progress func(done, total int64)
+}
+
+// chunkElems bounds the float32 rows held at once per tensor (16 MiB of values), which
+// with the encoded chunk and the scales plane of the largest Gemma 3 tensor keeps a run well
+// under 256 MiB whatever the model size.
+var chunkElems = 4 << 20
+
+// Run quantizes job.Src into a new file at out (written to a temporary file and renamed on
+// success) and returns the recipe and per-tensor errors it recorded.
+func Run(out string, job Job) (*format.Quantization, error) {
+	specs := job.Src.Specs()
+	q := &format.Quantization{Preset: job.Preset, QAT: job.QAT.Target, QATEvidence: job.QAT.Evidence, Rules: job.Policy.Rules()}
+	type decided struct {
+		spec TensorSpec
+		t    format.DType
+	}
+	var plan []decided
+	var total int64
+	usesI4 := false
+	for _, s := range specs {
+		t, _, err := job.Policy.Decide(s.Name, s.DType, s.Shape)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := format.LayoutOf(t, s.Shape); err != nil {
+			return nil, fmt.Errorf("quantize: tensor %q as %v: %w", s.Name, t, err)
+		}
+		n, _ := format.NumElements(s.Shape)
+		total += n
+		usesI4 = usesI4 || t == format.I4
+		plan = append(plan, decided{s, t})
+	}
+	if usesI4 {
+		q.I4Scale = job.Opts.I4Scale.String()
+	}
+	w, err := format.Create(out)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort()
+	names := make([]string, 0, len(job.Files))
+	for n := range job.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := w.AddFile(n, job.Files[n]); err != nil {
+			return nil, err
+		}
+	}
+	workers := job.Workers
+	if workers <= 0 {
+		workers = goruntime.GOMAXPROCS(0)
+	}
+	var done int64
+	for _, d := range plan {
+		s := d.spec
+		n, _ := format.NumElements(s.Shape)
+		var stats *ErrorStats
+		var raw []byte
+		var scale float32 = 1
+		if d.t == s.DType {
+			if raw, scale, err = job.Src.Raw(s.Name); err != nil {
+				return nil, err
+			}
+		}
+		if raw == nil && d.t == format.SFP8 {
+			// The tensor scale goes in the directory entry, written with the payload:
+			// compute it first in one streaming pass.
+			m, err := maxAbsOf(job.Src, s)
+			if err != nil {
+				return nil, err
+			}
+			scale = SFP8Scale(m)
+		}
+		fill := func(wr io.Writer) error {
+			if raw != nil {
+				_, err := wr.Write(raw)
+				return err
+			}
+			var err error
+			stats, err = writeTensor(wr, job, s, d.t, scale, workers)
+			return err
+		}
+		if err := w.WriteTensor(s.Name, d.t, s.Shape, scale, fill); err != nil {
+			return nil, err
+		}
+		job.Src.Done(s.Name)
+		if d.t != s.DType && stats != nil {
+			q.Tensors = append(q.Tensors, format.TensorError{Name: s.Name, From: s.DType.String(), DType: d.t.String(),
+				RelL2: stats.RelL2(), SNRdB: stats.SNRdB(), MaxAbs: stats.MaxAbs()})
+		}
+		done += n
+		if job.Progress != nil {
+			job.Progress(done, total)
+		}
+	}
+	meta := job.Meta
+	meta.Quantization = q
+	w.SetMetadata(&meta)
+	if err := w.Commit(); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+func maxAbsOf(src Source, s TensorSpec) (float32, error) {
+	rows, cols := rowsCols(s.Shape)
+	per := max(1, chunkElems/max(cols, 1))
+	buf := make([]float32, min(per, rows)*cols)
+	var m float32
+	for r := 0; r < rows; r += per {
+		k := min(per, rows-r)
+		b := buf[:k*cols]
+		if err := src.ReadRows(s.Name, r, b); err != nil {
+			return 0, err
+		}
+		for i, v := range b {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return 0, fmt.Errorf("quantize %s: row %d column %d is %v: %w", s.Name, r+i/cols, i%cols, v, ErrNonFinite)
+			}
+		}
+		m = max(m, MaxAbs(b))
+	}
+	return m, nil
+}
+
+func rowsCols(shape []int64) (int, int) {
+	n, _ := format.NumElements(shape)
+	if len(shape) == 0 {
+		return 1, 1
+	}
+	if len(shape) == 1 {
+		return int(n), 1
+	}
+	return int(shape[0]), int(n / max(shape[0], 1))
+}
+
+// writeTensor streams one tensor converted to type t: rows are read in chunks, encoded
+// (in parallel over row ranges), decoded back for the error statistics, and the codes plane
+// is written as it is produced; the scales plane is kept and written at the end.
+func writeTensor(wr io.Writer, job Job, s TensorSpec, t format.DType, tensorScale float32, workers int) (*ErrorStats, error) {
+	rows, cols := rowsCols(s.Shape)
+	full, err := format.LayoutOf(t, s.Shape)
+	if err != nil {
+		return nil, err
+	}
+	per := max(1, chunkElems/max(cols, 1))
+	buf := make([]float32, min(per, rows)*cols)
+	var scales []byte
+	stats := &ErrorStats{}
+	opts := job.Opts
+	opts.Name = s.Name
+	for r := 0; r < rows; r += per {
+		k := min(per, rows-r)
+		b := buf[:k*cols]
+		if err := job.Src.ReadRows(s.Name, r, b); err != nil {
+			return nil, err
+		}
+		if !t.Quantized() {
+			if err := writePlain(wr, t, b, stats); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		chunkShape := []int64{int64(k), int64(cols)}
+		cl, err := format.LayoutOf(t, chunkShape)
+		if err != nil {
+			return nil, err
+		}
+		payload := make([]byte, cl.Size)
+		var wg sync.WaitGroup
+		nw := min(workers, k)
+		errs := make([]error, nw)
+		part := make([]ErrorStats, nw)
+		for i := 0; i < nw; i++ {
+			r0, r1 := k*i/nw, k*(i+1)/nw
+			wg.Add(1)
+			go func(i, r0, r1 int) {
+				defer wg.Done()
+				if err := EncodeRows(cl, payload, r0, b[r0*cols:r1*cols], tensorScale, opts); err != nil {
+					errs[i] = fmt.Errorf("%w (row %d of the tensor)", err, r+r0)
+					return
+				}
+				dec := make([]float32, cols)
+				for row := r0; row < r1; row++ {
+					format.DecodeRow(dec, t, cl, payload, row, tensorScale)
+					part[i].Add(b[row*cols:(row+1)*cols], dec)
+				}
+			}(i, r0, r1)
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		for i := range part {
+			stats.Merge(part[i])
+		}
+		if _, err := wr.Write(payload[:cl.CodesLen]); err != nil {
+			return nil, err
+		}
+		if cl.ScalesLen > 0 {
+			scales = append(scales, payload[cl.ScalesOff:cl.ScalesOff+cl.ScalesLen]...)
+		}
+	}
+	if full.ScalesLen > 0 {
+		if _, err := wr.Write(make([]byte, full.ScalesOff-full.CodesLen)); err != nil {
+			return nil, err
+		}
+		if _, err := wr.Write(scales); err != nil {
+			return nil, err
+		}
+	}
+	return stats, nil
+}
+
+// writePlain writes float32 values as a plain type, recording the rounding error.
+func writePlain(wr io.Writer, t format.DType, b []float32, stats *ErrorStats) error {
+	var out []byte
+	dec := make([]float32, len(b))
+	switch t {
+	case format.F32:
+		out = format.Float32Bytes(b)
+		copy(dec, b)
+	case format.BF16, format.F16:
+		out = make([]byte, 2*len(b))
+		for i, v := range b {
+			var h uint16
+			if t == format.BF16 {
+				h = format.Float32ToBF16(v)
+				dec[i] = format.BF16ToFloat32(h)
+			} else {
+				h = format.Float32ToF16(v)
+				dec[i] = format.F16ToFloat32(h)
+			}
+			binary.LittleEndian.PutUint16(out[2*i:], h)
+		}
+	default:
+		return fmt.Errorf("quantize: %v is not a plain type", t)
+	}
+	stats.Add(b, dec)
+	_, err := wr.Write(out)
+	return err
+}
+
+// FileSource reads the tensors of an open gemmatool file (any stored type) as a [Source].
+type FileSource struct {
+	F *format.File
+}
+
+// Specs implements [Source].
+func (s FileSource) Specs() []TensorSpec {
+	var out []TensorSpec
+	for _, t := range s.F.Tensors() {
+		out = append(out, TensorSpec{Name: t.Name, DType: t.DType, Shape: t.Shape})
+	}
+	return out
+}
+
+// ReadRows implements [Source].
+func (s FileSource) ReadRows(name string, row0 int, dst []float32) error {
+	t, ok := s.F.Tensor(name)
+	if !ok {
+		return fmt.Errorf("quantize: %s: no tensor %q", s.F.Path, name)
+	}
+	rows, cols := rowsCols(t.Shape)
+	if cols == 0 || len(dst)%cols != 0 || row0 < 0 || row0+len(dst)/cols > rows {
+		return fmt.Errorf("quantize: %s: tensor %q: rows [%d, +%d) out of range", s.F.Path, name, row0, len(dst)/max(cols, 1))
+	}
+	if !t.DType.Quantized() {
+		// Plain types: a vector's rows are its elements.
+		es := int64(t.DType.ElemSize())
+		sub := t.Data[int64(row0*cols)*es : int64(row0*cols+len(dst))*es]
+		return format.Dequantize(dst, t.DType, []int64{int64(len(dst))}, sub, 1)
+	}
+	for i := 0; i < len(dst)/cols; i++ {
+		format.DecodeRow(dst[i*cols:(i+1)*cols], t.DType, t.Layout, t.Data, row0+i, t.Scale)
+	}
+	return nil
+}
+
+// Raw implements [Source].
+func (s FileSource) Raw(name string) ([]byte, float32, error) {
+	t, ok := s.F.Tensor(name)
+	if !ok {
+		return nil, 0, fmt.Errorf("quantize: %s: no tensor %q", s.F.Path, name)
+	}
+	return t.Data, t.Scale, nil
+}
+
+// Done implements [Source].
+func (s FileSource) Done(string) {}
