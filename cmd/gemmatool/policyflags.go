@@ -1,0 +1,70 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/quantize"
+)
+
+// policyFlags are the quantization policy flags shared by quantize and estimate.
+func policyFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Value: "auto", Usage: "decoder linear weights: q4_0, q8_0, i4, fp8, sfp8, bf16, f16, f32, keep, or auto (the QAT target, else q8_0)"},
+		&cli.StringFlag{Name: "embed", Usage: "embedding type (default: q8_0 for q4_0/i4, else the --type)"},
+		&cli.StringFlag{Name: "vision", Usage: "vision tower linear weights' type (default: keep the source precision)"},
+		&cli.StringSliceFlag{Name: "override", Usage: "GLOB=TYPE over canonical tensor names, first match wins (repeatable), e.g. 'text.blk.0.*=q8_0'"},
+	}
+}
+
+// presetFromFlags resolves --type (auto uses the detected QAT target).
+func presetFromFlags(c *cli.Context, qat quantize.QAT) (format.DType, error) {
+	s := c.String("type")
+	switch s {
+	case "auto":
+		return qat.AutoType(), nil
+	case "keep":
+		return 0, nil
+	}
+	t, err := format.ParseDType(s)
+	if err != nil {
+		return 0, usageError("--type %q: want q4_0, q8_0, i4, fp8, sfp8, bf16, f16, f32, keep or auto", s)
+	}
+	return t, nil
+}
+
+func policyFromFlags(c *cli.Context, preset format.DType) (quantize.Policy, error) {
+	p := quantize.Policy{Preset: preset}
+	parse := func(flag string) (format.DType, error) {
+		v := c.String(flag)
+		if v == "" {
+			return 0, nil
+		}
+		if v == "keep" {
+			return 0, nil
+		}
+		t, err := format.ParseDType(v)
+		if err != nil {
+			return 0, usageError("--%s %q: %v", flag, v, err)
+		}
+		return t, nil
+	}
+	var err error
+	if p.Embed, err = parse("embed"); err != nil {
+		return p, err
+	}
+	if c.String("embed") == "keep" {
+		p.Overrides = append(p.Overrides, quantize.Override{Glob: "text.embed"})
+	}
+	if p.Vision, err = parse("vision"); err != nil {
+		return p, err
+	}
+	for _, o := range c.StringSlice("override") {
+		ov, err := quantize.ParseOverride(o)
+		if err != nil {
+			return p, usageError("%v", err)
+		}
+		p.Overrides = append(p.Overrides, ov)
+	}
+	return p, nil
+}
