@@ -1,0 +1,81 @@
+package verify
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gemmatool/gemmatool/runtime"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
+)
+
+// scoreRows is the number of positions whose logits are held at once (rows × vocabulary
+// floats: 32 MiB for Gemma 3's 262,144 ids).
+const scoreRows = 32
+
+// ModelScorer is the [Scorer] of a runtime model: each window runs as one prefill from an
+// empty cache, and the logits of the scored positions are computed scoreRows at a time.
+type ModelScorer struct {
+	m      *runtime.Model
+	s      *runtime.Session
+	logits []float32
+	nll    []float64
+}
+
+// NewModelScorer returns a scorer for windows of up to ctx tokens.
+func NewModelScorer(m *runtime.Model, ctx int) *ModelScorer {
+	return &ModelScorer{m: m, s: m.NewSession(&runtime.SessionOptions{MaxContext: ctx})}
+}
+
+// ScoreWindow implements [Scorer].
+func (ms *ModelScorer) ScoreWindow(ids []int32, from int, emit func(p int, nll float64)) error {
+	ms.s.Reset()
+	if from < 0 || from >= len(ids)-1 {
+		return fmt.Errorf("verify: score from position %d of a %d-token window", from, len(ids))
+	}
+	res, err := ms.s.Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsNone, FinalHidden: true})
+	if err != nil {
+		return err
+	}
+	d, v := ms.m.Hidden(), ms.m.VocabRows()
+	if ms.logits == nil {
+		ms.logits = make([]float32, scoreRows*v)
+		ms.nll = make([]float64, scoreRows)
+	}
+	last := len(ids) - 1 // positions [from, last) predict ids[from+1 … last]
+	for p := from; p < last; p += scoreRows {
+		n := min(scoreRows, last-p)
+		ms.m.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
+		kernel.ParallelFor(n, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row := ms.logits[r*v : (r+1)*v]
+				ms.nll[r] = LogSumExp(row) - float64(row[ids[p+r+1]])
+			}
+		})
+		for r := range n {
+			emit(p+r, ms.nll[r])
+		}
+	}
+	return nil
+}
+
+// LogSumExp returns log Σ exp(x_i) in float64 (−Inf for an empty x, NaN if x holds a NaN).
+func LogSumExp(x []float32) float64 {
+	if len(x) == 0 {
+		return math.Inf(-1)
+	}
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > m || v != v {
+			m = v
+		}
+	}
+	if math.IsInf(float64(m), 0) || m != m {
+		return float64(m)
+	}
+	mf := float64(m)
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v) - mf)
+	}
+	return mf + math.Log(s)
+}
