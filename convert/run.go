@@ -1,0 +1,320 @@
+package convert
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/gemmatool/gemmatool/format"
+)
+
+// Options control [Run].
+type Options struct {
+	// DType is the output type (default "keep": the source's).
+	DType Target
+	// ToolVersion is recorded in the file's metadata (default "dev").
+	ToolVersion string
+}
+
+// Report summarises a conversion.
+type Report struct {
+	Output      string              `json:"output"`
+	Source      string              `json:"source"`
+	Name        string              `json:"name"`
+	DType       string              `json:"dtype"`
+	Tensors     int                 `json:"tensors"`
+	SourceBytes int64               `json:"source_bytes"` // bytes of the tensors read
+	FileBytes   int64               `json:"file_bytes"`   // size of the written file
+	Components  []ComponentTotal    `json:"components"`
+	Embedded    []string            `json:"embedded"`
+	Sources     []format.SourceFile `json:"source_files"`
+	Warnings    []string            `json:"warnings,omitempty"`
+}
+
+// ComponentTotal counts the tensors, parameters and payload bytes of one [Component].
+type ComponentTotal struct {
+	Component string `json:"component"`
+	Tensors   int    `json:"tensors"`
+	Params    int64  `json:"params"`
+	Bytes     int64  `json:"bytes"`
+}
+
+// chunkElems bounds the elements converted at a time (4 MiB of float32), which with the
+// writer's 1 MiB buffer bounds the memory a conversion uses beyond the embedded files.
+const chunkElems = 1 << 20
+
+// Run converts the checkpoint in dir into a gemmatool file at out, tensor by tensor in
+// bounded chunks, releasing each chunk's mapped source pages once written, so peak memory
+// does not grow with the model. The output appears only when complete (see
+// [format.Writer]). progress, when not nil, is called with the source bytes done so far.
+func Run(dir, out string, opts Options, progress func(done, total int64)) (*Report, error) {
+	ck, err := OpenCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer ck.Close()
+	if err := ck.Plan.SetTarget(opts.DType); err != nil {
+		return nil, err
+	}
+	if err := ck.refuseOverwrite(out); err != nil {
+		return nil, err
+	}
+	// Hash the source files while converting (read(2) in another goroutine).
+	type hashed struct {
+		files []format.SourceFile
+		err   error
+	}
+	hashc, stop := make(chan hashed, 1), make(chan struct{})
+	defer close(stop)
+	srcNames := append(append([]string(nil), ck.Aux...), ck.Weights...)
+	sort.Strings(srcNames)
+	go func() {
+		var h hashed
+		for _, n := range srcNames {
+			sf, err := hashFile(dir, n, stop)
+			if err != nil {
+				h.err = err
+				break
+			}
+			h.files = append(h.files, sf)
+		}
+		hashc <- h
+	}()
+	// On an early return, stop cancels the hashing, which then exits on its own.
+	if err := ck.checkTied(); err != nil {
+		return nil, err
+	}
+	w, err := format.Create(out)
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	rep, err := ck.write(w, progress)
+	h := <-hashc
+	if err == nil {
+		err = h.err
+	}
+	if err == nil {
+		rep.Sources = h.files
+		err = ck.finish(w, rep, opts)
+	}
+	if err != nil {
+		w.Abort()
+		return nil, err
+	}
+	rep.Output, rep.Source = out, dir
+	rep.DType = string(opts.DType)
+	if rep.DType == "" {
+		rep.DType = "keep"
+	}
+	if fi, err := os.Stat(out); err == nil {
+		rep.FileBytes = fi.Size()
+	}
+	return rep, nil
+}
+
+// refuseOverwrite fails when out names one of the checkpoint's own files.
+func (c *Checkpoint) refuseOverwrite(out string) error {
+	oi, err := os.Stat(out)
+	if err != nil {
+		return nil
+	}
+	for _, n := range append(append([]string(nil), c.Aux...), c.Weights...) {
+		if si, err := os.Stat(c.Path(n)); err == nil && os.SameFile(oi, si) {
+			return fmt.Errorf("convert: output %s is the checkpoint's own %s", out, n)
+		}
+	}
+	return nil
+}
+
+// checkTied verifies that each tied copy (lm_head) is bit-identical to its tensor.
+func (c *Checkpoint) checkTied() error {
+	for i := range c.Plan.Tied {
+		t := &c.Plan.Tied[i]
+		e, ok := c.Plan.Entry(t.Name)
+		if !ok {
+			continue
+		}
+		rows, cols := e.Rows(), e.Cols()
+		step := max(1, chunkElems/cols)
+		a, b := make([]float32, step*cols), make([]float32, step*cols)
+		for r := int64(0); r < rows; r += step {
+			n := min(step, rows-r)
+			if err := c.ReadRows(e, r, n, a); err != nil {
+				return err
+			}
+			if err := c.ReadRows(t, r, n, b); err != nil {
+				return err
+			}
+			for k := range a[:n*cols] {
+				if a[k] != b[k] && !(a[k] != a[k] && b[k] != b[k]) {
+					return errAt(c.Path(t.File), t.Source, -1, ErrUnsupported,
+						"differs from %s at row %d: an untied output head is not Gemma 3 (Gemma 3 ties it to the embedding)", e.Source, r+int64(k)/cols)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// write streams every planned tensor into w.
+func (c *Checkpoint) write(w *format.Writer, progress func(done, total int64)) (*Report, error) {
+	rep := &Report{Tensors: len(c.Plan.Entries)}
+	var total, done int64
+	for _, e := range c.Plan.Entries {
+		total += e.Length
+	}
+	comp := map[string]*ComponentTotal{}
+	var fbuf []float32
+	var bbuf []byte
+	for i := range c.Plan.Entries {
+		e := &c.Plan.Entries[i]
+		rows, cols := e.Rows(), e.Cols()
+		step := max(1, chunkElems/cols)
+		ses, oes := int64(e.SrcDType.ElemSize()), int64(e.DType.ElemSize())
+		fill := func(out io.Writer) error {
+			for r := int64(0); r < rows; r += step {
+				n := min(step, rows-r)
+				elems := n * cols
+				var chunk []byte
+				switch {
+				case e.DType == e.SrcDType && !e.Transpose:
+					src, err := c.source(e)
+					if err != nil {
+						return err
+					}
+					lo, hi := r*cols*ses, (r+n)*cols*ses
+					if err := guard(func() error { _, err := out.Write(src[lo:hi]); return err }); err != nil {
+						return err
+					}
+					c.release(e, lo, hi)
+				case e.DType == e.SrcDType:
+					bbuf = grow(bbuf, elems*oes)
+					chunk = bbuf[:elems*oes]
+					if err := c.readRaw(e, r, n, chunk); err != nil {
+						return err
+					}
+				default:
+					fbuf = growF(fbuf, elems)
+					if err := c.ReadRows(e, r, n, fbuf[:elems]); err != nil {
+						return err
+					}
+					bbuf = grow(bbuf, elems*oes)
+					chunk = bbuf[:elems*oes]
+					if ov := encode(chunk, fbuf[:elems], e.DType); ov > 0 {
+						return errAt(c.Path(e.File), e.Source, -1, ErrUnsupported,
+							"%d values overflow %v (beyond ±65504); convert with --dtype bf16 or f32", ov, e.DType)
+					}
+				}
+				if chunk != nil {
+					if _, err := out.Write(chunk); err != nil {
+						return err
+					}
+				}
+				done += n * cols * ses
+				if progress != nil {
+					progress(done, total)
+				}
+			}
+			return nil
+		}
+		if err := w.WriteTensor(e.Name, e.DType, e.Shape, 1, fill); err != nil {
+			var ce *Error
+			if errors.As(err, &ce) {
+				return nil, ce
+			}
+			return nil, fmt.Errorf("convert: %w", err)
+		}
+		name := Component(e.Name)
+		ct := comp[name]
+		if ct == nil {
+			ct = &ComponentTotal{Component: name}
+			comp[name] = ct
+		}
+		ct.Tensors++
+		ct.Params += e.Elements()
+		ct.Bytes += e.Elements() * oes
+		rep.SourceBytes += e.Length
+	}
+	for _, name := range Components {
+		if ct := comp[name]; ct != nil {
+			rep.Components = append(rep.Components, *ct)
+		}
+	}
+	return rep, nil
+}
+
+func grow(b []byte, n int64) []byte {
+	if int64(cap(b)) < n {
+		return make([]byte, n)
+	}
+	return b
+}
+
+func growF(b []float32, n int64) []float32 {
+	if int64(cap(b)) < n {
+		return make([]float32, n)
+	}
+	return b
+}
+
+// finish embeds the auxiliary files, sets the metadata and commits.
+func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options) error {
+	for _, name := range c.Aux {
+		data, err := readCapped(c.Path(name), maxAuxBytes)
+		if err != nil {
+			return err
+		}
+		if err := w.AddFile(name, data); err != nil {
+			return fmt.Errorf("convert: embed %s: %w", name, err)
+		}
+		rep.Embedded = append(rep.Embedded, name)
+	}
+	rep.Warnings = append(rep.Warnings, c.Warnings...)
+	if !contains(c.Aux, TokenizerFile) {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no %s in %s: the file will have no tokenizer (text generation needs one)", TokenizerFile, c.Dir))
+	}
+	name := c.Config.NameOrPath
+	if name == "" {
+		abs, err := filepath.Abs(c.Dir)
+		if err != nil {
+			abs = c.Dir
+		}
+		name = filepath.Base(abs)
+	}
+	rep.Name = name
+	ver := opts.ToolVersion
+	if ver == "" {
+		ver = "dev"
+	}
+	meta := &format.Metadata{
+		Model:  c.Plan.Config,
+		Source: format.Source{Name: name, Files: rep.Sources},
+		Tool:   format.Tool{Name: "gemmatool", Version: ver},
+		Transforms: format.Transforms{
+			TensorSources: map[string]string{},
+		},
+	}
+	for _, e := range c.Plan.Entries {
+		meta.Transforms.TensorSources[e.Name] = e.Source
+		if e.Transpose {
+			meta.Transforms.Transposed = append(meta.Transforms.Transposed, e.Name)
+		}
+	}
+	w.SetMetadata(meta)
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
