@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "logits",
+		Usage: "run one prefill and write logits and hidden states as F32 safetensors",
+		Description: `Writes logits [seq, vocab] (every embedding row, after the final soft-cap when the config sets
+one), hidden_states [n_layers+1, seq, hidden] (the input embeddings, then the residual stream
+after each decoder layer, before the final norm) and final_hidden [seq, hidden] (after the
+final norm), with the semantics of the golden fixtures, so that the numerics can be compared
+with the Hugging Face implementation (e.g. with tools/compare.py). --prompt is tokenized with
+BOS and without the chat template.
+
+Example:
+   gemmatool logits --model m.gmt --ids 2,75,456 -o out.safetensors`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "gemmatool model file"},
+			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids"},
+			&cli.StringFlag{Name: "ids-file", Usage: "JSON array of token ids in a file"},
+			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "text (tokenized with BOS)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output .safetensors file"},
+			&cli.BoolFlag{Name: "no-hidden", Usage: "write only logits and final_hidden"},
+			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
+		},
+		Action: logitsAction,
+	})
+}
+
+func logitsAction(c *cli.Context) error {
+	if c.IsSet("threads") {
+		kernel.SetThreads(c.Int("threads"))
+	}
+	ids, err := idsFromFlags(c)
+	if err != nil {
+		return err
+	}
+	if (ids != nil) == c.IsSet("prompt") {
+		return usageError("logits: give exactly one of --ids, --ids-file or --prompt")
+	}
+	lm, err := openModel(c.String("model"), false, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	if ids == nil {
+		tok, err := lm.needTokenizer()
+		if err != nil {
+			return err
+		}
+		ids = tok.Encode(c.String("prompt"), true)
+	}
+	if len(ids) == 0 {
+		return usageError("logits: no token ids")
+	}
+	m := lm.m
+	s := m.NewSession(nil)
+	res, err := s.Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsAll, Hidden: !c.Bool("no-hidden"), FinalHidden: true})
+	if err != nil {
+		return err
+	}
+	n, d := int64(len(ids)), int64(m.Hidden())
+	ts := []stTensor{{"logits", []int64{n, int64(m.VocabRows())}, res.Logits}}
+	if res.HiddenStates != nil {
+		ts = append(ts, stTensor{"hidden_states", []int64{int64(m.NumLayers() + 1), n, d}, res.HiddenStates})
+	}
+	ts = append(ts, stTensor{"final_hidden", []int64{n, d}, res.FinalHidden})
+	return writeSafetensorsFile(c.String("output"), ts, map[string]string{"format": "pt", "producer": "gemmatool logits"})
+}
+
+// stTensor is one F32 tensor to write.
+type stTensor struct {
+	name  string
+	shape []int64
+	data  []float32
+}
+
+// writeSafetensorsFile writes F32 tensors in the safetensors format (8-byte little-endian
+// header length, JSON header padded with spaces to a multiple of 8, then the data in order)
+// through a temporary file renamed into place.
+func writeSafetensorsFile(path string, ts []stTensor, meta map[string]string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := writeSafetensors(bw, ts, meta); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+func writeSafetensors(w io.Writer, ts []stTensor, meta map[string]string) error {
+	type entry struct {
+		DType       string   `json:"dtype"`
+		Shape       []int64  `json:"shape"`
+		DataOffsets [2]int64 `json:"data_offsets"`
+	}
+	header := map[string]any{}
+	if meta != nil {
+		header["__metadata__"] = meta
+	}
+	var off int64
+	for _, t := range ts {
+		n := int64(1)
+		for _, s := range t.shape {
+			n *= s
+		}
+		if n != int64(len(t.data)) {
+			return fmt.Errorf("safetensors: tensor %s: shape %v holds %d values, have %d", t.name, t.shape, n, len(t.data))
+		}
+		header[t.name] = entry{"F32", t.shape, [2]int64{off, off + 4*n}}
+		off += 4 * n
+	}
+	hb, err := json.Marshal(header)
+	if err != nil {
+		return err
+	}
+	for len(hb)%8 != 0 {
+		hb = append(hb, ' ')
+	}
+	var lenBuf [8]byte
+	for i := range 8 {
+		lenBuf[i] = byte(uint64(len(hb)) >> (8 * i))
+	}
+	if _, err := w.Write(lenBuf[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(hb); err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if _, err := w.Write(format.Float32Bytes(t.data)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
+	"github.com/gemmatool/gemmatool/runtime/tokenizer"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "run",
+		Usage: "generate a continuation of a prompt",
+		Description: `Applies the Gemma 3 chat template to --prompt (with --system folded into the first user
+turn) unless --raw is given, then generates until an EOS id of the model (1 or 106 for Gemma 3)
+or --max-tokens, printing the text as it is produced. A line of speed figures (prefill and
+decode tokens per second) ends the output on stderr. --ids or --ids-file replace the prompt by
+token ids (no template, no BOS added). --temp 0 is greedy decoding.
+
+Example:
+   gemmatool run --model brown.gmt --prompt "The jury said" --raw --max-tokens 40
+   gemmatool run --model m.gmt --ids 2,17,300 --temp 0 --json`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "gemmatool model file"},
+			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "prompt text"},
+			&cli.StringFlag{Name: "system", Usage: "system prompt (folded into the first user turn)"},
+			&cli.BoolFlag{Name: "raw", Usage: "send the prompt as is (BOS + text), without the chat template"},
+			&cli.StringFlag{Name: "ids", Usage: "prompt as comma-separated token ids"},
+			&cli.StringFlag{Name: "ids-file", Usage: "prompt as a JSON array of token ids in a file"},
+			&cli.IntFlag{Name: "max-tokens", Aliases: []string{"n"}, Value: 256, Usage: "maximum tokens to generate (0: until EOS or the context is full)"},
+			&cli.Float64Flag{Name: "temp", Value: 1.0, Usage: "sampling temperature (0: greedy)"},
+			&cli.IntFlag{Name: "top-k", Value: 64, Usage: "keep the K most likely tokens (0: off)"},
+			&cli.Float64Flag{Name: "top-p", Value: 0.95, Usage: "nucleus sampling mass (1: off)"},
+			&cli.Float64Flag{Name: "min-p", Value: 0, Usage: "drop tokens below this fraction of the best one's probability (0: off)"},
+			&cli.Float64Flag{Name: "repeat-penalty", Value: 1, Usage: "repetition penalty (1: off)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "random seed (default: from the clock)"},
+			&cli.IntFlag{Name: "ctx", Usage: "context length (default: the model's maximum)"},
+			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of streaming text"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print model, prompt and KV cache details on stderr"},
+		},
+		Action: runAction,
+	})
+}
+
+// loadedModel is an open model file with its decoder and (when embedded) tokenizer.
+type loadedModel struct {
+	f   *format.File
+	m   *runtime.Model
+	tok *tokenizer.Tokenizer // nil when the file has no tokenizer
+}
+
+func (l *loadedModel) Close() error { return l.f.Close() }
+
+// openModel opens path, loads the text decoder unless tokOnly, and the embedded tokenizer.
+func openModel(path string, tokOnly bool, stderr io.Writer) (*loadedModel, error) {
+	f, err := format.Open(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	l := &loadedModel{f: f}
+	if !tokOnly {
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if l.m, err = runtime.Load(f, &runtime.LoadOptions{Logger: log}); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	tj, ok, err := f.EmbeddedFile("tokenizer.json")
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if ok {
+		tc, _, err := f.EmbeddedFile("tokenizer_config.json")
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if l.tok, err = tokenizer.Load(tj, tc); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return l, nil
+}
+
+// needTokenizer returns the tokenizer or an error naming the file.
+func (l *loadedModel) needTokenizer() (*tokenizer.Tokenizer, error) {
+	if l.tok == nil {
+		return nil, fmt.Errorf("%s: the model file has no embedded tokenizer (convert a checkpoint directory that has tokenizer.json)", l.f.Path)
+	}
+	return l.tok, nil
+}
+
+// parseIDs reads a list of ids: comma- or space-separated, or a JSON array.
+func parseIDs(s string) ([]int32, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[") {
+		var ids []int32
+		if err := json.Unmarshal([]byte(s), &ids); err != nil {
+			return nil, fmt.Errorf("token ids: %w", err)
+		}
+		return ids, nil
+	}
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
+	ids := make([]int32, 0, len(f))
+	for _, x := range f {
+		v, err := strconv.ParseInt(x, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("token ids: %q is not an integer", x)
+		}
+		ids = append(ids, int32(v))
+	}
+	return ids, nil
+}
+
+// idsFromFlags returns the ids of --ids or --ids-file, or nil when neither is set.
+func idsFromFlags(c *cli.Context) ([]int32, error) {
+	switch {
+	case c.IsSet("ids") && c.IsSet("ids-file"):
+		return nil, usageError("%s: give --ids or --ids-file, not both", c.Command.Name)
+	case c.IsSet("ids"):
+		ids, err := parseIDs(c.String("ids"))
+		if err != nil {
+			return nil, usageError("%s: --ids: %v", c.Command.Name, err)
+		}
+		return ids, nil
+	case c.IsSet("ids-file"):
+		b, err := os.ReadFile(c.String("ids-file"))
+		if err != nil {
+			return nil, err
+		}
+		var ids []int32
+		if err := json.Unmarshal(b, &ids); err != nil {
+			return nil, fmt.Errorf("%s: want a JSON array of token ids: %w", c.String("ids-file"), err)
+		}
+		return ids, nil
+	}
+	return nil, nil
+}
+
+// runResult is the --json output of run.
+type runResult struct {
+	PromptIDs    []int32 `json:"prompt_ids"`
+	GeneratedIDs []int32 `json:"generated_ids"`
+	Text         string  `json:"text"`
+	PrefillTokS  float64 `json:"prefill_tok_s"`
+	DecodeTokS   float64 `json:"decode_tok_s"`
+}
+
+func runAction(c *cli.Context) error {
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	if c.IsSet("threads") {
+		kernel.SetThreads(c.Int("threads"))
+	}
+	ids, err := idsFromFlags(c)
+	if err != nil {
+		return err
+	}
+	if ids == nil && !c.IsSet("prompt") {
+		return usageError("run: give --prompt, --ids or --ids-file")
+	}
+	if ids != nil && (c.IsSet("prompt") || c.IsSet("system")) {
+		return usageError("run: --ids/--ids-file replace --prompt and --system")
+	}
+	if len(ids) == 0 && ids != nil {
+		return usageError("run: the prompt has no token ids")
+	}
+	if c.Float64("temp") < 0 || c.Int("top-k") < 0 || c.Float64("top-p") < 0 || c.Float64("min-p") < 0 || c.Float64("repeat-penalty") < 0 || c.Int("max-tokens") < 0 {
+		return usageError("run: --temp, --top-k, --top-p, --min-p, --repeat-penalty and --max-tokens must not be negative")
+	}
+	lm, err := openModel(c.String("model"), false, stderr)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	m, tok := lm.m, lm.tok
+	if ids == nil {
+		if tok, err = lm.needTokenizer(); err != nil {
+			return err
+		}
+		if c.Bool("raw") {
+			p := c.String("prompt")
+			if c.IsSet("system") {
+				p = c.String("system") + "\n\n" + p
+			}
+			ids = tok.Encode(p, true)
+		} else {
+			var msgs []tokenizer.Message
+			if c.IsSet("system") {
+				msgs = append(msgs, tokenizer.Message{Role: "system", Content: []tokenizer.Part{{Type: "text", Text: c.String("system")}}})
+			}
+			msgs = append(msgs, tokenizer.Message{Role: "user", Content: []tokenizer.Part{{Type: "text", Text: c.String("prompt")}}})
+			text, err := tokenizer.RenderChat(msgs, true)
+			if err != nil {
+				return err
+			}
+			ids = tok.Encode(text, false)
+		}
+	}
+	seed := c.Uint64("seed")
+	if !c.IsSet("seed") {
+		seed = uint64(time.Now().UnixNano())
+	}
+	limit := m.SamplingLimit()
+	if tok != nil {
+		limit = min(limit, tok.VocabSize())
+	}
+	smp := runtime.NewSampler(runtime.SamplerOptions{
+		Temperature: c.Float64("temp"), TopK: c.Int("top-k"), TopP: c.Float64("top-p"), MinP: c.Float64("min-p"),
+		RepetitionPenalty: c.Float64("repeat-penalty"), Seed: seed, Limit: limit,
+	})
+	s := m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx")})
+	if len(ids) >= s.MaxContext() {
+		return fmt.Errorf("run: the prompt has %d tokens, the context holds %d", len(ids), s.MaxContext())
+	}
+	verbose := c.Bool("verbose")
+	if verbose {
+		cfg := m.Config
+		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %.1f MB, %d threads\n",
+			lm.f.Path, cfg.NumLayers, cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.SlidingWindow, m.VocabRows(),
+			float64(m.WeightBytes())/1e6, kernel.Threads())
+		fmt.Fprintf(stderr, "prompt: %d tokens; sampling: temp %g top-k %d top-p %g min-p %g repeat-penalty %g seed %d\n",
+			len(ids), c.Float64("temp"), c.Int("top-k"), c.Float64("top-p"), c.Float64("min-p"), c.Float64("repeat-penalty"), seed)
+	}
+	jsonOut := c.Bool("json")
+	var sd *tokenizer.StreamDecoder
+	if tok != nil && !jsonOut {
+		sd = tok.NewStreamDecoder(true)
+	}
+	var werr error
+	gen, st, err := s.Generate(ids, runtime.GenerateOptions{
+		MaxTokens: c.Int("max-tokens"),
+		Sampler:   smp,
+		OnToken: func(id int32) error {
+			if sd != nil {
+				if _, err := io.WriteString(stdout, sd.Add(id)); err != nil && werr == nil {
+					werr = err
+				}
+			}
+			return werr
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if sd != nil {
+		io.WriteString(stdout, sd.Flush())
+		fmt.Fprintln(stdout)
+	}
+	if verbose {
+		kv := s.Cache()
+		fmt.Fprintf(stderr, "kv cache: %d positions, %d bytes in use (%.2f MB; a full cache on every layer would hold %.2f MB), %d bytes allocated\n",
+			kv.Len(), kv.Bytes(), float64(kv.Bytes())/1e6, float64(kv.FullBytes())/1e6, kv.AllocatedBytes())
+		fmt.Fprintf(stderr, "stop: %s after %d tokens\n", st.StopReason, st.Generated)
+	}
+	if jsonOut {
+		r := runResult{PromptIDs: ids, GeneratedIDs: gen, PrefillTokS: st.PrefillTokS(), DecodeTokS: st.DecodeTokS()}
+		if r.GeneratedIDs == nil {
+			r.GeneratedIDs = []int32{}
+		}
+		if tok != nil {
+			r.Text = tok.Decode(gen, true)
+		}
+		enc := json.NewEncoder(stdout)
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(stderr, "prefill: %d tokens, %.1f tok/s; decode: %d tokens, %.1f tok/s\n",
+		st.PromptTokens, st.PrefillTokS(), st.DecodeSteps, st.DecodeTokS())
+	if errors.Is(werr, os.ErrClosed) {
+		return nil
+	}
+	return werr
+}
