@@ -1,0 +1,79 @@
+package kernel
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gemmatool/gemmatool/format"
+)
+
+// Gemma 3 projection shapes [out, in].
+var benchShapes = []struct {
+	name       string
+	rows, cols int
+}{
+	{"1b_q", 1024, 1152},
+	{"1b_kv", 256, 1152},
+	{"1b_o", 1152, 1024},
+	{"1b_gate", 6912, 1152},
+	{"1b_down", 1152, 6912},
+	{"1b_lmhead", 262144, 1152},
+	{"4b_gate", 10240, 2560},
+	{"4b_down", 2560, 10240},
+	{"27b_gate", 21504, 5376},
+	{"27b_down", 5376, 21504},
+}
+
+func BenchmarkMatVec(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range benchShapes {
+		if testing.Short() && s.name != "1b_gate" && s.name != "1b_down" {
+			continue
+		}
+		for _, typ := range allTypes {
+			w := randMatrix(b, rng, typ, s.rows, s.cols)
+			x := randVec(rng, s.cols)
+			y := make([]float32, s.rows)
+			b.Run(fmt.Sprintf("%s/%v", s.name, typ), func(b *testing.B) {
+				forEachImplB(b, func(b *testing.B) {
+					b.SetBytes(w.WeightBytes())
+					b.ReportAllocs()
+					for b.Loop() {
+						MatVec(y, w, x)
+					}
+				})
+			})
+		}
+	}
+}
+
+func BenchmarkMatMul(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 512
+	for _, s := range benchShapes[:5] {
+		if s.name != "1b_gate" && s.name != "1b_q" {
+			continue
+		}
+		x := randVec(rng, n*s.cols)
+		y := make([]float32, n*s.rows)
+		for _, typ := range []format.DType{format.F16, format.BF16, format.Q8_0, format.Q4_0, format.I4} {
+			w := randMatrix(b, rng, typ, s.rows, s.cols)
+			b.Run(fmt.Sprintf("%s/%v", s.name, typ), func(b *testing.B) {
+				forEachImplB(b, func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						MatMul(y, w, x, n)
+					}
+					b.ReportMetric(2*float64(n*s.rows*s.cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			})
+		}
+	}
+}
+
+func BenchmarkBandwidth(b *testing.B) {
+	for b.Loop() {
+		b.ReportMetric(MeasureBandwidth(512<<20, Threads()), "GB/s")
+	}
+}

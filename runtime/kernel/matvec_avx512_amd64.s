@@ -1,0 +1,575 @@
+//go:build !purego
+
+// Hand-written AVX-512 kernels (Go assembler syntax: operands in AT&T order, destination
+// last). Each TEXT symbol's Go declaration in arch_amd64.go shows the Go loop it implements.
+
+#include "textflag.h"
+
+// q4tab holds the 16 Q4_0 / I4 code values −8…7 as float32, indexed by the nibble (VPERMPS
+// uses the low four bits of each index lane and ignores the rest).
+DATA q4tab<>+0(SB)/4, $-8.0
+DATA q4tab<>+4(SB)/4, $-7.0
+DATA q4tab<>+8(SB)/4, $-6.0
+DATA q4tab<>+12(SB)/4, $-5.0
+DATA q4tab<>+16(SB)/4, $-4.0
+DATA q4tab<>+20(SB)/4, $-3.0
+DATA q4tab<>+24(SB)/4, $-2.0
+DATA q4tab<>+28(SB)/4, $-1.0
+DATA q4tab<>+32(SB)/4, $0.0
+DATA q4tab<>+36(SB)/4, $1.0
+DATA q4tab<>+40(SB)/4, $2.0
+DATA q4tab<>+44(SB)/4, $3.0
+DATA q4tab<>+48(SB)/4, $4.0
+DATA q4tab<>+52(SB)/4, $5.0
+DATA q4tab<>+56(SB)/4, $6.0
+DATA q4tab<>+60(SB)/4, $7.0
+GLOBL q4tab<>(SB), RODATA|NOPTR, $64
+
+// i4perm interleaves the even-element vector (indices 0–15) and the odd-element vector
+// (16–31) of 32 I4 values: lanes 0–15 then 16–31 of the result are elements in order.
+DATA i4perm<>+0(SB)/4, $0
+DATA i4perm<>+4(SB)/4, $16
+DATA i4perm<>+8(SB)/4, $1
+DATA i4perm<>+12(SB)/4, $17
+DATA i4perm<>+16(SB)/4, $2
+DATA i4perm<>+20(SB)/4, $18
+DATA i4perm<>+24(SB)/4, $3
+DATA i4perm<>+28(SB)/4, $19
+DATA i4perm<>+32(SB)/4, $4
+DATA i4perm<>+36(SB)/4, $20
+DATA i4perm<>+40(SB)/4, $5
+DATA i4perm<>+44(SB)/4, $21
+DATA i4perm<>+48(SB)/4, $6
+DATA i4perm<>+52(SB)/4, $22
+DATA i4perm<>+56(SB)/4, $7
+DATA i4perm<>+60(SB)/4, $23
+DATA i4perm<>+64(SB)/4, $8
+DATA i4perm<>+68(SB)/4, $24
+DATA i4perm<>+72(SB)/4, $9
+DATA i4perm<>+76(SB)/4, $25
+DATA i4perm<>+80(SB)/4, $10
+DATA i4perm<>+84(SB)/4, $26
+DATA i4perm<>+88(SB)/4, $11
+DATA i4perm<>+92(SB)/4, $27
+DATA i4perm<>+96(SB)/4, $12
+DATA i4perm<>+100(SB)/4, $28
+DATA i4perm<>+104(SB)/4, $13
+DATA i4perm<>+108(SB)/4, $29
+DATA i4perm<>+112(SB)/4, $14
+DATA i4perm<>+116(SB)/4, $30
+DATA i4perm<>+120(SB)/4, $15
+DATA i4perm<>+124(SB)/4, $31
+GLOBL i4perm<>(SB), RODATA|NOPTR, $128
+
+// REDUCE16 sums the 16 lanes of Z0 into X0 (lane 0).
+#define REDUCE16 \
+	VEXTRACTF64X4 $1, Z0, Y1 \
+	VADDPS        Y1, Y0, Y0 \
+	VEXTRACTF128  $1, Y0, X1 \
+	VADDPS        X1, X0, X0 \
+	VPERMILPS     $0x4e, X0, X1 \
+	VADDPS        X1, X0, X0 \
+	VPERMILPS     $0xb1, X0, X1 \
+	VADDSS        X1, X0, X0
+
+// SCALECHUNK converts the next min(R14, 16) f16 block scales at DX to float32 at 0(SP),
+// leaving the count in CX; it advances DX and decrements R14.
+#define SCALECHUNK \
+	MOVQ        R14, CX \
+	MOVQ        $16, AX \
+	CMPQ        CX, AX \
+	CMOVQGT     AX, CX \
+	MOVL        $1, AX \
+	SHLL        CX, AX \
+	DECL        AX \
+	KMOVW       AX, K1 \
+	VMOVDQU16.Z (DX), K1, Y4 \
+	VCVTPH2PS   Y4, Z4 \
+	VMOVUPS     Z4, (SP) \
+	LEAQ        (DX)(CX*2), DX \
+	SUBQ        CX, R14
+
+// Q4BLOCK(acc0, acc1) adds one Q4_0 block (codes at SI, x at R13, scale index AX) into two
+// accumulators: w = q4tab[nibble]·d exactly as the reference decodes it.
+#define Q4BLOCK(a0, a1) \
+	VPMOVZXBD       (SI), Z5 \
+	VPSRLD          $4, Z5, Z6 \
+	VMULPS.BCST     (SP)(AX*4), Z31, Z7 \
+	VPERMPS         Z7, Z5, Z8 \
+	VPERMPS         Z7, Z6, Z9 \
+	VFMADD231PS     (R13), Z8, a0 \
+	VFMADD231PS     64(R13), Z9, a1 \
+	ADDQ            $16, SI \
+	ADDQ            $128, R13 \
+	INCQ            AX
+
+// func mvQ4AVX512(y *float32, codes, scales *byte, x *float32, rows, nb int)
+TEXT ·mvQ4AVX512(SB), NOSPLIT, $64-48
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ scales+16(FP), DX
+	MOVQ x+24(FP), BX
+	MOVQ rows+32(FP), R8
+	MOVQ nb+40(FP), R9
+	VMOVUPS q4tab<>(SB), Z31
+	TESTQ R8, R8
+	JZ    q4done
+
+q4row:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   R9, R14
+	MOVQ   BX, R13
+
+q4chunk:
+	TESTQ R14, R14
+	JZ    q4rowdone
+	SCALECHUNK
+	XORQ  AX, AX
+	MOVQ  CX, R15
+	SUBQ  $1, R15
+
+q4pair:
+	CMPQ AX, R15
+	JGE  q4single
+	Q4BLOCK(Z0, Z1)
+	Q4BLOCK(Z2, Z3)
+	JMP  q4pair
+
+q4single:
+	CMPQ AX, CX
+	JGE  q4chunk
+	Q4BLOCK(Z0, Z1)
+	JMP  q4chunk
+
+q4rowdone:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	REDUCE16
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	DECQ   R8
+	JNZ    q4row
+
+q4done:
+	VZEROUPPER
+	RET
+
+// Q8BLOCK(acc0, acc1) adds one Q8_0 block: w = float32(q)·d.
+#define Q8BLOCK(a0, a1) \
+	VPMOVSXBD       (SI), Z5 \
+	VPMOVSXBD       16(SI), Z6 \
+	VCVTDQ2PS       Z5, Z5 \
+	VCVTDQ2PS       Z6, Z6 \
+	VBROADCASTSS    (SP)(AX*4), Z7 \
+	VMULPS          Z7, Z5, Z5 \
+	VMULPS          Z7, Z6, Z6 \
+	VFMADD231PS     (R13), Z5, a0 \
+	VFMADD231PS     64(R13), Z6, a1 \
+	ADDQ            $32, SI \
+	ADDQ            $128, R13 \
+	INCQ            AX
+
+// func mvQ8AVX512(y *float32, codes, scales *byte, x *float32, rows, nb int)
+TEXT ·mvQ8AVX512(SB), NOSPLIT, $64-48
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ scales+16(FP), DX
+	MOVQ x+24(FP), BX
+	MOVQ rows+32(FP), R8
+	MOVQ nb+40(FP), R9
+	TESTQ R8, R8
+	JZ    q8done
+
+q8row:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   R9, R14
+	MOVQ   BX, R13
+
+q8chunk:
+	TESTQ R14, R14
+	JZ    q8rowdone
+	SCALECHUNK
+	XORQ  AX, AX
+	MOVQ  CX, R15
+	SUBQ  $1, R15
+
+q8pair:
+	CMPQ AX, R15
+	JGE  q8single
+	Q8BLOCK(Z0, Z1)
+	Q8BLOCK(Z2, Z3)
+	JMP  q8pair
+
+q8single:
+	CMPQ AX, CX
+	JGE  q8chunk
+	Q8BLOCK(Z0, Z1)
+	JMP  q8chunk
+
+q8rowdone:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	REDUCE16
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	DECQ   R8
+	JNZ    q8row
+
+q8done:
+	VZEROUPPER
+	RET
+
+// The element-wise kernels below share one row loop (written out per kernel) by the element-wise types: for each of R8 rows it runs
+// LOAD64 (four vectors of 16 weights from SI into Z5..Z8, then advances SI) over n/64 steps
+// and LOAD16 (one vector into Z5) over the remaining (n%64)/16 steps, FMAs with x, reduces,
+// stores y and moves SI to the next row (stride R10 bytes, codes of width R11 bytes/element).
+#define F32LOAD64 \
+	VMOVUPS (SI), Z5 \
+	VMOVUPS 64(SI), Z6 \
+	VMOVUPS 128(SI), Z7 \
+	VMOVUPS 192(SI), Z8 \
+	ADDQ    $256, SI
+#define F32LOAD16 \
+	VMOVUPS (SI), Z5 \
+	ADDQ    $64, SI
+
+// func mvF32AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
+TEXT ·mvF32AVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R10
+	MOVQ x+24(FP), BX
+	MOVQ rows+32(FP), R8
+	MOVQ n+40(FP), R9
+	TESTQ R8, R8
+	JZ    f32done
+f32row:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   SI, R12
+	MOVQ   BX, R13
+	MOVQ   R9, CX
+	SHRQ   $6, CX
+	JZ     f32tail
+f32loop64:
+	F32LOAD64
+	VFMADD231PS (R13), Z5, Z0
+	VFMADD231PS 64(R13), Z6, Z1
+	VFMADD231PS 128(R13), Z7, Z2
+	VFMADD231PS 192(R13), Z8, Z3
+	ADDQ $256, R13
+	DECQ CX
+	JNZ  f32loop64
+f32tail:
+	MOVQ R9, CX
+	ANDQ $63, CX
+	SHRQ $4, CX
+	JZ   f32rowdone
+f32loop16:
+	F32LOAD16
+	VFMADD231PS (R13), Z5, Z0
+	ADDQ $64, R13
+	DECQ CX
+	JNZ  f32loop16
+f32rowdone:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	REDUCE16
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	LEAQ   (R12)(R10*1), SI
+	DECQ   R8
+	JNZ    f32row
+f32done:
+	VZEROUPPER
+	RET
+
+#define F16LOAD64 \
+	VCVTPH2PS (SI), Z5 \
+	VCVTPH2PS 32(SI), Z6 \
+	VCVTPH2PS 64(SI), Z7 \
+	VCVTPH2PS 96(SI), Z8 \
+	ADDQ      $128, SI
+#define F16LOAD16 \
+	VCVTPH2PS (SI), Z5 \
+	ADDQ      $32, SI
+
+// func mvF16AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
+TEXT ·mvF16AVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R10
+	MOVQ x+24(FP), BX
+	MOVQ rows+32(FP), R8
+	MOVQ n+40(FP), R9
+	TESTQ R8, R8
+	JZ    f16done
+f16row:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   SI, R12
+	MOVQ   BX, R13
+	MOVQ   R9, CX
+	SHRQ   $6, CX
+	JZ     f16tail
+f16loop64:
+	F16LOAD64
+	VFMADD231PS (R13), Z5, Z0
+	VFMADD231PS 64(R13), Z6, Z1
+	VFMADD231PS 128(R13), Z7, Z2
+	VFMADD231PS 192(R13), Z8, Z3
+	ADDQ $256, R13
+	DECQ CX
+	JNZ  f16loop64
+f16tail:
+	MOVQ R9, CX
+	ANDQ $63, CX
+	SHRQ $4, CX
+	JZ   f16rowdone
+f16loop16:
+	F16LOAD16
+	VFMADD231PS (R13), Z5, Z0
+	ADDQ $64, R13
+	DECQ CX
+	JNZ  f16loop16
+f16rowdone:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	REDUCE16
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	LEAQ   (R12)(R10*1), SI
+	DECQ   R8
+	JNZ    f16row
+f16done:
+	VZEROUPPER
+	RET
+
+#define BF16LOAD64 \
+	VPMOVZXWD (SI), Z5 \
+	VPMOVZXWD 32(SI), Z6 \
+	VPMOVZXWD 64(SI), Z7 \
+	VPMOVZXWD 96(SI), Z8 \
+	VPSLLD    $16, Z5, Z5 \
+	VPSLLD    $16, Z6, Z6 \
+	VPSLLD    $16, Z7, Z7 \
+	VPSLLD    $16, Z8, Z8 \
+	ADDQ      $128, SI
+#define BF16LOAD16 \
+	VPMOVZXWD (SI), Z5 \
+	VPSLLD    $16, Z5, Z5 \
+	ADDQ      $32, SI
+
+// func mvBF16AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
+TEXT ·mvBF16AVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R10
+	MOVQ x+24(FP), BX
+	MOVQ rows+32(FP), R8
+	MOVQ n+40(FP), R9
+	TESTQ R8, R8
+	JZ    bf16done
+bf16row:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   SI, R12
+	MOVQ   BX, R13
+	MOVQ   R9, CX
+	SHRQ   $6, CX
+	JZ     bf16tail
+bf16loop64:
+	BF16LOAD64
+	VFMADD231PS (R13), Z5, Z0
+	VFMADD231PS 64(R13), Z6, Z1
+	VFMADD231PS 128(R13), Z7, Z2
+	VFMADD231PS 192(R13), Z8, Z3
+	ADDQ $256, R13
+	DECQ CX
+	JNZ  bf16loop64
+bf16tail:
+	MOVQ R9, CX
+	ANDQ $63, CX
+	SHRQ $4, CX
+	JZ   bf16rowdone
+bf16loop16:
+	BF16LOAD16
+	VFMADD231PS (R13), Z5, Z0
+	ADDQ $64, R13
+	DECQ CX
+	JNZ  bf16loop16
+bf16rowdone:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	REDUCE16
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	LEAQ   (R12)(R10*1), SI
+	DECQ   R8
+	JNZ    bf16row
+bf16done:
+	VZEROUPPER
+	RET
+
+// FP8 raw decode: bits = (sext(code) << 20) & 0x87f00000 is the E4M3 value scaled by 2⁻¹²⁰
+// (subnormal codes become float32 subnormals), so value = bits·2¹²⁰ exactly. Z29 holds the
+// mask, Z30 holds 2¹²⁰. NaN codes (0x7f, 0xff) decode to 480·sign here; the Go wrapper
+// detects rows holding them.
+#define FP8ONE(off, z) \
+	VPMOVSXBD off(SI), z \
+	VPSLLD    $20, z, z \
+	VPANDD    Z29, z, z \
+	VMULPS    Z30, z, z
+#define FP8LOAD64 \
+	VMOVDQU8  (SI), Z9 \
+	VPORD     Z27, Z9, Z9 \
+	VPCMPEQB  Z26, Z9, K2 \
+	KORQ      K2, K3, K3 \
+	FP8ONE(0, Z5) \
+	FP8ONE(16, Z6) \
+	FP8ONE(32, Z7) \
+	FP8ONE(48, Z8) \
+	ADDQ $64, SI
+#define FP8LOAD16 \
+	VMOVDQU8  (SI), X9 \
+	VPORD     X27, X9, X9 \
+	VPCMPEQB  X26, X9, K2 \
+	KORQ      K2, K3, K3 \
+	FP8ONE(0, Z5) \
+	ADDQ $16, SI
+
+// func mvFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
+TEXT ·mvFP8AVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R10
+	MOVQ x+24(FP), BX
+	MOVQ rows+32(FP), R8
+	MOVQ n+40(FP), R9
+	MOVL         $0x87f00000, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x7b800000, AX // 2^120
+	VPBROADCASTD AX, Z30
+	MOVL         $0x80808080, AX
+	VPBROADCASTD AX, Z27
+	VPTERNLOGD   $0xff, Z26, Z26, Z26 // all ones
+	TESTQ R8, R8
+	JZ    fp8done
+fp8row:
+	KXORQ  K3, K3, K3
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   SI, R12
+	MOVQ   BX, R13
+	MOVQ   R9, CX
+	SHRQ   $6, CX
+	JZ     fp8tail
+fp8loop64:
+	FP8LOAD64
+	VFMADD231PS (R13), Z5, Z0
+	VFMADD231PS 64(R13), Z6, Z1
+	VFMADD231PS 128(R13), Z7, Z2
+	VFMADD231PS 192(R13), Z8, Z3
+	ADDQ $256, R13
+	DECQ CX
+	JNZ  fp8loop64
+fp8tail:
+	MOVQ R9, CX
+	ANDQ $63, CX
+	SHRQ $4, CX
+	JZ   fp8rowdone
+fp8loop16:
+	FP8LOAD16
+	VFMADD231PS (R13), Z5, Z0
+	ADDQ $64, R13
+	DECQ CX
+	JNZ  fp8loop16
+fp8rowdone:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	REDUCE16
+	KORTESTQ K3, K3
+	JZ       fp8store
+	MOVL     $0x7fc00000, AX // a NaN code in the row: the sum is NaN
+	VMOVD    AX, X0
+
+fp8store:
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	LEAQ   (R12)(R10*1), SI
+	DECQ   R8
+	JNZ    fp8row
+fp8done:
+	VZEROUPPER
+	RET
+
+// func mvI4AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
+TEXT ·mvI4AVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R10
+	MOVQ x+24(FP), BX
+	MOVQ rows+32(FP), R8
+	MOVQ n+40(FP), R9
+	VMOVUPS q4tab<>(SB), Z31
+	VMOVUPS i4perm<>(SB), Z30
+	VMOVUPS i4perm<>+64(SB), Z28
+	TESTQ   R8, R8
+	JZ      i4done
+
+i4row:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	MOVQ   SI, R12
+	MOVQ   BX, R13
+	MOVQ   R9, CX
+	SHRQ   $5, CX
+	JZ     i4rowdone
+
+i4loop:
+	VPMOVZXBD   (SI), Z5
+	VPSRLD      $4, Z5, Z6
+	VPERMPS     Z31, Z5, Z5 // even elements 2i: q−8
+	VPERMPS     Z31, Z6, Z6 // odd elements 2i+1
+	VMOVAPS     Z5, Z7
+	VPERMT2PS   Z6, Z30, Z7 // elements 0..15
+	VPERMT2PS   Z6, Z28, Z5 // elements 16..31
+	VFMADD231PS (R13), Z7, Z0
+	VFMADD231PS 64(R13), Z5, Z1
+	ADDQ        $16, SI
+	ADDQ        $128, R13
+	DECQ        CX
+	JNZ         i4loop
+
+i4rowdone:
+	VADDPS Z1, Z0, Z0
+	REDUCE16
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	LEAQ   (R12)(R10*1), SI
+	DECQ   R8
+	JNZ    i4row
+
+i4done:
+	VZEROUPPER
+	RET
