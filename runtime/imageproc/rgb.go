@@ -16,7 +16,8 @@ import (
 //   - 16-bit colour keeps the high byte of each sample (PIL's "RGB;16B" unpacker);
 //   - CMYK uses PIL's cmyk2rgb: R = (255 − K) − (C·(255 − K))/255, rounded as PIL's
 //     MULDIV255;
-//   - YCbCr (JPEG, lossy WebP) uses Go's YCbCr→RGB conversion, which is not libjpeg's.
+//   - YCbCr uses Go's YCbCr→RGB conversion with replicated chroma. [Load] never returns
+//     YCbCr: it converts JPEG and WebP planes the way libjpeg-turbo and libwebp do.
 //
 // Premultiplied Go images (*image.RGBA, *image.RGBA64 with alpha below opaque) are first
 // un-premultiplied. Other image types go through [color.NRGBAModel].

@@ -206,6 +206,11 @@ def file_cases():
     d = g.index(b"\x2c", 13 + 3 * (2 << (g[10] & 7)))
     struct.pack_into("<HH", g, d + 1, 4, 2)
     files["offset_frame.gif"] = bytes(g)
+    g = bytearray(files["palette.gif"])
+    struct.pack_into("<HH", g, 6, 30, 21)
+    d = g.index(b"\x2c", 13 + 3 * (2 << (g[10] & 7)))
+    struct.pack_into("<HH", g, d + 1, 4, 2)
+    files["offset_frame_opaque.gif"] = bytes(g)
 
     files["q90_420.jpg"] = save(Image.fromarray(rgb, "RGB"), "jpg", format="JPEG", quality=90)
     files["q95_444.jpg"] = save(Image.fromarray(rgb, "RGB"), "jpg", format="JPEG", quality=95, subsampling=0)
