@@ -212,23 +212,42 @@ func encodeRow(l format.Layout, payload []byte, r int, x []float32, tensorScale 
 // 1e-42): the smallest positive float32, 2⁻¹⁴⁹, which keeps w/s finite.
 const minScale = float32(1.401298464324817e-45)
 
-// i4Code is the I4 code of v for scale s: clamp(rne(float32(v/s)), −8, 7).
-func i4Code(v, s float32) int {
-	q := math.RoundToEven(float64(v / s))
-	return int(max(-8, min(7, q)))
+// roundMagic is 1.5·2²³: for |x| ≤ 2²², float32(x + roundMagic) − roundMagic is x rounded to
+// an integer with ties to even (the sum lands where the float32 spacing is 1).
+const roundMagic = 12582912
+
+// i4Level returns clamp(rne(float32(v/s)), −8, 7) as a float32. Clamping to [−8, 7] before
+// rounding gives the same integer as rounding first and keeps the magic rounding exact.
+func i4Level(v, s float32) float32 {
+	q := v / s
+	if q > 7 {
+		q = 7
+	}
+	if q < -8 {
+		q = -8
+	}
+	return float32(q+roundMagic) - roundMagic
 }
 
-// i4SqErr returns Σ(x − float32(q·s))² in float64, or a value > limit as soon as the partial
-// sum exceeds limit (the sum of non-negative terms never decreases, so the row cannot win).
+// i4Code is the I4 code of v for scale s: clamp(rne(float32(v/s)), −8, 7).
+func i4Code(v, s float32) int { return int(i4Level(v, s)) }
+
+// i4SqErr returns Σ(x − float32(q·s))² in float64, or a value > limit once the partial sum
+// exceeds limit (checked every 64 elements; the sum of non-negative terms never decreases,
+// so the candidate cannot win).
 func i4SqErr(x []float32, s float32, limit float64) float64 {
 	var sum float64
-	for _, v := range x {
-		dec := float32(float32(i4Code(v, s)) * s)
-		d := float64(v) - float64(dec)
-		sum += float64(d * d) // the conversion keeps the square rounded: no fused multiply-add
+	for len(x) > 0 {
+		n := min(64, len(x))
+		for _, v := range x[:n] {
+			dec := float32(i4Level(v, s) * s)
+			d := float64(v) - float64(dec)
+			sum += float64(d * d) // the conversion keeps the square rounded: no fused multiply-add
+		}
 		if sum > limit {
 			return sum
 		}
+		x = x[n:]
 	}
 	return sum
 }
