@@ -33,10 +33,10 @@ func readZst(tb testing.TB, name string) []byte {
 }
 
 var gemma struct {
-	once            sync.Once
+	once             sync.Once
 	tokJSON, cfgJSON []byte
-	tok             *Tokenizer
-	err             error
+	tok              *Tokenizer
+	err              error
 }
 
 // gemmaFiles returns the uncompressed Gemma 3 tokenizer.json and tokenizer_config.json.

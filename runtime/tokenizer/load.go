@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -11,7 +14,7 @@ import (
 type fileData struct {
 	vocabTokens []string // vocabulary strings, in file order
 	vocabIDs    []int32  // their ids
-	vocab       map[string]int32
+	vocab       *strTable
 	merges      []mergeEntry // resolved merges, rank = index
 	added       []addedToken
 	postSpan    span
@@ -71,7 +74,7 @@ func parseTokenizerJSON(b []byte) (*fileData, error) {
 		addedSpan, normSpan, preSpan, decSpan, postSpn span
 		modelType                                      string
 		byteFallback, sawVocab, sawMerges              bool
-		pendingMerges                                  *pendingMerges
+		merges                                         mergeSpan
 	)
 	raw := func() (span, error) {
 		s.ws()
@@ -123,8 +126,8 @@ func parseTokenizerJSON(b []byte) (*fileData, error) {
 						return s.errf("duplicate member \"merges\"")
 					}
 					sawMerges = true
-					pm, err := parseMerges(s)
-					pendingMerges = pm
+					var err error
+					merges, err = scanMerges(s)
 					return err
 				case "dropout", "continuing_subword_prefix", "end_of_word_suffix":
 					return s.wantNull(string(key))
@@ -162,7 +165,7 @@ func parseTokenizerJSON(b []byte) (*fileData, error) {
 	case !sawMerges:
 		return nil, formatErr(fileTokenizer, -1, "no model.merges")
 	}
-	if f.merges, err = pendingMerges.resolve(f.vocab); err != nil {
+	if f.merges, err = parseMerges(b, merges, f.vocab); err != nil {
 		return nil, err
 	}
 	if err := checkNormalizer(normSpan); err != nil {
@@ -208,10 +211,21 @@ func (s *scanner) wantNull(name string) error {
 
 // parseVocab reads the model.vocab object into one string arena.
 func (f *fileData) parseVocab(s *scanner) error {
-	var arena []byte
-	var ends []uint32
+	// A first, validating pass gives the object's length, which bounds the unescaped token
+	// bytes and the number of entries (at least 6 bytes each: "k":0,), so the second pass
+	// appends without reallocating.
+	s.ws()
 	start := s.pos
-	err := s.object(func(key []byte) error {
+	v, err := s.skip()
+	if err != nil {
+		return err
+	}
+	s.pos = start
+	maxEntries := min(len(v)/6+1, MaxVocab)
+	arena := make([]byte, 0, len(v))
+	ends := make([]uint32, 0, maxEntries)
+	f.vocabIDs = make([]int32, 0, maxEntries)
+	err = s.object(func(key []byte) error {
 		if len(f.vocabIDs) >= MaxVocab {
 			return s.errf("more than %d vocabulary entries", MaxVocab)
 		}
@@ -232,101 +246,151 @@ func (f *fileData) parseVocab(s *scanner) error {
 	}
 	all := string(arena)
 	f.vocabTokens = make([]string, len(ends))
-	f.vocab = make(map[string]int32, len(ends))
+	f.vocab = newStrTable(all, len(ends)+64)
 	prev := uint32(0)
 	for i, e := range ends {
 		tok := all[prev:e]
-		prev = e
-		if _, dup := f.vocab[tok]; dup {
+		if !f.vocab.insert(int(prev), int(e-prev), f.vocabIDs[i]) {
 			return formatErr(fileTokenizer, start, "vocabulary token %q appears twice", tok)
 		}
-		f.vocab[tok] = f.vocabIDs[i]
+		prev = e
 		f.vocabTokens[i] = tok
 	}
 	return nil
 }
 
-// pendingMerges holds the merges' strings until the vocabulary is known.
-type pendingMerges struct {
-	arena []byte
-	spans []uint32 // per merge: left start, left end (= right start... see parseMerges), right end
-	off   []int32  // file offset of each merge, for errors (first 2^31 bytes)
+// mergeChunk is how many merges one marked offset covers; workers take whole chunks.
+const mergeChunk = 4096
+
+// mergeSpan is the model.merges array, validated and indexed by scanMerges, to be resolved
+// once the vocabulary is known (the vocabulary comes first in the files the tokenizers library
+// writes, but JSON does not promise an order).
+type mergeSpan struct {
+	count int
+	marks []int // offset of merges 0, mergeChunk, 2*mergeChunk, ...
 }
 
-// parseMerges reads model.merges, whose entries are "left right" strings (tokenizers < 0.20)
-// or ["left", "right"] pairs.
-func parseMerges(s *scanner) (*pendingMerges, error) {
-	pm := &pendingMerges{}
+// scanMerges validates the model.merges array and records where every mergeChunk-th element
+// starts, so that parseMerges can split the work.
+func scanMerges(s *scanner) (mergeSpan, error) {
+	var ms mergeSpan
 	err := s.array(func() error {
-		if len(pm.off) >= MaxMerges {
+		if ms.count >= MaxMerges {
 			return s.errf("more than %d merges", MaxMerges)
 		}
-		pm.off = append(pm.off, int32(s.pos))
-		start := uint32(len(pm.arena))
-		var err error
-		switch s.peek() {
-		case '"':
-			if pm.arena, err = s.str(pm.arena); err != nil {
-				return err
+		if ms.count%mergeChunk == 0 {
+			s.ws()
+			ms.marks = append(ms.marks, s.pos)
+		}
+		ms.count++
+		_, err := s.skip()
+		return err
+	})
+	return ms, err
+}
+
+// parseMerges resolves the merges to vocabulary ids, in parallel over chunks.
+func parseMerges(b []byte, ms mergeSpan, vocab *strTable) ([]mergeEntry, error) {
+	out := make([]mergeEntry, ms.count)
+	workers := min(goruntime.GOMAXPROCS(0), len(ms.marks), 8)
+	errs := make([]error, len(ms.marks))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			mr := mergeReader{s: scanner{b: b, file: fileTokenizer}, vocab: vocab}
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= len(ms.marks) {
+					return
+				}
+				mr.s.pos = ms.marks[c]
+				lo, hi := c*mergeChunk, min((c+1)*mergeChunk, ms.count)
+				if errs[c] = mr.parse(out[lo:hi], lo); errs[c] != nil {
+					return
+				}
 			}
-			e := pm.arena[start:]
-			sp := bytes.IndexByte(e, ' ')
-			if sp < 0 || bytes.IndexByte(e[sp+1:], ' ') >= 0 {
-				return s.errf("merge %q is not two tokens separated by one space", e)
-			}
-			pm.spans = append(pm.spans, start, start+uint32(sp), start+uint32(sp)+1, uint32(len(pm.arena)))
-		case '[':
-			s.pos++
-			if pm.arena, err = s.str(pm.arena); err != nil {
-				return err
-			}
-			mid := uint32(len(pm.arena))
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// mergeReader parses consecutive merges, which are "left right" strings (tokenizers < 0.20)
+// or ["left", "right"] pairs.
+type mergeReader struct {
+	s     scanner
+	vocab *strTable
+	buf   []byte
+	cat   []byte
+}
+
+// parse fills out with the merges starting at the reader's position; rank is the index of the
+// first.
+func (mr *mergeReader) parse(out []mergeEntry, rank int) error {
+	s := &mr.s
+	for i := range out {
+		if i > 0 {
 			if err := s.expect(','); err != nil {
 				return err
 			}
-			if pm.arena, err = s.str(pm.arena); err != nil {
+		}
+		off := s.pos
+		buf := mr.buf[:0]
+		var mid, rstart int
+		var err error
+		switch s.peek() {
+		case '"':
+			if buf, err = s.str(buf); err != nil {
+				return err
+			}
+			sp := bytes.IndexByte(buf, ' ')
+			if sp < 0 || bytes.IndexByte(buf[sp+1:], ' ') >= 0 {
+				return formatErr(fileTokenizer, off, "merge %q is not two tokens separated by one space", buf)
+			}
+			mid, rstart = sp, sp+1
+		case '[':
+			s.pos++
+			if buf, err = s.str(buf); err != nil {
+				return err
+			}
+			mid, rstart = len(buf), len(buf)
+			if err := s.expect(','); err != nil {
+				return err
+			}
+			if buf, err = s.str(buf); err != nil {
 				return err
 			}
 			if err := s.expect(']'); err != nil {
 				return err
 			}
-			pm.spans = append(pm.spans, start, mid, mid, uint32(len(pm.arena)))
 		default:
 			return s.unexpected("merge string or pair")
 		}
-		if len(pm.arena) > 1<<31 {
-			return s.errf("merges hold more than 2 GiB of text")
-		}
-		return nil
-	})
-	return pm, err
-}
-
-// resolve maps each merge to vocabulary ids. A later duplicate of a pair replaces the earlier
-// one, as in the Hugging Face tokenizers library.
-func (pm *pendingMerges) resolve(vocab map[string]int32) ([]mergeEntry, error) {
-	out := make([]mergeEntry, len(pm.off))
-	var buf []byte
-	for i := range out {
-		sp := pm.spans[4*i : 4*i+4]
-		l, r := pm.arena[sp[0]:sp[1]], pm.arena[sp[2]:sp[3]]
-		li, ok1 := vocab[string(l)]
-		ri, ok2 := vocab[string(r)]
-		buf = append(append(buf[:0], l...), r...)
-		mi, ok3 := vocab[string(buf)]
+		mr.buf = buf
+		l, r := buf[:mid], buf[rstart:]
+		li, ok1 := mr.vocab.getBytes(l)
+		ri, ok2 := mr.vocab.getBytes(r)
+		mr.cat = append(append(mr.cat[:0], l...), r...)
+		mi, ok3 := mr.vocab.getBytes(mr.cat)
 		if !ok1 || !ok2 || !ok3 {
 			missing := l
 			switch {
 			case !ok2:
 				missing = r
 			case !ok3:
-				missing = buf
+				missing = mr.cat
 			}
-			return nil, formatErr(fileTokenizer, int(pm.off[i]), "merge %d (%q, %q): token %q is not in the vocabulary", i, l, r, missing)
+			return formatErr(fileTokenizer, off, "merge %d (%q, %q): token %q is not in the vocabulary", rank+i, l, r, missing)
 		}
 		out[i] = mergeEntry{key: uint64(li)<<32 | uint64(ri), merged: mi}
 	}
-	return out, nil
+	return nil
 }
 
 // checkNormalizer accepts only Replace(" " → "▁"), alone or as the single step of a Sequence.
@@ -508,11 +572,19 @@ func (f *fileData) build() (*Tokenizer, error) {
 		t.tokens[id] = f.vocabTokens[i]
 		t.flags[id] = flagValid
 	}
+	// Added tokens outside the vocabulary join the string table; its arena grows once.
+	type extraToken struct {
+		off, n int
+		id     int32
+	}
+	var extra []extraToken
+	var extraBytes []byte
 	contents := make([]string, 0, len(f.added))
 	addedIDs := make([]int32, 0, len(f.added))
 	for _, a := range f.added {
 		id, c := int32(*a.ID), *a.Content
-		if vid, ok := f.vocab[c]; ok && vid != id {
+		vid, inVocab := f.vocab.get(c)
+		if inVocab && vid != id {
 			return nil, formatErr(fileTokenizer, -1, "added token %q has id %d but vocabulary id %d", c, id, vid)
 		}
 		if t.flags[id]&flagAdded != 0 || (t.flags[id]&flagValid != 0 && t.tokens[id] != c) {
@@ -523,9 +595,19 @@ func (f *fileData) build() (*Tokenizer, error) {
 		if a.Special {
 			t.flags[id] |= flagSpecial
 		}
-		t.ids[c] = id
+		if !inVocab {
+			extra = append(extra, extraToken{len(extraBytes), len(c), id})
+			extraBytes = append(extraBytes, c...)
+		}
 		contents = append(contents, c)
 		addedIDs = append(addedIDs, id)
+	}
+	base := len(t.ids.arena)
+	t.ids.arena += string(extraBytes)
+	for _, e := range extra {
+		if !t.ids.insert(base+e.off, e.n, e.id) {
+			return nil, formatErr(fileTokenizer, -1, "added token %q appears twice", t.ids.arena[base+e.off:base+e.off+e.n])
+		}
 	}
 	var err error
 	if t.added, err = buildTrie(contents, addedIDs); err != nil {
@@ -543,7 +625,7 @@ func (f *fileData) build() (*Tokenizer, error) {
 	// Byte fallback tokens <0x00>…<0xFF>, all required (the decoder recognises any token of
 	// that shape).
 	for b := range 256 {
-		id, ok := t.ids[fmt.Sprintf("<0x%02X>", b)]
+		id, ok := t.ids.get(fmt.Sprintf("<0x%02X>", b))
 		if !ok || t.flags[id]&flagAdded != 0 {
 			return nil, formatErr(fileTokenizer, -1, "byte fallback token <0x%02X> is not in the vocabulary", b)
 		}
@@ -578,7 +660,7 @@ func (f *fileData) build() (*Tokenizer, error) {
 	t.merges = buildMergeTable(f.merges)
 
 	named := func(name string) (int32, error) {
-		id, ok := t.ids[name]
+		id, ok := t.ids.get(name)
 		if !ok {
 			return 0, formatErr(fileTokenizer, -1, "no %s token", name)
 		}

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"hash/maphash"
 	"math/bits"
 	"sort"
 )
@@ -165,4 +166,97 @@ func (t *trie) match(s string) (id int32, n int) {
 		}
 	}
 	return id, n
+}
+
+// strTable maps token strings to ids. It replaces a map[string]int32 because resolving the
+// 514906 merges (three lookups each) dominated Load: its slots point into one string arena
+// holding all tokens, so a lookup touches one slot and the token's bytes, and the table is
+// built without per-entry allocation.
+type strTable struct {
+	arena string
+	slots []strSlot
+	shift uint
+	n     int
+	seed  maphash.Seed
+}
+
+type strSlot struct {
+	off uint32 // token bytes are arena[off : off+len]
+	len uint32 // 0 marks a free slot (tokens are never empty)
+	id  int32
+	tag uint32 // high half of the hash, to skip most comparisons
+}
+
+func newStrTable(arena string, capacity int) *strTable {
+	size := 16
+	for size < 2*capacity {
+		size *= 2
+	}
+	return &strTable{
+		arena: arena,
+		slots: make([]strSlot, size),
+		shift: uint(64 - bits.TrailingZeros(uint(size))),
+		seed:  maphash.MakeSeed(),
+	}
+}
+
+// insert adds arena[off:off+n] with id, reporting false if the token is present already.
+func (t *strTable) insert(off, n int, id int32) bool {
+	if 4*(t.n+1) > 3*len(t.slots) {
+		t.grow()
+	}
+	tok := t.arena[off : off+n]
+	h := maphash.String(t.seed, tok)
+	mask := uint64(len(t.slots) - 1)
+	for i := h >> t.shift; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.len == 0 {
+			*s = strSlot{off: uint32(off), len: uint32(n), id: id, tag: uint32(h >> 32)}
+			t.n++
+			return true
+		}
+		if s.tag == uint32(h>>32) && t.arena[s.off:s.off+s.len] == tok {
+			return false
+		}
+	}
+}
+
+func (t *strTable) grow() {
+	old := t.slots
+	t.slots = make([]strSlot, 2*len(old))
+	t.shift--
+	t.n = 0
+	for _, s := range old {
+		if s.len != 0 {
+			t.insert(int(s.off), int(s.len), s.id)
+		}
+	}
+}
+
+func (t *strTable) get(key string) (int32, bool) {
+	h := maphash.String(t.seed, key)
+	mask := uint64(len(t.slots) - 1)
+	for i := h >> t.shift; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.len == 0 {
+			return 0, false
+		}
+		if s.tag == uint32(h>>32) && t.arena[s.off:s.off+s.len] == key {
+			return s.id, true
+		}
+	}
+}
+
+func (t *strTable) getBytes(key []byte) (int32, bool) {
+	h := maphash.Bytes(t.seed, key)
+	mask := uint64(len(t.slots) - 1)
+	for i := h >> t.shift; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.len == 0 {
+			return 0, false
+		}
+		if s.tag == uint32(h>>32) && t.arena[s.off:s.off+s.len] == string(key) {
+			return s.id, true
+		}
+	}
 }

@@ -34,7 +34,7 @@ const (
 type Tokenizer struct {
 	tokens []string // id → token string
 	flags  []uint8  // id → flag bits
-	ids    map[string]int32
+	ids    *strTable
 
 	// BPE tables.
 	ascii   [128]int32 // id of each ASCII code point after normalisation, -1 if none
@@ -65,7 +65,7 @@ func (t *Tokenizer) Token(id int32) (string, bool) {
 
 // ID returns the id of a token string (vocabulary entry or added token).
 func (t *Tokenizer) ID(token string) (int32, bool) {
-	id, ok := t.ids[token]
+	id, ok := t.ids.get(token)
 	return id, ok
 }
 
@@ -158,7 +158,7 @@ func (t *Tokenizer) applyConfig(b []byte) error {
 		if err != nil {
 			return err
 		}
-		id, ok := t.ids[name]
+		id, ok := t.ids.get(name)
 		if !ok {
 			return formatErr(fileConfig, -1, "eos_token %q is not a token of tokenizer.json", name)
 		}
