@@ -31,9 +31,11 @@
 //	Size(R, C) = align64(R·C/2) + 2·R·C/32
 //
 // Layout: I4 (per-channel symmetric int4). RowStride = ceil(C/2). Codes: element 2i of a row
-// in the low nibble of byte i, element 2i+1 in its high nibble, each nibble q+8 (0…15); an odd
-// C pads the last high nibble with 8 (readers ignore it). Scales: one float32 s per row at
-// ScalesOff + 4·r. Decode y = float32(nibble − 8) · s.
+// in the low nibble of byte i, element 2i+1 in its high nibble, each nibble q+8 with q in
+// [−8, 7] (the spec's amax/7 scale only produces [−7, 7]; the default clipping search of
+// package quantize may also produce −8); an odd C pads the last high nibble with 8 (readers
+// ignore it). Scales: one float32 s > 0 per row at ScalesOff + 4·r (1 for an all-zero row).
+// Decode y = float32(nibble − 8) · s, whichever rule chose s.
 //
 //	codes  [R][ceil(C/2)]byte | byte i: lo = q(2i)+8, hi = q(2i+1)+8
 //	pad    to align64
