@@ -98,12 +98,12 @@ type configJSON struct {
 func ParseConfig(b []byte) (Config, error) {
 	var j configJSON
 	if err := json.Unmarshal(b, &j); err != nil {
-		return Config{}, fmt.Errorf("%w: preprocessor config: %v", ErrFormat, err)
+		return Config{}, fmt.Errorf("%w: config: %v", ErrFormat, err)
 	}
 	c := DefaultConfig()
 	if j.Size != nil {
 		if j.Size.Height == nil || j.Size.Width == nil {
-			return Config{}, fmt.Errorf("%w: preprocessor config: size needs height and width", ErrUnsupported)
+			return Config{}, fmt.Errorf("%w: config size needs height and width", ErrUnsupported)
 		}
 		c.Height, c.Width = *j.Size.Height, *j.Size.Width
 	}
@@ -115,11 +115,11 @@ func ParseConfig(b []byte) (Config, error) {
 		c.RescaleFactor = *j.RescaleFactor
 	}
 	var err error
-	if c.Mean, err = parseTriple(j.ImageMean, c.Mean); err != nil {
-		return Config{}, fmt.Errorf("preprocessor config: image_mean: %w", err)
+	if c.Mean, err = parseTriple("image_mean", j.ImageMean, c.Mean); err != nil {
+		return Config{}, err
 	}
-	if c.Std, err = parseTriple(j.ImageStd, c.Std); err != nil {
-		return Config{}, fmt.Errorf("preprocessor config: image_std: %w", err)
+	if c.Std, err = parseTriple("image_std", j.ImageStd, c.Std); err != nil {
+		return Config{}, err
 	}
 	setBool(&c.PanAndScan, j.DoPanAndScan)
 	setInt(&c.PanAndScanMinCropSize, j.PanAndScanMinCropSize)
@@ -129,7 +129,7 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	setInt(&c.ImageSeqLength, j.ImageSeqLength)
 	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("preprocessor config: %w", err)
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -147,7 +147,7 @@ func setBool(dst *bool, v *bool) {
 }
 
 // parseTriple reads a JSON number (applied to all channels) or a list of 3 numbers.
-func parseTriple(raw json.RawMessage, def [3]float32) ([3]float32, error) {
+func parseTriple(key string, raw json.RawMessage, def [3]float32) ([3]float32, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return def, nil
@@ -159,10 +159,10 @@ func parseTriple(raw json.RawMessage, def [3]float32) ([3]float32, error) {
 	}
 	var list []float64
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return def, fmt.Errorf("%w: want a number or a list of 3 numbers: %v", ErrFormat, err)
+		return def, fmt.Errorf("%w: config %s: want a number or a list of 3 numbers: %v", ErrFormat, key, err)
 	}
 	if len(list) != 3 {
-		return def, fmt.Errorf("%w: %d values, want 3", ErrFormat, len(list))
+		return def, fmt.Errorf("%w: config %s: %d values, want 3", ErrFormat, key, len(list))
 	}
 	return [3]float32{float32(list[0]), float32(list[1]), float32(list[2])}, nil
 }
@@ -171,31 +171,31 @@ func parseTriple(raw json.RawMessage, def [3]float32) ([3]float32, error) {
 // filter, finite factors, non-zero std, pan-and-scan parameters in range.
 func (c Config) Validate() error {
 	if c.Width < 1 || c.Width > MaxSide || c.Height < 1 || c.Height > MaxSide {
-		return fmt.Errorf("%w: size %dx%d, want 1..%d", ErrFormat, c.Width, c.Height, MaxSide)
+		return fmt.Errorf("%w: config size %dx%d, want 1..%d", ErrFormat, c.Width, c.Height, MaxSide)
 	}
 	if c.Resample != 2 {
-		return fmt.Errorf("%w: resample %d (only 2, bilinear, is implemented)", ErrUnsupported, c.Resample)
+		return fmt.Errorf("%w: config resample %d (only 2, bilinear, is implemented)", ErrUnsupported, c.Resample)
 	}
 	if math.IsNaN(c.RescaleFactor) || math.IsInf(c.RescaleFactor, 0) {
-		return fmt.Errorf("%w: rescale_factor %v", ErrFormat, c.RescaleFactor)
+		return fmt.Errorf("%w: config rescale_factor %v", ErrFormat, c.RescaleFactor)
 	}
 	for i := range 3 {
 		m, s := float64(c.Mean[i]), float64(c.Std[i])
 		if math.IsNaN(m) || math.IsInf(m, 0) || math.IsNaN(s) || math.IsInf(s, 0) || s == 0 {
-			return fmt.Errorf("%w: channel %d mean %v std %v", ErrFormat, i, m, s)
+			return fmt.Errorf("%w: config channel %d mean %v std %v", ErrFormat, i, m, s)
 		}
 	}
 	if c.PanAndScanMinCropSize < 1 || c.PanAndScanMinCropSize > math.MaxInt32 {
-		return fmt.Errorf("%w: pan_and_scan_min_crop_size %d, want ≥ 1", ErrFormat, c.PanAndScanMinCropSize)
+		return fmt.Errorf("%w: config pan_and_scan_min_crop_size %d, want ≥ 1", ErrFormat, c.PanAndScanMinCropSize)
 	}
 	if c.PanAndScanMaxNumCrops < 2 || c.PanAndScanMaxNumCrops > MaxCrops {
-		return fmt.Errorf("%w: pan_and_scan_max_num_crops %d, want 2..%d", ErrFormat, c.PanAndScanMaxNumCrops, MaxCrops)
+		return fmt.Errorf("%w: config pan_and_scan_max_num_crops %d, want 2..%d", ErrFormat, c.PanAndScanMaxNumCrops, MaxCrops)
 	}
 	if r := c.PanAndScanMinRatio; math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 {
-		return fmt.Errorf("%w: pan_and_scan_min_ratio_to_activate %v, want > 0", ErrFormat, r)
+		return fmt.Errorf("%w: config pan_and_scan_min_ratio_to_activate %v, want > 0", ErrFormat, r)
 	}
 	if c.ImageSeqLength < 1 || c.ImageSeqLength > MaxImageSeqLength {
-		return fmt.Errorf("%w: image_seq_length %d, want 1..%d", ErrFormat, c.ImageSeqLength, MaxImageSeqLength)
+		return fmt.Errorf("%w: config image_seq_length %d, want 1..%d", ErrFormat, c.ImageSeqLength, MaxImageSeqLength)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"strings"
 
 	"golang.org/x/image/webp"
 )
@@ -94,7 +95,7 @@ func decode(data []byte, maxPixels int64) (img image.Image, format string, err e
 	}
 	cfg, err := c.decodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, c.name, fmt.Errorf("%w: %s header: %v", ErrFormat, c.name, err)
+		return nil, c.name, decodeError(c.name, " header", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, c.name, fmt.Errorf("%w: %s image is %dx%d", ErrFormat, c.name, cfg.Width, cfg.Height)
@@ -112,7 +113,7 @@ func decode(data []byte, maxPixels int64) (img image.Image, format string, err e
 	}()
 	img, err = c.decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, c.name, fmt.Errorf("%w: %s: %v", ErrFormat, c.name, err)
+		return nil, c.name, decodeError(c.name, "", err)
 	}
 	// Match the pixels PIL's decoders (libjpeg-turbo, libwebp, its GIF reader) produce.
 	switch m := img.(type) {
@@ -225,4 +226,11 @@ func gifFirstPalette(data []byte) (pal []byte, trans int, ok bool) {
 		}
 	}
 	return nil, -1, false
+}
+
+// decodeError wraps a decoder's error in ErrFormat as "<format>[ header]: <message>",
+// dropping the "<format>: " prefix Go's decoders put on most messages.
+func decodeError(format, what string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), format+": ")
+	return fmt.Errorf("%w: %s%s: %s", ErrFormat, format, what, msg)
 }

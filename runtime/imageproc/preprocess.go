@@ -10,7 +10,7 @@ import (
 // and runs [PreprocessRGB].
 func Preprocess(img image.Image, cfg Config) (pixels [][]float32, numCrops int, err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, 0, fmt.Errorf("imageproc: preprocess: %w", err)
+		return nil, 0, err
 	}
 	b := img.Bounds()
 	if b.Dx() <= 0 || b.Dy() <= 0 {
@@ -32,7 +32,7 @@ func Preprocess(img image.Image, cfg Config) (pixels [][]float32, numCrops int, 
 // tensor, channels first; numCrops is N.
 func PreprocessRGB(src *RGB8, cfg Config) (pixels [][]float32, numCrops int, err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, 0, fmt.Errorf("imageproc: preprocess: %w", err)
+		return nil, 0, err
 	}
 	if src.W <= 0 || src.H <= 0 || len(src.Pix) != src.W*src.H*3 {
 		return nil, 0, fmt.Errorf("%w: preprocess: image %dx%d with %d bytes", ErrFormat, src.W, src.H, len(src.Pix))
