@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/quantize"
+	"github.com/gemmatool/gemmatool/runtime"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "bench",
+		Usage: "measure memory bandwidth, kernel throughput per type and shape, and a model's prefill/decode speed",
+		Description: `Without --model: measures this machine's memory read bandwidth, then (with --kernels) the
+matrix-vector kernels in GB/s of weight bytes and the matrix-matrix kernels in GFLOP/s for each
+stored type on the Gemma 3 projection shapes.
+
+With --model: prefill of --pp tokens and decode of --tg tokens from an empty context (as
+llama-bench's pp/tg tests), --reps times; prints medians, and decode as a fraction of the
+roofline (measured bandwidth ÷ weight bytes read per token).
+
+Examples:
+   gemmatool bench
+   gemmatool bench --kernels --shapes 1b --types q4_0,q8_0,bf16
+   gemmatool bench --model s1b-q4_0.gmt --pp 512 --tg 128 --threads 2 --json`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model file to benchmark"},
+			&cli.IntFlag{Name: "pp", Value: 512, Usage: "prompt tokens for the prefill test (0 skips it)"},
+			&cli.IntFlag{Name: "tg", Value: 128, Usage: "tokens for the decode test (0 skips it)"},
+			&cli.IntFlag{Name: "reps", Value: 3, Usage: "repetitions; the median is reported"},
+			&cli.IntFlag{Name: "threads", Usage: "worker threads (default: all cores)"},
+			&cli.StringFlag{Name: "act", Value: "exact", Usage: "activation precision of the matmuls: exact (f32) or int8 (faster, measured error; see README)"},
+			&cli.BoolFlag{Name: "kernels", Usage: "benchmark every kernel on the real projection shapes"},
+			&cli.StringFlag{Name: "shapes", Value: "1b", Usage: "model sizes whose shapes --kernels uses: 1b, 4b, 27b (comma-separated)"},
+			&cli.StringFlag{Name: "types", Value: "f32,bf16,f16,q8_0,q4_0,i4,fp8,sfp8", Usage: "types for --kernels"},
+			&cli.IntFlag{Name: "mm-n", Value: 128, Usage: "activation rows for the matrix-matrix kernel test"},
+			&cli.Float64Flag{Name: "bw-gb", Value: 1, Usage: "buffer size in GB for the bandwidth test"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON (one object for --model; JSON lines for --kernels)"},
+		},
+		Action: benchAction,
+	})
+}
+
+func setThreadsAndAct(c *cli.Context) error {
+	if n := c.Int("threads"); n > 0 {
+		kernel.SetThreads(n)
+	}
+	switch c.String("act") {
+	case "exact", "":
+		kernel.SetActivationMode(kernel.ModeExact)
+	case "int8":
+		kernel.SetActivationMode(kernel.ModeInt8)
+	default:
+		return usageError("--act %q: want exact or int8", c.String("act"))
+	}
+	return nil
+}
+
+func benchAction(c *cli.Context) error {
+	if err := setThreadsAndAct(c); err != nil {
+		return err
+	}
+	w := c.App.Writer
+	threads := kernel.Threads()
+	bw := kernel.MeasureBandwidth(int(c.Float64("bw-gb")*1e9), threads)
+	if !c.Bool("json") {
+		fmt.Fprintf(w, "machine: %s, %d threads; memory read bandwidth %.1f GB/s\n", cpuName(), threads, bw)
+	}
+	if c.String("model") != "" {
+		return benchModel(c, w, bw, threads)
+	}
+	if c.Bool("kernels") {
+		return benchKernels(c, w, bw, threads)
+	}
+	if c.Bool("json") {
+		return json.NewEncoder(w).Encode(map[string]any{"bandwidth_gbs": bw, "threads": threads, "cpu": cpuName()})
+	}
+	return nil
+}
+
+// benchModel runs llama-bench style pp and tg tests on a model file.
+func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
+	f, err := format.Open(c.String("model"), nil)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := runtime.Load(f, nil)
+	if err != nil {
+		return err
+	}
+	pp, tg, reps := c.Int("pp"), c.Int("tg"), max(1, c.Int("reps"))
+	sess := m.NewSession(&runtime.SessionOptions{MaxContext: max(pp, tg) + 1})
+	rng := rand.New(rand.NewPCG(1, 2))
+	vocab := min(m.SamplingLimit(), m.VocabRows())
+	ids := make([]int32, max(pp, tg))
+	for i := range ids {
+		ids[i] = int32(rng.IntN(vocab))
+	}
+	var ppTimes, tgTimes []float64
+	for r := 0; r < reps; r++ {
+		if pp > 0 {
+			sess.Reset()
+			t0 := time.Now()
+			if _, err := sess.Forward(&runtime.Batch{Tokens: ids[:pp], Logits: runtime.LogitsLast}); err != nil {
+				return err
+			}
+			ppTimes = append(ppTimes, float64(pp)/time.Since(t0).Seconds())
+		}
+		if tg > 0 {
+			sess.Reset()
+			t0 := time.Now()
+			for i := 0; i < tg; i++ {
+				if _, err := sess.Forward(&runtime.Batch{Tokens: ids[i : i+1], Logits: runtime.LogitsLast}); err != nil {
+					return err
+				}
+			}
+			tgTimes = append(tgTimes, float64(tg)/time.Since(t0).Seconds())
+		}
+	}
+	wb := m.WeightBytes()
+	res := struct {
+		Model         string    `json:"model"`
+		CPU           string    `json:"cpu"`
+		Threads       int       `json:"threads"`
+		Act           string    `json:"act"`
+		PP            int       `json:"pp"`
+		TG            int       `json:"tg"`
+		PrefillTokS   float64   `json:"prefill_tok_s"`
+		DecodeTokS    float64   `json:"decode_tok_s"`
+		PrefillRuns   []float64 `json:"prefill_runs_tok_s"`
+		DecodeRuns    []float64 `json:"decode_runs_tok_s"`
+		BandwidthGBs  float64   `json:"bandwidth_gbs"`
+		WeightBytes   int64     `json:"weight_bytes_per_token"`
+		RooflineTokS  float64   `json:"roofline_tok_s"`
+		RooflineFrac  float64   `json:"roofline_fraction"`
+		DecodeReadGBs float64   `json:"decode_read_gbs"`
+	}{Model: c.String("model"), CPU: cpuName(), Threads: threads, Act: c.String("act"), PP: pp, TG: tg,
+		PrefillTokS: median(ppTimes), DecodeTokS: median(tgTimes), PrefillRuns: ppTimes, DecodeRuns: tgTimes,
+		BandwidthGBs: bw, WeightBytes: wb}
+	res.RooflineTokS = bw * 1e9 / float64(wb)
+	res.RooflineFrac = res.DecodeTokS / res.RooflineTokS
+	res.DecodeReadGBs = res.DecodeTokS * float64(wb) / 1e9
+	if c.Bool("json") {
+		return json.NewEncoder(w).Encode(res)
+	}
+	fmt.Fprintf(w, "model %s: %.3f GB of weights read per decoded token\n", res.Model, float64(wb)/1e9)
+	if pp > 0 {
+		fmt.Fprintf(w, "prefill pp%d: %8.2f tok/s (median of %d: %s)\n", pp, res.PrefillTokS, reps, fmtRuns(ppTimes))
+	}
+	if tg > 0 {
+		fmt.Fprintf(w, "decode  tg%d: %8.2f tok/s (median of %d: %s) = %.1f GB/s, %.0f%% of the %.2f tok/s roofline\n",
+			tg, res.DecodeTokS, reps, fmtRuns(tgTimes), res.DecodeReadGBs, 100*res.RooflineFrac, res.RooflineTokS)
+	}
+	return nil
+}
+
+type benchShape struct {
+	name       string
+	rows, cols int
+}
+
+// projectionShapes returns the decoder projection shapes of a released size.
+func projectionShapes(size string) ([]benchShape, error) {
+	type dims struct{ d, q, kv, inter int }
+	s, ok := map[string]dims{"1b": {1152, 1024, 256, 6912}, "4b": {2560, 2048, 1024, 10240}, "27b": {5376, 4096, 2048, 21504}}[size]
+	if !ok {
+		return nil, usageError("--shapes %q: want 1b, 4b or 27b", size)
+	}
+	return []benchShape{
+		{size + " attn_q", s.q, s.d}, {size + " attn_k/v", s.kv, s.d}, {size + " attn_o", s.d, s.q},
+		{size + " ffn_gate/up", s.inter, s.d}, {size + " ffn_down", s.d, s.inter}, {size + " lm_head", 262144, s.d},
+	}, nil
+}
+
+func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
+	var shapes []benchShape
+	for _, s := range strings.Split(c.String("shapes"), ",") {
+		sh, err := projectionShapes(strings.TrimSpace(s))
+		if err != nil {
+			return err
+		}
+		shapes = append(shapes, sh...)
+	}
+	var types []format.DType
+	for _, s := range strings.Split(c.String("types"), ",") {
+		t, err := format.ParseDType(strings.TrimSpace(s))
+		if err != nil {
+			return usageError("--types: %v", err)
+		}
+		types = append(types, t)
+	}
+	peak := peakGFLOPS(threads)
+	n := c.Int("mm-n")
+	rng := rand.New(rand.NewPCG(3, 4))
+	if !c.Bool("json") {
+		fmt.Fprintf(w, "f32 FMA peak estimate %.0f GFLOP/s (%d cores × 32 FLOP/cycle × %.2f GHz)\n", peak, threads, cpuGHz())
+		fmt.Fprintf(w, "%-18s %-5s %10s %7s %10s %7s\n", "shape", "type", "matvec GB/s", "of bw", "matmul GF/s", "of peak")
+	}
+	enc := json.NewEncoder(w)
+	for _, sh := range shapes {
+		src := make([]float32, sh.rows*sh.cols)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64() * 0.02)
+		}
+		x := make([]float32, n*sh.cols)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		for _, t := range types {
+			shape := []int64{int64(sh.rows), int64(sh.cols)}
+			var payload []byte
+			var scale float32 = 1
+			var err error
+			if t.Quantized() {
+				payload, scale, err = quantize.Encode(t, shape, src, quantize.Options{})
+			} else {
+				payload, err = encodePlain(t, src)
+			}
+			if err != nil {
+				return err
+			}
+			m, err := kernel.NewMatrix(t, shape, payload, scale)
+			if err != nil {
+				return err
+			}
+			y := make([]float32, n*sh.rows)
+			mv := timeIt(func() { kernel.MatVec(y[:sh.rows], m, x[:sh.cols]) })
+			gbs := float64(m.WeightBytes()) / mv / 1e9
+			mmN := n
+			if sh.rows > 100000 {
+				mmN = min(n, 16) // the lm_head matmul only runs on the last position
+			}
+			mm := timeIt(func() { kernel.MatMul(y[:mmN*sh.rows], m, x[:mmN*sh.cols], mmN) })
+			gf := 2 * float64(sh.rows) * float64(sh.cols) * float64(mmN) / mm / 1e9
+			if c.Bool("json") {
+				enc.Encode(map[string]any{"shape": sh.name, "rows": sh.rows, "cols": sh.cols, "type": t.String(),
+					"matvec_gbs": gbs, "matvec_bw_fraction": gbs / bw, "matmul_n": mmN, "matmul_gflops": gf, "matmul_peak_fraction": gf / peak})
+			} else {
+				fmt.Fprintf(w, "%-18s %-5s %10.1f %6.0f%% %10.1f %6.0f%%\n", sh.name, t, gbs, 100*gbs/bw, gf, 100*gf/peak)
+			}
+		}
+	}
+	return nil
+}
+
+func encodePlain(t format.DType, src []float32) ([]byte, error) {
+	switch t {
+	case format.F32:
+		return append([]byte(nil), format.Float32Bytes(src)...), nil
+	case format.BF16, format.F16:
+		out := make([]byte, 2*len(src))
+		for i, v := range src {
+			h := format.Float32ToBF16(v)
+			if t == format.F16 {
+				h = format.Float32ToF16(v)
+			}
+			out[2*i], out[2*i+1] = byte(h), byte(h>>8)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("bench: %v is not a plain type", t)
+}
+
+// timeIt returns the median seconds per call of f over ~0.5 s (at least 3 calls).
+func timeIt(f func()) float64 {
+	f() // warm up: page in, grow pools
+	var ts []float64
+	start := time.Now()
+	for len(ts) < 3 || (time.Since(start) < 500*time.Millisecond && len(ts) < 1000) {
+		t0 := time.Now()
+		f()
+		ts = append(ts, time.Since(t0).Seconds())
+	}
+	return median(ts)
+}
+
+func median(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	s := slices.Clone(x)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func fmtRuns(x []float64) string {
+	parts := make([]string, len(x))
+	for i, v := range x {
+		parts[i] = strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cpuName reads the CPU model from /proc/cpuinfo (Linux), else GOARCH.
+func cpuName() string {
+	if v := cpuinfo("model name"); v != "" {
+		return v
+	}
+	return goruntime.GOARCH
+}
+
+func cpuGHz() float64 {
+	if v := cpuinfo("cpu MHz"); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
+			return f / 1000
+		}
+	}
+	return 3
+}
+
+// peakGFLOPS estimates the f32 FMA peak: 32 FLOP per cycle per core (two 256-bit FMA pipes,
+// which is also what Zen 4 sustains with AVX-512 as it splits 512-bit ops in two).
+func peakGFLOPS(threads int) float64 { return float64(threads) * 32 * cpuGHz() }
+
+func cpuinfo(key string) string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
