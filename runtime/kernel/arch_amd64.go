@@ -170,14 +170,119 @@ func rawTail(w *Matrix, r int, x []float32, n int) float32 {
 	return sum
 }
 
-func dot(a, b []float32) float32              { return dotGeneric(a, b) }
+func dot(a, b []float32) float32               { return dotGeneric(a, b) }
 func axpy(y []float32, a float32, x []float32) { axpyGeneric(y, a, x) }
 func sumSquares(x []float32) float32           { return sumSquaresGeneric(x) }
 func scale(x []float32, a float32)             { scaleGeneric(x, a) }
 
-func dequantRowArch(dst []float32, w *Matrix, r int) bool        { return false }
-func matMulArch(y []float32, w *Matrix, x []float32, n int) bool { return false }
-
 func streamRead(p []byte) uint64 { return streamReadGeneric(p) }
 
-var _ = unsafe.Pointer(nil)
+// The dequantization kernels write the decoded values of one row, bit-exact with
+// dequantRowGeneric: dst[c] = value(W[r,c]) for c < n (block types: 32·nb values).
+
+// dqQ4AVX512 is dst[32b+j] = float32(lo(codes[16b+j])−8)·d_b, dst[32b+j+16] = float32(hi(…)−8)·d_b.
+//
+//go:noescape
+func dqQ4AVX512(dst *float32, codes, scales *byte, nb int)
+
+// dqQ8AVX512 is dst[32b+j] = float32(int8(codes[32b+j]))·d_b.
+//
+//go:noescape
+func dqQ8AVX512(dst *float32, codes, scales *byte, nb int)
+
+// dqF16AVX512 is dst[c] = f16(codes[2c:]), n a multiple of 16.
+//
+//go:noescape
+func dqF16AVX512(dst *float32, codes *byte, n int)
+
+// dqBF16AVX512 is dst[c] = bf16(codes[2c:]), n a multiple of 16.
+//
+//go:noescape
+func dqBF16AVX512(dst *float32, codes *byte, n int)
+
+// dqFP8AVX512 is dst[c] = e4m3(codes[c])·s, n a multiple of 16.
+//
+//go:noescape
+func dqFP8AVX512(dst *float32, codes *byte, n int, s float32)
+
+// dqI4AVX512 is dst[c] = float32(nibble(codes, c)−8)·s, n a multiple of 32.
+//
+//go:noescape
+func dqI4AVX512(dst *float32, codes *byte, n int, s float32)
+
+func dequantRowArch(dst []float32, w *Matrix, r int) bool {
+	if !useAVX512 {
+		return false
+	}
+	cols := w.Cols()
+	codes := w.rowCodes(r)
+	n := cols &^ 15
+	switch w.DType {
+	case format.F32:
+		n = cols
+		if n > 0 {
+			copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(&codes[0])), n))
+		}
+	case format.F16:
+		if n > 0 {
+			dqF16AVX512(&dst[0], &codes[0], n)
+		}
+	case format.BF16:
+		if n > 0 {
+			dqBF16AVX512(&dst[0], &codes[0], n)
+		}
+	case format.Q4_0, format.Q8_0:
+		nb := cols / format.BlockSize
+		if nb > 0 {
+			sc := w.rowScales(r)
+			if w.DType == format.Q4_0 {
+				dqQ4AVX512(&dst[0], &codes[0], &sc[0], nb)
+			} else {
+				dqQ8AVX512(&dst[0], &codes[0], &sc[0], nb)
+			}
+		}
+		return true
+	case format.FP8:
+		if n > 0 {
+			dqFP8AVX512(&dst[0], &codes[0], n, lef32(w.rowScales(r), 0))
+		}
+	case format.I4:
+		n = cols &^ 31
+		if n > 0 {
+			dqI4AVX512(&dst[0], &codes[0], n, lef32(w.rowScales(r), 0))
+		}
+	default:
+		return false
+	}
+	dequantTail(dst, w, r, n)
+	return true
+}
+
+// gemm12x32AVX512 is the register-blocked microkernel of MatMul:
+//
+//	for r := range 12 { for i := range 32 { tile[32r+i] = Σ_{c<k} w[r·ldw+c]·xp[32c+i] } }
+//
+// xp is a packed panel of 32 activation rows (column c's 32 values contiguous). Reference:
+// matMulGeneric.
+//
+//go:noescape
+func gemm12x32AVX512(w *float32, ldw int, xp *float32, k int, tile *float32)
+
+// gemm6x16AVX2 is the AVX2 microkernel:
+//
+//	for r := range 6 { for i := range 16 { tile[16r+i] = Σ_{c<k} w[r·ldw+c]·xp[16c+i] } }
+//
+//go:noescape
+func gemm6x16AVX2(w *float32, ldw int, xp *float32, k int, tile *float32)
+
+func matMulArch(y []float32, w *Matrix, x []float32, n int) bool {
+	switch {
+	case useAVX512:
+		matMulTiled(y, w, x, n, 12, 32, gemm12x32AVX512)
+	case useAVX2:
+		matMulTiled(y, w, x, n, 6, 16, gemm6x16AVX2)
+	default:
+		return false
+	}
+	return true
+}

@@ -573,3 +573,204 @@ i4rowdone:
 i4done:
 	VZEROUPPER
 	RET
+
+// func dqQ4AVX512(dst *float32, codes, scales *byte, nb int)
+TEXT ·dqQ4AVX512(SB), NOSPLIT, $64-32
+	MOVQ    dst+0(FP), DI
+	MOVQ    codes+8(FP), SI
+	MOVQ    scales+16(FP), DX
+	MOVQ    nb+24(FP), R14
+	VMOVUPS q4tab<>(SB), Z31
+
+dq4chunk:
+	TESTQ       R14, R14
+	JZ          dq4done
+	MOVQ        R14, CX
+	MOVQ        $16, AX
+	CMPQ        CX, AX
+	CMOVQGT     AX, CX
+	MOVL        $1, AX
+	SHLL        CX, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVDQU16.Z (DX), K1, Y4
+	VCVTPH2PS   Y4, Z4
+	VMOVUPS     Z4, (SP)
+	LEAQ        (DX)(CX*2), DX
+	SUBQ        CX, R14
+	XORQ        AX, AX
+
+dq4block:
+	VPMOVZXBD   (SI), Z5
+	VPSRLD      $4, Z5, Z6
+	VMULPS.BCST (SP)(AX*4), Z31, Z7
+	VPERMPS     Z7, Z5, Z8
+	VPERMPS     Z7, Z6, Z9
+	VMOVUPS     Z8, (DI)
+	VMOVUPS     Z9, 64(DI)
+	ADDQ        $16, SI
+	ADDQ        $128, DI
+	INCQ        AX
+	CMPQ        AX, CX
+	JLT         dq4block
+	JMP         dq4chunk
+
+dq4done:
+	VZEROUPPER
+	RET
+
+// func dqQ8AVX512(dst *float32, codes, scales *byte, nb int)
+TEXT ·dqQ8AVX512(SB), NOSPLIT, $64-32
+	MOVQ dst+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ scales+16(FP), DX
+	MOVQ nb+24(FP), R14
+
+dq8chunk:
+	TESTQ       R14, R14
+	JZ          dq8done
+	MOVQ        R14, CX
+	MOVQ        $16, AX
+	CMPQ        CX, AX
+	CMOVQGT     AX, CX
+	MOVL        $1, AX
+	SHLL        CX, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVDQU16.Z (DX), K1, Y4
+	VCVTPH2PS   Y4, Z4
+	VMOVUPS     Z4, (SP)
+	LEAQ        (DX)(CX*2), DX
+	SUBQ        CX, R14
+	XORQ        AX, AX
+
+dq8block:
+	VPMOVSXBD    (SI), Z5
+	VPMOVSXBD    16(SI), Z6
+	VCVTDQ2PS    Z5, Z5
+	VCVTDQ2PS    Z6, Z6
+	VBROADCASTSS (SP)(AX*4), Z7
+	VMULPS       Z7, Z5, Z5
+	VMULPS       Z7, Z6, Z6
+	VMOVUPS      Z5, (DI)
+	VMOVUPS      Z6, 64(DI)
+	ADDQ         $32, SI
+	ADDQ         $128, DI
+	INCQ         AX
+	CMPQ         AX, CX
+	JLT          dq8block
+	JMP          dq8chunk
+
+dq8done:
+	VZEROUPPER
+	RET
+
+// func dqF16AVX512(dst *float32, codes *byte, n int)
+TEXT ·dqF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ   dqf16done
+
+dqf16loop:
+	VCVTPH2PS (SI), Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       dqf16loop
+
+dqf16done:
+	VZEROUPPER
+	RET
+
+// func dqBF16AVX512(dst *float32, codes *byte, n int)
+TEXT ·dqBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ   dqbf16done
+
+dqbf16loop:
+	VPMOVZXWD (SI), Z0
+	VPSLLD    $16, Z0, Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       dqbf16loop
+
+dqbf16done:
+	VZEROUPPER
+	RET
+
+// func dqFP8AVX512(dst *float32, codes *byte, n int, s float32)
+TEXT ·dqFP8AVX512(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         codes+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS s+24(FP), Z31
+	MOVL         $0x87f00000, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x7b800000, AX // 2^120
+	VPBROADCASTD AX, Z30
+	MOVL         $0x7ff00000, AX
+	VPBROADCASTD AX, Z28
+	MOVL         $0x07f00000, AX // magnitude bits of the NaN codes
+	VPBROADCASTD AX, Z27
+	MOVL         $0x7fc00000, AX
+	VPBROADCASTD AX, Z26
+	SHRQ         $4, CX
+	JZ           dqfp8done
+
+dqfp8loop:
+	VPMOVSXBD (SI), Z0
+	VPSLLD    $20, Z0, Z0
+	VPANDD    Z29, Z0, Z0
+	VPANDD    Z28, Z0, Z1
+	VPCMPEQD  Z27, Z1, K1
+	VMULPS    Z30, Z0, Z0
+	VMULPS    Z31, Z0, Z0
+	VMOVAPS   Z26, K1, Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $16, SI
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       dqfp8loop
+
+dqfp8done:
+	VZEROUPPER
+	RET
+
+// func dqI4AVX512(dst *float32, codes *byte, n int, s float32)
+TEXT ·dqI4AVX512(SB), NOSPLIT, $0-28
+	MOVQ        dst+0(FP), DI
+	MOVQ        codes+8(FP), SI
+	MOVQ        n+16(FP), CX
+	VMOVUPS     q4tab<>(SB), Z31
+	VMULPS.BCST s+24(FP), Z31, Z31
+	VMOVUPS     i4perm<>(SB), Z30
+	VMOVUPS     i4perm<>+64(SB), Z28
+	SHRQ        $5, CX
+	JZ          dqi4done
+
+dqi4loop:
+	VPMOVZXBD (SI), Z5
+	VPSRLD    $4, Z5, Z6
+	VPERMPS   Z31, Z5, Z5
+	VPERMPS   Z31, Z6, Z6
+	VMOVAPS   Z5, Z7
+	VPERMT2PS Z6, Z30, Z7
+	VPERMT2PS Z6, Z28, Z5
+	VMOVUPS   Z7, (DI)
+	VMOVUPS   Z5, 64(DI)
+	ADDQ      $16, SI
+	ADDQ      $128, DI
+	DECQ      CX
+	JNZ       dqi4loop
+
+dqi4done:
+	VZEROUPPER
+	RET

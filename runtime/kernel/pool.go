@@ -24,6 +24,10 @@ type args struct {
 	y, x []float32        // matVec, matMul
 	w    *Matrix
 	n    int
+
+	packed []float32 // matMulTiled: packed activation panels
+	mr, nr int
+	kern   microKernel
 }
 
 func (j *job) run(worker int) {
