@@ -170,12 +170,76 @@ func rawTail(w *Matrix, r int, x []float32, n int) float32 {
 	return sum
 }
 
-func dot(a, b []float32) float32               { return dotGeneric(a, b) }
-func axpy(y []float32, a float32, x []float32) { axpyGeneric(y, a, x) }
-func sumSquares(x []float32) float32           { return sumSquaresGeneric(x) }
-func scale(x []float32, a float32)             { scaleGeneric(x, a) }
+// dotAVX2 is Σ_{i<n} a[i]·b[i], n a multiple of 8 (eight-lane partial sums). Reference: dotGeneric.
+//
+//go:noescape
+func dotAVX2(a, b *float32, n int) float32
 
-func streamRead(p []byte) uint64 { return streamReadGeneric(p) }
+// sumSquaresAVX2 is Σ_{i<n} x[i]², n a multiple of 8. Reference: sumSquaresGeneric.
+//
+//go:noescape
+func sumSquaresAVX2(x *float32, n int) float32
+
+// axpyAVX2 is y[i] += a·x[i] for i < n, n a multiple of 8 (fused multiply-add). Reference: axpyGeneric.
+//
+//go:noescape
+func axpyAVX2(y *float32, a float32, x *float32, n int)
+
+// scaleAVX2 is x[i] *= a for i < n, n a multiple of 8. Reference: scaleGeneric.
+//
+//go:noescape
+func scaleAVX2(x *float32, a float32, n int)
+
+// streamReadAVX2 returns the xor of the 8-byte words of p[:n], n a multiple of 128. Reference:
+// streamReadGeneric.
+//
+//go:noescape
+func streamReadAVX2(p *byte, n int) uint64
+
+func dot(a, b []float32) float32 {
+	n := len(a) &^ 7
+	if !useAVX2 || n == 0 {
+		return dotGeneric(a, b)
+	}
+	s := dotAVX2(&a[0], &b[0], n)
+	return s + dotGeneric(a[n:], b[n:len(a)])
+}
+
+func axpy(y []float32, a float32, x []float32) {
+	n := len(x) &^ 7
+	if !useAVX2 || n == 0 {
+		axpyGeneric(y, a, x)
+		return
+	}
+	axpyAVX2(&y[0], a, &x[0], n)
+	axpyGeneric(y[n:], a, x[n:])
+}
+
+func sumSquares(x []float32) float32 {
+	n := len(x) &^ 7
+	if !useAVX2 || n == 0 {
+		return sumSquaresGeneric(x)
+	}
+	return sumSquaresAVX2(&x[0], n) + sumSquaresGeneric(x[n:])
+}
+
+func scale(x []float32, a float32) {
+	n := len(x) &^ 7
+	if !useAVX2 || n == 0 {
+		scaleGeneric(x, a)
+		return
+	}
+	scaleAVX2(&x[0], a, n)
+	scaleGeneric(x[n:], a)
+}
+
+func streamRead(p []byte) uint64 {
+	n := len(p) &^ 127
+	if !useAVX2 || n == 0 {
+		return streamReadGeneric(p)
+	}
+	return streamReadAVX2(&p[0], n) ^ streamReadGeneric(p[n:])
+}
 
 // The dequantization kernels write the decoded values of one row, bit-exact with
 // dequantRowGeneric: dst[c] = value(W[r,c]) for c < n (block types: 32·nb values).

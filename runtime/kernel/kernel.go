@@ -71,9 +71,9 @@ type ActivationMode int32
 const (
 	// ModeExact (the default) uses float32 activations and float32 accumulation.
 	ModeExact ActivationMode = iota
-	// ModeInt8 quantizes activations to int8 per block of 32 (as llama.cpp's Q8_0) for Q4_0
-	// and Q8_0 weights and uses integer dot products; other types stay exact. Faster, but
-	// results differ from the exact path by the activation rounding (about 2⁻⁸ relative).
+	// ModeInt8 is reserved for quantizing activations to int8 per block of 32 (as llama.cpp's
+	// Q8_0) with integer dot products for Q4_0 and Q8_0 weights. Not implemented yet: it
+	// currently computes exactly, like ModeExact.
 	ModeInt8
 )
 
