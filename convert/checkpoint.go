@@ -309,18 +309,25 @@ func (c *Checkpoint) release(e *Entry, lo, hi int64) {
 	releaseRange(c.maps[e.File], e.Offset+lo, e.Offset+hi)
 }
 
-// releaseRange releases m[lo:hi], widened to whole pages (a mapping starts on a page
-// boundary; madvise needs a page-aligned start and rounds the length up). Pages shared with
-// a neighbouring tensor are simply faulted in again from the page cache when needed.
+// releaseRange releases m[lo:hi] widened by [releaseSlack] on both sides and to whole pages
+// (a mapping starts on a page boundary; madvise needs a page-aligned start and rounds the
+// length up). The slack matters: a page fault maps the whole page-cache folio around the
+// faulting address (large folios reach 2 MiB), so reading a chunk also maps pages before
+// and after it; without the slack they would pile up, about a folio per chunk. Pages
+// released early are simply faulted in again from the page cache.
 func releaseRange(m []byte, lo, hi int64) {
-	lo &^= int64(pageSize - 1)
-	hi = min(hi, int64(len(m)))
+	lo = max(0, lo-releaseSlack) &^ int64(pageSize-1)
+	hi = min(hi+releaseSlack, int64(len(m)))
 	if lo < hi {
 		release(m[lo:hi])
 	}
 }
 
 var pageSize = os.Getpagesize()
+
+// releaseSlack is twice the largest page-cache folio (a PMD, 2 MiB on x86-64 and arm64 with
+// 4 KiB pages).
+const releaseSlack = 4 << 20
 
 // guard runs f turning a memory fault (a mapped file truncated underneath us gives SIGBUS)
 // into an error instead of a crash.

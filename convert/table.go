@@ -172,19 +172,12 @@ type Expected struct {
 	dims      []dim // symbolic SrcShape
 }
 
-// expectedFor expands the table for one configuration and naming scheme.
+// expectedFor expands the table for one configuration and naming scheme, layer by layer:
+// the tensors of layer 0, then of layer 1, and so on (runs of per-layer rules are expanded
+// with the layer loop outside).
 func expectedFor(m *format.ModelConfig, s namingScheme) []Expected {
 	var out []Expected
-	for _, r := range tensorTable {
-		layers := 1
-		switch {
-		case r.part != partText && m.Vision == nil:
-			continue
-		case r.perLayer && r.part == partText:
-			layers = m.Text.NumLayers
-		case r.perLayer:
-			layers = m.Vision.NumLayers
-		}
+	emit := func(r rule, layer int) {
 		shape := make([]int64, len(r.shape))
 		for k, d := range r.shape {
 			shape[k] = d.value(m)
@@ -193,18 +186,40 @@ func expectedFor(m *format.ModelConfig, s namingScheme) []Expected {
 		if r.transpose {
 			src, sdims = []int64{shape[1], shape[0]}, []dim{r.shape[1], r.shape[0]}
 		}
-		for i := 0; i < layers; i++ {
-			li := strconv.Itoa(i)
-			out = append(out, Expected{
-				Source:    s.prefix(r.part) + strings.ReplaceAll(r.source, "{i}", li),
-				Name:      strings.ReplaceAll(r.name, "{i}", li),
-				Shape:     shape,
-				SrcShape:  src,
-				Transpose: r.transpose,
-				Keep:      r.keep,
-				dims:      sdims,
-			})
+		li := strconv.Itoa(layer)
+		out = append(out, Expected{
+			Source:    s.prefix(r.part) + strings.ReplaceAll(r.source, "{i}", li),
+			Name:      strings.ReplaceAll(r.name, "{i}", li),
+			Shape:     shape,
+			SrcShape:  src,
+			Transpose: r.transpose,
+			Keep:      r.keep,
+			dims:      sdims,
+		})
+	}
+	for i := 0; i < len(tensorTable); i++ {
+		r := tensorTable[i]
+		if r.part != partText && m.Vision == nil {
+			continue
 		}
+		if !r.perLayer {
+			emit(r, 0)
+			continue
+		}
+		j := i
+		for j < len(tensorTable) && tensorTable[j].perLayer && tensorTable[j].part == r.part {
+			j++
+		}
+		layers := m.Text.NumLayers
+		if r.part == partVision {
+			layers = m.Vision.NumLayers
+		}
+		for l := 0; l < layers; l++ {
+			for _, rr := range tensorTable[i:j] {
+				emit(rr, l)
+			}
+		}
+		i = j - 1
 	}
 	return out
 }
