@@ -74,9 +74,67 @@ func mvFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
 //go:noescape
 func mvI4AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
 
-func matVecRowsArch(y []float32, w *Matrix, x []float32, lo, hi int) bool {
-	if !useAVX512 || hi <= lo {
+// AVX2 row kernels: the same loops as their AVX-512 namesakes (element-wise n a multiple of 8).
+//
+//go:noescape
+func mvQ4AVX2(y *float32, codes, scales *byte, x *float32, rows, nb int)
+
+//go:noescape
+func mvQ8AVX2(y *float32, codes, scales *byte, x *float32, rows, nb int)
+
+//go:noescape
+func mvF32AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
+
+//go:noescape
+func mvF16AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
+
+//go:noescape
+func mvBF16AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
+
+func matVecRowsAVX2(y []float32, w *Matrix, x []float32, lo, hi int) bool {
+	rows, cols := hi-lo, w.Cols()
+	l := &w.Layout
+	stride := int(l.RowStride)
+	codes := w.Data[int(l.CodesOff)+lo*stride:]
+	switch w.DType {
+	case format.Q4_0, format.Q8_0:
+		nb := cols / format.BlockSize
+		if nb == 0 {
+			clear(y[lo:hi])
+			return true
+		}
+		scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
+		if w.DType == format.Q4_0 {
+			mvQ4AVX2(&y[lo], &codes[0], &scales[0], &x[0], rows, nb)
+		} else {
+			mvQ8AVX2(&y[lo], &codes[0], &scales[0], &x[0], rows, nb)
+		}
+		return true
+	case format.F32, format.F16, format.BF16:
+	default:
 		return false
+	}
+	n := cols &^ 7
+	switch {
+	case n == 0:
+		clear(y[lo:hi])
+	case w.DType == format.F32:
+		mvF32AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
+	case w.DType == format.F16:
+		mvF16AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
+	default:
+		mvBF16AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
+	}
+	finishRows(y, w, x, lo, hi, n)
+	return true
+}
+
+func matVecRowsArch(y []float32, w *Matrix, x []float32, lo, hi int) bool {
+	if hi <= lo {
+		return false
+	}
+	if !useAVX512 {
+		return useAVX2 && matVecRowsAVX2(y, w, x, lo, hi)
 	}
 	rows, cols := hi-lo, w.Cols()
 	l := &w.Layout
