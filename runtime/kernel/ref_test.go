@@ -198,7 +198,9 @@ func randVec(rng *rand.Rand, n int) []float32 {
 }
 
 // refDot returns Σ w[c]·x[c] in float64 over the decoded row and the error bound
-// n·ε₃₂·Σ|w[c]·x[c]| (plus a little absolute slack for float32 underflow).
+// (n+1)·ε₃₂·Σ|w[c]·x[c]| with ε₃₂ = 2⁻²³ (plus a little absolute slack for float32
+// underflow). The +1 covers kernels that apply a row or tensor scale after the sum (FP8, I4,
+// SFP8), which round once more than a sum of exactly decoded weights.
 func refDot(w, x []float32) (sum, tol float64) {
 	var abs float64
 	for i, v := range w {
@@ -207,7 +209,7 @@ func refDot(w, x []float32) (sum, tol float64) {
 		abs += math.Abs(p)
 	}
 	n := float64(len(w))
-	return sum, n*math.Ldexp(1, -23)*abs + n*1e-37
+	return sum, (n+1)*math.Ldexp(1, -23)*abs + n*1e-37
 }
 
 // checkClose reports whether got matches the float64 reference within tol, with NaN and ±Inf
