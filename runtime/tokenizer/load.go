@@ -65,7 +65,7 @@ func jsonErr(file string, base int, err error) error {
 // small members to encoding/json.
 func parseTokenizerJSON(b []byte) (*fileData, error) {
 	if !utf8.Valid(b) {
-		return nil, formatErr(fileTokenizer, -1, "not valid UTF-8")
+		return nil, formatErr(fileTokenizer, invalidUTF8(b), "not valid UTF-8")
 	}
 	s := &scanner{b: b, file: fileTokenizer}
 	f := &fileData{}
@@ -683,4 +683,16 @@ func byteToken(tok string) (byte, bool) {
 	}
 	v, ok := hex4([]byte("00" + tok[3:5]))
 	return byte(v), ok
+}
+
+// invalidUTF8 returns the offset of the first byte that is not part of valid UTF-8.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
 }

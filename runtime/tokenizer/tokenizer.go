@@ -141,7 +141,7 @@ type configJSON struct {
 
 func (t *Tokenizer) applyConfig(b []byte) error {
 	if !utf8.Valid(b) {
-		return formatErr(fileConfig, -1, "not valid UTF-8")
+		return formatErr(fileConfig, invalidUTF8(b), "not valid UTF-8")
 	}
 	var c configJSON
 	if err := json.Unmarshal(b, &c); err != nil {
