@@ -130,9 +130,24 @@ func matVecRowsAVX2(y []float32, w *Matrix, x []float32, lo, hi int) bool {
 }
 
 func matVecRowsArch(y []float32, w *Matrix, x []float32, lo, hi int) bool {
-	if hi <= lo {
+	if hi <= lo || !finite(w.Scale) {
 		return false
 	}
+	if !matVecRowsArchUnscaled(y, w, x, lo, hi) {
+		return false
+	}
+	if w.Scale != 1 {
+		for r := lo; r < hi; r++ {
+			y[r] *= w.Scale
+		}
+	}
+	return true
+}
+
+func finite(f float32) bool { return !math.IsInf(float64(f), 0) && f == f }
+
+// matVecRowsArchUnscaled is matVecRowsArch without the per-tensor scale.
+func matVecRowsArchUnscaled(y []float32, w *Matrix, x []float32, lo, hi int) bool {
 	if !useAVX512 {
 		return useAVX2 && matVecRowsAVX2(y, w, x, lo, hi)
 	}
@@ -193,8 +208,8 @@ func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int) {
 		}
 		if w.DType == format.FP8 || w.DType == format.I4 {
 			s := lef32(w.rowScales(r), 0)
-			if math.IsInf(float64(s), 0) || s != s {
-				y[r] = dotRowGeneric(w, r, x)
+			if !finite(s) {
+				y[r] = dotRowUnscaled(w, r, x)
 				continue
 			}
 			y[r] *= s
@@ -363,6 +378,7 @@ func dequantRowArch(dst []float32, w *Matrix, r int) bool {
 				dqQ8AVX512(&dst[0], &codes[0], &sc[0], nb)
 			}
 		}
+		applyTensorScale(dst, w.Scale)
 		return true
 	case format.FP8:
 		if n > 0 {
@@ -376,6 +392,7 @@ func dequantRowArch(dst []float32, w *Matrix, r int) bool {
 	default:
 		return false
 	}
+	applyTensorScale(dst[:n], w.Scale)
 	dequantTail(dst, w, r, n)
 	return true
 }

@@ -54,6 +54,8 @@ var e4m3Table, sfpTable = func() (e, s [256]float32) {
 		}
 		s[c] = math.Float32frombits(bits | uint32(c&0x80)<<24)
 	}
+	s[0x80] = float32(math.NaN()) // reserved code, as format.SFP8ToFloat32
+
 	return
 }()
 
@@ -129,16 +131,36 @@ func dequantRowGeneric(dst []float32, w *Matrix, r int) {
 		}
 	case format.SFP8:
 		for i := range dst {
-			dst[i] = sfpTable[codes[i]] * w.Scale
+			dst[i] = sfpTable[codes[i]]
 		}
 	default:
 		panic("kernel: unsupported dtype " + w.DType.String())
 	}
+	applyTensorScale(dst, w.Scale)
 }
 
-// dotRowGeneric returns Σ_c W[r,c]·x[c] with the exactly decoded weights, accumulated in
-// float32 in column order.
+// applyTensorScale multiplies decoded values by the per-tensor scale unless it is 1, as
+// format.DecodeRow does (one rounding per value).
+func applyTensorScale(dst []float32, s float32) {
+	if s != 1 {
+		for i := range dst {
+			dst[i] *= s
+		}
+	}
+}
+
+// dotRowGeneric returns Σ_c W[r,c]·x[c] with the exactly decoded weights (per-tensor scale
+// applied to the sum), accumulated in float32 in column order.
 func dotRowGeneric(w *Matrix, r int, x []float32) float32 {
+	sum := dotRowUnscaled(w, r, x)
+	if w.Scale != 1 {
+		sum *= w.Scale
+	}
+	return sum
+}
+
+// dotRowUnscaled is dotRowGeneric without the per-tensor scale.
+func dotRowUnscaled(w *Matrix, r int, x []float32) float32 {
 	codes, sc := w.rowCodes(r), w.rowScales(r)
 	var sum float32
 	switch w.DType {
@@ -186,7 +208,7 @@ func dotRowGeneric(w *Matrix, r int, x []float32) float32 {
 		}
 	case format.SFP8:
 		for i, xv := range x {
-			sum += sfpTable[codes[i]] * w.Scale * xv
+			sum += sfpTable[codes[i]] * xv
 		}
 	default:
 		panic("kernel: unsupported dtype " + w.DType.String())
@@ -216,7 +238,10 @@ func dequantTail(dst []float32, w *Matrix, r, c0 int) {
 		case format.FP8:
 			v = e4m3Table[codes[c]] * lef32(sc, 0)
 		case format.SFP8:
-			v = sfpTable[codes[c]] * w.Scale
+			v = sfpTable[codes[c]]
+		}
+		if w.Scale != 1 {
+			v *= w.Scale
 		}
 		dst[c] = v
 	}

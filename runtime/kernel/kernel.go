@@ -29,7 +29,8 @@ type Matrix struct {
 	DType  format.DType
 	Layout format.Layout
 	Data   []byte
-	// Scale is the per-tensor scale of SFP8 (value = sfp(code)·Scale); other types ignore it.
+	// Scale is the per-tensor scale (1 when unused; SFP8 always has one): every decoded value
+	// is multiplied by it, as format.DecodeRow does.
 	Scale float32
 }
 
@@ -50,8 +51,8 @@ func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matr
 	if int64(len(data)) < l.Size {
 		return nil, fmt.Errorf("kernel: %v matrix %d×%d: payload is %d bytes, want %d", t, l.Rows, l.Cols, len(data), l.Size)
 	}
-	if t == format.SFP8 && (math.IsNaN(float64(scale)) || math.IsInf(float64(scale), 0)) {
-		return nil, fmt.Errorf("kernel: sfp8 matrix: tensor scale is %v", scale)
+	if math.IsNaN(float64(scale)) || math.IsInf(float64(scale), 0) {
+		return nil, fmt.Errorf("kernel: %v matrix: tensor scale is %v", t, scale)
 	}
 	return &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale}, nil
 }

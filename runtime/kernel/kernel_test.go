@@ -196,7 +196,7 @@ func pokeSpecialWeight(w *Matrix, row, col int) {
 	case format.FP8:
 		codes[col] = 0xff // NaN
 	case format.SFP8:
-		w.Scale = float32(math.Inf(1))
+		codes[col] = 0x80 // reserved code: NaN
 	}
 }
 
@@ -217,6 +217,23 @@ func pokeExtremeScale(w *Matrix, row int) {
 		binary.LittleEndian.PutUint32(w.Data[int(l.ScalesOff)+4*row:], math.Float32bits(1e-40))
 	case format.SFP8:
 		w.Scale = 1e30
+	}
+}
+
+func TestPrivateDecodeMatchesFormat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, typ := range allTypes {
+		w := randMatrix(t, rng, typ, 3, 96)
+		pokeSpecialWeight(w, 1, 33)
+		for r := range 3 {
+			got := privateDecode(typ, w.Layout, w.Data, r, w.Scale)
+			want := refDecode(typ, w.Layout, w.Data, r, w.Scale)
+			for c := range got {
+				if !sameBits(got[c], want[c]) {
+					t.Fatalf("privateDecode(%v, %d)[%d] = %v, format.DecodeRow = %v", typ, r, c, got[c], want[c])
+				}
+			}
+		}
 	}
 }
 

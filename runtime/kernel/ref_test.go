@@ -47,6 +47,9 @@ func refE4M3(c byte) float64 {
 
 func refSFP(c byte) float64 {
 	s := 1.0
+	if c == 0x80 {
+		return math.NaN() // reserved (−0), decoded as NaN by format
+	}
 	if c&0x80 != 0 {
 		s = -1
 	}
@@ -60,9 +63,18 @@ func refSFP(c byte) float64 {
 	return s * (1 + float64(c&3)/4) * math.Ldexp(1, int(c>>2&15)-23) // s 0 EEEE MM
 }
 
-// refDecode decodes row r of a payload: each value is the float32 product of the decoded code
-// and its scale (one rounding), as the format defines.
+// refDecode decodes row r with format's reference decoder, which the kernels must match bit
+// for bit.
 func refDecode(t format.DType, l format.Layout, data []byte, r int, tensorScale float32) []float32 {
+	out := make([]float32, l.Cols)
+	format.DecodeRow(out, t, l, data, r, tensorScale)
+	return out
+}
+
+// privateDecode decodes row r of a payload from the written definitions: each value is the
+// float32 product of the decoded code and its scale, then the tensor scale unless it is 1.
+// TestPrivateDecodeMatchesFormat cross-checks it against format.DecodeRow.
+func privateDecode(t format.DType, l format.Layout, data []byte, r int, tensorScale float32) []float32 {
 	cols := int(l.Cols)
 	out := make([]float32, cols)
 	codes := data[int(l.CodesOff)+r*int(l.RowStride):]
@@ -99,7 +111,10 @@ func refDecode(t format.DType, l format.Layout, data []byte, r int, tensorScale 
 		case format.FP8:
 			v = float32(refE4M3(codes[c])) * f32(sc, r)
 		case format.SFP8:
-			v = float32(refSFP(codes[c])) * tensorScale
+			v = float32(refSFP(codes[c]))
+		}
+		if tensorScale != 1 {
+			v *= tensorScale
 		}
 		out[c] = v
 	}
@@ -179,7 +194,7 @@ func randMatrix(tb testing.TB, rng *rand.Rand, t format.DType, rows, cols int) *
 		}
 	}
 	scale := float32(1)
-	if t == format.SFP8 {
+	if t == format.SFP8 || rng.IntN(3) == 0 {
 		scale = float32(0.5 + rng.Float64()*3)
 	}
 	m, err := NewMatrix(t, shape, data, scale)
