@@ -1,0 +1,70 @@
+package runtime
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+// The prefill and decode benchmarks run a real-size model named by GEMMATOOL_BENCH_MODEL and
+// report tokens per second; they skip when it is unset. For the 1B configuration in BF16:
+//
+//	gemmatool synth --size 1b -o /tmp/s1b && gemmatool convert /tmp/s1b -o /tmp/s1b.gmt
+//	GEMMATOOL_BENCH_MODEL=/tmp/s1b.gmt go test ./runtime -run '^$' -bench 'Prefill|Decode' -benchtime 3x
+func benchModel(b *testing.B) *Model {
+	p := os.Getenv("GEMMATOOL_BENCH_MODEL")
+	if p == "" {
+		b.Skip("GEMMATOOL_BENCH_MODEL is not set")
+	}
+	return loadTestModel(b, p)
+}
+
+func benchTokens(m *Model, n int) []int32 {
+	ids := make([]int32, n)
+	ids[0] = m.BOS()
+	for i := 1; i < n; i++ {
+		ids[i] = int32((i * 7919) % min(m.VocabRows(), 200000))
+	}
+	return ids
+}
+
+// BenchmarkPrefill prefills 256 tokens from an empty cache (logits of the last position).
+func BenchmarkPrefill(b *testing.B) {
+	m := benchModel(b)
+	const n = 256
+	ids := benchTokens(m, n)
+	s := m.NewSession(&SessionOptions{MaxContext: 4096})
+	var total time.Duration
+	for b.Loop() {
+		s.Reset()
+		t0 := time.Now()
+		if _, err := s.Forward(&Batch{Tokens: ids}); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(t0)
+	}
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "tok/s")
+}
+
+// BenchmarkDecode decodes 64 tokens one at a time after a 32-token prompt.
+func BenchmarkDecode(b *testing.B) {
+	m := benchModel(b)
+	const prompt, steps = 32, 64
+	ids := benchTokens(m, prompt+steps)
+	s := m.NewSession(&SessionOptions{MaxContext: 4096})
+	var total time.Duration
+	for b.Loop() {
+		s.Reset()
+		if _, err := s.Forward(&Batch{Tokens: ids[:prompt], Logits: LogitsNone}); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		for i := prompt; i < prompt+steps; i++ {
+			if _, err := s.Forward(&Batch{Tokens: ids[i : i+1]}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		total += time.Since(t0)
+	}
+	b.ReportMetric(float64(steps*b.N)/total.Seconds(), "tok/s")
+}
