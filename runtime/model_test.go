@@ -70,7 +70,9 @@ func rewrite(t *testing.T, src string, edit func(name string, shape []int64, dat
 
 func TestLoadErrors(t *testing.T) {
 	src := writeTestModel(t, goldenA, t.TempDir())
-	keep := func(name string, shape []int64, data []byte) (string, []int64, []byte, bool) { return name, shape, data, true }
+	keep := func(name string, shape []int64, data []byte) (string, []int64, []byte, bool) {
+		return name, shape, data, true
+	}
 	for _, tc := range []struct {
 		name string
 		edit func(string, []int64, []byte) (string, []int64, []byte, bool)
