@@ -68,6 +68,12 @@ func mvBF16AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
 //go:noescape
 func mvFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
 
+// mvSFP8AVX512 is the unscaled sum y[r] = Σ_{c<n} sfp(codes[r·stride+c])·x[c], n a multiple
+// of 16; a row holding the reserved code 0x80 gets NaN.
+//
+//go:noescape
+func mvSFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
+
 // mvI4AVX512 is the unscaled sum y[r] = Σ_{c<n} float32(nibble(codes[r·stride:], c)−8)·x[c],
 // n a multiple of 32.
 //
@@ -169,7 +175,7 @@ func matVecRowsArchUnscaled(y []float32, w *Matrix, x []float32, lo, hi int) boo
 			mvQ8AVX512(&y[lo], &codes[0], &scales[0], &x[0], rows, nb)
 		}
 		return true
-	case format.F32, format.F16, format.BF16, format.FP8, format.I4:
+	case format.F32, format.F16, format.BF16, format.FP8, format.I4, format.SFP8:
 	default:
 		return false
 	}
@@ -191,6 +197,8 @@ func matVecRowsArchUnscaled(y []float32, w *Matrix, x []float32, lo, hi int) boo
 			mvFP8AVX512(&y[lo], &codes[0], stride, &x[0], rows, n)
 		case format.I4:
 			mvI4AVX512(&y[lo], &codes[0], stride, &x[0], rows, n)
+		case format.SFP8:
+			mvSFP8AVX512(&y[lo], &codes[0], stride, &x[0], rows, n)
 		}
 	}
 	finishRows(y, w, x, lo, hi, n)

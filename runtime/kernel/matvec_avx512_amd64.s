@@ -523,6 +523,110 @@ fp8done:
 	VZEROUPPER
 	RET
 
+// SFP8 raw decode of 16 codes at off(SI) into z: c = code&0x7f; small codes (bit 6 clear) are
+// the float32 bits c<<21 + 0x34000000, large ones c<<20 + 0x38000000, code 0 is +0, and the
+// sign is bit 7. The reserved code 0x80 (NaN in format.SFP8ToFloat32) is detected per row by
+// the caller (K3).
+#define SFPONE(off, z) \
+	VPMOVSXBD      off(SI), Z9 \
+	VPANDD         Z25, Z9, Z10 \
+	VPSLLD         $21, Z10, z \
+	VPADDD         Z24, z, z \
+	VPSLLD         $20, Z10, Z11 \
+	VPADDD         Z23, Z11, Z11 \
+	VPTESTMD       Z22, Z10, K4 \
+	VMOVDQA32      Z11, K4, z \
+	VPTESTMD       Z10, Z10, K5 \
+	VPTERNLOGD.Z   $0xf8, Z21, Z9, K5, z
+#define SFPLOAD64 \
+	VMOVDQU8  (SI), Z12 \
+	VPCMPEQB  Z26, Z12, K2 \
+	KORQ      K2, K3, K3 \
+	SFPONE(0, Z5) \
+	SFPONE(16, Z6) \
+	SFPONE(32, Z7) \
+	SFPONE(48, Z8) \
+	ADDQ $64, SI
+#define SFPLOAD16 \
+	VMOVDQU8  (SI), X12 \
+	VPCMPEQB  X26, X12, K2 \
+	KORQ      K2, K3, K3 \
+	SFPONE(0, Z5) \
+	ADDQ $16, SI
+
+// func mvSFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
+TEXT ·mvSFP8AVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R10
+	MOVQ x+24(FP), BX
+	MOVQ rows+32(FP), R8
+	MOVQ n+40(FP), R9
+	MOVL         $0x7f, AX
+	VPBROADCASTD AX, Z25
+	MOVL         $0x34000000, AX
+	VPBROADCASTD AX, Z24
+	MOVL         $0x38000000, AX
+	VPBROADCASTD AX, Z23
+	MOVL         $0x40, AX
+	VPBROADCASTD AX, Z22
+	MOVL         $0x80000000, AX
+	VPBROADCASTD AX, Z21
+	MOVL         $0x80808080, AX
+	VPBROADCASTD AX, Z26
+	TESTQ R8, R8
+	JZ    sfp8done
+sfp8row:
+	KXORQ  K3, K3, K3
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   SI, R12
+	MOVQ   BX, R13
+	MOVQ   R9, CX
+	SHRQ   $6, CX
+	JZ     sfp8tail
+sfp8loop64:
+	SFPLOAD64
+	VFMADD231PS (R13), Z5, Z0
+	VFMADD231PS 64(R13), Z6, Z1
+	VFMADD231PS 128(R13), Z7, Z2
+	VFMADD231PS 192(R13), Z8, Z3
+	ADDQ $256, R13
+	DECQ CX
+	JNZ  sfp8loop64
+sfp8tail:
+	MOVQ R9, CX
+	ANDQ $63, CX
+	SHRQ $4, CX
+	JZ   sfp8rowdone
+sfp8loop16:
+	SFPLOAD16
+	VFMADD231PS (R13), Z5, Z0
+	ADDQ $64, R13
+	DECQ CX
+	JNZ  sfp8loop16
+sfp8rowdone:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	REDUCE16
+	KORTESTQ K3, K3
+	JZ       sfp8store
+	MOVL     $0x7fc00000, AX // a NaN code in the row: the sum is NaN
+	VMOVD    AX, X0
+
+sfp8store:
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	LEAQ   (R12)(R10*1), SI
+	DECQ   R8
+	JNZ    sfp8row
+sfp8done:
+	VZEROUPPER
+	RET
+
 // func mvI4AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
 TEXT ·mvI4AVX512(SB), NOSPLIT, $0-48
 	MOVQ y+0(FP), DI
