@@ -53,37 +53,40 @@ type Checkpoint struct {
 // file or shards (validating model.safetensors.index.json against the shards' headers in both
 // directions), and plans the conversion from the headers. No weight is read. Close releases
 // the mappings.
-func OpenCheckpoint(dir string) (ck *Checkpoint, err error) {
+func OpenCheckpoint(dir string) (*Checkpoint, error) {
+	ck := &Checkpoint{Dir: dir, maps: map[string][]byte{}}
+	if err := ck.open(); err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return ck, nil
+}
+
+func (ck *Checkpoint) open() error {
+	dir := ck.Dir
 	st, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("convert: %w", err)
 	}
 	if !st.IsDir() {
-		return nil, errAt(dir, "", -1, ErrCheckpoint, "not a directory (want a Hugging Face checkpoint directory)")
+		return errAt(dir, "", -1, ErrCheckpoint, "not a directory (want a Hugging Face checkpoint directory)")
 	}
-	ck = &Checkpoint{Dir: dir, maps: map[string][]byte{}}
-	defer func() {
-		if err != nil {
-			ck.Close()
-			ck = nil
-		}
-	}()
 	cfgPath := filepath.Join(dir, ConfigFile)
 	data, err := readCapped(cfgPath, maxConfigBytes)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if ck.Config, err = ParseConfig(data); err != nil {
-		return nil, withPath(err, cfgPath)
+		return withPath(err, cfgPath)
 	}
 	ck.Warnings = append(ck.Warnings, ck.Config.Warnings...)
 	genPath := filepath.Join(dir, GenConfigFile)
 	if data, err := readCapped(genPath, maxConfigBytes); err == nil {
 		if err := ApplyGenerationConfig(&ck.Config.Model, data); err != nil {
-			return nil, withPath(err, genPath)
+			return withPath(err, genPath)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+		return err
 	}
 	for _, name := range AuxFiles {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
@@ -97,7 +100,7 @@ func OpenCheckpoint(dir string) (ck *Checkpoint, err error) {
 	ixPath := filepath.Join(dir, IndexFile)
 	if data, err := readCapped(ixPath, maxIndexBytes); err == nil {
 		if ix, err = parseIndex(data); err != nil {
-			return nil, withPath(err, ixPath)
+			return withPath(err, ixPath)
 		}
 		files = ix.Files
 		ck.Weights = append(ck.Weights, IndexFile)
@@ -107,17 +110,17 @@ func OpenCheckpoint(dir string) (ck *Checkpoint, err error) {
 	} else if errors.Is(err, fs.ErrNotExist) {
 		files = []string{SingleFile}
 		if _, err := os.Stat(filepath.Join(dir, SingleFile)); errors.Is(err, fs.ErrNotExist) {
-			return nil, errAt(dir, "", -1, ErrCheckpoint, "no %s or %s", SingleFile, IndexFile)
+			return errAt(dir, "", -1, ErrCheckpoint, "no %s or %s", SingleFile, IndexFile)
 		}
 	} else {
-		return nil, err
+		return err
 	}
 	var headers []shardHeader
 	for _, f := range files {
 		path := filepath.Join(dir, f)
 		m, h, err := openSafetensors(path)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ck.maps[f] = m
 		ck.Weights = append(ck.Weights, f)
@@ -125,14 +128,14 @@ func OpenCheckpoint(dir string) (ck *Checkpoint, err error) {
 	}
 	if ix != nil {
 		if err := checkIndex(dir, ixPath, ix, headers); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if ck.Plan, err = buildPlan(dir, &ck.Config.Model, headers, "keep"); err != nil {
-		return nil, err
+		return err
 	}
 	ck.Warnings = append(ck.Warnings, ck.Plan.Warnings...)
-	return ck, nil
+	return nil
 }
 
 // openSafetensors maps a safetensors file and validates its header.
