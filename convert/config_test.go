@@ -208,11 +208,11 @@ func TestMarshalHFConfigRoundTrip(t *testing.T) {
 
 func TestReleasedConfig(t *testing.T) {
 	tests := []struct {
-		size          string
+		size           string
 		d, l, h, k, hd int
-		qpas          float64
-		vocab         int
-		global        int
+		qpas           float64
+		vocab          int
+		global         int
 	}{
 		{"270m", 640, 18, 4, 1, 256, 256, 262144, 3},
 		{"1b", 1152, 26, 4, 1, 256, 256, 262144, 4},
