@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,7 +39,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 
 // run executes the app and maps errors to an exit status: 0 success, 1 failure, 2 usage.
 func run(args []string, stdout, stderr io.Writer) int {
-	err := newApp(stdout, stderr).Run(args)
+	app := newApp(stdout, stderr)
+	err := app.Run(flagsFirst(app, args))
 	if err == nil {
 		return 0
 	}
@@ -56,4 +58,62 @@ func run(args []string, stdout, stderr io.Writer) int {
 // usageError reports a command-line mistake (exit status 2).
 func usageError(format string, args ...any) error {
 	return cli.Exit(fmt.Sprintf(format, args...), 2)
+}
+
+// flagsFirst moves the flags of the invoked (sub)command before its positional arguments, so
+// that "gemmatool convert DIR -o FILE" works: urfave/cli v2, like the flag package, stops
+// parsing flags at the first positional argument. Arguments after "--" stay positional.
+func flagsFirst(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	cmds := app.Commands
+	i := 1
+	var cmd *cli.Command
+	for i < len(args) {
+		var next *cli.Command
+		for _, c := range cmds {
+			if c.HasName(args[i]) {
+				next = c
+			}
+		}
+		if next == nil {
+			break
+		}
+		cmd = next
+		out = append(out, args[i])
+		cmds = cmd.Subcommands
+		i++
+	}
+	if cmd == nil {
+		return args
+	}
+	var flags, pos []string
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name, _, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if hasVal {
+			continue
+		}
+		for _, f := range cmd.Flags {
+			if !slices.Contains(f.Names(), name) {
+				continue
+			}
+			if _, isBool := f.(*cli.BoolFlag); !isBool && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	return append(append(out, flags...), pos...)
 }

@@ -32,7 +32,7 @@ func cliRun(t testing.TB, stdin string, args ...string) (string, string, int) {
 	app := newApp(&out, &errb)
 	app.Reader = strings.NewReader(stdin)
 	code := 0
-	if err := app.Run(append([]string{"gemmatool"}, args...)); err != nil {
+	if err := app.Run(flagsFirst(app, append([]string{"gemmatool"}, args...))); err != nil {
 		// The exit status mapping of run.
 		code = 1
 		var ec cli.ExitCoder

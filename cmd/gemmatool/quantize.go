@@ -1,0 +1,234 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/gemmatool/gemmatool/convert"
+	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/quantize"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "quantize",
+		Usage:     "quantize a Hugging Face checkpoint directory or a gemmatool file (one streaming pass)",
+		ArgsUsage: "SRC -o FILE",
+		Description: `SRC is a Hugging Face Gemma 3 checkpoint directory (read, planned and quantized in one pass)
+or a gemmatool file in F32/BF16/F16 (requantizing an already quantized file needs
+--allow-requantize). Types:
+   q4_0  llama.cpp Q4_0: blocks of 32, f16 scale (what Google's *-qat-q4_0-unquantized were trained for)
+   q8_0  llama.cpp Q8_0: blocks of 32, f16 scale
+   i4    per-channel symmetric int4, f32 scale per row (by default searched over clipping ratios)
+   fp8   OCP FP8 E4M3 with an f32 scale per row
+   sfp8  gemma.cpp switched floating point (8 bits) with a per-tensor scale
+   bf16, f16, f32, keep   plain types
+   auto  the scheme a QAT checkpoint was trained for (detected from its name and model card), else q8_0
+Policy: the text decoder's linear weights get --type; the tied embedding gets q8_0 under
+q4_0/i4 (--embed to change); the vision tower keeps its precision unless --vision; norms,
+biases, position/patch embeddings and the projector keep their precision; --override
+'GLOB=TYPE' (repeatable, first match wins) sets anything. Every quantized tensor's error
+(relative L2, SNR in dB, max abs) is stored in the file and the ten worst are printed.
+
+Examples:
+   gemmatool quantize ./gemma-3-4b-it-qat-q4_0-unquantized -o gemma3-4b-q4_0.gmt --type auto
+   gemmatool quantize model.gmt -o model-q8_0.gmt --type q8_0 --embed bf16
+   gemmatool quantize ./ckpt -o m.gmt --type q4_0 --override 'text.blk.0.*=q8_0' --json`,
+		Flags: append(policyFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output file"},
+			&cli.StringFlag{Name: "i4-scale", Value: "search", Usage: "per-channel int4 scale rule: search (min squared error over clipping ratios 1.00…0.50) or absmax"},
+			&cli.BoolFlag{Name: "allow-requantize", Usage: "accept a source file that is already quantized (its decoded values are quantized again)"},
+			&cli.IntFlag{Name: "threads", Usage: "encoding goroutines (default: all cores)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the full report as JSON"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+		),
+		Action: quantizeAction,
+	})
+}
+
+// ckSource reads a checkpoint's tensors through its conversion plan.
+type ckSource struct{ ck *convert.Checkpoint }
+
+func (s ckSource) Specs() []quantize.TensorSpec {
+	var out []quantize.TensorSpec
+	for _, e := range s.ck.Plan.Entries {
+		out = append(out, quantize.TensorSpec{Name: e.Name, DType: e.SrcDType, Shape: e.Shape})
+	}
+	return out
+}
+
+func (s ckSource) ReadRows(name string, row0 int, dst []float32) error {
+	e, ok := s.ck.Plan.Entry(name)
+	if !ok {
+		return fmt.Errorf("quantize: no tensor %q in %s", name, s.ck.Dir)
+	}
+	return s.ck.ReadRows(e, int64(row0), int64(len(dst))/max(e.Cols(), 1), dst)
+}
+
+func (s ckSource) Raw(string) ([]byte, float32, error) { return nil, 1, nil }
+func (s ckSource) Done(string)                         {}
+
+func quantizeAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usageError("quantize: want one SRC (checkpoint directory or gemmatool file), got %d arguments", c.NArg())
+	}
+	src, out := c.Args().First(), c.String("output")
+	var job quantize.Job
+	var hints quantize.QATHints
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		ck, err := convert.OpenCheckpoint(src)
+		if err != nil {
+			return err
+		}
+		defer ck.Close()
+		meta, err := ck.Metadata(version)
+		if err != nil {
+			return err
+		}
+		files, err := ck.Files()
+		if err != nil {
+			return err
+		}
+		for _, w := range ck.Warnings {
+			fmt.Fprintf(c.App.ErrWriter, "gemmatool: warning: %s\n", w)
+		}
+		abs, _ := filepath.Abs(src)
+		hints = quantize.QATHints{DirName: filepath.Base(abs), NameOrPath: ck.Config.NameOrPath, ModelCard: readCard(src)}
+		job = quantize.Job{Src: ckSource{ck}, Meta: *meta, Files: files}
+	} else {
+		f, err := format.Open(src, nil)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if !c.Bool("allow-requantize") {
+			for _, t := range f.Tensors() {
+				if t.DType.Quantized() {
+					return fmt.Errorf("quantize: %s is already quantized (tensor %q is %v); quantizing decoded values again compounds the error: start from the checkpoint, or pass --allow-requantize", src, t.Name, t.DType)
+				}
+			}
+		}
+		files := map[string][]byte{}
+		for _, n := range f.FileNames() {
+			b, _, err := f.EmbeddedFile(n)
+			if err != nil {
+				return err
+			}
+			files[n] = b
+		}
+		meta := f.Meta
+		meta.Source.From = src
+		meta.Quantization = nil
+		meta.Tool = format.Tool{Name: "gemmatool", Version: version}
+		hints = quantize.QATHints{NameOrPath: f.Meta.Source.Name, DirName: strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))}
+		job = quantize.Job{Src: quantize.FileSource{F: f}, Meta: meta, Files: files}
+	}
+	qat := quantize.DetectQAT(hints)
+	preset, err := presetFromFlags(c, qat)
+	if err != nil {
+		return err
+	}
+	if c.String("type") != "auto" {
+		if w := qat.Warning(preset); w != "" {
+			fmt.Fprintf(c.App.ErrWriter, "gemmatool: warning: %s\n", w)
+		}
+	}
+	pol, err := policyFromFlags(c, preset)
+	if err != nil {
+		return err
+	}
+	switch c.String("i4-scale") {
+	case "search":
+		job.Opts.I4Scale = quantize.I4Search
+	case "absmax":
+		job.Opts.I4Scale = quantize.I4AbsMax
+	default:
+		return usageError("--i4-scale %q: want search or absmax", c.String("i4-scale"))
+	}
+	job.Policy, job.QAT, job.Workers = pol, qat, c.Int("threads")
+	job.Preset = c.String("type")
+	if job.Preset == "auto" {
+		job.Preset = "auto (" + presetLabel(preset) + ")"
+	}
+	var total int64
+	for _, s := range job.Src.Specs() {
+		n, _ := format.NumElements(s.Shape)
+		total += n
+	}
+	bar := newProgress(c.App.ErrWriter, "quantize", total, "", c.Bool("quiet") || c.Bool("json"))
+	job.Progress = func(done, _ int64) { bar.Update(done) }
+	t0 := time.Now()
+	q, err := quantize.Run(out, job)
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	el := time.Since(t0)
+	size := int64(0)
+	if fi, err := os.Stat(out); err == nil {
+		size = fi.Size()
+	}
+	if c.Bool("json") {
+		return json.NewEncoder(c.App.Writer).Encode(struct {
+			Output  string  `json:"output"`
+			Bytes   int64   `json:"bytes"`
+			Seconds float64 `json:"seconds"`
+			*format.Quantization
+		}{out, size, el.Seconds(), q})
+	}
+	printQuantReport(c.App.Writer, out, size, el, q, pol)
+	return nil
+}
+
+// readCard returns the start of a checkpoint's README.md (model card), if any.
+func readCard(dir string) string {
+	f, err := os.Open(filepath.Join(dir, "README.md"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+	return string(b)
+}
+
+func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *format.Quantization, pol quantize.Policy) {
+	fmt.Fprintf(w, "wrote %s: %.1f MB in %.1f s, preset %s", out, float64(size)/1e6, el.Seconds(), q.Preset)
+	if q.QAT != "" {
+		fmt.Fprintf(w, " (QAT target %s: %s)", q.QAT, q.QATEvidence)
+	}
+	fmt.Fprintln(w)
+	counts := map[string]int{}
+	for _, t := range q.Tensors {
+		counts[t.DType]++
+	}
+	var parts []string
+	for k, v := range counts {
+		parts = append(parts, fmt.Sprintf("%d × %s", v, k))
+	}
+	sort.Strings(parts)
+	fmt.Fprintf(w, "quantized tensors: %s (embedding: %s)\n", strings.Join(parts, ", "), embedLabel(pol))
+	worst := append([]format.TensorError(nil), q.Tensors...)
+	sort.Slice(worst, func(i, j int) bool { return worst[i].RelL2 > worst[j].RelL2 })
+	if len(worst) > 10 {
+		worst = worst[:10]
+	}
+	if len(worst) > 0 {
+		fmt.Fprintf(w, "worst tensors (all of them are in the file's metadata and in --json):\n")
+		fmt.Fprintf(w, "  %-28s %-5s %10s %8s %10s\n", "tensor", "type", "rel L2", "SNR dB", "max abs")
+		for _, t := range worst {
+			fmt.Fprintf(w, "  %-28s %-5s %10.3e %8.2f %10.3e\n", t.Name, t.DType, t.RelL2, t.SNRdB, t.MaxAbs)
+		}
+	}
+}
