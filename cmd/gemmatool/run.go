@@ -64,19 +64,23 @@ type loadedModel struct {
 
 func (l *loadedModel) Close() error { return l.f.Close() }
 
-// openModel opens path, loads the text decoder unless tokOnly, and the embedded tokenizer.
-func openModel(path string, tokOnly bool, stderr io.Writer) (*loadedModel, error) {
+// openModel opens path and loads the text decoder (when decoder) and the embedded tokenizer
+// (when tok and the file has one).
+func openModel(path string, decoder, tok bool, stderr io.Writer) (*loadedModel, error) {
 	f, err := format.Open(path, nil)
 	if err != nil {
 		return nil, err
 	}
 	l := &loadedModel{f: f}
-	if !tokOnly {
+	if decoder {
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		if l.m, err = runtime.Load(f, &runtime.LoadOptions{Logger: log}); err != nil {
 			f.Close()
 			return nil, err
 		}
+	}
+	if !tok {
+		return l, nil
 	}
 	tj, ok, err := f.EmbeddedFile("tokenizer.json")
 	if err != nil {
@@ -182,7 +186,7 @@ func runAction(c *cli.Context) error {
 	if c.Float64("temp") < 0 || c.Int("top-k") < 0 || c.Float64("top-p") < 0 || c.Float64("min-p") < 0 || c.Float64("repeat-penalty") < 0 || c.Int("max-tokens") < 0 {
 		return usageError("run: --temp, --top-k, --top-p, --min-p, --repeat-penalty and --max-tokens must not be negative")
 	}
-	lm, err := openModel(c.String("model"), false, stderr)
+	lm, err := openModel(c.String("model"), true, true, stderr)
 	if err != nil {
 		return err
 	}

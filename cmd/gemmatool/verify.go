@@ -54,7 +54,7 @@ func perplexityAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lm, err := openModel(c.String("model"), false, c.App.ErrWriter)
+	lm, err := openModel(c.String("model"), true, true, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
