@@ -93,6 +93,9 @@ func (ck *Checkpoint) open() error {
 			ck.Aux = append(ck.Aux, name)
 		}
 	}
+	if !contains(ck.Aux, TokenizerFile) {
+		ck.Warnings = append(ck.Warnings, fmt.Sprintf("no %s in %s: the converted file will have no tokenizer (text generation needs one)", TokenizerFile, dir))
+	}
 
 	// Weights: the index and its shards, or the single file.
 	var files []string
@@ -412,7 +415,7 @@ func bf16(f float32) uint16 {
 
 // hashFile streams a file through SHA-256 with read(2) (not the mapping, so hashing adds
 // nothing to the resident set).
-// It gives up with errStopped when stop is closed.
+// It gives up with errStopped when stop (which may be nil) is closed.
 func hashFile(dir, name string, stop <-chan struct{}) (format.SourceFile, error) {
 	f, err := os.Open(filepath.Join(dir, name))
 	if err != nil {

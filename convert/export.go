@@ -1,9 +1,7 @@
 package convert
 
 import (
-	"fmt"
 	"path/filepath"
-	"sort"
 
 	"github.com/gemmatool/gemmatool/format"
 )
@@ -36,32 +34,20 @@ func (c *Checkpoint) Files() (map[string][]byte, error) {
 
 // Metadata hashes every source file (streaming reads, not the mapping) and returns the
 // metadata a file made from this checkpoint records: configuration, source, tool, and the
-// transforms of the plan. Quantization is left for the caller.
+// transforms of the plan. Quantization is left for the caller. It first runs
+// [Checkpoint.CheckTied], so that a consumer of the plan other than [Run] never drops an
+// untied output head silently.
 func (c *Checkpoint) Metadata(toolVersion string) (*format.Metadata, error) {
-	names := append(append([]string(nil), c.Aux...), c.Weights...)
-	sort.Strings(names)
+	if err := c.CheckTied(); err != nil {
+		return nil, err
+	}
 	var files []format.SourceFile
-	for _, n := range names {
+	for _, n := range c.sourceNames() {
 		sf, err := hashFile(c.Dir, n, nil)
 		if err != nil {
-			return nil, fmt.Errorf("convert: hash %s: %w", n, err)
+			return nil, err
 		}
 		files = append(files, sf)
 	}
-	if toolVersion == "" {
-		toolVersion = "dev"
-	}
-	meta := &format.Metadata{
-		Model:      c.Plan.Config,
-		Source:     format.Source{Name: c.Name(), Files: files},
-		Tool:       format.Tool{Name: "gemmatool", Version: toolVersion},
-		Transforms: format.Transforms{TensorSources: map[string]string{}},
-	}
-	for _, e := range c.Plan.Entries {
-		meta.Transforms.TensorSources[e.Name] = e.Source
-		if e.Transpose {
-			meta.Transforms.Transposed = append(meta.Transforms.Transposed, e.Name)
-		}
-	}
-	return meta, nil
+	return c.metadata(files, toolVersion), nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/gemmatool/gemmatool/format"
@@ -69,8 +68,7 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	}
 	hashc, stop := make(chan hashed, 1), make(chan struct{})
 	defer close(stop)
-	srcNames := append(append([]string(nil), ck.Aux...), ck.Weights...)
-	sort.Strings(srcNames)
+	srcNames := ck.sourceNames()
 	go func() {
 		var h hashed
 		for _, n := range srcNames {
@@ -84,7 +82,7 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 		hashc <- h
 	}()
 	// On an early return, stop cancels the hashing, which then exits on its own.
-	if err := ck.checkTied(); err != nil {
+	if err := ck.CheckTied(); err != nil {
 		return nil, err
 	}
 	w, err := format.Create(out)
@@ -129,8 +127,10 @@ func (c *Checkpoint) refuseOverwrite(out string) error {
 	return nil
 }
 
-// checkTied verifies that each tied copy (lm_head) is bit-identical to its tensor.
-func (c *Checkpoint) checkTied() error {
+// CheckTied verifies that each tied copy in the plan (an lm_head that some re-saves include)
+// is bit-identical to the tensor it copies; otherwise the checkpoint has an untied head,
+// which is not Gemma 3, and the error says so. It reads both tensors in bounded chunks.
+func (c *Checkpoint) CheckTied() error {
 	for i := range c.Plan.Tied {
 		t := &c.Plan.Tied[i]
 		e, ok := c.Plan.Entry(t.Name)
@@ -262,37 +262,44 @@ func growF(b []float32, n int64) []float32 {
 
 // finish embeds the auxiliary files, sets the metadata and commits.
 func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options) error {
+	files, err := c.Files()
+	if err != nil {
+		return err
+	}
 	for _, name := range c.Aux {
-		data, err := readCapped(c.Path(name), maxAuxBytes)
-		if err != nil {
-			return err
-		}
-		if err := w.AddFile(name, data); err != nil {
+		if err := w.AddFile(name, files[name]); err != nil {
 			return fmt.Errorf("convert: embed %s: %w", name, err)
 		}
 		rep.Embedded = append(rep.Embedded, name)
 	}
 	rep.Warnings = append(rep.Warnings, c.Warnings...)
-	if !contains(c.Aux, TokenizerFile) {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("no %s in %s: the file will have no tokenizer (text generation needs one)", TokenizerFile, c.Dir))
+	meta := c.metadata(rep.Sources, opts.ToolVersion)
+	rep.Name = meta.Source.Name
+	w.SetMetadata(meta)
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("convert: %w", err)
 	}
-	name := c.Config.NameOrPath
-	if name == "" {
-		abs, err := filepath.Abs(c.Dir)
-		if err != nil {
-			abs = c.Dir
-		}
-		name = filepath.Base(abs)
-	}
-	rep.Name = name
-	ver := opts.ToolVersion
-	if ver == "" {
-		ver = "dev"
+	return nil
+}
+
+// sourceNames lists every file the conversion reads, sorted.
+func (c *Checkpoint) sourceNames() []string {
+	names := append(append([]string(nil), c.Aux...), c.Weights...)
+	sort.Strings(names)
+	return names
+}
+
+// metadata builds the metadata of a file converted from the checkpoint, given the source
+// files' hashes.
+func (c *Checkpoint) metadata(sources []format.SourceFile, toolVersion string) *format.Metadata {
+	if toolVersion == "" {
+		toolVersion = "dev"
 	}
 	meta := &format.Metadata{
+		Format: "gemmatool",
 		Model:  c.Plan.Config,
-		Source: format.Source{Name: name, Files: rep.Sources},
-		Tool:   format.Tool{Name: "gemmatool", Version: ver},
+		Source: format.Source{Name: c.Name(), Files: sources},
+		Tool:   format.Tool{Name: "gemmatool", Version: toolVersion},
 		Transforms: format.Transforms{
 			TensorSources: map[string]string{},
 		},
@@ -303,11 +310,7 @@ func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options) error {
 			meta.Transforms.Transposed = append(meta.Transforms.Transposed, e.Name)
 		}
 	}
-	w.SetMetadata(meta)
-	if err := w.Commit(); err != nil {
-		return fmt.Errorf("convert: %w", err)
-	}
-	return nil
+	return meta
 }
 
 func contains(list []string, s string) bool {
