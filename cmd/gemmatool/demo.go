@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/urfave/cli/v2"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "demo",
+		Usage: "run the whole pipeline on the bundled trained tiny model (convert, inspect, quantize, run, verify)",
+		Description: `Assembles the bundled checkpoint gemma3-brown-tiny (a 6-layer Gemma 3 trained on the Brown
+corpus, kept zstd-compressed in the repository's testdata/) into a Hugging Face checkpoint
+directory, then runs, printing each step: convert, inspect, quantize to Q4_0, run a prompt
+on the quantized model, and measure the perplexity of both files on held-out text.
+Run it from the repository root (or point --testdata at the testdata directory).
+
+Example:
+   go run ./cmd/gemmatool demo
+   gemmatool demo --workdir /tmp/demo --chunks 100`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "testdata", Value: "testdata", Usage: "the repository's testdata directory"},
+			&cli.StringFlag{Name: "workdir", Usage: "directory for the checkpoint and the model files (default: a temporary directory, removed at the end)"},
+			&cli.IntFlag{Name: "chunks", Value: 20, Usage: "perplexity windows of 256 tokens"},
+			&cli.StringFlag{Name: "prompt", Value: "The Fulton County Grand Jury said", Usage: "prompt for the run step (raw text: the model is not instruction-tuned)"},
+		},
+		Action: demoAction,
+	})
+}
+
+func demoAction(c *cli.Context) error {
+	td := c.String("testdata")
+	model := filepath.Join(td, "models", "gemma3-brown-tiny")
+	if _, err := os.Stat(filepath.Join(model, "model.safetensors.zst")); err != nil {
+		return fmt.Errorf("demo: the bundled model is not at %s (run from the repository root or set --testdata): %w", model, err)
+	}
+	work := c.String("workdir")
+	if work == "" {
+		d, err := os.MkdirTemp("", "gemmatool-demo-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		work = d
+	}
+	ck := filepath.Join(work, "gemma3-brown-tiny")
+	if err := os.MkdirAll(ck, 0o755); err != nil {
+		return err
+	}
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	for _, f := range []struct{ src, dst string }{
+		{filepath.Join(model, "model.safetensors.zst"), "model.safetensors"},
+		{filepath.Join(td, "gemma3-tokenizer", "tokenizer.json.zst"), "tokenizer.json"},
+		{filepath.Join(td, "gemma3-tokenizer", "tokenizer_config.json.zst"), "tokenizer_config.json"},
+		{filepath.Join(model, "config.json"), "config.json"},
+		{filepath.Join(model, "generation_config.json"), "generation_config.json"},
+	} {
+		b, err := os.ReadFile(f.src)
+		if err != nil {
+			return err
+		}
+		if filepath.Ext(f.src) == ".zst" {
+			if b, err = dec.DecodeAll(b, nil); err != nil {
+				return fmt.Errorf("demo: %s: %w", f.src, err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(ck, f.dst), b, 0o644); err != nil {
+			return err
+		}
+	}
+	bf16, q4 := filepath.Join(work, "brown.gmt"), filepath.Join(work, "brown-q4_0.gmt")
+	text := filepath.Join(td, "models", "brown-val.txt")
+	chunks := fmt.Sprint(c.Int("chunks"))
+	steps := [][]string{
+		{"convert", ck, "-o", bf16},
+		{"inspect", bf16},
+		{"quantize", ck, "-o", q4, "--type", "q4_0", "--embed", "bf16"},
+		{"run", "--model", q4, "--raw", "--prompt", c.String("prompt"), "--max-tokens", "40", "--temp", "0"},
+		{"verify", "perplexity", "--model", bf16, "--text", text, "--ctx", "256", "--chunks", chunks},
+		{"verify", "perplexity", "--model", q4, "--text", text, "--ctx", "256", "--chunks", chunks},
+	}
+	w := c.App.Writer
+	for _, s := range steps {
+		fmt.Fprintf(w, "\n$ gemmatool %s\n", shellJoin(s))
+		app := newApp(w, c.App.ErrWriter)
+		if err := app.Run(flagsFirst(app, append([]string{"gemmatool"}, s...))); err != nil {
+			return fmt.Errorf("demo: gemmatool %s: %w", s[0], err)
+		}
+	}
+	return nil
+}
+
+func shellJoin(args []string) string {
+	s := ""
+	for i, a := range args {
+		if i > 0 {
+			s += " "
+		}
+		needQuote := a == ""
+		for _, r := range a {
+			if r == ' ' || r == '\'' || r == '"' {
+				needQuote = true
+			}
+		}
+		if needQuote {
+			a = "'" + a + "'"
+		}
+		s += a
+	}
+	return s
+}
