@@ -124,3 +124,68 @@ func TestEncodeLongSegment(t *testing.T) {
 		}
 	}
 }
+
+// TestWordSplit checks that cutting segments before spaces (with the per-call cache and the
+// quadratic scan for short words) gives the same ids as BPE over whole segments.
+func TestWordSplit(t *testing.T) {
+	tok := gemmaTokenizer(t)
+	if !tok.wordSplit || len(tok.crossing) != 1 || tok.crossing[0] != (crossToken{">", "▁</"}) {
+		t.Fatalf("wordSplit, crossing = %v, %q, want true, [> ▁</]", tok.wordSplit, tok.crossing)
+	}
+	whole := *tok
+	whole.wordSplit = false
+	texts := append(randomTexts(7, 200, 60), brownText(t)[:50000],
+		"x> </y", "a>  </b", "> </", ">▁</", "x>▁</y", "<b> </b>", "a> </ b> </", "> ")
+	for i, text := range texts {
+		if got, want := tok.Encode(text, false), whole.Encode(text, false); !slices.Equal(got, want) {
+			t.Fatalf("text %d %.80q: split %v, whole segments %v", i, text, got, want)
+		}
+	}
+	if !testing.Short() {
+		ref := gemmaReference(t)
+		for _, text := range texts[len(texts)-8:] {
+			if got, want := tok.Encode(text, false), ref.encode(text); !slices.Equal(got, want) {
+				t.Errorf("Encode(%q) = %v, reference %v", text, got, want)
+			}
+		}
+	}
+}
+
+func TestNormAffix(t *testing.T) {
+	tests := []struct {
+		s, p           string
+		prefix, suffix bool
+	}{
+		{"> </a", ">", true, false},
+		{" </a", "▁</", true, false},
+		{"▁</a", "▁</", true, false},
+		{"x>", ">", false, true},
+		{"x >", "▁>", false, true},
+		{"", "a", false, false},
+		{"a", "", true, true},
+		{"\xff", "\ufffd", false, false},
+	}
+	for _, tt := range tests {
+		if got := hasNormPrefix(tt.s, tt.p); got != tt.prefix {
+			t.Errorf("hasNormPrefix(%q, %q) = %v, want %v", tt.s, tt.p, got, tt.prefix)
+		}
+		if got := hasNormSuffix(tt.s, tt.p); got != tt.suffix {
+			t.Errorf("hasNormSuffix(%q, %q) = %v, want %v", tt.s, tt.p, got, tt.suffix)
+		}
+	}
+}
+
+func TestCrossingTokens(t *testing.T) {
+	got, ok := crossingTokens([]string{"▁a", "▁▁b", "a▁b▁▁c", "▁", "x"})
+	want := []crossToken{{"a", "▁b▁▁c"}, {"a▁b", "▁▁c"}}
+	if !ok || !slices.Equal(got, want) {
+		t.Errorf("crossingTokens = %q, %v, want %q, true", got, ok, want)
+	}
+	many := make([]string, maxCrossing+1)
+	for i := range many {
+		many[i] = strings.Repeat("a", i+1) + "▁"
+	}
+	if _, ok := crossingTokens(many); ok {
+		t.Errorf("crossingTokens(%d crossing tokens) ok, want word splitting off", len(many))
+	}
+}

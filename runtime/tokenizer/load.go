@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -658,6 +659,7 @@ func (f *fileData) build() (*Tokenizer, error) {
 	}
 
 	t.merges = buildMergeTable(f.merges)
+	t.crossing, t.wordSplit = crossingTokens(f.vocabTokens)
 
 	named := func(name string) (int32, error) {
 		id, ok := t.ids.get(name)
@@ -695,4 +697,32 @@ func invalidUTF8(b []byte) int {
 		i += size
 	}
 	return -1
+}
+
+// crossToken is a vocabulary token with a space ▁ right after a non-space, split there.
+type crossToken struct{ before, after string }
+
+// maxCrossing bounds the tokens checked at every cut; a vocabulary with more (Gemma 3 has
+// one, ">▁</") is encoded without cutting segments.
+const maxCrossing = 64
+
+// crossingTokens finds the tokens that could span a cut before a space.
+func crossingTokens(vocab []string) ([]crossToken, bool) {
+	var out []crossToken
+	for _, tok := range vocab {
+		for j := strings.Index(tok, "▁"); j >= 0; {
+			if j > 0 && !strings.HasSuffix(tok[:j], "▁") {
+				if len(out) == maxCrossing {
+					return nil, false
+				}
+				out = append(out, crossToken{tok[:j], tok[j:]})
+			}
+			k := strings.Index(tok[j+len("▁"):], "▁")
+			if k < 0 {
+				break
+			}
+			j += len("▁") + k
+		}
+	}
+	return out, true
 }

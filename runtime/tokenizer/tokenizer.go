@@ -46,6 +46,11 @@ type Tokenizer struct {
 	suffix  []int32 // and after it
 	special []int32
 
+	// wordSplit allows cutting segments before spaces (see encodeSegment); crossing lists the
+	// vocabulary tokens that span such a cut, split there.
+	wordSplit bool
+	crossing  []crossToken
+
 	bos, eos, eot int32
 	template      string // chat_template from tokenizer_config.json, "" if none
 	gemma3Chat    bool   // template is the one RenderChat implements
