@@ -43,10 +43,14 @@ func (d *decoder) add(out []byte, id int32) []byte {
 		return out
 	}
 	out = d.flush(out)
-	if strings.Contains(tok, "▁") {
-		return append(out, strings.ReplaceAll(tok, "▁", " ")...)
+	for {
+		i := strings.Index(tok, "▁")
+		if i < 0 {
+			return append(out, tok...)
+		}
+		out = append(append(out, tok[:i]...), ' ')
+		tok = tok[i+len("▁"):]
 	}
-	return append(out, tok...)
 }
 
 // flush appends the pending byte run.
