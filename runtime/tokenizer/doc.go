@@ -16,7 +16,10 @@
 //     or, when a code point is not in the vocabulary, one byte-fallback token <0xXX> (id 238 +
 //     byte in Gemma 3) per UTF-8 byte. The adjacent pair with the lowest merge rank is merged
 //     (leftmost first among equal ranks) until no pair has a merge. A heap of candidate merges
-//     over a linked list of symbols makes this O(n log n) in the segment length.
+//     over a linked list of symbols makes this O(n log n) in the segment length. As no Gemma 3
+//     token but ">▁</" contains a space after a non-space, segments are cut before such spaces
+//     (except where ">▁</" could match), which gives the same ids; the pieces are short and
+//     cached per Encode call.
 //  4. With special tokens, <bos> is prepended (the post-processor's template); no EOS.
 //
 // Decoding ([Tokenizer.Decode], [StreamDecoder]) maps ids to token strings, turns U+2581 into

@@ -166,9 +166,6 @@ func parseTokenizerJSON(b []byte) (*fileData, error) {
 	case !sawMerges:
 		return nil, formatErr(fileTokenizer, -1, "no model.merges")
 	}
-	if f.merges, err = parseMerges(b, merges, f.vocab); err != nil {
-		return nil, err
-	}
 	if err := checkNormalizer(normSpan); err != nil {
 		return nil, err
 	}
@@ -176,6 +173,9 @@ func parseTokenizerJSON(b []byte) (*fileData, error) {
 		return nil, err
 	}
 	if err := checkDecoder(decSpan); err != nil {
+		return nil, err
+	}
+	if f.merges, err = parseMerges(b, merges, f.vocab); err != nil {
 		return nil, err
 	}
 	if !addedSpan.null() {
@@ -247,7 +247,7 @@ func (f *fileData) parseVocab(s *scanner) error {
 	}
 	all := string(arena)
 	f.vocabTokens = make([]string, len(ends))
-	f.vocab = newStrTable(all, len(ends)+64)
+	f.vocab = newStrTable(all, len(ends))
 	prev := uint32(0)
 	for i, e := range ends {
 		tok := all[prev:e]

@@ -187,9 +187,11 @@ type strSlot struct {
 	tag uint32 // high half of the hash, to skip most comparisons
 }
 
+// newStrTable returns a table for about capacity tokens, filled at most 3/4 before it grows
+// (262144 tokens: 2^19 slots of 16 bytes).
 func newStrTable(arena string, capacity int) *strTable {
 	size := 16
-	for size < 2*capacity {
+	for 2*size < 3*capacity {
 		size *= 2
 	}
 	return &strTable{
