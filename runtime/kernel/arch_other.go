@@ -15,3 +15,7 @@ func hasAVX2() bool   { return false }
 func hasAVX512() bool { return false }
 
 func streamRead(p []byte) uint64 { return streamReadGeneric(p) }
+
+func int8Asm() bool { return false }
+
+func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool { return false }

@@ -72,9 +72,12 @@ type ActivationMode int32
 const (
 	// ModeExact (the default) uses float32 activations and float32 accumulation.
 	ModeExact ActivationMode = iota
-	// ModeInt8 is reserved for quantizing activations to int8 per block of 32 (as llama.cpp's
-	// Q8_0) with integer dot products for Q4_0 and Q8_0 weights. Not implemented yet: it
-	// currently computes exactly, like ModeExact.
+	// ModeInt8 quantizes the activations of each call to int8 per block of 32 (scale
+	// max|x|/127, as llama.cpp's Q8_0 activations) and takes exact integer dot products with
+	// Q4_0, Q8_0 and I4 weights (AVX-512 VNNI where available), scaled in float32; other
+	// weight types, and activations holding NaN or ±Inf, are computed exactly. The error
+	// against ModeExact is at most Σ_b (d_b/2)·Σ_{j∈b}|w_j| plus float32 rounding, d_b the
+	// block's activation scale (see int8.go).
 	ModeInt8
 )
 

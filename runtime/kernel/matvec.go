@@ -23,6 +23,9 @@ func GetActivationMode() ActivationMode { return ActivationMode(actMode.Load()) 
 const parallelMinWork = 1 << 15
 
 func matVec(y []float32, w *Matrix, x []float32) {
+	if GetActivationMode() == ModeInt8 && int8Type(w.DType) && matVecInt8(y, w, x) {
+		return
+	}
 	rows, cols := len(y), len(x)
 	if rows*cols < parallelMinWork || Threads() == 1 {
 		matVecRows(y, w, x, 0, rows)
@@ -57,6 +60,9 @@ func dequantRow(dst []float32, w *Matrix, r int) {
 }
 
 func matMul(y []float32, w *Matrix, x []float32, n int) {
+	if GetActivationMode() == ModeInt8 && int8Type(w.DType) && matMulInt8(y, w, x, n) {
+		return
+	}
 	if matMulArch(y, w, x, n) {
 		return
 	}

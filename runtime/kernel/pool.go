@@ -28,6 +28,8 @@ type args struct {
 	packed []float32 // matMulTiled: packed activation panels
 	mr, nr int
 	kern   microKernel
+
+	qa *qact // ModeInt8: quantized activations
 }
 
 func (j *job) run(worker int) {

@@ -1,0 +1,86 @@
+//go:build !purego
+
+package kernel
+
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/gemmatool/gemmatool/format"
+)
+
+// hasVNNI reports AVX-512 VNNI (VPDPBUSD on 512-bit registers); the int8 kernels run when it
+// and useAVX512 are set.
+var hasVNNI = cpu.X86.HasAVX512VNNI
+
+func int8Asm() bool { return useAVX512 && hasVNNI }
+
+// The ModeInt8 row kernels compute, for r in [0, rows), the int8-mode sum of row r over the
+// first 128·steps columns (see int8.go for the activation layout xa/corr/dl; reference:
+// dotRowInt8). With u_j the unsigned code (nibble, or Q8_0 code xor 0x80) and lanes of 16 per
+// 64-byte step of xa:
+//
+//	y[r] = Σ_lanes float32(corr[l] + Σ_{j∈lane l} u_j·xa_j) · (dw_{block(l)} · dl[l])
+//
+// where dw is the f16 block scale (Q4_0, Q8_0) or 1 (I4).
+
+// mvQ4VNNI is the Q4_0 kernel: per step k (4 blocks, 64 code bytes at codes+r·stride+64k):
+//
+//	lo, hi := codes[…]&15, codes[…]>>4
+//	acc := corr[16k:16k+16] + VPDPBUSD(lo, xa[128k:]) + VPDPBUSD(hi, xa[128k+64:])
+//	sum += float32(acc) · (f16(scales[r·nb+4k+l/4]) · dl[16k+l])   (per lane l)
+//
+//go:noescape
+func mvQ4VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
+
+// mvQ8VNNI is the Q8_0 kernel: per step k (4 blocks, 128 code bytes):
+//
+//	acc := corr[32k:32k+32] + VPDPBUSD(codes[128k:128k+128] xor 0x80, xa[128k:])
+//	sum += float32(acc) · (f16(scales[r·nb+4k+l/8]) · dl[32k+l])   (per lane l < 32)
+//
+//go:noescape
+func mvQ8VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
+
+// mvI4VNNI is the I4 kernel (no block scales; the row scale is applied by the caller):
+//
+//	acc := corr[16k:16k+16] + VPDPBUSD(codes[64k:]&15, xa[128k:]) + VPDPBUSD(codes[64k:]>>4, xa[128k+64:])
+//	sum += float32(acc) · dl[16k+l]
+//
+//go:noescape
+func mvI4VNNI(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows, steps int)
+
+func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool {
+	if !int8Asm() || hi <= lo {
+		return false
+	}
+	steps := qa.colsA / 128
+	if steps > 0 {
+		l := &w.Layout
+		stride := int(l.RowStride)
+		codes := w.Data[int(l.CodesOff)+lo*stride:]
+		xa, corr, dl := &qa.xa[i*qa.colsA], &qa.corr[i*qa.lanes], &qa.dl[i*qa.lanes]
+		switch w.DType {
+		case format.Q4_0, format.Q8_0:
+			nb := w.Cols() / format.BlockSize
+			scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
+			if w.DType == format.Q4_0 {
+				mvQ4VNNI(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
+			} else {
+				mvQ8VNNI(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
+			}
+		case format.I4:
+			mvI4VNNI(&y[lo], &codes[0], stride, xa, corr, dl, hi-lo, steps)
+		default:
+			return false
+		}
+	} else {
+		clear(y[lo:hi])
+	}
+	for r := lo; r < hi; r++ {
+		s := y[r]
+		if qa.colsA < qa.cols {
+			s += dotRowInt8(w, r, qa, i, qa.colsA)
+		}
+		y[r] = finishRowInt8(w, r, s)
+	}
+	return true
+}

@@ -1,0 +1,239 @@
+//go:build !purego
+
+// Hand-written AVX-512 VNNI kernels of ModeInt8; the Go declarations in int8_amd64.go show the
+// loops they implement (reference: dotRowInt8).
+
+#include "textflag.h"
+
+// perm4 spreads four floats over four lanes each; perm8lo/perm8hi spread floats 0,1 and 2,3
+// over eight lanes each.
+DATA perm4<>+0(SB)/8, $0x0000000000000000
+DATA perm4<>+8(SB)/8, $0x0000000000000000
+DATA perm4<>+16(SB)/8, $0x0000000100000001
+DATA perm4<>+24(SB)/8, $0x0000000100000001
+DATA perm4<>+32(SB)/8, $0x0000000200000002
+DATA perm4<>+40(SB)/8, $0x0000000200000002
+DATA perm4<>+48(SB)/8, $0x0000000300000003
+DATA perm4<>+56(SB)/8, $0x0000000300000003
+GLOBL perm4<>(SB), RODATA|NOPTR, $64
+
+DATA perm8<>+0(SB)/8, $0x0000000000000000
+DATA perm8<>+8(SB)/8, $0x0000000000000000
+DATA perm8<>+16(SB)/8, $0x0000000000000000
+DATA perm8<>+24(SB)/8, $0x0000000000000000
+DATA perm8<>+32(SB)/8, $0x0000000100000001
+DATA perm8<>+40(SB)/8, $0x0000000100000001
+DATA perm8<>+48(SB)/8, $0x0000000100000001
+DATA perm8<>+56(SB)/8, $0x0000000100000001
+DATA perm8<>+64(SB)/8, $0x0000000200000002
+DATA perm8<>+72(SB)/8, $0x0000000200000002
+DATA perm8<>+80(SB)/8, $0x0000000200000002
+DATA perm8<>+88(SB)/8, $0x0000000200000002
+DATA perm8<>+96(SB)/8, $0x0000000300000003
+DATA perm8<>+104(SB)/8, $0x0000000300000003
+DATA perm8<>+112(SB)/8, $0x0000000300000003
+DATA perm8<>+120(SB)/8, $0x0000000300000003
+GLOBL perm8<>(SB), RODATA|NOPTR, $128
+
+// REDUCE16 sums the 16 lanes of Z0 into X0 (lane 0).
+#define REDUCE16 \
+	VEXTRACTF64X4 $1, Z0, Y1 \
+	VADDPS        Y1, Y0, Y0 \
+	VEXTRACTF128  $1, Y0, X1 \
+	VADDPS        X1, X0, X0 \
+	VPERMILPS     $0x4e, X0, X1 \
+	VADDPS        X1, X0, X0 \
+	VPERMILPS     $0xb1, X0, X1 \
+	VADDSS        X1, X0, X0
+
+// Register use of the three kernels: DI y, SI codes of the current row, DX its block scales,
+// R9 code stride, R15 scale stride, BX xa, R10 corr, R11 dl, R8 rows left, R12 end index,
+// R13 index of the step (64 per Q4_0/I4 step, 128 per Q8_0 step), CX scale pointer.
+
+// NIBSTEP(acc, t0, t1, t2) runs one Q4_0/I4 step up to the int32 lanes in t2.
+#define NIBSTEP(t0, t1, t2) \
+	VMOVDQU64 (SI)(R13*1), t0 \
+	VPSRLW    $4, t0, t1 \
+	VPANDD    Z31, t0, t0 \
+	VPANDD    Z31, t1, t1 \
+	VMOVDQU32 (R10)(R13*1), t2 \
+	VPDPBUSD  (BX)(R13*2), t0, t2 \
+	VPDPBUSD  64(BX)(R13*2), t1, t2 \
+	VCVTDQ2PS t2, t2
+
+#define Q4STEP(acc, t0, t1, t2, t3) \
+	NIBSTEP(t0, t1, t2) \
+	VCVTPH2PS   (CX), X3 \
+	VPERMPS     Z3, Z30, t3 \
+	VMULPS      (R11)(R13*1), t3, t3 \
+	VFMADD231PS t3, t2, acc \
+	ADDQ        $8, CX \
+	ADDQ        $64, R13
+
+// func mvQ4VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
+TEXT ·mvQ4VNNI(SB), NOSPLIT, $0-80
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R9
+	MOVQ scales+24(FP), DX
+	MOVQ nb+32(FP), R15
+	SHLQ $1, R15
+	MOVQ xa+40(FP), BX
+	MOVQ corr+48(FP), R10
+	MOVQ dl+56(FP), R11
+	MOVQ rows+64(FP), R8
+	MOVQ steps+72(FP), R12
+	SHLQ $6, R12
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	VMOVDQU32    perm4<>(SB), Z30
+	TESTQ R8, R8
+	JZ    q4vdone
+
+q4vrow:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	XORQ   R13, R13
+	MOVQ   DX, CX
+	MOVQ   R12, AX
+	SUBQ   $64, AX
+
+q4vpair:
+	CMPQ R13, AX
+	JGE  q4vsingle
+	Q4STEP(Z0, Z4, Z5, Z6, Z7)
+	Q4STEP(Z1, Z8, Z9, Z10, Z11)
+	JMP  q4vpair
+
+q4vsingle:
+	CMPQ R13, R12
+	JGE  q4vrowdone
+	Q4STEP(Z0, Z4, Z5, Z6, Z7)
+
+q4vrowdone:
+	VADDPS Z1, Z0, Z0
+	REDUCE16
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	ADDQ   R9, SI
+	ADDQ   R15, DX
+	DECQ   R8
+	JNZ    q4vrow
+
+q4vdone:
+	VZEROUPPER
+	RET
+
+#define I4STEP(acc, t0, t1, t2) \
+	NIBSTEP(t0, t1, t2) \
+	VFMADD231PS (R11)(R13*1), t2, acc \
+	ADDQ        $64, R13
+
+// func mvI4VNNI(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows, steps int)
+TEXT ·mvI4VNNI(SB), NOSPLIT, $0-64
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R9
+	MOVQ xa+24(FP), BX
+	MOVQ corr+32(FP), R10
+	MOVQ dl+40(FP), R11
+	MOVQ rows+48(FP), R8
+	MOVQ steps+56(FP), R12
+	SHLQ $6, R12
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	TESTQ R8, R8
+	JZ    i4vdone
+
+i4vrow:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	XORQ   R13, R13
+	MOVQ   R12, AX
+	SUBQ   $64, AX
+
+i4vpair:
+	CMPQ R13, AX
+	JGE  i4vsingle
+	I4STEP(Z0, Z4, Z5, Z6)
+	I4STEP(Z1, Z8, Z9, Z10)
+	JMP  i4vpair
+
+i4vsingle:
+	CMPQ R13, R12
+	JGE  i4vrowdone
+	I4STEP(Z0, Z4, Z5, Z6)
+
+i4vrowdone:
+	VADDPS Z1, Z0, Z0
+	REDUCE16
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	ADDQ   R9, SI
+	DECQ   R8
+	JNZ    i4vrow
+
+i4vdone:
+	VZEROUPPER
+	RET
+
+// func mvQ8VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
+TEXT ·mvQ8VNNI(SB), NOSPLIT, $0-80
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R9
+	MOVQ scales+24(FP), DX
+	MOVQ nb+32(FP), R15
+	SHLQ $1, R15
+	MOVQ xa+40(FP), BX
+	MOVQ corr+48(FP), R10
+	MOVQ dl+56(FP), R11
+	MOVQ rows+64(FP), R8
+	MOVQ steps+72(FP), R12
+	SHLQ $7, R12
+	MOVL         $0x80808080, AX
+	VPBROADCASTD AX, Z29
+	VMOVDQU32    perm8<>(SB), Z28
+	VMOVDQU32    perm8<>+64(SB), Z27
+	TESTQ R8, R8
+	JZ    q8vdone
+
+q8vrow:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	XORQ   R13, R13
+	MOVQ   DX, CX
+
+q8vstep:
+	VPXORD      (SI)(R13*1), Z29, Z4
+	VPXORD      64(SI)(R13*1), Z29, Z5
+	VMOVDQU32   (R10)(R13*1), Z6
+	VMOVDQU32   64(R10)(R13*1), Z7
+	VPDPBUSD    (BX)(R13*1), Z4, Z6
+	VPDPBUSD    64(BX)(R13*1), Z5, Z7
+	VCVTDQ2PS   Z6, Z6
+	VCVTDQ2PS   Z7, Z7
+	VCVTPH2PS   (CX), X3
+	VPERMPS     Z3, Z28, Z8
+	VPERMPS     Z3, Z27, Z9
+	VMULPS      (R11)(R13*1), Z8, Z8
+	VMULPS      64(R11)(R13*1), Z9, Z9
+	VFMADD231PS Z8, Z6, Z0
+	VFMADD231PS Z9, Z7, Z1
+	ADDQ        $8, CX
+	ADDQ        $128, R13
+	CMPQ        R13, R12
+	JLT         q8vstep
+
+	VADDPS Z1, Z0, Z0
+	REDUCE16
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	ADDQ   R9, SI
+	ADDQ   R15, DX
+	DECQ   R8
+	JNZ    q8vrow
+
+q8vdone:
+	VZEROUPPER
+	RET
