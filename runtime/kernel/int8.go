@@ -66,17 +66,17 @@ func (l actLayout) stepCols() int {
 // qact is the quantized form of n activation rows of cols columns each (row i at offsets i·cols,
 // i·colsA, i·lanes, i·nb of the slices below).
 type qact struct {
-	layout        actLayout
-	n, cols       int
-	colsA         int // columns covered by the assembly kernels: a multiple of the step
-	lanes, nb     int // 16·colsA/stepCols lanes; ⌈cols/32⌉ blocks per row
-	q, xa         []int8
-	corr          []int32
-	dl, d         []float32
-	asm           bool // whether xa, corr and dl are filled
-	backing8      []int8
-	backing32     []int32
-	backingF      []float32
+	layout    actLayout
+	n, cols   int
+	colsA     int // columns covered by the assembly kernels: a multiple of the step
+	lanes, nb int // 16·colsA/stepCols lanes; ⌈cols/32⌉ blocks per row
+	q, xa     []int8
+	corr      []int32
+	dl, d     []float32
+	asm       bool // whether xa, corr and dl are filled
+	backing8  []int8
+	backing32 []int32
+	backingF  []float32
 }
 
 var qactBuf struct {
