@@ -23,6 +23,16 @@ func register(c *cli.Command) { commands = append(commands, c) }
 func newApp(stdout, stderr io.Writer) *cli.App {
 	cmds := append([]*cli.Command(nil), commands...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
+	var usage func([]*cli.Command)
+	usage = func(cs []*cli.Command) {
+		for _, c := range cs {
+			if c.OnUsageError == nil {
+				c.OnUsageError = usageExit
+			}
+			usage(c.Subcommands)
+		}
+	}
+	usage(cmds)
 	return &cli.App{
 		Name:      "gemmatool",
 		Usage:     "convert, quantize, verify and run Gemma 3 checkpoints on the CPU",
@@ -53,6 +63,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "gemmatool: %v\n", err)
 	return 1
+}
+
+// usageExit turns urfave/cli's flag parsing errors into usage errors (exit status 2).
+func usageExit(c *cli.Context, err error, _ bool) error {
+	return cli.Exit(fmt.Sprintf("%s: %v (see gemmatool %s --help)", c.Command.Name, err, c.Command.FullName()), 2)
 }
 
 // usageError reports a command-line mistake (exit status 2).

@@ -19,6 +19,7 @@ import (
 	"github.com/gemmatool/gemmatool/quantize"
 	"github.com/gemmatool/gemmatool/runtime"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
+	"github.com/gemmatool/gemmatool/runtime/vision"
 )
 
 func init() {
@@ -45,6 +46,7 @@ Examples:
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (default: all cores)"},
 			&cli.StringFlag{Name: "act", Value: "exact", Usage: "activation precision of the matmuls: exact (f32) or int8 (faster, measured error; see README)"},
 			&cli.BoolFlag{Name: "kernels", Usage: "benchmark every kernel on the real projection shapes"},
+			&cli.BoolFlag{Name: "vision", Usage: "with --model: time the vision tower and projector on one image instead of pp/tg"},
 			&cli.StringFlag{Name: "shapes", Value: "1b", Usage: "model sizes whose shapes --kernels uses: 1b, 4b, 27b (comma-separated)"},
 			&cli.StringFlag{Name: "types", Value: "f32,bf16,f16,q8_0,q4_0,i4,fp8,sfp8", Usage: "types for --kernels"},
 			&cli.IntFlag{Name: "mm-n", Value: 128, Usage: "activation rows for the matrix-matrix kernel test"},
@@ -99,6 +101,9 @@ func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
 		return err
 	}
 	defer f.Close()
+	if c.Bool("vision") {
+		return benchVision(c, w, f, threads)
+	}
 	m, err := runtime.Load(f, nil)
 	if err != nil {
 		return err
@@ -344,4 +349,42 @@ func cpuinfo(key string) string {
 		}
 	}
 	return ""
+}
+
+// benchVision times the vision tower and projector on one image of random pixels.
+func benchVision(c *cli.Context, w io.Writer, f *format.File, threads int) error {
+	tw, err := vision.Load(f)
+	if err != nil {
+		return err
+	}
+	v := tw.Cfg
+	px := make([]float32, v.NumChannels*v.ImageSize*v.ImageSize)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range px {
+		px[i] = float32(rng.Float64()*2 - 1)
+	}
+	var secs []float64
+	for r := 0; r < max(1, c.Int("reps")); r++ {
+		t0 := time.Now()
+		if _, err := tw.Encode(px, 1, false); err != nil {
+			return err
+		}
+		secs = append(secs, time.Since(t0).Seconds())
+	}
+	// Multiply-adds ×2 of the matmuls: patch embedding, per layer q/k/v/o, fc1, fc2 and the
+	// two attention products, then the projector.
+	np, vh, vi := float64(tw.Patches()), float64(v.HiddenSize), float64(v.IntermediateSize)
+	pl := float64(v.NumChannels * v.PatchSize * v.PatchSize)
+	perLayer := np*(4*vh*vh+2*vh*vi) + 2*np*np*vh
+	flops := 2 * (np*pl*vh + float64(v.NumLayers)*perLayer + float64(tw.MM.TokensPerImage)*vh*float64(tw.TextDim))
+	med := median(secs)
+	gf := flops / med / 1e9
+	peak := peakGFLOPS(threads)
+	if c.Bool("json") {
+		return json.NewEncoder(w).Encode(map[string]any{"model": c.String("model"), "image_size": v.ImageSize, "layers": v.NumLayers,
+			"seconds": med, "runs_seconds": secs, "gflop": flops / 1e9, "gflops": gf, "peak_gflops": peak, "peak_fraction": gf / peak, "threads": threads})
+	}
+	fmt.Fprintf(w, "vision tower (%d layers, %d×%d image, %d patches) + projector: %.2f s per image (median of %d: %s), %.0f GFLOP → %.1f GFLOP/s, %.0f%% of the %.0f GFLOP/s estimate\n",
+		v.NumLayers, v.ImageSize, v.ImageSize, tw.Patches(), med, len(secs), fmtRuns(secs), flops/1e9, gf, 100*gf/peak, peak)
+	return nil
 }

@@ -37,10 +37,7 @@ Example:
 }
 
 func runConvert(c *cli.Context) error {
-	args, err := lateFlags(c)
-	if err != nil {
-		return err
-	}
+	args := c.Args().Slice()
 	if len(args) != 1 {
 		return usageError("convert: want one checkpoint directory, got %d arguments (see gemmatool convert --help)", len(args))
 	}
@@ -111,49 +108,4 @@ func groupDigits(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
-}
-
-// lateFlags applies flags written after the positional arguments ("convert DIR -o FILE"),
-// which urfave/cli v2 leaves in the arguments, and returns the positional arguments.
-func lateFlags(c *cli.Context) ([]string, error) {
-	var pos []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			pos = append(pos, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		var fl cli.Flag
-		for _, f := range c.Command.Flags {
-			for _, n := range f.Names() {
-				if n == name {
-					fl = f
-				}
-			}
-		}
-		if fl == nil {
-			return nil, usageError("%s: unknown flag %s (see gemmatool %s --help)", c.Command.Name, a, c.Command.Name)
-		}
-		if _, isBool := fl.(*cli.BoolFlag); isBool {
-			if !hasVal {
-				val = "true"
-			}
-		} else if !hasVal {
-			if i+1 >= len(args) {
-				return nil, usageError("%s: flag %s needs a value", c.Command.Name, a)
-			}
-			i++
-			val = args[i]
-		}
-		if err := c.Set(fl.Names()[0], val); err != nil {
-			return nil, usageError("%s: %s: %v", c.Command.Name, a, err)
-		}
-	}
-	return pos, nil
 }

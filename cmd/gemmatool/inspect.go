@@ -58,10 +58,7 @@ type inspectTensor struct {
 }
 
 func runInspect(c *cli.Context) error {
-	args, err := lateFlags(c)
-	if err != nil {
-		return err
-	}
+	args := c.Args().Slice()
 	if len(args) != 1 {
 		return usageError("inspect: want one file, got %d arguments (see gemmatool inspect --help)", len(args))
 	}

@@ -41,10 +41,7 @@ Example:
 }
 
 func runSynth(c *cli.Context) error {
-	args, err := lateFlags(c)
-	if err != nil {
-		return err
-	}
+	args := c.Args().Slice()
 	if len(args) != 0 {
 		return usageError("synth: unexpected arguments %q (the output directory goes after -o)", args)
 	}
@@ -65,6 +62,7 @@ func runSynth(c *cli.Context) error {
 			shard = testutil.DefaultShardBytes
 		}
 	default:
+		var err error
 		if shard, err = parseBytes(s); err != nil {
 			return usageError("synth: --shard-size: %v", err)
 		}
