@@ -23,3 +23,12 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	}
 	return b, func() error { return unix.Munmap(b) }, nil
 }
+
+// releasePages tells the kernel this process no longer needs the pages of b, a page-aligned
+// piece of a mapping (they stay in the page cache). Used after streaming over a payload so
+// the resident set does not grow with the file.
+func releasePages(b []byte) {
+	if len(b) > 0 {
+		unix.Madvise(b, unix.MADV_DONTNEED)
+	}
+}
