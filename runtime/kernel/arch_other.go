@@ -19,3 +19,7 @@ func streamRead(p []byte) uint64 { return streamReadGeneric(p) }
 func int8Asm() bool { return false }
 
 func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool { return false }
+
+func gemmKernel(tile *[gemmRows * gemmActs]float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
+	panic("kernel: no int8 prefill kernel")
+}

@@ -1,8 +1,11 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"math"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/gemmatool/gemmatool/format"
 )
@@ -73,7 +76,8 @@ type qact struct {
 	q, xa     []int8
 	corr      []int32
 	dl, d     []float32
-	asm       bool // whether xa, corr and dl are filled
+	asm       bool      // whether xa, corr and dl are filled
+	gemm      gemmState // the prefill kernel's packed panels
 	backing8  []int8
 	backing32 []int32
 	backingF  []float32
@@ -123,19 +127,26 @@ func (qa *qact) quantize(t format.DType, x []float32, n, cols int, forAsm bool) 
 }
 
 // quantizeRow quantizes x per block of 32 into q and the block scales d; false if x holds a
-// NaN or ±Inf.
+// NaN or ±Inf. Rounding q = roundToEven(float32(x·(1/d))) uses the float32 magic-number add
+// (exact for |t| < 2²²; here |t| ≤ 127·(1+2⁻²³)). A block whose max |x| is below 2⁻⁶⁴ is
+// quantized to zero (so that 1/d stays finite).
+const tinyBits = 0x1f800000 // 2⁻⁶⁴
+
 func quantizeRow(q []int8, d []float32, x []float32) bool {
+	const magic = 1 << 23 * 1.5
 	for b := range d {
 		xb := x[32*b : min(32*b+32, len(x))]
-		var amax float32
+		var amaxBits uint32 // the bits of non-negative floats order like the values
 		for _, v := range xb {
-			a := float32(math.Abs(float64(v)))
-			if !(a <= math.MaxFloat32) {
-				return false
-			}
-			amax = max(amax, a)
+			amaxBits = max(amaxBits, math.Float32bits(v)&0x7fffffff)
 		}
-		db := amax / 127
+		if amaxBits >= 0x7f800000 {
+			return false
+		}
+		db := math.Float32frombits(amaxBits) / 127
+		if amaxBits < tinyBits {
+			db = 0
+		}
 		d[b] = db
 		qb := q[32*b : 32*b+len(xb)]
 		if db == 0 {
@@ -144,7 +155,9 @@ func quantizeRow(q []int8, d []float32, x []float32) bool {
 		}
 		id := 1 / db
 		for j, v := range xb {
-			qb[j] = int8(min(127, max(-127, math.RoundToEven(float64(v*id)))))
+			t := float32(v * id)
+			r := float32(t+magic) - magic
+			qb[j] = int8(min(127, max(-127, int32(r))))
 		}
 	}
 	return true
@@ -302,6 +315,9 @@ const (
 
 // matMulInt8 is MatMul in ModeInt8; false if the activations are not finite.
 func matMulInt8(y []float32, w *Matrix, x []float32, n int) bool {
+	if int8Asm() && n >= gemmMinN {
+		return matMulInt8Gemm(y, w, x, n)
+	}
 	qa, release := getQact()
 	defer release()
 	if !qa.quantize(w.DType, x, n, w.Cols(), int8Asm()) {
@@ -325,4 +341,266 @@ func matMulInt8(y []float32, w *Matrix, x []float32, n int) bool {
 		}
 	})
 	return true
+}
+
+// The prefill kernel (gemm6x32VNNI) multiplies groups of gemmRows weight rows, expanded to
+// signed int8 codes once per MatMul, by panels of gemmActs activation rows packed as unsigned
+// bytes (q+128) with lanes over the activation rows:
+//
+//	xp[((p·nb+b)·8+k)·128 + 64a + 4l + t] = q[32p+16a+l][32b+4k+t] + 128,  xd[(p·nb+b)·32 + a'] = d
+//
+// The offset is removed by corr[b·6+r] = −128·Σ_{j∈b} w_rj, and the block scale of row r is
+// wd[b·6+r] (f16 scale for Q4_0/Q8_0, the row scale for I4).
+const (
+	gemmRows = 6
+	gemmActs = 32
+	gemmMinN = 16 // fewer activation rows use the matrix-vector kernels
+)
+
+// gemmSuper is the number of row groups a prefill task expands at once; it then runs every
+// panel against all of them, so that each output row segment of 48 floats is written whole.
+const gemmSuper = 8
+
+type gemmScratch struct {
+	wq   []int8    // [gemmSuper][gemmRows][32·nbP]
+	wd   []float32 // [gemmSuper][nbP][gemmRows]
+	corr []int32   // [gemmSuper][nbP][gemmRows]
+	tile [gemmRows * gemmActs]float32
+}
+
+type gemmState struct {
+	xp  []byte
+	xd  []float32
+	nbP int
+	bad atomic.Bool
+	ws  []*gemmScratch
+}
+
+func (g *gemmState) scratch(worker, nbP int) *gemmScratch {
+	var s *gemmScratch
+	if worker >= 0 && worker < len(g.ws) {
+		if g.ws[worker] == nil {
+			g.ws[worker] = new(gemmScratch)
+		}
+		s = g.ws[worker]
+	} else {
+		s = new(gemmScratch)
+	}
+	k := gemmSuper * gemmRows * nbP
+	if cap(s.wq) < 32*k {
+		s.wq = make([]int8, 32*k)
+		s.wd = make([]float32, k)
+		s.corr = make([]int32, k)
+	}
+	s.wq, s.wd, s.corr = s.wq[:32*k], s.wd[:k], s.corr[:k]
+	return s
+}
+
+// matMulInt8Gemm is matMulInt8 with the prefill kernel; false if the activations are not finite.
+func matMulInt8Gemm(y []float32, w *Matrix, x []float32, n int) bool {
+	qa, release := getQact()
+	defer release()
+	cols := w.Cols()
+	nbP := (cols + 31) / 32
+	panels := (n + gemmActs - 1) / gemmActs
+	g := &qa.gemm
+	g.nbP = nbP
+	g.bad.Store(false)
+	if cap(g.xp) < panels*nbP*1024 {
+		g.xp = make([]byte, panels*nbP*1024)
+		g.xd = make([]float32, panels*nbP*32)
+	}
+	g.xp, g.xd = g.xp[:panels*nbP*1024], g.xd[:panels*nbP*32]
+	if len(g.ws) < Threads() {
+		g.ws = make([]*gemmScratch, Threads())
+	}
+	qa.n, qa.cols, qa.nb = n, cols, nbP
+	if cap(qa.backing8) < n*cols {
+		qa.backing8 = make([]int8, n*cols)
+	}
+	if cap(qa.backingF) < n*nbP {
+		qa.backingF = make([]float32, n*nbP)
+	}
+	qa.q, qa.d = qa.backing8[:n*cols], qa.backingF[:n*nbP]
+	parallel(panels, 1, args{x: x, w: w, qa: qa, n: n}, packPanelInt8)
+	if g.bad.Load() {
+		return false
+	}
+	rows := w.Rows()
+	supers := (rows + gemmRows*gemmSuper - 1) / (gemmRows * gemmSuper)
+	parallel(supers, 1, args{y: y, w: w, qa: qa, n: n}, gemmGroups)
+	return true
+}
+
+// packPanelInt8 quantizes activation rows [32p, 32p+32) and packs them into panel p.
+func packPanelInt8(j *job, _, lo, hi int) {
+	qa := j.qa
+	g := &qa.gemm
+	cols, nbP := qa.cols, g.nbP
+	for p := lo; p < hi; p++ {
+		xp := g.xp[p*nbP*1024 : (p+1)*nbP*1024]
+		xd := g.xd[p*nbP*32 : (p+1)*nbP*32]
+		for a := range gemmActs {
+			i := p*gemmActs + a
+			if i >= j.n {
+				for b := range nbP {
+					xd[b*32+a] = 0
+					for k := range 8 {
+						o := (b*8+k)*128 + (a/16)*64 + (a%16)*4
+						xp[o], xp[o+1], xp[o+2], xp[o+3] = 0x80, 0x80, 0x80, 0x80
+					}
+				}
+				continue
+			}
+			q := qa.q[i*cols : (i+1)*cols]
+			d := qa.d[i*nbP : (i+1)*nbP]
+			if !quantizeRow(q, d, j.x[i*cols:(i+1)*cols]) {
+				g.bad.Store(true)
+				return
+			}
+			qb := int8Bytes(q)
+			for b := range nbP {
+				xd[b*32+a] = d[b]
+				for k := range 8 {
+					o := (b*8+k)*128 + (a/16)*64 + (a%16)*4
+					c := 32*b + 4*k
+					if c+4 <= cols {
+						binary.LittleEndian.PutUint32(xp[o:], binary.LittleEndian.Uint32(qb[c:])^0x80808080)
+						continue
+					}
+					for t := range 4 {
+						v := byte(0x80)
+						if c+t < cols {
+							v ^= qb[c+t]
+						}
+						xp[o+t] = v
+					}
+				}
+			}
+		}
+	}
+}
+
+// gemmGroups runs the prefill kernel for the row groups of super-groups [lo, hi).
+func gemmGroups(j *job, worker, lo, hi int) {
+	w, qa := j.w, j.qa
+	g := &qa.gemm
+	rows, nbP := w.Rows(), g.nbP
+	s := g.scratch(worker, nbP)
+	k := gemmRows * nbP // scales per group
+	for sg := lo; sg < hi; sg++ {
+		r0 := sg * gemmRows * gemmSuper
+		ng := min(gemmSuper, (rows-r0+gemmRows-1)/gemmRows)
+		for gi := range ng {
+			rg := r0 + gi*gemmRows
+			expandGroup(s.wq[gi*32*k:(gi+1)*32*k], s.wd[gi*k:(gi+1)*k], s.corr[gi*k:(gi+1)*k], w, rg, min(gemmRows, rows-rg), nbP)
+		}
+		for p := range (j.n + gemmActs - 1) / gemmActs {
+			xp, xd := &g.xp[p*nbP*1024], &g.xd[p*nbP*32]
+			for gi := range ng {
+				rg := r0 + gi*gemmRows
+				m := min(gemmRows, rows-rg)
+				gemmKernel(&s.tile, &s.wq[gi*32*k], &s.wd[gi*k], &s.corr[gi*k], xp, xd, nbP)
+				for a := range min(gemmActs, j.n-p*gemmActs) {
+					base := (p*gemmActs+a)*rows + rg
+					out, t := j.y[base:base+m], s.tile[a:]
+					for r := range out {
+						out[r] = t[r*gemmActs]
+					}
+					if w.Scale != 1 {
+						for r := range out {
+							out[r] *= w.Scale
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// expandGroup writes the signed codes, block scales and offset corrections of rows
+// [r0, r0+m) into wq, wd, corr (rows m…gemmRows−1 zero).
+func expandGroup(wq []int8, wd []float32, corr []int32, w *Matrix, r0, m, nbP int) {
+	ldw := 32 * nbP
+	cols := w.Cols()
+	for r := range gemmRows {
+		dst := wq[r*ldw : (r+1)*ldw]
+		if r >= m {
+			clear(dst)
+			for b := range nbP {
+				wd[b*gemmRows+r], corr[b*gemmRows+r] = 0, 0
+			}
+			continue
+		}
+		codes, sc := w.rowCodes(r0+r), w.rowScales(r0+r)
+		db := int8Bytes(dst)
+		switch w.DType {
+		case format.Q8_0:
+			copy(db, codes[:cols])
+			for b := range nbP {
+				corr[b*gemmRows+r] = -128 * sumInt8x32(db[32*b:])
+			}
+		case format.Q4_0:
+			for b := range nbP {
+				c, o := codes[16*b:16*b+16], db[32*b:32*b+32]
+				var sum uint64
+				for h := 0; h < 16; h += 8 {
+					v := binary.LittleEndian.Uint64(c[h:])
+					lo, hi := v&0x0f0f0f0f0f0f0f0f, v>>4&0x0f0f0f0f0f0f0f0f
+					sum += (lo + hi) * 0x0101010101010101 >> 56 // byte sums ≤ 240
+					binary.LittleEndian.PutUint64(o[h:], nibbleToInt8(lo))
+					binary.LittleEndian.PutUint64(o[16+h:], nibbleToInt8(hi))
+				}
+				corr[b*gemmRows+r] = -128 * (int32(sum) - 256)
+			}
+		case format.I4:
+			for i, c := range codes[:(cols+1)/2] {
+				binary.LittleEndian.PutUint16(db[2*i:], nibblePairs[c])
+			}
+			clear(dst[cols:])
+			for b := range nbP {
+				corr[b*gemmRows+r] = -128 * sumInt8x32(db[32*b:])
+			}
+		}
+		for b := range nbP {
+			if w.DType == format.I4 {
+				wd[b*gemmRows+r] = lef32(sc, 0)
+			} else {
+				wd[b*gemmRows+r] = f16ToF32(le16(sc, b))
+			}
+		}
+	}
+}
+
+// nibbleToInt8 maps eight bytes holding nibbles q (0…15) to the bytes of int8(q−8): q xor 8
+// is q−8 in four-bit two's complement; its bit 3 is copied into bits 4–7.
+func nibbleToInt8(v uint64) uint64 {
+	t := v ^ 0x0808080808080808
+	return t | (t&0x0808080808080808)*0x1e
+}
+
+// nibblePairs[c] holds int8(lo(c)−8), int8(hi(c)−8) as two little-endian bytes.
+var nibblePairs = func() (t [256]uint16) {
+	for c := range 256 {
+		t[c] = uint16(uint8(int8(c&15)-8)) | uint16(uint8(int8(c>>4)-8))<<8
+	}
+	return
+}()
+
+// sumInt8x32 returns the sum of the 32 int8 values in b[:32].
+func sumInt8x32(b []byte) int32 {
+	var s uint64
+	for h := 0; h < 32; h += 8 {
+		u := binary.LittleEndian.Uint64(b[h:]) ^ 0x8080808080808080 // v+128
+		s += ((u & 0x00ff00ff00ff00ff) + (u >> 8 & 0x00ff00ff00ff00ff)) * 0x0001000100010001 >> 48
+	}
+	return int32(s) - 32*128
+}
+
+// int8Bytes views an int8 slice as bytes.
+func int8Bytes(s []int8) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s))
 }

@@ -84,3 +84,20 @@ func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool {
 	}
 	return true
 }
+
+// gemm6x32VNNI is the prefill kernel (layouts in int8.go, reference dotRowInt8): for the 6
+// expanded weight rows (stride ldw bytes) and the 32 activation lanes of one packed panel,
+//
+//	for b := range nb { for r := range 6 { for a := range 32 {
+//		acc := corr[6b+r] + Σ_{c<32} int32(xp[b][c/4][a][c%4])·int32(w[r·ldw+32b+c])   // xp = q+128
+//		tile[32r+a] += float32(acc)·xd[32b+a]·wd[6b+r] } } }
+//
+// The block body is unrolled: 8 steps of 4 columns, each 12 VPDPBUSD (6 rows × 2 vectors of
+// 16 lanes).
+//
+//go:noescape
+func gemm6x32VNNI(tile *float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
+
+func gemmKernel(tile *[gemmRows * gemmActs]float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
+	gemm6x32VNNI(&tile[0], wq, 32*nb, wd, corr, xp, xd, nb)
+}

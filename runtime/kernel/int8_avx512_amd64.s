@@ -237,3 +237,121 @@ q8vstep:
 q8vdone:
 	VZEROUPPER
 	RET
+
+// KSTEP(xoff, woff) is one 4-column step of gemm6x32VNNI: two vectors of 16 activation lanes
+// (4 unsigned bytes each) at xoff(SI), 4 signed weight bytes per row at woff from the row
+// pointers, 12 VPDPBUSD into the int32 accumulators Z0–Z11 (row r: Z2r, Z2r+1).
+#define KSTEP(xoff, xoff64, woff) \
+	VMOVDQU32    xoff(SI), Z24 \
+	VMOVDQU32    xoff64(SI), Z25 \
+	VPBROADCASTD woff(R8), Z26 \
+	VPDPBUSD     Z26, Z24, Z0 \
+	VPDPBUSD     Z26, Z25, Z1 \
+	VPBROADCASTD woff(R8)(R9*1), Z27 \
+	VPDPBUSD     Z27, Z24, Z2 \
+	VPDPBUSD     Z27, Z25, Z3 \
+	VPBROADCASTD woff(R8)(R9*2), Z26 \
+	VPDPBUSD     Z26, Z24, Z4 \
+	VPDPBUSD     Z26, Z25, Z5 \
+	VPBROADCASTD woff(R11), Z27 \
+	VPDPBUSD     Z27, Z24, Z6 \
+	VPDPBUSD     Z27, Z25, Z7 \
+	VPBROADCASTD woff(R11)(R9*1), Z26 \
+	VPDPBUSD     Z26, Z24, Z8 \
+	VPDPBUSD     Z26, Z25, Z9 \
+	VPBROADCASTD woff(R11)(R9*2), Z27 \
+	VPDPBUSD     Z27, Z24, Z10 \
+	VPDPBUSD     Z27, Z25, Z11
+
+// FIN(acc, facc, aoff, woff) scales one int32 accumulator into its float accumulator:
+// facc += float32(acc)·da[aoff]·wd[woff] (activation lanes' block scales, row's block scale).
+#define FIN(acc, facc, aoff, woff) \
+	VCVTDQ2PS        acc, acc \
+	VMULPS           aoff(DX), acc, acc \
+	VFMADD231PS.BCST woff(CX), acc, facc
+
+// func gemm6x32VNNI(tile *float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
+TEXT ·gemm6x32VNNI(SB), NOSPLIT, $0-64
+	MOVQ tile+0(FP), DI
+	MOVQ w+8(FP), R8
+	MOVQ ldw+16(FP), R9
+	LEAQ (R9)(R9*2), R11
+	ADDQ R8, R11
+	MOVQ wd+24(FP), CX
+	MOVQ corr+32(FP), BX
+	MOVQ xp+40(FP), SI
+	MOVQ xd+48(FP), DX
+	MOVQ nb+56(FP), R12
+
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	TESTQ R12, R12
+	JZ    g6store
+
+g6block:
+	VPBROADCASTD 0(BX), Z0
+	VPBROADCASTD 0(BX), Z1
+	VPBROADCASTD 4(BX), Z2
+	VPBROADCASTD 4(BX), Z3
+	VPBROADCASTD 8(BX), Z4
+	VPBROADCASTD 8(BX), Z5
+	VPBROADCASTD 12(BX), Z6
+	VPBROADCASTD 12(BX), Z7
+	VPBROADCASTD 16(BX), Z8
+	VPBROADCASTD 16(BX), Z9
+	VPBROADCASTD 20(BX), Z10
+	VPBROADCASTD 20(BX), Z11
+	KSTEP(0, 64, 0)
+	KSTEP(128, 192, 4)
+	KSTEP(256, 320, 8)
+	KSTEP(384, 448, 12)
+	KSTEP(512, 576, 16)
+	KSTEP(640, 704, 20)
+	KSTEP(768, 832, 24)
+	KSTEP(896, 960, 28)
+	FIN(Z0, Z12, 0, 0)
+	FIN(Z1, Z13, 64, 0)
+	FIN(Z2, Z14, 0, 4)
+	FIN(Z3, Z15, 64, 4)
+	FIN(Z4, Z16, 0, 8)
+	FIN(Z5, Z17, 64, 8)
+	FIN(Z6, Z18, 0, 12)
+	FIN(Z7, Z19, 64, 12)
+	FIN(Z8, Z20, 0, 16)
+	FIN(Z9, Z21, 64, 16)
+	FIN(Z10, Z22, 0, 20)
+	FIN(Z11, Z23, 64, 20)
+	ADDQ $1024, SI
+	ADDQ $128, DX
+	ADDQ $24, CX
+	ADDQ $24, BX
+	ADDQ $32, R8
+	ADDQ $32, R11
+	DECQ R12
+	JNZ  g6block
+
+g6store:
+	VMOVUPS Z12, 0(DI)
+	VMOVUPS Z13, 64(DI)
+	VMOVUPS Z14, 128(DI)
+	VMOVUPS Z15, 192(DI)
+	VMOVUPS Z16, 256(DI)
+	VMOVUPS Z17, 320(DI)
+	VMOVUPS Z18, 384(DI)
+	VMOVUPS Z19, 448(DI)
+	VMOVUPS Z20, 512(DI)
+	VMOVUPS Z21, 576(DI)
+	VMOVUPS Z22, 640(DI)
+	VMOVUPS Z23, 704(DI)
+	VZEROUPPER
+	RET

@@ -72,6 +72,9 @@ func testQuantize(x []float32) (q []int32, d []float32) {
 			amax = math.Max(amax, math.Abs(float64(v)))
 		}
 		db := float32(amax) / 127
+		if amax < 0x1p-64 {
+			db = 0 // tiny blocks are zero
+		}
 		d = append(d, db)
 		if db == 0 {
 			continue
@@ -101,7 +104,11 @@ func int8Ref(w *Matrix, r int, x []float32) (val, tol, qerr float64) {
 		for j := 32 * b; j < min(32*b+32, len(x)); j++ {
 			is += int64(codes[j]) * int64(q[j])
 			ia += int64(math.Abs(float64(codes[j]) * float64(q[j])))
-			qerr += math.Abs(float64(codes[j])*float64(bs[b])*float64(rs)*float64(w.Scale)) * float64(d[b]) * (0.5 + 1.0/(1<<15))
+			e := float64(d[b]) * (0.5 + 1.0/(1<<15))
+			if d[b] == 0 {
+				e = math.Abs(float64(x[j])) // tiny block quantized to zero
+			}
+			qerr += math.Abs(float64(codes[j])*float64(bs[b])*float64(rs)*float64(w.Scale)) * e
 		}
 		val += s * float64(is)
 		abs += math.Abs(s) * float64(ia)
@@ -124,12 +131,18 @@ func TestInt8(t *testing.T) {
 				colsList = append(colsList, 1, 31, 33, 130, 300)
 			}
 			for _, cols := range colsList {
-				for _, n := range []int{1, 2, 5, 37} {
+				for _, n := range []int{1, 2, 5, 37, 70} {
 					rows := []int{1, 3, 17, 70}[rng.IntN(4)]
 					w := randMatrix(t, rng, typ, rows, cols)
 					x := randVec(rng, n*cols)
 					if n == 2 {
 						clear(x[:min(cols, 40)]) // an all-zero block
+						for j := cols; j < min(2*cols, cols+64); j++ {
+							x[j] *= 1e-25 // tiny blocks (quantized to zero), then small ones
+							if j >= cols+32 {
+								x[j] *= 1e15
+							}
+						}
 					}
 					y, check := guarded(n*rows, 1)
 					withMode(ModeInt8, func() { MatMul(y, w, x, n) })
