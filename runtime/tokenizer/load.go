@@ -325,16 +325,21 @@ func parseMerges(b []byte, ms mergeSpan, vocab *strTable) ([]mergeEntry, error) 
 // mergeReader parses consecutive merges, which are "left right" strings (tokenizers < 0.20)
 // or ["left", "right"] pairs.
 type mergeReader struct {
-	s     scanner
-	vocab *strTable
-	buf   []byte
-	cat   []byte
+	s      scanner
+	vocab  *strTable
+	arena  []byte   // left+right of each merge of the chunk, back to back
+	bounds []int    // per merge: start of left, start of right, end
+	offs   []int    // per merge: file offset
+	keys   []strKey // per merge: left, right, left+right
+	ids    []int32
 }
 
 // parse fills out with the merges starting at the reader's position; rank is the index of the
-// first.
+// first. It parses the whole chunk first and then looks the tokens up in one batch, which
+// lets the processor overlap the cache misses of independent lookups.
 func (mr *mergeReader) parse(out []mergeEntry, rank int) error {
 	s := &mr.s
+	arena, bounds, offs := mr.arena[:0], mr.bounds[:0], mr.offs[:0]
 	for i := range out {
 		if i > 0 {
 			if err := s.expect(','); err != nil {
@@ -342,29 +347,31 @@ func (mr *mergeReader) parse(out []mergeEntry, rank int) error {
 			}
 		}
 		off := s.pos
-		buf := mr.buf[:0]
-		var mid, rstart int
+		start := len(arena)
+		var mid int
 		var err error
 		switch s.peek() {
 		case '"':
-			if buf, err = s.str(buf); err != nil {
+			if arena, err = s.str(arena); err != nil {
 				return err
 			}
-			sp := bytes.IndexByte(buf, ' ')
-			if sp < 0 || bytes.IndexByte(buf[sp+1:], ' ') >= 0 {
-				return formatErr(fileTokenizer, off, "merge %q is not two tokens separated by one space", buf)
+			e := arena[start:]
+			sp := bytes.IndexByte(e, ' ')
+			if sp < 0 || bytes.IndexByte(e[sp+1:], ' ') >= 0 {
+				return formatErr(fileTokenizer, off, "merge %q is not two tokens separated by one space", e)
 			}
-			mid, rstart = sp, sp+1
+			mid = start + sp
+			arena = append(arena[:mid], arena[mid+1:]...) // drop the space
 		case '[':
 			s.pos++
-			if buf, err = s.str(buf); err != nil {
+			if arena, err = s.str(arena); err != nil {
 				return err
 			}
-			mid, rstart = len(buf), len(buf)
+			mid = len(arena)
 			if err := s.expect(','); err != nil {
 				return err
 			}
-			if buf, err = s.str(buf); err != nil {
+			if arena, err = s.str(arena); err != nil {
 				return err
 			}
 			if err := s.expect(']'); err != nil {
@@ -373,21 +380,31 @@ func (mr *mergeReader) parse(out []mergeEntry, rank int) error {
 		default:
 			return s.unexpected("merge string or pair")
 		}
-		mr.buf = buf
-		l, r := buf[:mid], buf[rstart:]
-		li, ok1 := mr.vocab.getBytes(l)
-		ri, ok2 := mr.vocab.getBytes(r)
-		mr.cat = append(append(mr.cat[:0], l...), r...)
-		mi, ok3 := mr.vocab.getBytes(mr.cat)
-		if !ok1 || !ok2 || !ok3 {
+		bounds = append(bounds, start, mid, len(arena))
+		offs = append(offs, off)
+	}
+	mr.arena, mr.bounds, mr.offs = arena, bounds, offs
+
+	keys := mr.keys[:0]
+	for i := range out {
+		a, m, e := bounds[3*i], bounds[3*i+1], bounds[3*i+2]
+		keys = append(keys, strKey{a, m}, strKey{m, e}, strKey{a, e})
+	}
+	mr.keys = keys
+	mr.ids = mr.vocab.getBatch(arena, keys, mr.ids)
+	for i := range out {
+		li, ri, mi := mr.ids[3*i], mr.ids[3*i+1], mr.ids[3*i+2]
+		if li < 0 || ri < 0 || mi < 0 {
+			a, m, e := bounds[3*i], bounds[3*i+1], bounds[3*i+2]
+			l, r := arena[a:m], arena[m:e]
 			missing := l
 			switch {
-			case !ok2:
+			case ri < 0:
 				missing = r
-			case !ok3:
-				missing = mr.cat
+			case mi < 0:
+				missing = arena[a:e]
 			}
-			return formatErr(fileTokenizer, off, "merge %d (%q, %q): token %q is not in the vocabulary", rank+i, l, r, missing)
+			return formatErr(fileTokenizer, offs[i], "merge %d (%q, %q): token %q is not in the vocabulary", rank+i, l, r, missing)
 		}
 		out[i] = mergeEntry{key: uint64(li)<<32 | uint64(ri), merged: mi}
 	}

@@ -262,3 +262,53 @@ func (t *strTable) getBytes(key []byte) (int32, bool) {
 		}
 	}
 }
+
+// strKey is a byte range of a caller's buffer.
+type strKey struct{ start, end int }
+
+// getBatch looks up buf[k.start:k.end] for every key, appending the ids (-1 if absent) to
+// ids[:0]. The passes over the batch (hash, probe, verify) have no dependences between keys,
+// so their cache misses overlap; a lookup is then several times cheaper than with get.
+func (t *strTable) getBatch(buf []byte, keys []strKey, ids []int32) []int32 {
+	ids = ids[:0]
+	mask := uint64(len(t.slots) - 1)
+	for _, k := range keys {
+		// First pass: hash and probe to the first slot whose tag and length match.
+		h := maphash.Bytes(t.seed, buf[k.start:k.end])
+		tag, n := uint32(h>>32), uint32(k.end-k.start)
+		i := h >> t.shift
+		for {
+			s := &t.slots[i]
+			if s.len == 0 {
+				i = noSlot
+				break
+			}
+			if s.tag == tag && s.len == n {
+				break
+			}
+			i = (i + 1) & mask
+		}
+		ids = append(ids, int32(i))
+	}
+	for j, k := range keys {
+		// Second pass: compare the bytes; on a tag collision fall back to a full lookup.
+		key := buf[k.start:k.end]
+		i := uint64(uint32(ids[j]))
+		switch {
+		case ids[j] == int32(noSlot):
+			ids[j] = -1
+		case t.arena[t.slots[i].off:t.slots[i].off+t.slots[i].len] == string(key):
+			ids[j] = t.slots[i].id
+		default:
+			id, ok := t.getBytes(key)
+			if !ok {
+				id = -1
+			}
+			ids[j] = id
+		}
+	}
+	return ids
+}
+
+// noSlot marks "not found" in the first pass of getBatch; tables are far smaller than 2^31 slots.
+const noSlot = 1<<31 - 1
