@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestEncodeSynthetic(t *testing.T) {
@@ -105,22 +106,24 @@ func TestEncodeBrownMatchesReference(t *testing.T) {
 	}
 }
 
-// TestEncodeLongSegment checks a segment of many thousand characters against the reference
-// and that it is not quadratic.
+// TestEncodeLongSegment checks segments of many thousand characters, with spaces (cut into
+// words) and without (one BPE word through the heap), against the reference.
 func TestEncodeLongSegment(t *testing.T) {
 	tok := gemmaTokenizer(t)
-	text := strings.Repeat("abcdefghij klmnopqrst ", 1000) // 22000 characters, no added tokens
-	got := tok.Encode(text, false)
-	unit := tok.Encode("abcdefghij klmnopqrst ", false)
-	if len(got) == 0 || len(got) > 1000*len(unit) {
-		t.Errorf("Encode(long) has %d tokens, want at most %d", len(got), 1000*len(unit))
-	}
-	if d := tok.Decode(got, false); d != text {
-		t.Errorf("Decode(Encode(long)) differs from the input")
-	}
-	if !testing.Short() {
-		if want := gemmaReference(t).encode(text[:4400]); !slices.Equal(tok.Encode(text[:4400], false), want) {
-			t.Errorf("Encode(long[:4400]) differs from the reference")
+	for _, unit := range []string{"abcdefghij klmnopqrst ", "日本語のテキストとabc123", "ааааабббббввввв"} {
+		text := strings.Repeat(unit, 1000)
+		got := tok.Encode(text, false)
+		if len(got) == 0 || len(got) > utf8.RuneCountInString(text) {
+			t.Errorf("Encode(%q x 1000) has %d tokens", unit, len(got))
+		}
+		if d := tok.Decode(got, false); d != text {
+			t.Errorf("Decode(Encode(%q x 1000)) differs from the input", unit)
+		}
+		if !testing.Short() {
+			short := strings.Repeat(unit, 50)
+			if want := gemmaReference(t).encode(short); !slices.Equal(tok.Encode(short, false), want) {
+				t.Errorf("Encode(%q x 50) differs from the reference", unit)
+			}
 		}
 	}
 }
