@@ -13,6 +13,7 @@ import (
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
+	"github.com/gemmatool/gemmatool/runtime/vision"
 )
 
 func init() {
@@ -26,9 +27,16 @@ final norm), with the semantics of the golden fixtures, so that the numerics can
 with the Hugging Face implementation (e.g. with tools/compare.py). --prompt is tokenized with
 BOS and without the chat template.
 
+With images (--image, repeatable, or --pixel-values) it also writes vision_last_hidden_state
+[n_img, patches, vision hidden], mm_pooled [n_img, tokens, vision hidden] and image_features
+[n_img, tokens, hidden]. A --prompt must then hold one <start_of_image> per image (it expands
+as the processor does); --ids must already be expanded: each run of image soft tokens receives
+the next image's features, and a count mismatch is an error.
+
 Example:
-   gemmatool logits --model m.gmt --ids 2,75,456 -o out.safetensors`,
-		Flags: []cli.Flag{
+   gemmatool logits --model m.gmt --ids 2,75,456 -o out.safetensors
+   gemmatool logits --model g4b.gmt --image cat.png --prompt "<start_of_image>A photo of" -o out.safetensors`,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "gemmatool model file"},
 			&cli.StringFlag{Name: "ids", Usage: "comma-separated token ids"},
 			&cli.StringFlag{Name: "ids-file", Usage: "JSON array of token ids in a file"},
@@ -36,7 +44,7 @@ Example:
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output .safetensors file"},
 			&cli.BoolFlag{Name: "no-hidden", Usage: "write only logits and final_hidden"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
-		},
+		}, imageFlags(true)...),
 		Action: logitsAction,
 	})
 }
@@ -57,19 +65,40 @@ func logitsAction(c *cli.Context) error {
 		return err
 	}
 	defer lm.Close()
+	images, err := loadImages(c, lm)
+	if err != nil {
+		return err
+	}
 	if ids == nil {
 		tok, err := lm.needTokenizer()
 		if err != nil {
 			return err
 		}
-		ids = tok.Encode(c.String("prompt"), true)
+		if images != nil {
+			if err := rawWithImages(c.String("prompt"), len(images)); err != nil {
+				return err
+			}
+			if ids, err = runtime.ExpandImages(tok, c.String("prompt"), images, lm.f.Meta.Model.MM.TokensPerImage, true); err != nil {
+				return err
+			}
+		} else {
+			ids = tok.Encode(c.String("prompt"), true)
+		}
 	}
 	if len(ids) == 0 {
 		return usageError("logits: no token ids")
 	}
 	m := lm.m
+	b := &runtime.Batch{Tokens: ids}
+	var vo *vision.Output
+	if images != nil {
+		if b, vo, _, err = imageBatch(lm, ids, images, true); err != nil {
+			return err
+		}
+	}
+	b.Logits, b.Hidden, b.FinalHidden = runtime.LogitsAll, !c.Bool("no-hidden"), true
 	s := m.NewSession(nil)
-	res, err := s.Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsAll, Hidden: !c.Bool("no-hidden"), FinalHidden: true})
+	res, err := s.Forward(b)
 	if err != nil {
 		return err
 	}
@@ -79,6 +108,15 @@ func logitsAction(c *cli.Context) error {
 		ts = append(ts, stTensor{"hidden_states", []int64{int64(m.NumLayers() + 1), n, d}, res.HiddenStates})
 	}
 	ts = append(ts, stTensor{"final_hidden", []int64{n, d}, res.FinalHidden})
+	if vo != nil {
+		mc := lm.f.Meta.Model
+		ni := int64(len(vo.Features) / (mc.MM.TokensPerImage * m.Hidden()))
+		vh, tokens := int64(mc.Vision.HiddenSize), int64(mc.MM.TokensPerImage)
+		patches := int64(len(vo.LastHidden)) / (ni * vh)
+		ts = append(ts, stTensor{"vision_last_hidden_state", []int64{ni, patches, vh}, vo.LastHidden},
+			stTensor{"mm_pooled", []int64{ni, tokens, vh}, vo.Pooled},
+			stTensor{"image_features", []int64{ni, tokens, d}, vo.Features})
+	}
 	return writeSafetensorsFile(c.String("output"), ts, map[string]string{"format": "pt", "producer": "gemmatool logits"})
 }
 

@@ -29,10 +29,18 @@ or --max-tokens, printing the text as it is produced. A line of speed figures (p
 decode tokens per second) ends the output on stderr. --ids or --ids-file replace the prompt by
 token ids (no template, no BOS added). --temp 0 is greedy decoding.
 
+Images (multimodal models): each --image is placed in the user turn before the text, as one
+<start_of_image> that expands to the processor's image sequence (256 soft tokens whose
+embeddings are replaced by the vision tower's projected features; the tokens of one image
+attend to each other in both directions). With --raw the prompt must hold one
+<start_of_image> per image; with --ids the ids must already be expanded (each run of image
+soft tokens receives the next image). --pan-and-scan adds crops of wide or tall images.
+
 Example:
    gemmatool run --model brown.gmt --prompt "The jury said" --raw --max-tokens 40
+   gemmatool run --model g4b.gmt --image cat.jpg --prompt "Describe this image in one sentence."
    gemmatool run --model m.gmt --ids 2,17,300 --temp 0 --json`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "gemmatool model file"},
 			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "prompt text"},
 			&cli.StringFlag{Name: "system", Usage: "system prompt (folded into the first user turn)"},
@@ -50,7 +58,8 @@ Example:
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of streaming text"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print model, prompt and KV cache details on stderr"},
-		},
+			&cli.StringFlag{Name: "act", Value: "exact", Usage: "activation precision of the matmuls: exact (f32) or int8 (faster; see README for its measured error)"},
+		}, imageFlags(false)...),
 		Action: runAction,
 	})
 }
@@ -163,6 +172,8 @@ type runResult struct {
 	Text         string  `json:"text"`
 	PrefillTokS  float64 `json:"prefill_tok_s"`
 	DecodeTokS   float64 `json:"decode_tok_s"`
+	// VisionSeconds is the time spent in the vision tower (0 without images).
+	VisionSeconds float64 `json:"vision_seconds,omitempty"`
 }
 
 func runAction(c *cli.Context) error {
@@ -192,27 +203,44 @@ func runAction(c *cli.Context) error {
 	}
 	defer lm.Close()
 	m, tok := lm.m, lm.tok
+	if err := setActivationMode(c.String("act")); err != nil {
+		return err
+	}
+	images, err := loadImages(c, lm)
+	if err != nil {
+		return err
+	}
 	if ids == nil {
 		if tok, err = lm.needTokenizer(); err != nil {
 			return err
 		}
+		var text string
 		if c.Bool("raw") {
-			p := c.String("prompt")
+			text = c.String("prompt")
 			if c.IsSet("system") {
-				p = c.String("system") + "\n\n" + p
+				text = c.String("system") + "\n\n" + text
 			}
-			ids = tok.Encode(p, true)
-		} else {
-			var msgs []tokenizer.Message
-			if c.IsSet("system") {
-				msgs = append(msgs, tokenizer.Message{Role: "system", Content: []tokenizer.Part{{Type: "text", Text: c.String("system")}}})
+			if images != nil {
+				if err := rawWithImages(text, len(images)); err != nil {
+					return err
+				}
 			}
-			msgs = append(msgs, tokenizer.Message{Role: "user", Content: []tokenizer.Part{{Type: "text", Text: c.String("prompt")}}})
-			text, err := tokenizer.RenderChat(msgs, true)
-			if err != nil {
+		} else if text, err = chatWithImages(c.String("system"), c.String("prompt"), len(images)); err != nil {
+			return err
+		}
+		if images != nil {
+			if ids, err = runtime.ExpandImages(tok, text, images, lm.f.Meta.Model.MM.TokensPerImage, c.Bool("raw")); err != nil {
 				return err
 			}
-			ids = tok.Encode(text, false)
+		} else {
+			ids = tok.Encode(text, c.Bool("raw"))
+		}
+	}
+	var prompt *runtime.Batch
+	var visionTime time.Duration
+	if images != nil {
+		if prompt, _, visionTime, err = imageBatch(lm, ids, images, false); err != nil {
+			return err
 		}
 	}
 	seed := c.Uint64("seed")
@@ -249,6 +277,7 @@ func runAction(c *cli.Context) error {
 	gen, st, err := s.Generate(ids, runtime.GenerateOptions{
 		MaxTokens: c.Int("max-tokens"),
 		Sampler:   smp,
+		Prompt:    prompt,
 		OnToken: func(id int32) error {
 			if sd != nil {
 				if _, err := io.WriteString(stdout, sd.Add(id)); err != nil && werr == nil {
@@ -272,7 +301,7 @@ func runAction(c *cli.Context) error {
 		fmt.Fprintf(stderr, "stop: %s after %d tokens\n", st.StopReason, st.Generated)
 	}
 	if jsonOut {
-		r := runResult{PromptIDs: ids, GeneratedIDs: gen, PrefillTokS: st.PrefillTokS(), DecodeTokS: st.DecodeTokS()}
+		r := runResult{PromptIDs: ids, VisionSeconds: visionTime.Seconds(), GeneratedIDs: gen, PrefillTokS: st.PrefillTokS(), DecodeTokS: st.DecodeTokS()}
 		if r.GeneratedIDs == nil {
 			r.GeneratedIDs = []int32{}
 		}
@@ -282,10 +311,26 @@ func runAction(c *cli.Context) error {
 		enc := json.NewEncoder(stdout)
 		return enc.Encode(r)
 	}
+	if images != nil {
+		fmt.Fprintf(stderr, "vision: %d images, %.2f s; ", len(images), visionTime.Seconds())
+	}
 	fmt.Fprintf(stderr, "prefill: %d tokens, %.1f tok/s; decode: %d tokens, %.1f tok/s\n",
 		st.PromptTokens, st.PrefillTokS(), st.DecodeSteps, st.DecodeTokS())
 	if errors.Is(werr, os.ErrClosed) {
 		return nil
 	}
 	return werr
+}
+
+// setActivationMode selects the kernels' activation precision from --act.
+func setActivationMode(s string) error {
+	switch s {
+	case "exact", "":
+		kernel.SetActivationMode(kernel.ModeExact)
+	case "int8":
+		kernel.SetActivationMode(kernel.ModeInt8)
+	default:
+		return usageError("--act %q: want exact or int8", s)
+	}
+	return nil
 }
