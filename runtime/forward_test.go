@@ -2,7 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
-	"math"
+	"github.com/gemmatool/gemmatool/internal/testutil"
 	"os"
 	"path/filepath"
 	"testing"
@@ -44,18 +44,7 @@ func goldenInputs(tb testing.TB, dir string) []int32 {
 // normErr returns max|got − want| / max|want|.
 func normErr(tb testing.TB, name string, got, want []float32) float64 {
 	tb.Helper()
-	if len(got) != len(want) {
-		tb.Fatalf("%s: %d values, want %d", name, len(got), len(want))
-	}
-	var md, mw float64
-	for i := range got {
-		md = max(md, math.Abs(float64(got[i])-float64(want[i])))
-		mw = max(mw, math.Abs(float64(want[i])))
-	}
-	if math.IsNaN(md) {
-		return math.Inf(1)
-	}
-	return md / mw
+	return testutil.NormErr(tb, name, got, want)
 }
 
 func argmax(x []float32) int {
