@@ -47,34 +47,9 @@ func demoAction(c *cli.Context) error {
 		defer os.RemoveAll(d)
 		work = d
 	}
-	ck := filepath.Join(work, "gemma3-brown-tiny")
-	if err := os.MkdirAll(ck, 0o755); err != nil {
-		return err
-	}
-	dec, err := zstd.NewReader(nil)
+	ck, err := unpackBundled(td, "gemma3-brown-tiny", work)
 	if err != nil {
 		return err
-	}
-	defer dec.Close()
-	for _, f := range []struct{ src, dst string }{
-		{filepath.Join(model, "model.safetensors.zst"), "model.safetensors"},
-		{filepath.Join(td, "gemma3-tokenizer", "tokenizer.json.zst"), "tokenizer.json"},
-		{filepath.Join(td, "gemma3-tokenizer", "tokenizer_config.json.zst"), "tokenizer_config.json"},
-		{filepath.Join(model, "config.json"), "config.json"},
-		{filepath.Join(model, "generation_config.json"), "generation_config.json"},
-	} {
-		b, err := os.ReadFile(f.src)
-		if err != nil {
-			return err
-		}
-		if filepath.Ext(f.src) == ".zst" {
-			if b, err = dec.DecodeAll(b, nil); err != nil {
-				return fmt.Errorf("demo: %s: %w", f.src, err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(ck, f.dst), b, 0o644); err != nil {
-			return err
-		}
 	}
 	bf16, q4 := filepath.Join(work, "brown.gmt"), filepath.Join(work, "brown-q4_0.gmt")
 	text := filepath.Join(td, "models", "brown-val.txt")
@@ -116,4 +91,42 @@ func shellJoin(args []string) string {
 		s += a
 	}
 	return s
+}
+
+// unpackBundled assembles, under parent, a Hugging Face checkpoint directory named name from
+// the compressed copy of a trained model in testdata/models/name and the tokenizer in
+// testdata/gemma3-tokenizer.
+func unpackBundled(testdata, name, parent string) (string, error) {
+	src := filepath.Join(testdata, "models", name)
+	dst := filepath.Join(parent, name)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return "", err
+	}
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		return "", err
+	}
+	defer dec.Close()
+	tok := filepath.Join(testdata, "gemma3-tokenizer")
+	for _, f := range []struct{ src, dst string }{
+		{filepath.Join(src, "model.safetensors.zst"), "model.safetensors"},
+		{filepath.Join(tok, "tokenizer.json.zst"), "tokenizer.json"},
+		{filepath.Join(tok, "tokenizer_config.json.zst"), "tokenizer_config.json"},
+		{filepath.Join(src, "config.json"), "config.json"},
+		{filepath.Join(src, "generation_config.json"), "generation_config.json"},
+	} {
+		b, err := os.ReadFile(f.src)
+		if err != nil {
+			return "", err
+		}
+		if filepath.Ext(f.src) == ".zst" {
+			if b, err = dec.DecodeAll(b, nil); err != nil {
+				return "", fmt.Errorf("%s: %w", f.src, err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dst, f.dst), b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dst, nil
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 )
 
-
 // TestLogitsGoldenBImage runs `gemmatool logits --image` (and --pixel-values) on golden case
 // b converted from its HF directory and compares every recorded tensor with the reference.
 func TestLogitsGoldenBImage(t *testing.T) {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/gemmatool/gemmatool/format"
 )
 
@@ -73,41 +71,18 @@ func TestQuantizeGoldenA(t *testing.T) {
 	}
 }
 
-// unpackModel assembles a checkpoint directory named like the trained model folder (its
-// name is part of QAT detection) from the compressed copy in testdata.
-func unpackModel(t testing.TB, name string) string {
+// unpackModel assembles a bundled trained model's checkpoint directory under parent.
+func unpackModel(parent, name string) (string, error) {
+	return unpackBundled("../../testdata", name, parent)
+}
+
+func mustUnpack(t testing.TB, name string) string {
 	t.Helper()
-	src := filepath.Join("../../testdata/models", name)
-	dst := filepath.Join(t.TempDir(), name)
-	if err := os.Mkdir(dst, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dec, err := zstd.NewReader(nil)
+	dir, err := unpackModel(t.TempDir(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dec.Close()
-	for _, f := range []struct{ src, dst string }{
-		{filepath.Join(src, "model.safetensors.zst"), "model.safetensors"},
-		{filepath.Join(tokenizerDir, "tokenizer.json.zst"), "tokenizer.json"},
-		{filepath.Join(tokenizerDir, "tokenizer_config.json.zst"), "tokenizer_config.json"},
-		{filepath.Join(src, "config.json"), "config.json"},
-		{filepath.Join(src, "generation_config.json"), "generation_config.json"},
-	} {
-		b, err := os.ReadFile(f.src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasSuffix(f.src, ".zst") {
-			if b, err = dec.DecodeAll(b, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dst, f.dst), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
+	return dir
 }
 
 // TestQuantizeQAT checks QAT awareness on the trained tiny models: --type auto picks q4_0 for
@@ -117,7 +92,7 @@ func TestQuantizeQAT(t *testing.T) {
 	if testing.Short() {
 		t.Skip("perplexity over 25,500 tokens")
 	}
-	qatDir := unpackModel(t, "gemma3-brown-tiny-qat-q4_0-unquantized")
+	qatDir := mustUnpack(t, "gemma3-brown-tiny-qat-q4_0-unquantized")
 	out := filepath.Join(t.TempDir(), "qat.gmt")
 	if _, stderr, code := cliRun(t, "", "quantize", qatDir, "-o", out, "--type", "auto", "--embed", "bf16", "-q"); code != 0 {
 		t.Fatalf("quantize: exit %d: %s", code, stderr)
@@ -151,7 +126,7 @@ func TestQuantizeQAT(t *testing.T) {
 	}
 
 	// The base checkpoint: auto means q8_0, and an explicit q4_0 gets no QAT warning.
-	baseDir := unpackModel(t, "gemma3-brown-tiny")
+	baseDir := mustUnpack(t, "gemma3-brown-tiny")
 	out2 := filepath.Join(t.TempDir(), "base.gmt")
 	if _, stderr, code := cliRun(t, "", "quantize", baseDir, "-o", out2, "--type", "auto", "-q"); code != 0 {
 		t.Fatalf("quantize base: exit %d: %s", code, stderr)

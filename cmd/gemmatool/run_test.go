@@ -12,7 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/convert"
@@ -70,49 +69,14 @@ func brownTiny(t testing.TB) string {
 			brownModel.err = err
 			return
 		}
-		brownModel.err = func() error {
-			dec, err := zstd.NewReader(nil)
-			if err != nil {
-				return err
-			}
-			defer dec.Close()
-			unzst := func(src, dst string) error {
-				b, err := os.ReadFile(src)
-				if err != nil {
-					return err
-				}
-				if b, err = dec.DecodeAll(b, nil); err != nil {
-					return err
-				}
-				return os.WriteFile(dst, b, 0o644)
-			}
-			ck := filepath.Join(dir, "ck")
-			if err := os.Mkdir(ck, 0o755); err != nil {
-				return err
-			}
-			for _, f := range []struct{ src, dst string }{
-				{filepath.Join(brownDir, "model.safetensors.zst"), "model.safetensors"},
-				{filepath.Join(tokenizerDir, "tokenizer.json.zst"), "tokenizer.json"},
-				{filepath.Join(tokenizerDir, "tokenizer_config.json.zst"), "tokenizer_config.json"},
-			} {
-				if err := unzst(f.src, filepath.Join(ck, f.dst)); err != nil {
-					return err
-				}
-			}
-			for _, f := range []string{"config.json", "generation_config.json"} {
-				b, err := os.ReadFile(filepath.Join(brownDir, f))
-				if err != nil {
-					return err
-				}
-				if err := os.WriteFile(filepath.Join(ck, f), b, 0o644); err != nil {
-					return err
-				}
-			}
-			brownModel.path = filepath.Join(dir, "brown.gmt")
-			_, err = convert.Run(ck, brownModel.path, convert.Options{}, nil)
-			os.RemoveAll(ck)
-			return err
-		}()
+		ck, err := unpackModel(dir, "gemma3-brown-tiny")
+		if err != nil {
+			brownModel.err = err
+			return
+		}
+		brownModel.path = filepath.Join(dir, "brown.gmt")
+		_, brownModel.err = convert.Run(ck, brownModel.path, convert.Options{}, nil)
+		os.RemoveAll(ck)
 	})
 	if brownModel.err != nil {
 		t.Fatalf("gemma3-brown-tiny: %v", brownModel.err)
