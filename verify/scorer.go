@@ -16,6 +16,8 @@ const scoreRows = 32
 // empty cache, and the logits of the scored positions are computed scoreRows at a time.
 type ModelScorer struct {
 	m      *runtime.Model
+	ctx    int
+	mode   *kernel.ActivationMode // nil: the current mode
 	s      *runtime.Session
 	logits []float32
 	nll    []float64
@@ -23,7 +25,7 @@ type ModelScorer struct {
 
 // NewModelScorer returns a scorer for windows of up to ctx tokens.
 func NewModelScorer(m *runtime.Model, ctx int) *ModelScorer {
-	return &ModelScorer{m: m, s: m.NewSession(&runtime.SessionOptions{MaxContext: ctx})}
+	return &ModelScorer{m: m, ctx: ctx, s: m.NewSession(&runtime.SessionOptions{MaxContext: ctx})}
 }
 
 // ScoreWindow implements [Scorer].

@@ -1,0 +1,159 @@
+package verify
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/gemmatool/gemmatool/runtime"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
+)
+
+// LogitsWindow computes the logits of one window: ids is BOS followed by the window's text
+// tokens, evaluated from an empty context; for every position p in [from, len(ids)−1) it calls
+// emit(p, logits) in increasing p (logits is only valid during the call).
+type LogitsWindow interface {
+	WindowLogits(ids []int32, from int, emit func(p int, logits []float32)) error
+}
+
+// KLDResult compares a test model's next-token distributions with a reference's over the
+// positions that [Perplexity] would score. KL divergences are in nats per token:
+// KL(P‖Q) = Σᵢ P(i)·(log P(i) − log Q(i)) with P the reference and Q the test distribution
+// (full softmax over every logit). Top1 is the fraction of positions whose most likely token is
+// the same. PPLRef and PPLTest are the two perplexities over the same tokens.
+type KLDResult struct {
+	KLDMean   float64 `json:"kld_mean"`
+	KLDStderr float64 `json:"kld_stderr"`
+	KLDMedian float64 `json:"kld_median"`
+	KLD99     float64 `json:"kld_p99"`
+	KLDMax    float64 `json:"kld_max"`
+	Top1      float64 `json:"top1_agreement"`
+	PPLRef    float64 `json:"ppl_ref"`
+	PPLTest   float64 `json:"ppl_test"`
+	Tokens    int     `json:"tokens"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// KLD runs the windows of [Windows] through ref and test and compares their distributions.
+func KLD(ref, test LogitsWindow, text []int32, o PerplexityOptions) (*KLDResult, error) {
+	ws, err := Windows(len(text), o.Ctx, o.Stride, o.Chunks)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	var kl, nllRef, nllTest Moments
+	var kls []float64
+	agree := 0
+	ids := make([]int32, 0, o.Ctx)
+	var refRows [][]float32
+	for k, w := range ws {
+		ids = append(ids[:0], o.BOS)
+		ids = append(ids, text[w.Start:w.End]...)
+		from := w.ScoreFrom - w.Start
+		refRows = refRows[:0]
+		// The reference's rows are kept (as log-probabilities) while the test model runs.
+		err := ref.WindowLogits(ids, from, func(p int, logits []float32) {
+			refRows = append(refRows, slices.Clone(logits))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("verify: kld: reference, window %d: %w", k, err)
+		}
+		err = test.WindowLogits(ids, from, func(p int, q []float32) {
+			r := refRows[p-from]
+			if len(r) != len(q) {
+				err = fmt.Errorf("verify: kld: %d reference logits, %d test logits", len(r), len(q))
+				return
+			}
+			d, a := klRow(r, q)
+			kl.Add(d)
+			kls = append(kls, d)
+			if a {
+				agree++
+			}
+			next := ids[p+1]
+			nllRef.Add(LogSumExp(r) - float64(r[next]))
+			nllTest.Add(LogSumExp(q) - float64(q[next]))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("verify: kld: test, window %d: %w", k, err)
+		}
+		if o.Progress != nil {
+			o.Progress(k+1, len(ws))
+		}
+	}
+	if kl.N == 0 {
+		return nil, fmt.Errorf("verify: kld: no positions to compare")
+	}
+	slices.Sort(kls)
+	res := &KLDResult{
+		KLDMean: kl.Mean(), KLDMedian: kls[len(kls)/2], KLD99: kls[min(len(kls)-1, len(kls)*99/100)], KLDMax: kls[len(kls)-1],
+		Top1: float64(agree) / kl.N, PPLRef: math.Exp(nllRef.Mean()), PPLTest: math.Exp(nllTest.Mean()),
+		Tokens: int(kl.N), Seconds: time.Since(t0).Seconds(),
+	}
+	if kl.N > 1 {
+		res.KLDStderr = math.Sqrt(kl.Variance() / kl.N)
+	}
+	return res, nil
+}
+
+// klRow returns KL(softmax(p) ‖ softmax(q)) in float64 and whether the argmaxes agree.
+func klRow(p, q []float32) (float64, bool) {
+	lp, lq := LogSumExp(p), LogSumExp(q)
+	var s, c float64
+	ap, aq := 0, 0
+	for i := range p {
+		if p[i] > p[ap] {
+			ap = i
+		}
+		if q[i] > q[aq] {
+			aq = i
+		}
+		a := float64(p[i]) - lp
+		pr := math.Exp(a)
+		if pr == 0 {
+			continue
+		}
+		neumaier(&s, &c, pr*(a-(float64(q[i])-lq)))
+	}
+	return max(0, s+c), ap == aq
+}
+
+// WindowLogits implements [LogitsWindow].
+func (ms *ModelScorer) WindowLogits(ids []int32, from int, emit func(p int, logits []float32)) error {
+	if ms.mode != nil {
+		prev := kernel.GetActivationMode()
+		kernel.SetActivationMode(*ms.mode)
+		defer kernel.SetActivationMode(prev)
+	}
+	ms.s.Reset()
+	if from < 0 || from >= len(ids)-1 {
+		return fmt.Errorf("verify: logits from position %d of a %d-token window", from, len(ids))
+	}
+	res, err := ms.s.Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsNone, FinalHidden: true})
+	if err != nil {
+		return err
+	}
+	d, v := ms.m.Hidden(), ms.m.VocabRows()
+	if ms.logits == nil {
+		ms.logits = make([]float32, scoreRows*v)
+		ms.nll = make([]float64, scoreRows)
+	}
+	last := len(ids) - 1
+	for p := from; p < last; p += scoreRows {
+		n := min(scoreRows, last-p)
+		ms.m.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
+		for r := range n {
+			emit(p+r, ms.logits[r*v:(r+1)*v])
+		}
+	}
+	return nil
+}
+
+// WithMode returns a scorer of the same model whose matmuls run in activation mode m (the
+// mode is set for the duration of each window and restored after).
+func (ms *ModelScorer) WithMode(m kernel.ActivationMode) *ModelScorer {
+	c := NewModelScorer(ms.m, ms.ctx)
+	c.mode = &m
+	return c
+}
