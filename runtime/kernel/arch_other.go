@@ -16,7 +16,8 @@ func hasAVX512() bool { return false }
 
 func streamRead(p []byte) uint64 { return streamReadGeneric(p) }
 
-func int8Asm() bool { return false }
+func int8Asm() bool  { return false }
+func int8VNNI() bool { return false }
 
 func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool { return false }
 

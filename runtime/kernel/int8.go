@@ -315,7 +315,7 @@ const (
 
 // matMulInt8 is MatMul in ModeInt8; false if the activations are not finite.
 func matMulInt8(y []float32, w *Matrix, x []float32, n int) bool {
-	if int8Asm() && n >= gemmMinN {
+	if int8VNNI() && n >= gemmMinN {
 		return matMulInt8Gemm(y, w, x, n)
 	}
 	qa, release := getQact()

@@ -12,7 +12,11 @@ import (
 // and useAVX512 are set.
 var hasVNNI = cpu.X86.HasAVX512VNNI
 
-func int8Asm() bool { return useAVX512 && hasVNNI }
+// int8Asm reports whether the assembly int8 kernels run (VNNI, else AVX2).
+func int8Asm() bool { return useAVX2 }
+
+// int8VNNI reports whether the VNNI kernels (and the prefill kernel) run.
+func int8VNNI() bool { return useAVX512 && hasVNNI }
 
 // The ModeInt8 row kernels compute, for r in [0, rows), the int8-mode sum of row r over the
 // first 128·steps columns (see int8.go for the activation layout xa/corr/dl; reference:
@@ -48,10 +52,28 @@ func mvQ8VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int
 //go:noescape
 func mvI4VNNI(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows, steps int)
 
+// mvQ4AVX2i8, mvQ8AVX2i8 and mvI4AVX2i8 are the AVX2 versions of mvQ4VNNI, mvQ8VNNI and
+// mvI4VNNI over the same layout, in halves of 8 lanes. The int32 lanes come from VPMADDUBSW
+// (unsigned × signed byte pairs into int16) and VPMADDWD by ones; Q8_0 uses the sign trick
+// instead of the offset (|w| × q·sign(w)), so it ignores corr:
+//
+//	Q4_0, I4: lane = corr[l] + Σ_{4 bytes} lo·xa + Σ_{4 bytes} hi·xa[+64]   (|int16| ≤ 4·15·127)
+//	Q8_0:     lane = Σ_{4 bytes} |w|·(q·sign(w))                               (|int16| ≤ 2·128·127)
+//
+//go:noescape
+func mvQ4AVX2i8(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
+
+//go:noescape
+func mvQ8AVX2i8(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
+
+//go:noescape
+func mvI4AVX2i8(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows, steps int)
+
 func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool {
 	if !int8Asm() || hi <= lo {
 		return false
 	}
+	vnni := int8VNNI()
 	steps := qa.colsA / 128
 	if steps > 0 {
 		l := &w.Layout
@@ -62,13 +84,22 @@ func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool {
 		case format.Q4_0, format.Q8_0:
 			nb := w.Cols() / format.BlockSize
 			scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
-			if w.DType == format.Q4_0 {
+			switch {
+			case w.DType == format.Q4_0 && vnni:
 				mvQ4VNNI(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
-			} else {
+			case w.DType == format.Q4_0:
+				mvQ4AVX2i8(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
+			case vnni:
 				mvQ8VNNI(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
+			default:
+				mvQ8AVX2i8(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
 			}
 		case format.I4:
-			mvI4VNNI(&y[lo], &codes[0], stride, xa, corr, dl, hi-lo, steps)
+			if vnni {
+				mvI4VNNI(&y[lo], &codes[0], stride, xa, corr, dl, hi-lo, steps)
+			} else {
+				mvI4AVX2i8(&y[lo], &codes[0], stride, xa, corr, dl, hi-lo, steps)
+			}
 		default:
 			return false
 		}
