@@ -31,6 +31,7 @@ Example:
 			&cli.StringFlag{Name: "size", Usage: "released size: " + strings.Join(convert.ReleasedSizes(), ", ") + " (required)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `DIR` (required; created if needed)"},
 			&cli.IntFlag{Name: "layers", Usage: "keep only `N` text (and vision) layers (0: all)"},
+			&cli.IntFlag{Name: "vision-layers", Usage: "vision tower layers, independently of --layers (0: as --layers caps them)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed"},
 			&cli.StringFlag{Name: "shard-size", Value: "auto", Usage: "max bytes per shard, e.g. 2GB or 500MB; 0 = one file; auto = 5GB for 4b and up"},
 			&cli.BoolFlag{Name: "json", Usage: "print what was written as JSON"},
@@ -52,6 +53,9 @@ func runSynth(c *cli.Context) error {
 	if _, err := convert.ReleasedConfig(size, 0); err != nil {
 		return usageError("synth: --size %q, want one of %s", c.String("size"), strings.Join(convert.ReleasedSizes(), ", "))
 	}
+	if l := c.Int("vision-layers"); l < 0 || l > 1024 {
+		return usageError("synth: --vision-layers %d, want 0..1024", l)
+	}
 	if l := c.Int("layers"); l < 0 || l > 1024 {
 		return usageError("synth: --layers %d, want 0..1024", l)
 	}
@@ -68,7 +72,7 @@ func runSynth(c *cli.Context) error {
 		}
 	}
 	bar := newProgress(c.App.ErrWriter, "synth", 0, "B", c.Bool("quiet") || c.Bool("json"))
-	res, err := testutil.Synth(out, testutil.SynthOptions{Size: size, Layers: c.Int("layers"), Seed: c.Uint64("seed"), ShardBytes: shard},
+	res, err := testutil.Synth(out, testutil.SynthOptions{Size: size, Layers: c.Int("layers"), VisionLayers: c.Int("vision-layers"), Seed: c.Uint64("seed"), ShardBytes: shard},
 		func(done, total int64) { bar.total = total; bar.Update(done) })
 	bar.Done()
 	if err != nil {

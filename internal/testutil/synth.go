@@ -22,7 +22,10 @@ import (
 type SynthOptions struct {
 	Size   string // "270m", "1b", "4b", "12b", "27b"
 	Layers int    // > 0: keep only this many text (and vision) layers
-	Seed   uint64
+	// VisionLayers > 0 sets the vision tower's layer count independently of Layers (for
+	// example a full 27-layer tower with a 2-layer decoder, to benchmark the vision path).
+	VisionLayers int
+	Seed         uint64
 	// ShardBytes > 0 splits the weights into shards of at most this many bytes (a tensor
 	// larger than that gets a shard of its own) with model.safetensors.index.json; 0 writes
 	// one model.safetensors, < 0 uses transformers' default of 5 GB shards.
@@ -58,6 +61,15 @@ func Synth(dir string, o SynthOptions, progress func(done, total int64)) (*Synth
 	cfg, err := convert.ReleasedConfig(o.Size, o.Layers)
 	if err != nil {
 		return nil, err
+	}
+	if o.VisionLayers > 0 {
+		if cfg.Vision == nil {
+			return nil, fmt.Errorf("synth: --vision-layers: the %s model has no vision tower", o.Size)
+		}
+		if o.VisionLayers > 1024 {
+			return nil, fmt.Errorf("synth: %d vision layers, want at most 1024", o.VisionLayers)
+		}
+		cfg.Vision.NumLayers = o.VisionLayers
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
