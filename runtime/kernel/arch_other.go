@@ -24,3 +24,12 @@ func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool { 
 func gemmKernel(tile *[gemmRows * gemmActs]float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
 	panic("kernel: no int8 prefill kernel")
 }
+
+func softmax(x []float32) { softmaxGeneric(x) }
+func gelu(x []float32)    { geluGeneric(x) }
+
+func expVec(x []float32) {
+	for i, v := range x {
+		x[i] = expf32(v)
+	}
+}

@@ -283,41 +283,6 @@ func TestVectorHelpers(t *testing.T) {
 	})
 }
 
-func TestSoftmax(t *testing.T) {
-	x := []float32{1, 2, 3, float32(math.Inf(-1)), 1000}
-	Softmax(x)
-	var sum float64
-	for _, v := range x {
-		sum += float64(v)
-	}
-	if math.Abs(sum-1) > 1e-6 || x[3] != 0 || x[4] < 0.999 {
-		t.Errorf("Softmax = %v, want a distribution with x[3] = 0 and x[4] ≈ 1", x)
-	}
-	y := []float32{0.5, -0.25, 2}
-	Softmax(y)
-	z := []float64{math.Exp(0.5), math.Exp(-0.25), math.Exp(2)}
-	s := z[0] + z[1] + z[2]
-	for i := range y {
-		if want := z[i] / s; math.Abs(float64(y[i])-want) > 2e-7 {
-			t.Errorf("Softmax[%d] = %v, want %v", i, y[i], want)
-		}
-	}
-}
-
-func TestGELU(t *testing.T) {
-	rng := rand.New(rand.NewPCG(11, 12))
-	for range 1000 {
-		v := float32(rng.NormFloat64() * 4)
-		f := float64(v)
-		want := 0.5 * f * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(f+0.044715*f*f*f)))
-		got := []float32{v}
-		GELU(got)
-		if math.Abs(float64(got[0])-want) > 2*math.Abs(want)*math.Ldexp(1, -24)+1e-38 {
-			t.Fatalf("GELU(%v) = %v, want %v", v, got[0], want)
-		}
-	}
-}
-
 func TestParallelFor(t *testing.T) {
 	defer SetThreads(Threads())
 	for _, threads := range []int{1, 2, 3, 5} {

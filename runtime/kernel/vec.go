@@ -1,9 +1,6 @@
 package kernel
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Dot returns Σ a[i]·b[i] in float32. It panics if the lengths differ.
 func Dot(a, b []float32) float32 {
@@ -27,37 +24,23 @@ func SumSquares(x []float32) float32 { return sumSquares(x) }
 // Scale computes x[i] *= a.
 func Scale(x []float32, a float32) { scale(x, a) }
 
-// Softmax replaces x by softmax(x) in place: exp(x[i] − max) / Σ exp(x[j] − max), computed in
-// float32 with float64 normalisation of the sum. An empty x is left alone; −Inf entries become 0.
+// Softmax replaces x by softmax(x) in place: exp(x[i] − max) / Σ exp(x[j] − max), with the
+// fast float32 exp (below 2 ulp; measured 1.3·2⁻²⁴ relative; see expf32) and a float64 sum. An empty x is
+// left alone; −Inf entries become 0; a NaN or +Inf entry makes every output NaN.
 func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		if v > m || v != v {
-			m = v
-		}
-	}
-	var sum float64
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - m)))
-		x[i] = e
-		sum += float64(e)
-	}
-	scale(x, float32(1/sum))
+	softmax(x)
 }
 
-// GELU applies the tanh approximation of GELU in place:
-// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), evaluated in float64 and rounded once (so it is
-// within one ulp of the float32 formula's exact value).
-func GELU(x []float32) {
-	const c = 0.7978845608028654 // √(2/π)
-	for i, v := range x {
-		f := float64(v)
-		x[i] = float32(0.5 * f * (1 + math.Tanh(c*(f+0.044715*f*f*f))))
-	}
-}
+// GELU applies the tanh approximation of GELU in place,
+// 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³), evaluated in float32 as the equal
+// x / (1 + exp(−2u)) with the fast exp (no cancellation for negative x). Its error against the
+// float64 formula is at most 2⁻²¹·(1 + |2u|)·|GELU(x)| + 2⁻¹²⁶·|x| (measured: 2.9·2⁻²⁴·(1 +
+// |2u|)·|GELU(x)|); the |2u| factor is the float32 rounding of u, amplified where GELU(x) is
+// far below x (x below about −3).
+func GELU(x []float32) { gelu(x) }
 
 func dotGeneric(a, b []float32) float32 {
 	var s float32
