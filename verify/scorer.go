@@ -9,8 +9,9 @@ import (
 )
 
 // scoreRows is the number of positions whose logits are held at once (rows × vocabulary
-// floats: 32 MiB for Gemma 3's 262,144 ids).
-const scoreRows = 32
+// floats: 128 MiB for Gemma 3's 262,144 ids). The LM head's matrix product expands each
+// weight row once per call, so larger batches of rows amortise that over more positions.
+const scoreRows = 128
 
 // ModelScorer is the [Scorer] of a runtime model: each window runs as one prefill from an
 // empty cache, and the logits of the scored positions are computed scoreRows at a time.
