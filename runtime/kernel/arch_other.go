@@ -21,7 +21,7 @@ func int8VNNI() bool { return false }
 
 func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool { return false }
 
-func gemmKernel(tile *[gemmRows * gemmActs]float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
+func gemmKernel(y []float32, ldy, m, na int, scale float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
 	panic("kernel: no int8 prefill kernel")
 }
 
@@ -33,3 +33,7 @@ func expVec(x []float32) {
 		x[i] = expf32(v)
 	}
 }
+
+func quantizeRowsArch(q []int8, d []float32, x []float32) (blocks int, ok bool) { return 0, true }
+
+func expandRowArch(dst []int8, corr []int32, w *Matrix, codes []byte, nb int) bool { return false }

@@ -134,7 +134,11 @@ const tinyBits = 0x1f800000 // 2⁻⁶⁴
 
 func quantizeRow(q []int8, d []float32, x []float32) bool {
 	const magic = 1 << 23 * 1.5
-	for b := range d {
+	b0, ok := quantizeRowsArch(q, d, x)
+	if !ok {
+		return false
+	}
+	for b := b0; b < len(d); b++ {
 		xb := x[32*b : min(32*b+32, len(x))]
 		var amaxBits uint32 // the bits of non-negative floats order like the values
 		for _, v := range xb {
@@ -365,7 +369,6 @@ type gemmScratch struct {
 	wq   []int8    // [gemmSuper][gemmRows][32·nbP]
 	wd   []float32 // [gemmSuper][nbP][gemmRows]
 	corr []int32   // [gemmSuper][nbP][gemmRows]
-	tile [gemmRows * gemmActs]float32
 }
 
 type gemmState struct {
@@ -500,19 +503,8 @@ func gemmGroups(j *job, worker, lo, hi int) {
 			for gi := range ng {
 				rg := r0 + gi*gemmRows
 				m := min(gemmRows, rows-rg)
-				gemmKernel(&s.tile, &s.wq[gi*32*k], &s.wd[gi*k], &s.corr[gi*k], xp, xd, nbP)
-				for a := range min(gemmActs, j.n-p*gemmActs) {
-					base := (p*gemmActs+a)*rows + rg
-					out, t := j.y[base:base+m], s.tile[a:]
-					for r := range out {
-						out[r] = t[r*gemmActs]
-					}
-					if w.Scale != 1 {
-						for r := range out {
-							out[r] *= w.Scale
-						}
-					}
-				}
+				na := min(gemmActs, j.n-p*gemmActs)
+				gemmKernel(j.y[p*gemmActs*rows+rg:], rows, m, na, w.Scale, &s.wq[gi*32*k], &s.wd[gi*k], &s.corr[gi*k], xp, xd, nbP)
 			}
 		}
 	}
@@ -534,13 +526,14 @@ func expandGroup(wq []int8, wd []float32, corr []int32, w *Matrix, r0, m, nbP in
 		}
 		codes, sc := w.rowCodes(r0+r), w.rowScales(r0+r)
 		db := int8Bytes(dst)
-		switch w.DType {
-		case format.Q8_0:
+		switch {
+		case expandRowArch(dst, corr[r:], w, codes, nbP):
+		case w.DType == format.Q8_0:
 			copy(db, codes[:cols])
 			for b := range nbP {
 				corr[b*gemmRows+r] = -128 * sumInt8x32(db[32*b:])
 			}
-		case format.Q4_0:
+		case w.DType == format.Q4_0:
 			for b := range nbP {
 				c, o := codes[16*b:16*b+16], db[32*b:32*b+32]
 				var sum uint64
@@ -553,7 +546,7 @@ func expandGroup(wq []int8, wd []float32, corr []int32, w *Matrix, r0, m, nbP in
 				}
 				corr[b*gemmRows+r] = -128 * (int32(sum) - 256)
 			}
-		case format.I4:
+		case w.DType == format.I4:
 			for i, c := range codes[:(cols+1)/2] {
 				binary.LittleEndian.PutUint16(db[2*i:], nibblePairs[c])
 			}

@@ -119,16 +119,64 @@ func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool {
 // gemm6x32VNNI is the prefill kernel (layouts in int8.go, reference dotRowInt8): for the 6
 // expanded weight rows (stride ldw bytes) and the 32 activation lanes of one packed panel,
 //
-//	for b := range nb { for r := range 6 { for a := range 32 {
-//		acc := corr[6b+r] + Σ_{c<32} int32(xp[b][c/4][a][c%4])·int32(w[r·ldw+32b+c])   // xp = q+128
-//		tile[32r+a] += float32(acc)·xd[32b+a]·wd[6b+r] } } }
+//	for r := range 6 { for a := range 32 {
+//		for b := range nb {
+//			acc := corr[6b+r] + Σ_{c<32} int32(xp[b][c/4][a][c%4])·int32(w[r·ldw+32b+c])   // xp = q+128
+//			t[r][a] += float32(acc)·xd[32b+a]·wd[6b+r] }
+//		if r < m && lane a in mask0 | mask1<<16 { y[a·ldy+r] = t[r][a]·scale } } }
 //
 // The block body is unrolled: 8 steps of 4 columns, each 12 VPDPBUSD (6 rows × 2 vectors of
-// 16 lanes).
+// 16 lanes); the outputs are scattered (VSCATTERDPS) straight into the rows of y.
 //
 //go:noescape
-func gemm6x32VNNI(tile *float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
+func gemm6x32VNNI(y *float32, ldy, m, mask0, mask1 int, scale float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
 
-func gemmKernel(tile *[gemmRows * gemmActs]float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
-	gemm6x32VNNI(&tile[0], wq, 32*nb, wd, corr, xp, xd, nb)
+// gemmKernel runs the prefill kernel for na activation rows (of the panel) and m weight rows,
+// writing y[a·ldy+r].
+func gemmKernel(y []float32, ldy, m, na int, scale float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
+	mask0, mask1 := 1<<min(na, 16)-1, 1<<max(0, na-16)-1
+	gemm6x32VNNI(&y[0], ldy, m, mask0, mask1, scale, wq, 32*nb, wd, corr, xp, xd, nb)
+}
+
+// quantRowsAVX512 is quantizeRow over nb full blocks of 32 (reference: quantizeRow's loop,
+// bit-exact: the same float32 division, reciprocal and product, VCVTPS2DQ rounding to nearest
+// even); it returns false at the first block holding a NaN or ±Inf.
+//
+//go:noescape
+func quantRowsAVX512(q *int8, d *float32, x *float32, nb int) bool
+
+// expandQ4AVX512 is, for b < nb (reference: expandGroup's Q4_0 case):
+//
+//	dst[32b+j], dst[32b+16+j] = int8(codes[16b+j]&15)−8, int8(codes[16b+j]>>4)−8   (j < 16)
+//	corr[b·cstride/4] = −128·Σ_{j<32} dst[32b+j]
+//
+//go:noescape
+func expandQ4AVX512(dst *int8, corr *int32, cstride int, codes *byte, nb int)
+
+// expandQ8AVX512 is dst[32b+j] = int8(codes[32b+j]), corr[b·cstride/4] = −128·Σ_j dst[32b+j].
+//
+//go:noescape
+func expandQ8AVX512(dst *int8, corr *int32, cstride int, codes *byte, nb int)
+
+func quantizeRowsArch(q []int8, d []float32, x []float32) (blocks int, ok bool) {
+	nb := len(x) / 32
+	if !useAVX512 || nb == 0 {
+		return 0, true
+	}
+	return nb, quantRowsAVX512(&q[0], &d[0], &x[0], nb)
+}
+
+func expandRowArch(dst []int8, corr []int32, w *Matrix, codes []byte, nb int) bool {
+	if !useAVX512 || nb == 0 {
+		return false
+	}
+	switch w.DType {
+	case format.Q4_0:
+		expandQ4AVX512(&dst[0], &corr[0], 4*gemmRows, &codes[0], nb)
+	case format.Q8_0:
+		expandQ8AVX512(&dst[0], &corr[0], 4*gemmRows, &codes[0], nb)
+	default:
+		return false
+	}
+	return true
 }

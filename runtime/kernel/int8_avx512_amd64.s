@@ -41,6 +41,16 @@ DATA perm8<>+112(SB)/8, $0x0000000300000003
 DATA perm8<>+120(SB)/8, $0x0000000300000003
 GLOBL perm8<>(SB), RODATA|NOPTR, $128
 
+DATA iota16<>+0(SB)/8, $0x0000000100000000
+DATA iota16<>+8(SB)/8, $0x0000000300000002
+DATA iota16<>+16(SB)/8, $0x0000000500000004
+DATA iota16<>+24(SB)/8, $0x0000000700000006
+DATA iota16<>+32(SB)/8, $0x0000000900000008
+DATA iota16<>+40(SB)/8, $0x0000000b0000000a
+DATA iota16<>+48(SB)/8, $0x0000000d0000000c
+DATA iota16<>+56(SB)/8, $0x0000000f0000000e
+GLOBL iota16<>(SB), RODATA|NOPTR, $64
+
 // REDUCE16 sums the 16 lanes of Z0 into X0 (lane 0).
 #define REDUCE16 \
 	VEXTRACTF64X4 $1, Z0, Y1 \
@@ -280,18 +290,17 @@ q8vdone:
 	VMULPS           aoff(DX), acc, acc \
 	VFMADD231PS.BCST woff(CX), acc, facc
 
-// func gemm6x32VNNI(tile *float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
-TEXT ·gemm6x32VNNI(SB), NOSPLIT, $0-64
-	MOVQ tile+0(FP), DI
-	MOVQ w+8(FP), R8
-	MOVQ ldw+16(FP), R9
+// func gemm6x32VNNI(y *float32, ldy, m, mask0, mask1 int, scale float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
+TEXT ·gemm6x32VNNI(SB), NOSPLIT, $0-104
+	MOVQ w+48(FP), R8
+	MOVQ ldw+56(FP), R9
 	LEAQ (R9)(R9*2), R11
 	ADDQ R8, R11
-	MOVQ wd+24(FP), CX
-	MOVQ corr+32(FP), BX
-	MOVQ xp+40(FP), SI
-	MOVQ xd+48(FP), DX
-	MOVQ nb+56(FP), R12
+	MOVQ wd+64(FP), CX
+	MOVQ corr+72(FP), BX
+	MOVQ xp+80(FP), SI
+	MOVQ xd+88(FP), DX
+	MOVQ nb+96(FP), R12
 
 	VXORPS Z12, Z12, Z12
 	VXORPS Z13, Z13, Z13
@@ -351,17 +360,223 @@ g6block:
 	JNZ  g6block
 
 g6store:
-	VMOVUPS Z12, 0(DI)
-	VMOVUPS Z13, 64(DI)
-	VMOVUPS Z14, 128(DI)
-	VMOVUPS Z15, 192(DI)
-	VMOVUPS Z16, 256(DI)
-	VMOVUPS Z17, 320(DI)
-	VMOVUPS Z18, 384(DI)
-	VMOVUPS Z19, 448(DI)
-	VMOVUPS Z20, 512(DI)
-	VMOVUPS Z21, 576(DI)
-	VMOVUPS Z22, 640(DI)
-	VMOVUPS Z23, 704(DI)
+	// y[(a)·ldy + r] = scale·tile[r][a] for r < m and the activation lanes in mask0/mask1:
+	// scattered with lane indices a·ldy (second vector at +16·ldy).
+	MOVQ         y+0(FP), DI
+	MOVQ         ldy+8(FP), AX
+	MOVQ         m+16(FP), R13
+	MOVQ         mask0+24(FP), R14
+	MOVQ         mask1+32(FP), R15
+	VBROADCASTSS scale+40(FP), Z26
+	VPBROADCASTD AX, Z24
+	VPMULLD      iota16<>(SB), Z24, Z24
+	SHLQ         $6, AX
+	LEAQ         (DI)(AX*1), R10
+	CMPQ         R13, $1
+	JLT          g6done
+	VMULPS       Z26, Z12, Z12
+	KMOVW        R14, K1
+	VSCATTERDPS  Z12, K1, 0(DI)(Z24*4)
+	VMULPS       Z26, Z13, Z13
+	KMOVW        R15, K1
+	VSCATTERDPS  Z13, K1, 0(R10)(Z24*4)
+	CMPQ         R13, $2
+	JLT          g6done
+	VMULPS       Z26, Z14, Z14
+	KMOVW        R14, K1
+	VSCATTERDPS  Z14, K1, 4(DI)(Z24*4)
+	VMULPS       Z26, Z15, Z15
+	KMOVW        R15, K1
+	VSCATTERDPS  Z15, K1, 4(R10)(Z24*4)
+	CMPQ         R13, $3
+	JLT          g6done
+	VMULPS       Z26, Z16, Z16
+	KMOVW        R14, K1
+	VSCATTERDPS  Z16, K1, 8(DI)(Z24*4)
+	VMULPS       Z26, Z17, Z17
+	KMOVW        R15, K1
+	VSCATTERDPS  Z17, K1, 8(R10)(Z24*4)
+	CMPQ         R13, $4
+	JLT          g6done
+	VMULPS       Z26, Z18, Z18
+	KMOVW        R14, K1
+	VSCATTERDPS  Z18, K1, 12(DI)(Z24*4)
+	VMULPS       Z26, Z19, Z19
+	KMOVW        R15, K1
+	VSCATTERDPS  Z19, K1, 12(R10)(Z24*4)
+	CMPQ         R13, $5
+	JLT          g6done
+	VMULPS       Z26, Z20, Z20
+	KMOVW        R14, K1
+	VSCATTERDPS  Z20, K1, 16(DI)(Z24*4)
+	VMULPS       Z26, Z21, Z21
+	KMOVW        R15, K1
+	VSCATTERDPS  Z21, K1, 16(R10)(Z24*4)
+	CMPQ         R13, $6
+	JLT          g6done
+	VMULPS       Z26, Z22, Z22
+	KMOVW        R14, K1
+	VSCATTERDPS  Z22, K1, 20(DI)(Z24*4)
+	VMULPS       Z26, Z23, Z23
+	KMOVW        R15, K1
+	VSCATTERDPS  Z23, K1, 20(R10)(Z24*4)
+
+g6done:
+	VZEROUPPER
+	RET
+
+// func quantRowsAVX512(q *int8, d *float32, x *float32, nb int) bool
+TEXT ·quantRowsAVX512(SB), NOSPLIT, $0-33
+	MOVQ         q+0(FP), DI
+	MOVQ         d+8(FP), DX
+	MOVQ         x+16(FP), SI
+	MOVQ         nb+24(FP), CX
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	MOVL         $127, AX
+	VPBROADCASTD AX, Z30
+	MOVL         $-127, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x42fe0000, AX // 127.0
+	VMOVD        AX, X28
+	MOVL         $0x3f800000, AX // 1.0
+	VMOVD        AX, X27
+	TESTQ        CX, CX
+	JZ           qrok
+
+qrblock:
+	VMOVUPS       (SI), Z0
+	VMOVUPS       64(SI), Z1
+	VPANDD        Z31, Z0, Z2
+	VPANDD        Z31, Z1, Z3
+	VPMAXUD       Z3, Z2, Z2
+	VEXTRACTI64X4 $1, Z2, Y3
+	VPMAXUD       Y3, Y2, Y2
+	VEXTRACTI128  $1, Y2, X3
+	VPMAXUD       X3, X2, X2
+	VPSHUFD       $0x4e, X2, X3
+	VPMAXUD       X3, X2, X2
+	VPSHUFD       $0xb1, X2, X3
+	VPMAXUD       X3, X2, X2
+	VMOVD         X2, AX
+	CMPL          AX, $0x7f800000
+	JAE           qrbad
+	CMPL          AX, $0x1f800000
+	JB            qrzero
+	VDIVSS        X28, X2, X4 // d = amax/127
+	VMOVSS        X4, (DX)
+	VDIVSS        X4, X27, X5 // 1/d
+	VBROADCASTSS  X5, Z5
+	VMULPS        Z5, Z0, Z0
+	VMULPS        Z5, Z1, Z1
+	VCVTPS2DQ     Z0, Z0
+	VCVTPS2DQ     Z1, Z1
+	VPMINSD       Z30, Z0, Z0
+	VPMINSD       Z30, Z1, Z1
+	VPMAXSD       Z29, Z0, Z0
+	VPMAXSD       Z29, Z1, Z1
+	VPMOVSDB      Z0, (DI)
+	VPMOVSDB      Z1, 16(DI)
+	JMP           qrnext
+
+qrzero:
+	MOVL    $0, (DX)
+	VPXORD  Y0, Y0, Y0
+	VMOVDQU Y0, (DI)
+
+qrnext:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  qrblock
+
+qrok:
+	MOVB $1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+qrbad:
+	MOVB $0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func expandQ4AVX512(dst *int8, corr *int32, cstride int, codes *byte, nb int)
+TEXT ·expandQ4AVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         corr+8(FP), DX
+	MOVQ         cstride+16(FP), R8
+	MOVQ         codes+24(FP), SI
+	MOVQ         nb+32(FP), CX
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Y15
+	MOVL         $0x08080808, AX
+	VPBROADCASTD AX, Y14
+	VPXOR        Y13, Y13, Y13
+	TESTQ        CX, CX
+	JZ           exq4done
+
+exq4block:
+	VMOVDQU      (SI), X0
+	VPSRLW       $4, X0, X1
+	VPAND        X15, X0, X0
+	VPAND        X15, X1, X1
+	VINSERTI128  $1, X1, Y0, Y0
+	VPSADBW      Y13, Y0, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPADDQ       X3, X2, X2
+	VPSHUFD      $0x4e, X2, X3
+	VPADDQ       X3, X2, X2
+	VMOVD        X2, AX
+	SHLL         $7, AX
+	NEGL         AX
+	ADDL         $32768, AX // −128·(Σq − 256)
+	MOVL         AX, (DX)
+	VPSUBB       Y14, Y0, Y0
+	VMOVDQU      Y0, (DI)
+	ADDQ         $16, SI
+	ADDQ         $32, DI
+	ADDQ         R8, DX
+	DECQ         CX
+	JNZ          exq4block
+
+exq4done:
+	VZEROUPPER
+	RET
+
+// func expandQ8AVX512(dst *int8, corr *int32, cstride int, codes *byte, nb int)
+TEXT ·expandQ8AVX512(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         corr+8(FP), DX
+	MOVQ         cstride+16(FP), R8
+	MOVQ         codes+24(FP), SI
+	MOVQ         nb+32(FP), CX
+	MOVL         $0x80808080, AX
+	VPBROADCASTD AX, Y14
+	VPXOR        Y13, Y13, Y13
+	TESTQ        CX, CX
+	JZ           exq8done
+
+exq8block:
+	VMOVDQU      (SI), Y0
+	VMOVDQU      Y0, (DI)
+	VPXOR        Y14, Y0, Y0
+	VPSADBW      Y13, Y0, Y2
+	VEXTRACTI128 $1, Y2, X3
+	VPADDQ       X3, X2, X2
+	VPSHUFD      $0x4e, X2, X3
+	VPADDQ       X3, X2, X2
+	VMOVD        X2, AX
+	SHLL         $7, AX
+	NEGL         AX
+	ADDL         $524288, AX // −128·(Σ(w+128) − 4096)
+	MOVL         AX, (DX)
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	ADDQ         R8, DX
+	DECQ         CX
+	JNZ          exq8block
+
+exq8done:
 	VZEROUPPER
 	RET

@@ -268,3 +268,50 @@ func modeName(m ActivationMode) string {
 	}
 	return "exact"
 }
+
+// TestQuantizeRow checks the activation quantization of every implementation bit for bit
+// against the definition, including tiny, zero and rounding-tie blocks and non-finite input.
+func TestQuantizeRow(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(27, 28))
+		for _, n := range []int{1, 31, 32, 33, 64, 100, 1152} {
+			x := randVec(rng, n)
+			for j := range x {
+				switch j % 97 {
+				case 3:
+					x[j] = 0
+				case 5:
+					x[j] *= 1e-21 // tiny (block may quantize to zero)
+				}
+			}
+			if n >= 64 {
+				clear(x[32:64])
+				for j := range 32 {
+					x[j] = float32(j-16) / 2 // ties after scaling by 127/8
+				}
+			}
+			q := make([]int8, n)
+			d := make([]float32, (n+31)/32)
+			if !quantizeRow(q, d, x) {
+				t.Fatalf("n=%d: quantizeRow = false for finite input", n)
+			}
+			wq, wd := testQuantize(x)
+			for b := range d {
+				if math.Float32bits(d[b]) != math.Float32bits(wd[b]) {
+					t.Fatalf("n=%d: d[%d] = %v, want %v", n, b, d[b], wd[b])
+				}
+			}
+			for j := range q {
+				if int32(q[j]) != wq[j] {
+					t.Fatalf("n=%d: q[%d] = %d, want %d (x = %v, d = %v)", n, j, q[j], wq[j], x[j], d[j/32])
+				}
+			}
+			for _, v := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+				x[n-1] = v
+				if quantizeRow(q, d, x) {
+					t.Fatalf("n=%d: quantizeRow accepts %v", n, v)
+				}
+			}
+		}
+	})
+}
