@@ -281,20 +281,26 @@ func matVecRowsInt8(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
 	}
 }
 
-// getQact returns the shared quantization buffer (release must be called) or, if another call
-// holds it, a fresh one.
-func getQact() (qa *qact, release func()) {
+// getQact returns the shared quantization buffer (locked: the caller calls putQact) or, if
+// another call holds it, a fresh one.
+func getQact() *qact {
 	if qactBuf.TryLock() {
-		return &qactBuf.qa, qactBuf.Unlock
+		return &qactBuf.qa
 	}
-	return new(qact), func() {}
+	return new(qact)
+}
+
+func putQact(qa *qact) {
+	if qa == &qactBuf.qa {
+		qactBuf.Unlock()
+	}
 }
 
 // matVecInt8 is MatVec in ModeInt8; false if the activations are not finite (the caller then
 // computes exactly).
 func matVecInt8(y []float32, w *Matrix, x []float32) bool {
-	qa, release := getQact()
-	defer release()
+	qa := getQact()
+	defer putQact(qa)
 	if !qa.quantize(w.DType, x, 1, len(x), int8Asm()) {
 		return false
 	}
@@ -322,8 +328,8 @@ func matMulInt8(y []float32, w *Matrix, x []float32, n int) bool {
 	if int8VNNI() && n >= gemmMinN {
 		return matMulInt8Gemm(y, w, x, n)
 	}
-	qa, release := getQact()
-	defer release()
+	qa := getQact()
+	defer putQact(qa)
 	if !qa.quantize(w.DType, x, n, w.Cols(), int8Asm()) {
 		return false
 	}
@@ -401,8 +407,8 @@ func (g *gemmState) scratch(worker, nbP int) *gemmScratch {
 
 // matMulInt8Gemm is matMulInt8 with the prefill kernel; false if the activations are not finite.
 func matMulInt8Gemm(y []float32, w *Matrix, x []float32, n int) bool {
-	qa, release := getQact()
-	defer release()
+	qa := getQact()
+	defer putQact(qa)
 	cols := w.Cols()
 	nbP := (cols + 31) / 32
 	panels := (n + gemmActs - 1) / gemmActs

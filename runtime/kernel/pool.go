@@ -4,6 +4,7 @@ import (
 	goruntime "runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // job is one parallel loop over [0, total) in chunks. The pool reuses a single job value, so
@@ -43,14 +44,31 @@ func (j *job) run(worker int) {
 }
 
 // pool is the persistent worker pool: threads-1 goroutines plus the calling goroutine.
+//
+// Decode issues hundreds of short parallel loops per token (a 1B model's q/k/v projections
+// take tens of microseconds), so waking a parked goroutine for each (a futex round trip,
+// often 10–50 µs in a VM) would cost as much as the work. Workers therefore spin on their
+// sequence number for up to spinWait after finishing a loop and only then park on their
+// channel; the caller spins on the pending count while the helpers finish.
 type pool struct {
 	mu      sync.Mutex // held for the duration of one parallel loop
 	threads int
-	start   []chan *job
-	done    chan struct{}
+	workers []*worker
+	pending atomic.Int32 // helpers still running the current loop
+	stopped atomic.Bool
 	job     job
 	scratch [][]float32 // per-worker buffers, grown on demand under mu
 }
+
+type worker struct {
+	seq      atomic.Uint64 // incremented once per loop handed to this worker
+	job      atomic.Pointer[job]
+	sleeping atomic.Bool
+	wake     chan struct{}
+}
+
+// spinWait is how long an idle worker polls for the next loop before parking.
+const spinWait = 200 * time.Microsecond
 
 var thePool struct {
 	once sync.Once
@@ -67,23 +85,65 @@ func newPool(n int) *pool {
 	if n < 1 {
 		n = 1
 	}
-	p := &pool{threads: n, done: make(chan struct{}, n), scratch: make([][]float32, n)}
+	p := &pool{threads: n, scratch: make([][]float32, n)}
 	for i := 1; i < n; i++ {
-		c := make(chan *job, 1)
-		p.start = append(p.start, c)
-		go func(worker int) {
-			for j := range c {
-				j.run(worker)
-				p.done <- struct{}{}
-			}
-		}(i)
+		w := &worker{wake: make(chan struct{}, 1)}
+		p.workers = append(p.workers, w)
+		go p.loop(w, i)
 	}
 	return p
 }
 
+// loop is worker i's life: wait for the next sequence number (spinning, then parked), run
+// the job, report.
+func (p *pool) loop(w *worker, i int) {
+	var last uint64
+	for {
+		if !w.await(last) || p.stopped.Load() {
+			return
+		}
+		last = w.seq.Load()
+		w.job.Load().run(i)
+		p.pending.Add(-1)
+	}
+}
+
+// await returns when w.seq differs from last (false if the wake channel was closed).
+func (w *worker) await(last uint64) bool {
+	start := time.Now()
+	for n := 0; w.seq.Load() == last; n++ {
+		if n&255 != 255 || time.Since(start) < spinWait {
+			continue
+		}
+		w.sleeping.Store(true)
+		if w.seq.Load() != last {
+			if w.sleeping.CompareAndSwap(true, false) {
+				return true
+			}
+			// The dispatcher cleared the flag and sends a token: take it.
+		}
+		if _, ok := <-w.wake; !ok {
+			return false
+		}
+		start = time.Now()
+	}
+	return true
+}
+
+// handOut gives j to worker w and wakes it if it parked.
+func (w *worker) handOut(j *job) {
+	w.job.Store(j)
+	w.seq.Add(1)
+	if w.sleeping.CompareAndSwap(true, false) {
+		w.wake <- struct{}{}
+	}
+}
+
 func (p *pool) stop() {
-	for _, c := range p.start {
-		close(c)
+	p.stopped.Store(true)
+	for _, w := range p.workers {
+		w.seq.Add(1)
+		close(w.wake)
 	}
 }
 
@@ -129,12 +189,15 @@ func parallel(total, chunk int, a args, body func(j *job, worker, lo, hi int)) {
 	j.next.Store(0)
 	j.args = a
 	helpers := min(p.threads, (total+chunk-1)/chunk) - 1
-	for i := range helpers {
-		p.start[i] <- j
+	p.pending.Store(int32(helpers))
+	for _, w := range p.workers[:helpers] {
+		w.handOut(j)
 	}
 	j.run(0)
-	for range helpers {
-		<-p.done
+	for n := 0; p.pending.Load() != 0; n++ {
+		if n&1023 == 1023 {
+			goruntime.Gosched()
+		}
 	}
 	*j = job{}
 	p.mu.Unlock()
