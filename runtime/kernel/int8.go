@@ -309,7 +309,7 @@ func matVecInt8(y []float32, w *Matrix, x []float32) bool {
 		matVecRowsInt8(y, w, qa, 0, 0, rows)
 		return true
 	}
-	chunk := max(16, (rows/(8*Threads())+15)&^15)
+	chunk := max(16, (rows/(2*Threads())+15)&^15)
 	parallel(rows, chunk, args{y: y, w: w, qa: qa}, func(j *job, _, lo, hi int) {
 		matVecRowsInt8(j.y, j.w, j.qa, 0, lo, hi)
 	})

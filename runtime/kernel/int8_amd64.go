@@ -106,6 +106,9 @@ func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool {
 	} else {
 		clear(y[lo:hi])
 	}
+	if qa.colsA == qa.cols && w.DType != format.I4 && w.Scale == 1 {
+		return true // nothing to add or scale
+	}
 	for r := lo; r < hi; r++ {
 		s := y[r]
 		if qa.colsA < qa.cols {

@@ -31,8 +31,9 @@ func matVec(y []float32, w *Matrix, x []float32) {
 		matVecRows(y, w, x, 0, rows)
 		return
 	}
-	// About 8 chunks per thread, whole cache lines of y, at least 16 rows.
-	chunk := max(16, (rows/(8*Threads())+15)&^15)
+	// Two chunks per thread (whole cache lines of y, at least 16 rows): long weight streams
+	// prefetch best, and two let a thread that started late catch up.
+	chunk := max(16, (rows/(2*Threads())+15)&^15)
 	parallel(rows, chunk, args{y: y, w: w, x: x}, func(j *job, _, lo, hi int) {
 		matVecRows(j.y, j.w, j.x, lo, hi)
 	})
