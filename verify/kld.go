@@ -47,6 +47,7 @@ func KLD(ref, test LogitsWindow, text []int32, o PerplexityOptions) (*KLDResult,
 	agree := 0
 	ids := make([]int32, 0, o.Ctx)
 	var refRows [][]float32
+	var scratch [2][]float32
 	for k, w := range ws {
 		ids = append(ids[:0], o.BOS)
 		ids = append(ids, text[w.Start:w.End]...)
@@ -65,15 +66,15 @@ func KLD(ref, test LogitsWindow, text []int32, o PerplexityOptions) (*KLDResult,
 				err = fmt.Errorf("verify: kld: %d reference logits, %d test logits", len(r), len(q))
 				return
 			}
-			d, a := klRow(r, q)
+			d, a, lr, lq := klRow(r, q, &scratch)
 			kl.Add(d)
 			kls = append(kls, d)
 			if a {
 				agree++
 			}
 			next := ids[p+1]
-			nllRef.Add(LogSumExp(r) - float64(r[next]))
-			nllTest.Add(LogSumExp(q) - float64(q[next]))
+			nllRef.Add(lr - float64(r[next]))
+			nllTest.Add(lq - float64(q[next]))
 		})
 		if err != nil {
 			return nil, fmt.Errorf("verify: kld: test, window %d: %w", k, err)
@@ -97,9 +98,19 @@ func KLD(ref, test LogitsWindow, text []int32, o PerplexityOptions) (*KLDResult,
 	return res, nil
 }
 
-// klRow returns KL(softmax(p) ‖ softmax(q)) in float64 and whether the argmaxes agree.
-func klRow(p, q []float32) (float64, bool) {
-	lp, lq := LogSumExp(p), LogSumExp(q)
+// klRow returns KL(softmax(p) ‖ softmax(q)) in float64, whether the argmaxes agree, and the
+// log-sum-exps of p and q. scratch holds two rows of working space (grown as needed).
+func klRow(p, q []float32, scratch *[2][]float32) (kl float64, agree bool, lp, lq float64) {
+	for i := range scratch {
+		if cap(scratch[i]) < len(p) {
+			scratch[i] = make([]float32, len(p))
+		}
+		scratch[i] = scratch[i][:len(p)]
+	}
+	sp, sq := scratch[0], scratch[1]
+	copy(sp, p)
+	copy(sq, q)
+	lp, lq = lseInPlace(sp), lseInPlace(sq) // sp, sq now hold the two softmaxes
 	var s, c float64
 	ap, aq := 0, 0
 	for i := range p {
@@ -109,14 +120,12 @@ func klRow(p, q []float32) (float64, bool) {
 		if q[i] > q[aq] {
 			aq = i
 		}
-		a := float64(p[i]) - lp
-		pr := math.Exp(a)
-		if pr == 0 {
+		if sp[i] == 0 {
 			continue
 		}
-		neumaier(&s, &c, pr*(a-(float64(q[i])-lq)))
+		neumaier(&s, &c, float64(sp[i])*((float64(p[i])-lp)-(float64(q[i])-lq)))
 	}
-	return max(0, s+c), ap == aq
+	return max(0, s+c), ap == aq, lp, lq
 }
 
 // WindowLogits implements [LogitsWindow].

@@ -73,3 +73,20 @@ func TestKLD(t *testing.T) {
 		t.Errorf("KLD = %+v, want mean %.8f over %d tokens, top-1 %.4f", got, sum/float64(n), n, float64(agree)/float64(n))
 	}
 }
+
+func TestLSEInPlace(t *testing.T) {
+	rng := []float32{}
+	for i := 0; i < 262144; i++ {
+		rng = append(rng, float32(math.Sin(float64(i)*0.37))*12-float32(i%7))
+	}
+	for _, x := range [][]float32{{1, 2, 3}, {-1e4, 0, -50}, {5}, rng} {
+		want := LogSumExp(x)
+		y := append([]float32(nil), x...)
+		if got := lseInPlace(y); math.Abs(got-want) > 2e-7*math.Max(1, math.Abs(want)) {
+			t.Errorf("lseInPlace (%d values) = %.10f, want %.10f", len(x), got, want)
+		}
+	}
+	if got := lseInPlace([]float32{1, float32(math.NaN())}); !math.IsNaN(got) {
+		t.Errorf("lseInPlace with NaN = %v, want NaN", got)
+	}
+}

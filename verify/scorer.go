@@ -51,7 +51,8 @@ func (ms *ModelScorer) ScoreWindow(ids []int32, from int, emit func(p int, nll f
 		kernel.ParallelFor(n, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				row := ms.logits[r*v : (r+1)*v]
-				ms.nll[r] = LogSumExp(row) - float64(row[ids[p+r+1]])
+				target := float64(row[ids[p+r+1]])
+				ms.nll[r] = lseInPlace(row) - target
 			}
 		})
 		for r := range n {
@@ -81,4 +82,29 @@ func LogSumExp(x []float32) float64 {
 		s += math.Exp(float64(v) - mf)
 	}
 	return mf + math.Log(s)
+}
+
+// lseInPlace returns log Σᵢ exp(x[i]) like [LogSumExp], through the kernels' vectorised
+// softmax, which it leaves in x: with m = max x at index k, softmax(x)[k] = 1/Σ exp(x − m),
+// so the log-sum-exp is m − log softmax(x)[k]. The softmax's float32 exp is within 2 ulp and
+// its sum is float64, so the result is within about 1e-7 of LogSumExp (tested).
+func lseInPlace(x []float32) float64 {
+	if len(x) == 0 {
+		return math.Inf(-1)
+	}
+	k := 0
+	for i, v := range x {
+		if v > x[k] || v != v {
+			k = i
+			if v != v {
+				return math.NaN()
+			}
+		}
+	}
+	m := float64(x[k])
+	if math.IsInf(m, 0) {
+		return m
+	}
+	kernel.Softmax(x)
+	return m - math.Log(float64(x[k]))
 }

@@ -78,7 +78,9 @@ func TestPerplexityGoldenA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res2.Tokens != wn || math.Abs(res2.NLLMean-wsum/float64(wn)) > 1e-12 {
+	// The scorer's log-sum-exp goes through the vectorised float32 exp (≤ 2 ulp per term), the
+	// hand computation through math.Exp: they agree to about 1e-7 nats.
+	if res2.Tokens != wn || math.Abs(res2.NLLMean-wsum/float64(wn)) > 2e-7 {
 		t.Errorf("strided: nll %v over %d tokens, want %v over %d", res2.NLLMean, res2.Tokens, wsum/float64(wn), wn)
 	}
 }
