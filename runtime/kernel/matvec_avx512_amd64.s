@@ -131,9 +131,12 @@ q4chunk:
 	MOVQ  CX, R15
 	SUBQ  $1, R15
 
+// The software prefetch (4 KiB ahead) keeps more weight lines in flight than the hardware
+// prefetcher alone (Q8_0 lm_head 27 → 30 GB/s with 2 threads).
 q4pair:
 	CMPQ AX, R15
 	JGE  q4single
+	PREFETCHT0 4096(SI)
 	Q4BLOCK(Z0, Z1)
 	Q4BLOCK(Z2, Z3)
 	JMP  q4pair
@@ -203,6 +206,7 @@ q8chunk:
 q8pair:
 	CMPQ AX, R15
 	JGE  q8single
+	PREFETCHT0 4096(SI)
 	Q8BLOCK(Z0, Z1)
 	Q8BLOCK(Z2, Z3)
 	JMP  q8pair
