@@ -10,8 +10,8 @@ import (
 	"github.com/gemmatool/gemmatool/format"
 )
 
-// ModeInt8 ([ModeInt8]) quantizes the activations of one MatVec/MatMul call once, per block of
-// 32 columns (the last block of an I4 row may be shorter):
+// In [ModeInt8], MatVec and MatMul quantize the activations of a call once, per block of 32
+// columns (the last block of an I4 row may be shorter):
 //
 //	d_b = max_{j∈b} |x_j| / 127,  q_j = roundToEven(float32(x_j · (1/d_b)))  (q_j = 0 when d_b = 0)
 //
@@ -20,19 +20,21 @@ import (
 //	Q8_0, Q4_0: y[r] = Σ_b float32(Σ_{j∈b} w_j·q_j) · (f16(d_w,b)·d_b)      (w_j the signed code)
 //	I4:         y[r] = s_r · Σ_b float32(Σ_{j∈b} (nibble_j − 8)·q_j) · d_b
 //
-// then the per-tensor scale. The reference is matVecRowsInt8Generic; the assembly kernels
-// compute the same products and only sum the float32 terms in another order (lane partial
-// sums of four or eight codes each). Other weight types, and any call whose activations hold
-// NaN or ±Inf, are computed exactly.
+// then the per-tensor scale. A block whose max |x| is below 2⁻⁶⁴ quantizes to zero. The
+// reference is matVecRowsInt8Generic; the assembly kernels (AVX-512 VNNI, AVX2) compute the
+// same integer sums and only round and add the float32 terms in another order (lane partial
+// sums of four or eight codes each; the prefill kernel multiplies the I4 row scale into each
+// block's scale). Other weight types, and any call whose activations hold NaN or ±Inf, are
+// computed exactly.
 
 // int8Type reports whether ModeInt8 changes the computation for weights of type t.
 func int8Type(t format.DType) bool {
 	return t == format.Q4_0 || t == format.Q8_0 || t == format.I4
 }
 
-// Activation layouts of the assembly kernels. A kernel step covers stepCols columns and yields
-// 16 int32 lanes; lane l of step s sums the products of a fixed set of columns (laneCols), and
-// xa holds the quantized activations in the byte order the weight codes are loaded in:
+// Activation layouts of the matrix-vector kernels. A kernel step covers stepCols columns and
+// yields 16 int32 lanes; lane l of step s sums the products of a fixed set of columns, and xa
+// holds the quantized activations in the byte order the weight codes are loaded in:
 //
 //	Q4_0 (step 128, 4 blocks): xa[128s+16k+j] = q[128s+32k+j], xa[128s+64+16k+j] = q[128s+32k+16+j]
 //	I4   (step 128):           xa[128s+j] = q[128s+2j],        xa[128s+64+j] = q[128s+2j+1]
@@ -71,7 +73,7 @@ func (l actLayout) stepCols() int {
 type qact struct {
 	layout    actLayout
 	n, cols   int
-	colsA     int // columns covered by the assembly kernels: a multiple of the step
+	colsA     int // columns covered by the assembly kernels: a multiple of 128
 	lanes, nb int // 16·colsA/stepCols lanes; ⌈cols/32⌉ blocks per row
 	q, xa     []int8
 	corr      []int32
@@ -88,7 +90,7 @@ var qactBuf struct {
 	qa qact
 }
 
-// quantizeInt8 quantizes n rows of x (cols each) for weights of type t into qa, reusing its
+// quantize quantizes n rows of x (cols each) for weights of type t into qa, reusing its
 // buffers. forAsm fills the assembly layout too. It returns false if x holds NaN or ±Inf.
 func (qa *qact) quantize(t format.DType, x []float32, n, cols int, forAsm bool) bool {
 	qa.layout = layoutOf(t)
