@@ -84,6 +84,7 @@ type Session struct {
 	gate, up   []float32 // n·I
 	cosG, sinG []float32 // n·hd/2, global layers
 	cosL, sinL []float32 // n·hd/2, sliding layers
+	outs       [3][]float32 // output slices of a MatVecMulti call
 }
 
 // SessionOptions tunes [Model.NewSession]. The zero value is valid.
@@ -357,9 +358,14 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 		ly := &m.layers[l]
 		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
 		rmsNormRows(x, h, ly.attnNorm, m.eps, n)
-		matmul(q, ly.q, x, n)
-		matmul(k, ly.k, x, n)
-		matmul(v, ly.v, x, n)
+		if n == 1 {
+			s.outs = [3][]float32{q, k, v}
+			kernel.MatVecMulti(s.outs[:], ly.qkv[:], x)
+		} else {
+			matmul(q, ly.q, x, n)
+			matmul(k, ly.k, x, n)
+			matmul(v, ly.v, x, n)
+		}
 		cos, sin := s.cosL, s.sinL
 		if ly.global {
 			cos, sin = s.cosG, s.sinG
@@ -388,8 +394,13 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 
 		rmsNormRows(x, h, ly.ffnNorm, m.eps, n)
 		gate, up := s.gate[:n*I], s.up[:n*I]
-		matmul(gate, ly.gate, x, n)
-		matmul(up, ly.up, x, n)
+		if n == 1 {
+			s.outs = [3][]float32{gate, up}
+			kernel.MatVecMulti(s.outs[:2], ly.gateUp[:2], x)
+		} else {
+			matmul(gate, ly.gate, x, n)
+			matmul(up, ly.up, x, n)
+		}
 		kernel.ParallelFor(n, func(lo, hi int) {
 			g, u := gate[lo*I:hi*I], up[lo*I:hi*I]
 			kernel.GELU(g)

@@ -51,6 +51,7 @@ type layer struct {
 	qNorm, kNorm           []float32
 	q, k, v, o             *kernel.Matrix
 	gate, up, down         *kernel.Matrix
+	qkv, gateUp            [3]*kernel.Matrix // q, k, v and gate, up: the decode step's shared-input groups
 }
 
 // LoadOptions tunes [Load]. The zero value is valid.
@@ -129,6 +130,9 @@ func Load(f *format.File, opts *LoadOptions) (*Model, error) {
 			down:         l.matrix(p+"ffn_down", d, ff),
 			postFFNNorm:  l.norm(p+"post_ffn_norm", d),
 		}
+		ly := &m.layers[i]
+		ly.qkv = [3]*kernel.Matrix{ly.q, ly.k, ly.v}
+		ly.gateUp = [3]*kernel.Matrix{ly.gate, ly.up}
 	}
 	if l.err != nil {
 		return nil, fmt.Errorf("runtime: %s: %w", f.Path, l.err)

@@ -10,11 +10,18 @@ import (
 // job is one parallel loop over [0, total) in chunks. The pool reuses a single job value, so
 // starting a loop allocates nothing; body is a static function and the arguments of the
 // package's own kernels travel in the fields below instead of a closure.
+//
+// Chunks are claimed from state, which holds the loop's generation (high 32 bits) and the next
+// unclaimed index (low 32 bits); a claim is a compare-and-swap that fails once the loop is
+// finished or replaced, so a helper that wakes late never runs a stale or foreign chunk. The
+// caller waits for done to reach total (every claimed chunk finished), not for the helpers
+// themselves: a helper the OS has not scheduled yet costs nothing.
 type job struct {
 	body  func(j *job, worker, lo, hi int)
-	total int
-	chunk int
-	next  atomic.Int64
+	total atomic.Int64
+	chunk atomic.Int64
+	state atomic.Uint64
+	done  atomic.Int64
 
 	args
 }
@@ -31,15 +38,32 @@ type args struct {
 	kern   microKernel
 
 	qa *qact // ModeInt8: quantized activations
+
+	mv multi // MatVecMulti
 }
 
-func (j *job) run(worker int) {
+// noClaims is the index part of a state that admits no claims.
+const noClaims = 1<<32 - 1
+
+// maxTotal bounds the range of one pooled loop so that indices fit the low half of state.
+const maxTotal = 1 << 31
+
+func (j *job) run(worker int, gen uint32) {
 	for {
-		lo := int(j.next.Add(int64(j.chunk))) - j.chunk
-		if lo >= j.total {
+		v := j.state.Load()
+		if uint32(v>>32) != gen {
 			return
 		}
-		j.body(j, worker, lo, min(lo+j.chunk, j.total))
+		lo, total, chunk := int(uint32(v)), int(j.total.Load()), int(j.chunk.Load())
+		if lo >= total {
+			return
+		}
+		hi := min(lo+chunk, total)
+		if !j.state.CompareAndSwap(v, v+uint64(hi-lo)) {
+			continue
+		}
+		j.body(j, worker, lo, hi)
+		j.done.Add(int64(hi - lo))
 	}
 }
 
@@ -54,15 +78,13 @@ type pool struct {
 	mu      sync.Mutex // held for the duration of one parallel loop
 	threads int
 	workers []*worker
-	pending atomic.Int32 // helpers still running the current loop
+	gen     atomic.Uint32 // generation of the current loop; helpers wait for it to change
 	stopped atomic.Bool
 	job     job
 	scratch [][]float32 // per-worker buffers, grown on demand under mu
 }
 
 type worker struct {
-	seq      atomic.Uint64 // incremented once per loop handed to this worker
-	job      atomic.Pointer[job]
 	sleeping atomic.Bool
 	wake     chan struct{}
 }
@@ -94,29 +116,28 @@ func newPool(n int) *pool {
 	return p
 }
 
-// loop is worker i's life: wait for the next sequence number (spinning, then parked), run
-// the job, report.
+// loop is worker i's life: wait for the next generation (spinning, then parked), take part
+// in its loop.
 func (p *pool) loop(w *worker, i int) {
-	var last uint64
+	var last uint32
 	for {
-		if !w.await(last) || p.stopped.Load() {
+		if !w.await(&p.gen, last) || p.stopped.Load() {
 			return
 		}
-		last = w.seq.Load()
-		w.job.Load().run(i)
-		p.pending.Add(-1)
+		last = p.gen.Load()
+		p.job.run(i, last)
 	}
 }
 
-// await returns when w.seq differs from last (false if the wake channel was closed).
-func (w *worker) await(last uint64) bool {
+// await returns when gen differs from last (false if the wake channel was closed).
+func (w *worker) await(gen *atomic.Uint32, last uint32) bool {
 	start := time.Now()
-	for n := 0; w.seq.Load() == last; n++ {
+	for n := 0; gen.Load() == last; n++ {
 		if n&255 != 255 || time.Since(start) < spinWait {
 			continue
 		}
 		w.sleeping.Store(true)
-		if w.seq.Load() != last {
+		if gen.Load() != last {
 			if w.sleeping.CompareAndSwap(true, false) {
 				return true
 			}
@@ -130,10 +151,8 @@ func (w *worker) await(last uint64) bool {
 	return true
 }
 
-// handOut gives j to worker w and wakes it if it parked.
-func (w *worker) handOut(j *job) {
-	w.job.Store(j)
-	w.seq.Add(1)
+// wakeUp wakes worker w if it parked.
+func (w *worker) wakeUp() {
 	if w.sleeping.CompareAndSwap(true, false) {
 		w.wake <- struct{}{}
 	}
@@ -141,8 +160,8 @@ func (w *worker) handOut(j *job) {
 
 func (p *pool) stop() {
 	p.stopped.Store(true)
+	p.gen.Add(1)
 	for _, w := range p.workers {
-		w.seq.Add(1)
 		close(w.wake)
 	}
 }
@@ -179,27 +198,35 @@ func parallel(total, chunk int, a args, body func(j *job, worker, lo, hi int)) {
 	}
 	chunk = max(chunk, 1)
 	p := getPool()
-	if !p.mu.TryLock() {
-		j := &job{body: body, total: total, chunk: chunk, args: a}
-		j.run(-1)
+	if total >= maxTotal || !p.mu.TryLock() {
+		j := &job{body: body, args: a}
+		j.total.Store(int64(total))
+		j.chunk.Store(int64(chunk))
+		j.run(-1, 0)
 		return
 	}
 	j := &p.job
-	j.body, j.total, j.chunk = body, total, chunk
-	j.next.Store(0)
-	j.args = a
+	gen := p.gen.Load() + 1
+	// Close the previous loop to claims before its fields change (a late helper of it then
+	// fails its compare-and-swap), then publish the new loop.
+	j.state.Store(uint64(gen)<<32 | noClaims)
+	j.body, j.args = body, a
+	j.total.Store(int64(total))
+	j.chunk.Store(int64(chunk))
+	j.done.Store(0)
+	j.state.Store(uint64(gen) << 32)
+	p.gen.Store(gen)
 	helpers := min(p.threads, (total+chunk-1)/chunk) - 1
-	p.pending.Store(int32(helpers))
 	for _, w := range p.workers[:helpers] {
-		w.handOut(j)
+		w.wakeUp()
 	}
-	j.run(0)
-	for n := 0; p.pending.Load() != 0; n++ {
+	j.run(0, gen)
+	for n := 0; j.done.Load() != int64(total); n++ {
 		if n&1023 == 1023 {
 			goruntime.Gosched()
 		}
 	}
-	*j = job{}
+	j.body, j.args = nil, args{}
 	p.mu.Unlock()
 }
 
