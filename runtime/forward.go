@@ -78,12 +78,12 @@ type Session struct {
 	chunk  int
 
 	// Scratch buffers, grown to the largest chunk seen.
-	h, x, o    []float32 // n·d
-	q, att     []float32 // n·H·hd
-	k, v       []float32 // n·K·hd
-	gate, up   []float32 // n·I
-	cosG, sinG []float32 // n·hd/2, global layers
-	cosL, sinL []float32 // n·hd/2, sliding layers
+	h, x, o    []float32    // n·d
+	q, att     []float32    // n·H·hd
+	k, v       []float32    // n·K·hd
+	gate, up   []float32    // n·I
+	cosG, sinG []float32    // n·hd/2, global layers
+	cosL, sinL []float32    // n·hd/2, sliding layers
 	outs       [3][]float32 // output slices of a MatVecMulti call
 }
 
