@@ -135,11 +135,11 @@ func matVecRowsAVX2(y []float32, w *Matrix, x []float32, lo, hi int) bool {
 	return true
 }
 
-func matVecRowsArch(y []float32, w *Matrix, x []float32, lo, hi int) bool {
+func matVecRowsArch(y []float32, w *Matrix, x, xp []float32, lo, hi int) bool {
 	if hi <= lo || !finite(w.Scale) {
 		return false
 	}
-	if !matVecRowsArchUnscaled(y, w, x, lo, hi) {
+	if !matVecRowsArchUnscaled(y, w, x, xp, lo, hi) {
 		return false
 	}
 	if w.Scale != 1 {
@@ -153,9 +153,21 @@ func matVecRowsArch(y []float32, w *Matrix, x []float32, lo, hi int) bool {
 func finite(f float32) bool { return !math.IsInf(float64(f), 0) && f == f }
 
 // matVecRowsArchUnscaled is matVecRowsArch without the per-tensor scale.
-func matVecRowsArchUnscaled(y []float32, w *Matrix, x []float32, lo, hi int) bool {
+func matVecRowsArchUnscaled(y []float32, w *Matrix, x, xp []float32, lo, hi int) bool {
 	if !useAVX512 {
 		return useAVX2 && matVecRowsAVX2(y, w, x, lo, hi)
+	}
+	if xp != nil && nibKernels(w.DType, w.Cols()) {
+		matVecRowsNib(y, w, x, xp, lo, hi)
+		if w.DType == format.I4 {
+			finishRows(y, w, x, lo, hi, len(xp))
+			for r := lo; r < hi; r++ {
+				if !finite(y[r]) {
+					y[r] = dotRowUnscaled(w, r, x)
+				}
+			}
+		}
+		return true
 	}
 	rows, cols := hi-lo, w.Cols()
 	l := &w.Layout

@@ -2,12 +2,16 @@
 
 package kernel
 
+import "github.com/gemmatool/gemmatool/format"
+
 func dot(a, b []float32) float32               { return dotGeneric(a, b) }
 func axpy(y []float32, a float32, x []float32) { axpyGeneric(y, a, x) }
 func sumSquares(x []float32) float32           { return sumSquaresGeneric(x) }
 func scale(x []float32, a float32)             { scaleGeneric(x, a) }
 
-func matVecRowsArch(y []float32, w *Matrix, x []float32, lo, hi int) bool { return false }
+func matVecRowsArch(y []float32, w *Matrix, x, xp []float32, lo, hi int) bool { return false }
+
+func nibKernels(t format.DType, cols int) bool { return false }
 func dequantRowArch(dst []float32, w *Matrix, r int) bool                 { return false }
 func matMulArch(y []float32, w *Matrix, x []float32, n int) bool          { return false }
 

@@ -7,20 +7,22 @@ type impl struct {
 	name         string
 	avx2, avx512 bool
 	available    func() bool
+	nib          bool // the AVX-512 nibble kernels (nibble.go)
 }
 
 var impls = []impl{
-	{"generic", false, false, func() bool { return true }},
-	{"avx2", true, false, hasAVX2},
-	{"avx512", true, true, hasAVX512},
+	{"generic", false, false, func() bool { return true }, false},
+	{"avx2", true, false, hasAVX2, false},
+	{"avx512", true, true, hasAVX512, true},
+	{"avx512-nonib", true, true, hasAVX512, false},
 }
 
 // forEachImpl runs f once per implementation available on this machine (in purego builds only
 // the generic one), with the feature flags set accordingly, and restores the flags.
 func forEachImpl(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	save2, save512 := useAVX2, useAVX512
-	defer func() { useAVX2, useAVX512 = save2, save512 }()
+	save2, save512, saveNib := useAVX2, useAVX512, useNib
+	defer func() { useAVX2, useAVX512, useNib = save2, save512, saveNib }()
 	for _, im := range impls {
 		t.Run(im.name, func(t *testing.T) {
 			if !im.available() {
@@ -30,8 +32,8 @@ func forEachImpl(t *testing.T, f func(t *testing.T)) {
 			if (im.avx2 && !save2) || (im.avx512 && !save512) {
 				t.Skipf("%s disabled at start-up", im.name)
 			}
-			useAVX2, useAVX512 = im.avx2, im.avx512
-			defer func() { useAVX2, useAVX512 = save2, save512 }()
+			useAVX2, useAVX512, useNib = im.avx2, im.avx512, im.nib
+			defer func() { useAVX2, useAVX512, useNib = save2, save512, saveNib }()
 			f(t)
 		})
 	}
@@ -39,15 +41,15 @@ func forEachImpl(t *testing.T, f func(t *testing.T)) {
 
 // forEachImplB is forEachImpl for benchmarks.
 func forEachImplB(b *testing.B, f func(b *testing.B)) {
-	save2, save512 := useAVX2, useAVX512
-	defer func() { useAVX2, useAVX512 = save2, save512 }()
+	save2, save512, saveNib := useAVX2, useAVX512, useNib
+	defer func() { useAVX2, useAVX512, useNib = save2, save512, saveNib }()
 	for _, im := range impls {
 		if !im.available() || (im.avx2 && !save2) || (im.avx512 && !save512) {
 			continue
 		}
 		b.Run(im.name, func(b *testing.B) {
-			useAVX2, useAVX512 = im.avx2, im.avx512
-			defer func() { useAVX2, useAVX512 = save2, save512 }()
+			useAVX2, useAVX512, useNib = im.avx2, im.avx512, im.nib
+			defer func() { useAVX2, useAVX512, useNib = save2, save512, saveNib }()
 			f(b)
 		})
 	}

@@ -27,21 +27,23 @@ func matVec(y []float32, w *Matrix, x []float32) {
 		return
 	}
 	rows, cols := len(y), len(x)
+	xp := getXperm(x, w.DType)
+	defer putXperm(xp)
 	if rows*cols < parallelMinWork || Threads() == 1 {
-		matVecRows(y, w, x, 0, rows)
+		matVecRows(y, w, x, xp.permFor(w.DType), 0, rows)
 		return
 	}
 	// Two chunks per thread (whole cache lines of y, at least 16 rows): long weight streams
 	// prefetch best, and two let a thread that started late catch up.
 	chunk := max(16, (rows/(2*Threads())+15)&^15)
-	parallel(rows, chunk, args{y: y, w: w, x: x}, func(j *job, _, lo, hi int) {
-		matVecRows(j.y, j.w, j.x, lo, hi)
+	parallel(rows, chunk, args{y: y, w: w, x: x, xp: xp.permFor(w.DType)}, func(j *job, _, lo, hi int) {
+		matVecRows(j.y, j.w, j.x, j.xp, lo, hi)
 	})
 }
 
-// matVecRows computes y[r] for r in [lo, hi).
-func matVecRows(y []float32, w *Matrix, x []float32, lo, hi int) {
-	if matVecRowsArch(y, w, x, lo, hi) {
+// matVecRows computes y[r] for r in [lo, hi); xp is x permuted for the nibble kernels or nil.
+func matVecRows(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
+	if matVecRowsArch(y, w, x, xp, lo, hi) {
 		return
 	}
 	matVecRowsGeneric(y, w, x, lo, hi)

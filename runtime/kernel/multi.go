@@ -17,6 +17,17 @@ type multi struct {
 	y    [MaxMulti][]float32
 	end  [MaxMulti]int
 	int8 [MaxMulti]bool // rows computed from the quantized activations (args.qa)
+	xp   [MaxMulti][]float32 // exact rows: x permuted for the nibble kernels, or nil
+}
+
+// have8 reports whether some matrix of m uses quantized activations.
+func have8(m *multi) bool {
+	for _, b := range m.int8[:m.n] {
+		if b {
+			return true
+		}
+	}
+	return false
 }
 
 // MatVecMulti computes ys[i][r] = Σ_c ws[i][r,c]·x[c] for every matrix i: products that share
@@ -80,6 +91,18 @@ func matVecMulti(a *args, total int) {
 			}
 		}
 	}
+	if !have8(m) {
+		// Exact rows of the nibble types share permuted copies of x.
+		var ts [MaxMulti]format.DType
+		for i := range m.n {
+			ts[i] = m.w[i].DType
+		}
+		xp := getXperm(x, ts[:m.n]...)
+		defer putXperm(xp)
+		for i := range m.n {
+			m.xp[i] = xp.permFor(ts[i])
+		}
+	}
 	if total*len(x) < parallelMinWork || Threads() == 1 {
 		multiRows(&job{args: *a}, 0, 0, total)
 		return
@@ -99,7 +122,7 @@ func multiRows(j *job, _, lo, hi int) {
 			if m.int8[i] {
 				matVecRowsInt8(m.y[i], m.w[i], j.qa, 0, a, b)
 			} else {
-				matVecRows(m.y[i], m.w[i], j.x, a, b)
+				matVecRows(m.y[i], m.w[i], j.x, m.xp[i], a, b)
 			}
 		}
 		start = end

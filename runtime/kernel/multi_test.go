@@ -72,3 +72,29 @@ func TestMatVecMultiNoAllocs(t *testing.T) {
 		})
 	}
 }
+
+func TestNibPerm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	x := randVec(rng, 384)
+	for _, typ := range []format.DType{format.Q4_0, format.I4} {
+		want, got := make([]float32, 384), make([]float32, 384)
+		nibPermGeneric(want, x, typ)
+		nibPerm(got, x, typ)
+		seen := map[int]bool{}
+		for s := range 3 {
+			for tt := range 8 {
+				for k := range 16 {
+					seen[nibCol(typ, s, tt, k)] = true
+				}
+			}
+		}
+		if len(seen) != 384 {
+			t.Fatalf("%v: nibCol covers %d of 384 columns", typ, len(seen))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%v: nibPerm[%d] = %v, want %v", typ, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -30,6 +30,7 @@ type job struct {
 type args struct {
 	fn   func(lo, hi int) // ParallelFor
 	y, x []float32        // matVec, matMul
+	xp   []float32        // matVec: x permuted for the nibble kernels (nibble.go)
 	w    *Matrix
 	n    int
 

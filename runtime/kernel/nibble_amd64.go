@@ -1,0 +1,78 @@
+//go:build !purego
+
+package kernel
+
+import (
+	"math"
+
+	"github.com/gemmatool/gemmatool/format"
+)
+
+// mvQ4XAVX512 is, for Q4_0 rows (codes at codes+r·stride, f16 block scales at scales+2r·nb)
+// over the first 128·steps columns, with xp the permuted activations (nibble.go):
+//
+//	for s := range steps { var t [16]float32
+//		for tt := range 8 { for k := range 16 { t[k] += q4(codes[64s+4k:], tt)·xp[128s+16tt+k] } }
+//		for k := range 16 { acc[k] += t[k]·f16(scales[4s+k/4]) } }
+//	y[r] = Σ_k acc[k]
+//
+// where q4(b, tt) = float32(nibble tt of the little-endian dword at b) − 8. Reference:
+// dotRowGeneric (the same products, summed per block before the block scale).
+//
+//go:noescape
+func mvQ4XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows, steps int)
+
+// mvI4XAVX512 is the unscaled I4 sum over the first 128·steps columns:
+//
+//	y[r] = Σ_s Σ_tt Σ_k q4(codes[r·stride+64s+4k:], tt)·xp[128s+16tt+k]
+//
+// Reference: dotRowUnscaled.
+//
+//go:noescape
+func mvI4XAVX512(y *float32, codes *byte, stride int, xp *float32, rows, steps int)
+
+// nibKernels reports whether the nibble kernels run for weights of type t and cols columns.
+func nibKernels(t format.DType, cols int) bool {
+	return useAVX512 && useNib && (t == format.Q4_0 || t == format.I4) && cols >= 128
+}
+
+// matVecRowsNib computes y[lo:hi] (unscaled by the tensor scale; I4 rows unscaled by their
+// row scale) with the nibble kernels; xp is the permuted x.
+func matVecRowsNib(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
+	l := &w.Layout
+	stride := int(l.RowStride)
+	codes := w.Data[int(l.CodesOff)+lo*stride:]
+	steps := len(xp) / 128
+	n := 128 * steps
+	if w.DType == format.I4 {
+		mvI4XAVX512(&y[lo], &codes[0], stride, &xp[0], hi-lo, steps)
+		return
+	}
+	nb := w.Cols() / format.BlockSize
+	scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
+	mvQ4XAVX512(&y[lo], &codes[0], stride, &scales[0], nb, &xp[0], hi-lo, steps)
+	for r := lo; r < hi; r++ {
+		if n < 32*nb {
+			y[r] += q4Tail(w, r, x, n/32)
+		}
+		if v := y[r]; math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			// A non-finite block scale or activation: the reference's order decides
+			// between NaN and ±Inf.
+			y[r] = dotRowUnscaled(w, r, x)
+		}
+	}
+}
+
+// q4Tail returns the exact Q4_0 sum of row r over the blocks [b0, Cols/32).
+func q4Tail(w *Matrix, r int, x []float32, b0 int) float32 {
+	codes, sc := w.rowCodes(r), w.rowScales(r)
+	var sum float32
+	for b := b0; b < len(x)/32; b++ {
+		d := f16ToF32(le16(sc, b))
+		for j := range 16 {
+			sum += float32(int(codes[16*b+j]&15)-8) * d * x[32*b+j]
+			sum += float32(int(codes[16*b+j]>>4)-8) * d * x[32*b+j+16]
+		}
+	}
+	return sum
+}
