@@ -11,9 +11,9 @@ func scale(x []float32, a float32)             { scaleGeneric(x, a) }
 
 func matVecRowsArch(y []float32, w *Matrix, x, xp []float32, lo, hi int) bool { return false }
 
-func nibKernels(t format.DType, cols int) bool { return false }
-func dequantRowArch(dst []float32, w *Matrix, r int) bool                 { return false }
-func matMulArch(y []float32, w *Matrix, x []float32, n int) bool          { return false }
+func nibKernels(t format.DType, cols int) bool                   { return false }
+func dequantRowArch(dst []float32, w *Matrix, r int) bool        { return false }
+func matMulArch(y []float32, w *Matrix, x []float32, n int) bool { return false }
 
 func hasAVX2() bool   { return false }
 func hasAVX512() bool { return false }

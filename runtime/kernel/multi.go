@@ -16,7 +16,7 @@ type multi struct {
 	w    [MaxMulti]*Matrix
 	y    [MaxMulti][]float32
 	end  [MaxMulti]int
-	int8 [MaxMulti]bool // rows computed from the quantized activations (args.qa)
+	int8 [MaxMulti]bool      // rows computed from the quantized activations (args.qa)
 	xp   [MaxMulti][]float32 // exact rows: x permuted for the nibble kernels, or nil
 }
 
