@@ -62,8 +62,8 @@ func nibPerm(xp, x []float32, typ format.DType) {
 
 // xperm holds one call's activations permuted for the Q4_0 and/or the I4 kernels.
 type xperm struct {
-	q4, i4 []float32 // nil when not prepared
-	bq, bi []float32 // backing buffers
+	q4, i4, b8 []float32 // nil when not prepared (b8: FP8 and SFP8, bytefloat.go)
+	bq, bi, bb []float32 // backing buffers
 }
 
 var xpermBuf struct {
@@ -71,8 +71,8 @@ var xpermBuf struct {
 	xp xperm
 }
 
-// getXperm returns x permuted for those of the types ts the nibble kernels run for (nil if
-// none); the caller passes the result to putXperm.
+// getXperm returns x permuted for those of the types ts the nibble or 8-bit float kernels
+// run for (nil if none); the caller passes the result to putXperm.
 func getXperm(x []float32, ts ...format.DType) *xperm {
 	var p *xperm
 	n := len(x) &^ 127
@@ -85,11 +85,14 @@ func getXperm(x []float32, ts ...format.DType) *xperm {
 			if !xpermBuf.TryLock() {
 				p = new(xperm)
 			}
-			p.q4, p.i4 = nil, nil
+			p.q4, p.i4, p.b8 = nil, nil, nil
 		}
 		dst, buf := &p.q4, &p.bq
-		if t == format.I4 {
+		switch t {
+		case format.I4:
 			dst, buf = &p.i4, &p.bi
+		case format.FP8, format.SFP8:
+			dst, buf = &p.b8, &p.bb
 		}
 		if *dst != nil {
 			continue
@@ -98,7 +101,11 @@ func getXperm(x []float32, ts ...format.DType) *xperm {
 			*buf = make([]float32, n)
 		}
 		*dst = (*buf)[:n]
-		nibPerm(*dst, x, t)
+		if dst == &p.b8 {
+			b8Perm(*dst, x)
+		} else {
+			nibPerm(*dst, x, t)
+		}
 	}
 	return p
 }
@@ -118,6 +125,8 @@ func (p *xperm) permFor(t format.DType) []float32 {
 		return p.q4
 	case t == format.I4:
 		return p.i4
+	case t == format.FP8 || t == format.SFP8:
+		return p.b8
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ package kernel
 import (
 	"math"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/gemmatool/gemmatool/format"
 )
 
@@ -31,9 +33,52 @@ func mvQ4XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *
 //go:noescape
 func mvI4XAVX512(y *float32, codes *byte, stride int, xp *float32, rows, steps int)
 
-// nibKernels reports whether the nibble kernels run for weights of type t and cols columns.
+// mvB8AVX512 is the unscaled sum of 8-bit float rows over the first 64·steps columns, with
+// xp the permuted activations (bytefloat.go) and tab the bf16 bytes of the 128 magnitudes:
+//
+//	for s := range steps { for v := range 4 { for p := range 16 {
+//		c := codes[r·stride+b8Col(s, v, p)]
+//		w := float32frombits((uint32(tab[128+c&127]|c&128)<<8 | uint32(tab[c&127])) << 16)
+//		y[r] += w·xp[64s+16v+p] } } }
+//
+// and y[r] = NaN if some code c has c&nanMask == nanCode (the masks' bytes are repeated).
+// Reference: dotRowUnscaled.
+//
+//go:noescape
+func mvB8AVX512(y *float32, codes *byte, stride int, tab *[256]byte, nanMask, nanCode uint32, xp *float32, rows, steps int)
+
+// hasVBMI reports AVX-512 VBMI (VPERMI2B).
+var hasVBMI = cpu.X86.HasAVX512VBMI
+
+// e4m3Bytes and sfpBytes hold the low bytes (0–127) and high bytes (128–255) of the bf16
+// patterns of the 128 magnitudes of FP8 E4M3 and SFP8 (the NaN magnitudes are flagged by
+// the kernel, their entries unused).
+var e4m3Bytes, sfpBytes = bf16Bytes(&e4m3Table), bf16Bytes(&sfpTable)
+
+func bf16Bytes(t *[256]float32) (b [256]byte) {
+	for c := range 128 {
+		bits := math.Float32bits(t[c])
+		if t[c] != t[c] || bits&0xffff != 0 {
+			continue // NaN, flagged; (no other value has low bits)
+		}
+		b[c], b[128+c] = byte(bits>>16), byte(bits>>24)
+	}
+	return b
+}
+
+// nibKernels reports whether the permuted-activation kernels (nibble types, and the 8-bit
+// float types where the CPU has AVX-512 VBMI) run for weights of type t and cols columns.
 func nibKernels(t format.DType, cols int) bool {
-	return useAVX512 && useNib && (t == format.Q4_0 || t == format.I4) && cols >= 128
+	if !useAVX512 || !useNib || cols < 128 {
+		return false
+	}
+	switch t {
+	case format.Q4_0, format.I4:
+		return true
+	case format.FP8, format.SFP8:
+		return hasVBMI
+	}
+	return false
 }
 
 // matVecRowsNib computes y[lo:hi] (unscaled by the tensor scale; I4 rows unscaled by their
@@ -44,6 +89,14 @@ func matVecRowsNib(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 	codes := w.Data[int(l.CodesOff)+lo*stride:]
 	steps := len(xp) / 128
 	n := 128 * steps
+	switch w.DType {
+	case format.FP8:
+		mvB8AVX512(&y[lo], &codes[0], stride, &e4m3Bytes, 0x7f7f7f7f, 0x7f7f7f7f, &xp[0], hi-lo, len(xp)/64)
+		return
+	case format.SFP8:
+		mvB8AVX512(&y[lo], &codes[0], stride, &sfpBytes, 0xffffffff, 0x80808080, &xp[0], hi-lo, len(xp)/64)
+		return
+	}
 	if w.DType == format.I4 {
 		mvI4XAVX512(&y[lo], &codes[0], stride, &xp[0], hi-lo, steps)
 		return
