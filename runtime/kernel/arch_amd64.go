@@ -116,11 +116,14 @@ func matVecRowsAVX2(y []float32, w *Matrix, x []float32, lo, hi int) bool {
 			mvQ8AVX2(&y[lo], &codes[0], &scales[0], &x[0], rows, nb)
 		}
 		return true
-	case format.F32, format.F16, format.BF16:
+	case format.F32, format.F16, format.BF16, format.I4, format.FP8, format.SFP8:
 	default:
 		return false
 	}
 	n := cols &^ 7
+	if w.DType == format.I4 {
+		n = cols &^ 15
+	}
 	switch {
 	case n == 0:
 		clear(y[lo:hi])
@@ -128,8 +131,14 @@ func matVecRowsAVX2(y []float32, w *Matrix, x []float32, lo, hi int) bool {
 		mvF32AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
 	case w.DType == format.F16:
 		mvF16AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
-	default:
+	case w.DType == format.BF16:
 		mvBF16AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
+	case w.DType == format.I4:
+		mvI4AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
+	case w.DType == format.FP8:
+		mvFP8AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
+	default:
+		mvSFP8AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
 	}
 	finishRows(y, w, x, lo, hi, n)
 	return true
