@@ -168,7 +168,7 @@ func matVecRowsArchUnscaled(y []float32, w *Matrix, x, xp []float32, lo, hi int)
 	}
 	if xp != nil && nibKernels(w.DType, w.Cols()) {
 		matVecRowsNib(y, w, x, xp, lo, hi)
-		if w.DType != format.Q4_0 {
+		if w.DType != format.Q4_0 && w.DType != format.Q8_0 {
 			finishRows(y, w, x, lo, hi, len(xp))
 			for r := lo; r < hi; r++ {
 				if !finite(y[r]) {

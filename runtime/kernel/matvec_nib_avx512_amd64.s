@@ -204,3 +204,99 @@ i4xrowdone:
 i4xdone:
 	VZEROUPPER
 	RET
+
+// blk2 spreads two block scales over 16 lanes: lane k takes scale k/8.
+DATA blk2<>+0(SB)/4, $0
+DATA blk2<>+4(SB)/4, $0
+DATA blk2<>+8(SB)/4, $0
+DATA blk2<>+12(SB)/4, $0
+DATA blk2<>+16(SB)/4, $0
+DATA blk2<>+20(SB)/4, $0
+DATA blk2<>+24(SB)/4, $0
+DATA blk2<>+28(SB)/4, $0
+DATA blk2<>+32(SB)/4, $1
+DATA blk2<>+36(SB)/4, $1
+DATA blk2<>+40(SB)/4, $1
+DATA blk2<>+44(SB)/4, $1
+DATA blk2<>+48(SB)/4, $1
+DATA blk2<>+52(SB)/4, $1
+DATA blk2<>+56(SB)/4, $1
+DATA blk2<>+60(SB)/4, $1
+GLOBL blk2<>(SB), RODATA|NOPTR, $64
+
+// Q8STEP(t0, t1, s, acc) multiplies the 64 int8 codes at SI (2 blocks; byte t of dword k is
+// column 4k+t) with the permuted activations at R13 and adds the block-scaled sum into acc.
+#define Q8STEP(t0, t1, xs, zs, acc) \
+	VMOVDQU32   (SI), Z5 \
+	PREFETCHT0  4096(SI) \
+	VPSLLD      $24, Z5, Z6 \
+	VPSRAD      $24, Z6, Z6 \
+	VCVTDQ2PS   Z6, Z6 \
+	VMULPS      (R13), Z6, t0 \
+	VPSLLD      $16, Z5, Z7 \
+	VPSRAD      $24, Z7, Z7 \
+	VCVTDQ2PS   Z7, Z7 \
+	VMULPS      64(R13), Z7, t1 \
+	VPSLLD      $8, Z5, Z8 \
+	VPSRAD      $24, Z8, Z8 \
+	VCVTDQ2PS   Z8, Z8 \
+	VFMADD231PS 128(R13), Z8, t0 \
+	VPSRAD      $24, Z5, Z9 \
+	VCVTDQ2PS   Z9, Z9 \
+	VFMADD231PS 192(R13), Z9, t1 \
+	VADDPS      t1, t0, t0 \
+	VMOVD       (R14), xs \
+	VCVTPH2PS   xs, xs \
+	VPERMPS     zs, Z30, zs \
+	VFMADD231PS t0, zs, acc \
+	ADDQ        $64, SI \
+	ADDQ        $256, R13 \
+	ADDQ        $4, R14
+
+// func mvQ8XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows, steps int)
+TEXT ·mvQ8XAVX512(SB), NOSPLIT, $0-64
+	MOVQ    y+0(FP), DI
+	MOVQ    codes+8(FP), SI
+	MOVQ    stride+16(FP), R10
+	MOVQ    scales+24(FP), DX
+	MOVQ    nb+32(FP), R11
+	SHLQ    $1, R11
+	MOVQ    xp+40(FP), BX
+	MOVQ    rows+48(FP), R8
+	MOVQ    steps+56(FP), R9
+	VMOVUPS blk2<>(SB), Z30
+	TESTQ   R8, R8
+	JZ      q8xdone
+
+q8xrow:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	MOVQ   SI, R12
+	MOVQ   DX, R15
+	MOVQ   DX, R14
+	MOVQ   BX, R13
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     q8xrowdone
+
+q8xstep:
+	Q8STEP(Z16, Z17, X10, Z10, Z0)
+	DECQ CX
+	JZ   q8xrowdone
+	Q8STEP(Z18, Z19, X11, Z11, Z1)
+	DECQ CX
+	JNZ  q8xstep
+
+q8xrowdone:
+	VADDPS Z1, Z0, Z0
+	REDUCE0
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	LEAQ   (R12)(R10*1), SI
+	ADDQ   R11, DX
+	DECQ   R8
+	JNZ    q8xrow
+
+q8xdone:
+	VZEROUPPER
+	RET

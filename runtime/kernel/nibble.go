@@ -62,8 +62,8 @@ func nibPerm(xp, x []float32, typ format.DType) {
 
 // xperm holds one call's activations permuted for the Q4_0 and/or the I4 kernels.
 type xperm struct {
-	q4, i4, b8 []float32 // nil when not prepared (b8: FP8 and SFP8, bytefloat.go)
-	bq, bi, bb []float32 // backing buffers
+	q4, i4, q8, b8 []float32 // nil when not prepared (b8: FP8 and SFP8, bytefloat.go)
+	bq, bi, b2, bb []float32 // backing buffers
 }
 
 var xpermBuf struct {
@@ -85,12 +85,14 @@ func getXperm(x []float32, ts ...format.DType) *xperm {
 			if !xpermBuf.TryLock() {
 				p = new(xperm)
 			}
-			p.q4, p.i4, p.b8 = nil, nil, nil
+			p.q4, p.i4, p.q8, p.b8 = nil, nil, nil, nil
 		}
 		dst, buf := &p.q4, &p.bq
 		switch t {
 		case format.I4:
 			dst, buf = &p.i4, &p.bi
+		case format.Q8_0:
+			dst, buf = &p.q8, &p.b2
 		case format.FP8, format.SFP8:
 			dst, buf = &p.b8, &p.bb
 		}
@@ -101,9 +103,12 @@ func getXperm(x []float32, ts ...format.DType) *xperm {
 			*buf = make([]float32, n)
 		}
 		*dst = (*buf)[:n]
-		if dst == &p.b8 {
+		switch dst {
+		case &p.b8:
 			b8Perm(*dst, x)
-		} else {
+		case &p.q8:
+			q8Perm(*dst, x)
+		default:
 			nibPerm(*dst, x, t)
 		}
 	}
@@ -125,8 +130,23 @@ func (p *xperm) permFor(t format.DType) []float32 {
 		return p.q4
 	case t == format.I4:
 		return p.i4
+	case t == format.Q8_0:
+		return p.q8
 	case t == format.FP8 || t == format.SFP8:
 		return p.b8
 	}
 	return nil
+}
+
+// q8Perm writes xp (a multiple of 64 values) for the Q8_0 kernel: step s, byte t of dword k
+// is column 64s+4k+t, xp[64s+16t+k] = x[64s+4k+t].
+func q8Perm(xp, x []float32) {
+	for s := range len(xp) / 64 {
+		src, dst := x[64*s:64*s+64], xp[64*s:64*s+64]
+		for k := range 16 {
+			for t := range 4 {
+				dst[16*t+k] = src[4*k+t]
+			}
+		}
+	}
 }

@@ -24,6 +24,19 @@ import (
 //go:noescape
 func mvQ4XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows, steps int)
 
+// mvQ8XAVX512 is, for Q8_0 rows over the first 64·steps columns, with xp the permuted
+// activations (nibble.go):
+//
+//	for s := range steps { var t [16]float32
+//		for tt := range 4 { for k := range 16 { t[k] += float32(int8(codes[64s+4k+tt]))·xp[64s+16tt+k] } }
+//		for k := range 16 { acc[k] += t[k]·f16(scales[2s+k/8]) } }
+//	y[r] = Σ_k acc[k]
+//
+// Reference: dotRowGeneric.
+//
+//go:noescape
+func mvQ8XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows, steps int)
+
 // mvI4XAVX512 is the unscaled I4 sum over the first 128·steps columns:
 //
 //	y[r] = Σ_s Σ_tt Σ_k q4(codes[r·stride+64s+4k:], tt)·xp[128s+16tt+k]
@@ -73,7 +86,7 @@ func nibKernels(t format.DType, cols int) bool {
 		return false
 	}
 	switch t {
-	case format.Q4_0, format.I4:
+	case format.Q4_0, format.I4, format.Q8_0:
 		return true
 	case format.FP8, format.SFP8:
 		return hasVBMI
@@ -103,10 +116,16 @@ func matVecRowsNib(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 	}
 	nb := w.Cols() / format.BlockSize
 	scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
-	mvQ4XAVX512(&y[lo], &codes[0], stride, &scales[0], nb, &xp[0], hi-lo, steps)
+	if w.DType == format.Q8_0 {
+		steps = len(xp) / 64
+		n = 64 * steps
+		mvQ8XAVX512(&y[lo], &codes[0], stride, &scales[0], nb, &xp[0], hi-lo, steps)
+	} else {
+		mvQ4XAVX512(&y[lo], &codes[0], stride, &scales[0], nb, &xp[0], hi-lo, steps)
+	}
 	for r := lo; r < hi; r++ {
 		if n < 32*nb {
-			y[r] += q4Tail(w, r, x, n/32)
+			y[r] += blockTail(w, r, x, n/32)
 		}
 		if v := y[r]; math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			// A non-finite block scale or activation: the reference's order decides
@@ -116,12 +135,18 @@ func matVecRowsNib(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 	}
 }
 
-// q4Tail returns the exact Q4_0 sum of row r over the blocks [b0, Cols/32).
-func q4Tail(w *Matrix, r int, x []float32, b0 int) float32 {
+// blockTail returns the exact Q4_0 or Q8_0 sum of row r over the blocks [b0, Cols/32).
+func blockTail(w *Matrix, r int, x []float32, b0 int) float32 {
 	codes, sc := w.rowCodes(r), w.rowScales(r)
 	var sum float32
 	for b := b0; b < len(x)/32; b++ {
 		d := f16ToF32(le16(sc, b))
+		if w.DType == format.Q8_0 {
+			for j := range 32 {
+				sum += float32(int8(codes[32*b+j])) * d * x[32*b+j]
+			}
+			continue
+		}
 		for j := range 16 {
 			sum += float32(int(codes[16*b+j]&15)-8) * d * x[32*b+j]
 			sum += float32(int(codes[16*b+j]>>4)-8) * d * x[32*b+j+16]
