@@ -77,3 +77,33 @@ func BenchmarkBandwidth(b *testing.B) {
 		b.ReportMetric(MeasureBandwidth(512<<20, Threads()), "GB/s")
 	}
 }
+
+// BenchmarkMatVecStream cycles through copies of the 1B gate projection totalling 256 MB, so
+// that every product reads its weights from memory as a decode step does (GB/s against the
+// memory bandwidth).
+func BenchmarkMatVecStream(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const rows, cols = 6912, 1152
+	for _, typ := range allTypes {
+		w := randMatrix(b, rng, typ, rows, cols)
+		ms := make([]*Matrix, max(1, int((256<<20)/w.WeightBytes())))
+		for i := range ms {
+			c := *w
+			c.Data = append([]byte(nil), w.Data...)
+			ms[i] = &c
+		}
+		x := randVec(rng, cols)
+		y := make([]float32, rows)
+		b.Run(typ.String(), func(b *testing.B) {
+			forEachImplB(b, func(b *testing.B) {
+				b.SetBytes(w.WeightBytes())
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					MatVec(y, ms[i], x)
+					i = (i + 1) % len(ms)
+				}
+			})
+		})
+	}
+}
