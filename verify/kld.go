@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gemmatool/gemmatool/runtime"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
@@ -126,37 +125,6 @@ func klRow(p, q []float32, scratch *[2][]float32) (kl float64, agree bool, lp, l
 		neumaier(&s, &c, float64(sp[i])*((float64(p[i])-lp)-(float64(q[i])-lq)))
 	}
 	return max(0, s+c), ap == aq, lp, lq
-}
-
-// WindowLogits implements [LogitsWindow].
-func (ms *ModelScorer) WindowLogits(ids []int32, from int, emit func(p int, logits []float32)) error {
-	if ms.mode != nil {
-		prev := kernel.GetActivationMode()
-		kernel.SetActivationMode(*ms.mode)
-		defer kernel.SetActivationMode(prev)
-	}
-	ms.s.Reset()
-	if from < 0 || from >= len(ids)-1 {
-		return fmt.Errorf("verify: logits from position %d of a %d-token window", from, len(ids))
-	}
-	res, err := ms.s.Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsNone, FinalHidden: true})
-	if err != nil {
-		return err
-	}
-	d, v := ms.m.Hidden(), ms.m.VocabRows()
-	if ms.logits == nil {
-		ms.logits = make([]float32, scoreRows*v)
-		ms.nll = make([]float64, scoreRows)
-	}
-	last := len(ids) - 1
-	for p := from; p < last; p += scoreRows {
-		n := min(scoreRows, last-p)
-		ms.m.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
-		for r := range n {
-			emit(p+r, ms.logits[r*v:(r+1)*v])
-		}
-	}
-	return nil
 }
 
 // WithMode returns a scorer of the same model whose matmuls run in activation mode m (the

@@ -31,6 +31,40 @@ func NewModelScorer(m *runtime.Model, ctx int) *ModelScorer {
 
 // ScoreWindow implements [Scorer].
 func (ms *ModelScorer) ScoreWindow(ids []int32, from int, emit func(p int, nll float64)) error {
+	return ms.logitBlocks(ids, from, func(p int, logits []float32, n int) {
+		v := len(logits) / n
+		kernel.ParallelFor(n, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row := logits[r*v : (r+1)*v]
+				target := float64(row[ids[p+r+1]])
+				ms.nll[r] = lseInPlace(row) - target
+			}
+		})
+		for r := range n {
+			emit(p+r, ms.nll[r])
+		}
+	})
+}
+
+// WindowLogits implements [LogitsWindow].
+func (ms *ModelScorer) WindowLogits(ids []int32, from int, emit func(p int, logits []float32)) error {
+	return ms.logitBlocks(ids, from, func(p int, logits []float32, n int) {
+		v := len(logits) / n
+		for r := range n {
+			emit(p+r, logits[r*v:(r+1)*v])
+		}
+	})
+}
+
+// logitBlocks runs the window as one prefill from an empty cache (in the scorer's activation
+// mode) and passes the logits of the positions [from, len(ids)−1) to fn in blocks of up to
+// scoreRows rows: fn(p, logits, n) gets the n rows of positions p … p+n−1.
+func (ms *ModelScorer) logitBlocks(ids []int32, from int, fn func(p int, logits []float32, n int)) error {
+	if ms.mode != nil {
+		prev := kernel.GetActivationMode()
+		kernel.SetActivationMode(*ms.mode)
+		defer kernel.SetActivationMode(prev)
+	}
 	ms.s.Reset()
 	if from < 0 || from >= len(ids)-1 {
 		return fmt.Errorf("verify: score from position %d of a %d-token window", from, len(ids))
@@ -48,16 +82,7 @@ func (ms *ModelScorer) ScoreWindow(ids []int32, from int, emit func(p int, nll f
 	for p := from; p < last; p += scoreRows {
 		n := min(scoreRows, last-p)
 		ms.m.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
-		kernel.ParallelFor(n, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				row := ms.logits[r*v : (r+1)*v]
-				target := float64(row[ids[p+r+1]])
-				ms.nll[r] = lseInPlace(row) - target
-			}
-		})
-		for r := range n {
-			emit(p+r, ms.nll[r])
-		}
+		fn(p, ms.logits[:n*v], n)
 	}
 	return nil
 }

@@ -95,19 +95,9 @@ func perplexityAction(c *cli.Context) error {
 	}
 	ids := tok.Encode(string(text), false)
 	jsonOut := c.Bool("json")
-	var bar *progress
-	res, err := verify.Perplexity(verify.NewModelScorer(lm.m, ctx), ids, verify.PerplexityOptions{
-		Ctx: ctx, Stride: stride, Chunks: chunks, BOS: tok.BOS(),
-		Progress: func(done, total int) {
-			if bar == nil {
-				bar = newProgress(c.App.ErrWriter, "perplexity", int64(total), "", jsonOut || c.Bool("quiet"))
-			}
-			bar.Update(int64(done))
-		},
-	})
-	if bar != nil {
-		bar.Done()
-	}
+	opts, done := windowOptions(c, "perplexity", tok.BOS())
+	res, err := verify.Perplexity(verify.NewModelScorer(lm.m, ctx), ids, opts)
+	done()
 	if err != nil {
 		return err
 	}
@@ -166,19 +156,9 @@ func kldAction(c *cli.Context) error {
 	}
 	ids := tok.Encode(string(text), false)
 	jsonOut := c.Bool("json")
-	var bar *progress
-	res, err := verify.KLD(ref, test, ids, verify.PerplexityOptions{
-		Ctx: ctx, Stride: stride, Chunks: chunks, BOS: tok.BOS(),
-		Progress: func(done, total int) {
-			if bar == nil {
-				bar = newProgress(c.App.ErrWriter, "kld", int64(total), "", jsonOut || c.Bool("quiet"))
-			}
-			bar.Update(int64(done))
-		},
-	})
-	if bar != nil {
-		bar.Done()
-	}
+	opts, done := windowOptions(c, "kld", tok.BOS())
+	res, err := verify.KLD(ref, test, ids, opts)
+	done()
 	if err != nil {
 		return err
 	}
@@ -188,4 +168,20 @@ func kldAction(c *cli.Context) error {
 	_, err = fmt.Fprintf(c.App.Writer, "KL divergence %.6f ± %.6f nats/token (median %.6f, p99 %.6f, max %.6f), top-1 agreement %.2f%% over %d tokens; perplexity reference %.4f, test %.4f\n",
 		res.KLDMean, res.KLDStderr, res.KLDMedian, res.KLD99, res.KLDMax, 100*res.Top1, res.Tokens, res.PPLRef, res.PPLTest)
 	return err
+}
+
+// windowOptions returns the window options of --ctx, --stride and --chunks with a progress
+// bar labelled label, and the function that clears the bar.
+func windowOptions(c *cli.Context, label string, bos int32) (verify.PerplexityOptions, func()) {
+	var bar *progress
+	o := verify.PerplexityOptions{
+		Ctx: c.Int("ctx"), Stride: c.Int("stride"), Chunks: c.Int("chunks"), BOS: bos,
+		Progress: func(done, total int) {
+			if bar == nil {
+				bar = newProgress(c.App.ErrWriter, label, int64(total), "", c.Bool("json") || c.Bool("quiet"))
+			}
+			bar.Update(int64(done))
+		},
+	}
+	return o, func() { bar.Done() }
 }
