@@ -8,9 +8,14 @@
 // never repack a file.
 //
 // Numerics: activations and accumulators are float32. The default activation mode ([ModeExact])
-// multiplies the exactly dequantized weight by the float32 activation; only the summation order
-// differs from a sequential float32 loop, so results agree with a float64 reference within
-// n·ε₃₂·Σ|wᵢxᵢ|.
+// multiplies the exactly decoded weight by the float32 activation; apart from the summation
+// order, the only difference from a sequential float32 loop is where a scale is applied (the
+// AVX-512 Q4_0/Q8_0 kernels multiply a block's partial sum by its scale, the I4/FP8/SFP8 ones
+// the row sum by the row or tensor scale), so results agree with a float64 reference within
+// (n+1)·ε₃₂·Σ|wᵢxᵢ|.
+//
+// Decode calls [MatVec] per weight, or [MatVecMulti] for weights sharing one input (q/k/v,
+// gate/up: one parallel loop, one activation quantization).
 //
 // Parallel kernels run on one persistent worker pool ([SetThreads], [Threads], [ParallelFor]);
 // they create no goroutines and allocate nothing per call.
