@@ -94,16 +94,23 @@ func BenchmarkMatVecStream(b *testing.B) {
 		}
 		x := randVec(rng, cols)
 		y := make([]float32, rows)
-		b.Run(typ.String(), func(b *testing.B) {
-			forEachImplB(b, func(b *testing.B) {
-				b.SetBytes(w.WeightBytes())
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					MatVec(y, ms[i], x)
-					i = (i + 1) % len(ms)
-				}
+		for _, mode := range []ActivationMode{ModeExact, ModeInt8} {
+			if mode == ModeInt8 && !int8Type(typ) {
+				continue
+			}
+			b.Run(typ.String()+"/"+modeName(mode), func(b *testing.B) {
+				forEachImplB(b, func(b *testing.B) {
+					withMode(mode, func() {
+						b.SetBytes(w.WeightBytes())
+						b.ReportAllocs()
+						i := 0
+						for b.Loop() {
+							MatVec(y, ms[i], x)
+							i = (i + 1) % len(ms)
+						}
+					})
+				})
 			})
-		})
+		}
 	}
 }

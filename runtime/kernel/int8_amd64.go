@@ -36,6 +36,12 @@ func int8VNNI() bool { return useAVX512 && hasVNNI }
 //go:noescape
 func mvQ4VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
 
+// mvQ4VNNI2 is mvQ4VNNI over 2·pairs rows, two at a time (one load of xa, corr and dl per
+// step for both).
+//
+//go:noescape
+func mvQ4VNNI2(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, pairs, steps int)
+
 // mvQ8VNNI is the Q8_0 kernel: per step k (4 blocks, 128 code bytes):
 //
 //	acc := corr[32k:32k+32] + VPDPBUSD(codes[128k:128k+128] xor 0x80, xa[128k:])
@@ -86,7 +92,13 @@ func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool {
 			scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
 			switch {
 			case w.DType == format.Q4_0 && vnni:
-				mvQ4VNNI(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
+				pairs := (hi - lo) / 2
+				if pairs > 0 {
+					mvQ4VNNI2(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, pairs, steps)
+				}
+				if r := lo + 2*pairs; r < hi {
+					mvQ4VNNI(&y[r], &codes[2*pairs*stride], stride, &scales[2*pairs*2*nb], nb, xa, corr, dl, 1, steps)
+				}
 			case w.DType == format.Q4_0:
 				mvQ4AVX2i8(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
 			case vnni:

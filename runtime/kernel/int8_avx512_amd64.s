@@ -580,3 +580,101 @@ exq8block:
 exq8done:
 	VZEROUPPER
 	RET
+
+// Q4PAIR(ta, tb, acca, accb) runs one Q4_0 step for two rows (codes at SI and R14, block
+// scales at CX and DX… see mvQ4VNNI2), sharing the activation, correction and scale loads.
+#define Q4PAIR(acca, accb) \
+	PREFETCHT0  PFD4(SI)(R13*1) \
+	PREFETCHT0  PFD4(R14)(R13*1) \
+	VMOVDQU64   (SI)(R13*1), Z4 \
+	VMOVDQU64   (R14)(R13*1), Z8 \
+	VMOVDQU64   (BX)(R13*2), Z12 \
+	VMOVDQU64   64(BX)(R13*2), Z13 \
+	VMOVDQU32   (R10)(R13*1), Z6 \
+	VMOVDQA32   Z6, Z10 \
+	VPSRLW      $4, Z4, Z5 \
+	VPANDD      Z31, Z4, Z4 \
+	VPANDD      Z31, Z5, Z5 \
+	VPSRLW      $4, Z8, Z9 \
+	VPANDD      Z31, Z8, Z8 \
+	VPANDD      Z31, Z9, Z9 \
+	VPDPBUSD    Z12, Z4, Z6 \
+	VPDPBUSD    Z13, Z5, Z6 \
+	VPDPBUSD    Z12, Z8, Z10 \
+	VPDPBUSD    Z13, Z9, Z10 \
+	VCVTDQ2PS   Z6, Z6 \
+	VCVTDQ2PS   Z10, Z10 \
+	VMOVUPS     (R11)(R13*1), Z14 \
+	VCVTPH2PS   (CX), X3 \
+	VPERMPS     Z3, Z30, Z7 \
+	VMULPS      Z14, Z7, Z7 \
+	VFMADD231PS Z7, Z6, acca \
+	VCVTPH2PS   (CX)(R15*1), X3 \
+	VPERMPS     Z3, Z30, Z11 \
+	VMULPS      Z14, Z11, Z11 \
+	VFMADD231PS Z11, Z10, accb \
+	ADDQ        $8, CX \
+	ADDQ        $64, R13
+
+// func mvQ4VNNI2(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, pairs, steps int)
+//
+// mvQ4VNNI over 2·pairs rows, two rows at a time.
+TEXT ·mvQ4VNNI2(SB), NOSPLIT, $0-80
+	MOVQ y+0(FP), DI
+	MOVQ codes+8(FP), SI
+	MOVQ stride+16(FP), R9
+	MOVQ scales+24(FP), DX
+	MOVQ nb+32(FP), R15
+	SHLQ $1, R15
+	MOVQ xa+40(FP), BX
+	MOVQ corr+48(FP), R10
+	MOVQ dl+56(FP), R11
+	MOVQ pairs+64(FP), R8
+	MOVQ steps+72(FP), R12
+	SHLQ $6, R12
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	VMOVDQU32    perm4<>(SB), Z30
+	TESTQ R8, R8
+	JZ    q4v2done
+
+q4v2row:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	XORQ   R13, R13
+	MOVQ   DX, CX
+	LEAQ   (SI)(R9*1), R14
+	MOVQ   R12, AX
+	SUBQ   $64, AX
+
+q4v2pair:
+	CMPQ R13, AX
+	JGE  q4v2single
+	Q4PAIR(Z0, Z1)
+	Q4PAIR(Z16, Z17)
+	JMP  q4v2pair
+
+q4v2single:
+	CMPQ R13, R12
+	JGE  q4v2rowdone
+	Q4PAIR(Z0, Z1)
+
+q4v2rowdone:
+	VADDPS Z16, Z0, Z0
+	VADDPS Z17, Z1, Z18 // REDUCE16 uses Z1
+	REDUCE16
+	VMOVSS X0, (DI)
+	VMOVAPS Z18, Z0
+	REDUCE16
+	VMOVSS X0, 4(DI)
+	ADDQ   $8, DI
+	LEAQ   (SI)(R9*2), SI
+	LEAQ   (DX)(R15*2), DX
+	DECQ   R8
+	JNZ    q4v2row
+
+q4v2done:
+	VZEROUPPER
+	RET
