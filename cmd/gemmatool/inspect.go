@@ -179,9 +179,23 @@ func printInspect(w io.Writer, r *inspectReport) {
 	for _, x := range r.Tensors {
 		nw, sw = max(nw, len(x.Name)), max(sw, len(fmt.Sprint(x.Shape)))
 	}
-	fmt.Fprintf(w, "%-*s  %-5s  %-*s  %14s\n", nw, "tensor", "type", sw, "shape", "bytes")
+	qerr := map[string]format.TensorError{}
+	if q := m.Quantization; q != nil {
+		for _, e := range q.Tensors {
+			qerr[e.Name] = e
+		}
+	}
+	fmt.Fprintf(w, "%-*s  %-5s  %-*s  %14s", nw, "tensor", "type", sw, "shape", "bytes")
+	if len(qerr) > 0 {
+		fmt.Fprintf(w, "  %-6s %10s %8s", "from", "rel L2", "SNR dB")
+	}
+	fmt.Fprintln(w)
 	for _, x := range r.Tensors {
-		fmt.Fprintf(w, "%-*s  %-5s  %-*s  %14d\n", nw, x.Name, x.DType, sw, fmt.Sprint(x.Shape), x.Bytes)
+		fmt.Fprintf(w, "%-*s  %-5s  %-*s  %14d", nw, x.Name, x.DType, sw, fmt.Sprint(x.Shape), x.Bytes)
+		if e, ok := qerr[x.Name]; ok {
+			fmt.Fprintf(w, "  %-6s %10.3e %8.2f", e.From, e.RelL2, e.SNRdB)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
