@@ -17,25 +17,16 @@ type multi struct {
 	y    [MaxMulti][]float32
 	end  [MaxMulti]int
 	int8 [MaxMulti]bool      // rows computed from the quantized activations (args.qa)
-	xp   [MaxMulti][]float32 // exact rows: x permuted for the nibble kernels, or nil
-}
-
-// have8 reports whether some matrix of m uses quantized activations.
-func have8(m *multi) bool {
-	for _, b := range m.int8[:m.n] {
-		if b {
-			return true
-		}
-	}
-	return false
+	xp   [MaxMulti][]float32 // exact rows: x permuted for their kernel (nibble.go), or nil
 }
 
 // MatVecMulti computes ys[i][r] = Σ_c ws[i][r,c]·x[c] for every matrix i: products that share
 // one input (the q/k/v projections, gate and up). The rows of all matrices are split across
 // the worker pool as one range (one parallel loop instead of len(ws)), and in [ModeInt8] the
-// activations are quantized once. Results equal those of len(ws) MatVec calls (int8 matrices of different activation layouts run one after the other). It panics if
-// len(ys) != len(ws), len(ws) > MaxMulti, the matrices' column counts differ, len(x) is below
-// them, or some len(ys[i]) < ws[i].Rows().
+// activations are quantized once. Results equal those of len(ws) MatVec calls (int8 matrices
+// of different activation layouts run one after the other). It panics if len(ys) != len(ws),
+// len(ws) > MaxMulti, the matrices' column counts differ, len(x) is below them, or some
+// len(ys[i]) < ws[i].Rows().
 func MatVecMulti(ys [][]float32, ws []*Matrix, x []float32) {
 	if len(ys) != len(ws) || len(ws) > MaxMulti {
 		panic(fmt.Sprintf("kernel: MatVecMulti: %d outputs, %d matrices (at most %d)", len(ys), len(ws), MaxMulti))
@@ -91,16 +82,22 @@ func matVecMulti(a *args, total int) {
 			}
 		}
 	}
-	if !have8(m) {
-		// Exact rows of the nibble types share permuted copies of x.
-		var ts [MaxMulti]format.DType
-		for i := range m.n {
-			ts[i] = m.w[i].DType
+	// Exact rows of the permuted-activation types share permuted copies of x.
+	var ts [MaxMulti]format.DType
+	k := 0
+	for i := range m.n {
+		if !m.int8[i] {
+			ts[k] = m.w[i].DType
+			k++
 		}
-		xp := getXperm(x, ts[:m.n]...)
+	}
+	if k > 0 {
+		xp := getXperm(x, ts[:k]...)
 		defer putXperm(xp)
 		for i := range m.n {
-			m.xp[i] = xp.permFor(ts[i])
+			if !m.int8[i] {
+				m.xp[i] = xp.permFor(m.w[i].DType)
+			}
 		}
 	}
 	if total*len(x) < parallelMinWork || Threads() == 1 {

@@ -18,6 +18,7 @@ func TestMatVecMulti(t *testing.T) {
 		{format.F32, format.BF16, format.F16, format.FP8},
 		{format.SFP8, format.SFP8},
 		{format.Q4_0, format.Q8_0, format.I4, format.BF16}, // int8 layouts differ
+		{format.Q4_0, format.FP8, format.SFP8, format.I4},  // int8 and exact rows in one loop
 	}
 	defer SetThreads(Threads())
 	forEachImpl(t, func(t *testing.T) {
