@@ -62,15 +62,7 @@ func setThreadsAndAct(c *cli.Context) error {
 	if n := c.Int("threads"); n > 0 {
 		kernel.SetThreads(n)
 	}
-	switch c.String("act") {
-	case "exact", "":
-		kernel.SetActivationMode(kernel.ModeExact)
-	case "int8":
-		kernel.SetActivationMode(kernel.ModeInt8)
-	default:
-		return usageError("--act %q: want exact or int8", c.String("act"))
-	}
-	return nil
+	return setActivationMode(c.String("act"))
 }
 
 func benchAction(c *cli.Context) error {

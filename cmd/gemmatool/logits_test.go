@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,7 +71,7 @@ func TestLogitsGoldenA(t *testing.T) {
 	got, gotShapes := readF32Safetensors(t, out)
 	want, wantShapes := readF32Safetensors(t, filepath.Join(goldenADir, "expected.safetensors"))
 	for _, name := range []string{"logits", "hidden_states", "final_hidden"} {
-		if g, w := gotShapes[name], wantShapes[name]; !equalU64(g, w) {
+		if g, w := gotShapes[name], wantShapes[name]; !slices.Equal(g, w) {
 			t.Errorf("%s: shape %v, want %v", name, g, w)
 			continue
 		}
@@ -106,18 +107,6 @@ func TestLogitsGoldenA(t *testing.T) {
 			t.Fatalf("logits[%d] differs between --ids and --ids-file: %v vs %v", i, got2["logits"][i], got["logits"][i])
 		}
 	}
-}
-
-func equalU64(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func argmaxF(x []float32) int {

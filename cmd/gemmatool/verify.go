@@ -69,31 +69,43 @@ Example:
 	})
 }
 
-func perplexityAction(c *cli.Context) error {
+// windowInput validates the window flags, reads --text, opens --model with its tokenizer and
+// tokenizes the text once as one string (no BOS), as perplexity and kld both do.
+func windowInput(c *cli.Context) (*loadedModel, []int32, error) {
 	if c.IsSet("threads") {
 		kernel.SetThreads(c.Int("threads"))
 	}
+	name := "verify " + c.Command.Name
 	ctx, stride, chunks := c.Int("ctx"), c.Int("stride"), c.Int("chunks")
 	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
-		return usageError("verify perplexity: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0")
+		return nil, nil, usageError("%s: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0", name)
 	}
 	text, err := os.ReadFile(c.String("text"))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	lm, err := openModel(c.String("model"), true, true, c.App.ErrWriter)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := lm.needTokenizer()
+	if err == nil && ctx > lm.m.Config.MaxPositions && lm.m.Config.MaxPositions > 0 {
+		err = usageError("%s: --ctx %d exceeds the model's %d positions", name, ctx, lm.m.Config.MaxPositions)
+	}
+	if err != nil {
+		lm.Close()
+		return nil, nil, err
+	}
+	return lm, tok.Encode(string(text), false), nil
+}
+
+func perplexityAction(c *cli.Context) error {
+	lm, ids, err := windowInput(c)
 	if err != nil {
 		return err
 	}
 	defer lm.Close()
-	tok, err := lm.needTokenizer()
-	if err != nil {
-		return err
-	}
-	if ctx > lm.m.Config.MaxPositions && lm.m.Config.MaxPositions > 0 {
-		return usageError("verify perplexity: --ctx %d exceeds the model's %d positions", ctx, lm.m.Config.MaxPositions)
-	}
-	ids := tok.Encode(string(text), false)
+	ctx, tok := c.Int("ctx"), lm.tok
 	jsonOut := c.Bool("json")
 	opts, done := windowOptions(c, "perplexity", tok.BOS())
 	res, err := verify.Perplexity(verify.NewModelScorer(lm.m, ctx), ids, opts)
@@ -110,13 +122,7 @@ func perplexityAction(c *cli.Context) error {
 }
 
 func kldAction(c *cli.Context) error {
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
-	}
-	ctx, stride, chunks := c.Int("ctx"), c.Int("stride"), c.Int("chunks")
-	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
-		return usageError("verify kld: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0")
-	}
+	ctx := c.Int("ctx")
 	mode := kernel.ModeExact
 	switch c.String("act") {
 	case "exact":
@@ -128,19 +134,12 @@ func kldAction(c *cli.Context) error {
 	if !c.IsSet("reference") && mode == kernel.ModeExact {
 		return usageError("verify kld: give --reference, or --act int8 to compare the model with its own exact path")
 	}
-	text, err := os.ReadFile(c.String("text"))
-	if err != nil {
-		return err
-	}
-	lm, err := openModel(c.String("model"), true, true, c.App.ErrWriter)
+	lm, ids, err := windowInput(c)
 	if err != nil {
 		return err
 	}
 	defer lm.Close()
-	tok, err := lm.needTokenizer()
-	if err != nil {
-		return err
-	}
+	tok := lm.tok
 	test := verify.NewModelScorer(lm.m, ctx).WithMode(mode)
 	ref := verify.NewModelScorer(lm.m, ctx).WithMode(kernel.ModeExact)
 	if c.IsSet("reference") {
@@ -154,7 +153,6 @@ func kldAction(c *cli.Context) error {
 		}
 		ref = verify.NewModelScorer(rm.m, ctx).WithMode(kernel.ModeExact)
 	}
-	ids := tok.Encode(string(text), false)
 	jsonOut := c.Bool("json")
 	opts, done := windowOptions(c, "kld", tok.BOS())
 	res, err := verify.KLD(ref, test, ids, opts)
