@@ -32,7 +32,7 @@ matrix-vector kernels in GB/s of weight bytes and the matrix-matrix kernels in G
 stored type on the Gemma 3 projection shapes.
 
 With --model: prefill of --pp tokens and decode of --tg tokens from an empty context (as
-llama-bench's pp/tg tests), --reps times; prints medians, and decode as a fraction of the
+llama-bench's pp/tg tests), after one untimed warm-up round, --reps times; prints medians, and decode as a fraction of the
 roofline (measured bandwidth ÷ weight bytes read per token).
 
 Examples:
@@ -110,14 +110,18 @@ func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
 		ids[i] = int32(rng.IntN(vocab))
 	}
 	var ppTimes, tgTimes []float64
-	for r := 0; r < reps; r++ {
+	// One untimed warm-up round first (as llama-bench does): it faults the file mapping in and
+	// settles the worker pool, which would otherwise count against the first repetition.
+	for r := -1; r < reps; r++ {
 		if pp > 0 {
 			sess.Reset()
 			t0 := time.Now()
 			if _, err := sess.Forward(&runtime.Batch{Tokens: ids[:pp], Logits: runtime.LogitsLast}); err != nil {
 				return err
 			}
-			ppTimes = append(ppTimes, float64(pp)/time.Since(t0).Seconds())
+			if r >= 0 {
+				ppTimes = append(ppTimes, float64(pp)/time.Since(t0).Seconds())
+			}
 		}
 		if tg > 0 {
 			sess.Reset()
@@ -127,7 +131,9 @@ func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
 					return err
 				}
 			}
-			tgTimes = append(tgTimes, float64(tg)/time.Since(t0).Seconds())
+			if r >= 0 {
+				tgTimes = append(tgTimes, float64(tg)/time.Since(t0).Seconds())
+			}
 		}
 	}
 	wb := m.WeightBytes()
