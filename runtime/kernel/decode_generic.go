@@ -7,55 +7,15 @@ import (
 	"github.com/gemmatool/gemmatool/format"
 )
 
-// f16ToF32 converts an IEEE binary16 value to float32 exactly (subnormals, ±Inf, NaN kept).
-func f16ToF32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	man := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | man<<13)
-	case exp != 0:
-		return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
-	case man == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal: man·2⁻²⁴, exact in float32.
-	v := float32(man) * (1.0 / (1 << 24))
-	return math.Float32frombits(sign | math.Float32bits(v))
-}
+// f16ToF32 is format's exact binary16 widening (the reference decoders' own).
+func f16ToF32(h uint16) float32 { return format.F16ToFloat32(h) }
 
-// e4m3Table decodes OCP FP8 E4M3FN codes; sfpTable decodes gemma.cpp SFP8 codes.
+// e4m3Table decodes OCP FP8 E4M3FN codes and sfpTable gemma.cpp SFP8 codes (0x80, reserved,
+// as NaN): copies of format's reference decoders as arrays, which the kernels index directly.
 var e4m3Table, sfpTable = func() (e, s [256]float32) {
 	for c := range 256 {
-		sign := float32(1)
-		if c&0x80 != 0 {
-			sign = -1
-		}
-		m, ex := c&7, (c>>3)&15
-		switch {
-		case c&0x7f == 0x7f:
-			e[c] = float32(math.NaN())
-		case ex == 0:
-			e[c] = sign * float32(m) / 8 / 64
-		default:
-			e[c] = sign * (1 + float32(m)/8) * float32(math.Ldexp(1, ex-7))
-		}
-		// SFP8: bf16 bit patterns, see quant-formats.md (c).
-		cc := uint32(c & 0x7f)
-		var bits uint32
-		switch {
-		case cc == 0:
-			bits = 0
-		case cc&0x40 != 0:
-			bits = 0x38000000 + cc<<20
-		default:
-			bits = 0x34000000 + cc<<21
-		}
-		s[c] = math.Float32frombits(bits | uint32(c&0x80)<<24)
+		e[c], s[c] = format.E4M3ToFloat32(byte(c)), format.SFP8ToFloat32(byte(c))
 	}
-	s[0x80] = float32(math.NaN()) // reserved code, as format.SFP8ToFloat32
-
 	return
 }()
 
