@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // The prefill and decode benchmarks run a real-size model named by GEMMATOOL_BENCH_MODEL and
@@ -67,4 +69,41 @@ func BenchmarkDecode(b *testing.B) {
 		total += time.Since(t0)
 	}
 	b.ReportMetric(float64(steps*b.N)/total.Seconds(), "tok/s")
+}
+
+// BenchmarkDecoderMatrices streams every decoder matrix of the model once per iteration with
+// MatVec (what a decode step reads, minus the LM head), from the file mapping and from heap
+// copies of the same bytes; b.SetBytes makes the result read as GB/s. It separates the
+// matrices' streaming rate from the rest of a decode step.
+func BenchmarkDecoderMatrices(b *testing.B) {
+	m := benchModel(b)
+	var mapped []*kernel.Matrix
+	for i := range m.layers {
+		ly := &m.layers[i]
+		mapped = append(mapped, ly.q, ly.k, ly.v, ly.o, ly.gate, ly.up, ly.down)
+	}
+	heap := make([]*kernel.Matrix, len(mapped))
+	var bytes int64
+	maxDim := 0
+	for i, w := range mapped {
+		c := *w
+		c.Data = append([]byte(nil), w.Data...)
+		heap[i] = &c
+		bytes += w.WeightBytes()
+		maxDim = max(maxDim, w.Rows(), w.Cols())
+	}
+	x, y := make([]float32, maxDim), make([]float32, maxDim)
+	for _, set := range []struct {
+		name string
+		ms   []*kernel.Matrix
+	}{{"mapped", mapped}, {"heap", heap}} {
+		b.Run(set.name, func(b *testing.B) {
+			b.SetBytes(bytes)
+			for b.Loop() {
+				for _, w := range set.ms {
+					kernel.MatVec(y[:w.Rows()], w, x[:w.Cols()])
+				}
+			}
+		})
+	}
 }
