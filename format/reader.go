@@ -421,6 +421,11 @@ func (f *File) release(off, n int64) {
 	}
 }
 
+// Release drops the process's pages of t's payload (they stay in the page cache): for a
+// caller that has copied the payload elsewhere, or streamed over it once, so that the resident
+// set does not hold the mapping too. t.Data stays valid; reading it faults the pages in again.
+func (f *File) Release(t Tensor) { f.release(t.Offset, t.Length) }
+
 // VerifyChecksums recomputes the CRC-32C of every payload and returns the first mismatch,
 // naming the tensor. progress, when not nil, is called with the bytes checked so far.
 func (f *File) VerifyChecksums(progress func(done, total int64)) error {

@@ -9,7 +9,8 @@ import (
 )
 
 // The prefill and decode benchmarks run a real-size model named by GEMMATOOL_BENCH_MODEL and
-// report tokens per second; they skip when it is unset. For the 1B configuration in BF16:
+// report tokens per second; they skip when it is unset. GEMMATOOL_BENCH_ACT=int8 selects the
+// int8 activation path. For the 1B configuration in BF16:
 //
 //	gemmatool synth --size 1b -o /tmp/s1b && gemmatool convert /tmp/s1b -o /tmp/s1b.gmt
 //	GEMMATOOL_BENCH_MODEL=/tmp/s1b.gmt go test ./runtime -run '^$' -bench 'Prefill|Decode' -benchtime 3x
@@ -17,6 +18,14 @@ func benchModel(b *testing.B) *Model {
 	p := os.Getenv("GEMMATOOL_BENCH_MODEL")
 	if p == "" {
 		b.Skip("GEMMATOOL_BENCH_MODEL is not set")
+	}
+	switch a := os.Getenv("GEMMATOOL_BENCH_ACT"); a {
+	case "", "exact":
+	case "int8":
+		kernel.SetActivationMode(kernel.ModeInt8)
+		b.Cleanup(func() { kernel.SetActivationMode(kernel.ModeExact) })
+	default:
+		b.Fatalf("GEMMATOOL_BENCH_ACT=%q: want exact or int8", a)
 	}
 	return loadTestModel(b, p)
 }
@@ -72,9 +81,10 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 // BenchmarkDecoderMatrices streams every decoder matrix of the model once per iteration with
-// MatVec (what a decode step reads, minus the LM head), from the file mapping and from heap
-// copies of the same bytes; b.SetBytes makes the result read as GB/s. It separates the
-// matrices' streaming rate from the rest of a decode step.
+// MatVec (what a decode step reads, minus the LM head), from the file mapping, from plain Go
+// heap copies and from resident copies in huge-page memory ([kernel.Resident], what
+// LoadOptions.Resident does); b.SetBytes makes the result read as GB/s. It separates the
+// matrices' streaming rate from the rest of a decode step, and shows what the page size costs.
 func BenchmarkDecoderMatrices(b *testing.B) {
 	m := benchModel(b)
 	var mapped []*kernel.Matrix
@@ -83,20 +93,24 @@ func BenchmarkDecoderMatrices(b *testing.B) {
 		mapped = append(mapped, ly.q, ly.k, ly.v, ly.o, ly.gate, ly.up, ly.down)
 	}
 	heap := make([]*kernel.Matrix, len(mapped))
+	resident := make([]*kernel.Matrix, len(mapped))
 	var bytes int64
 	maxDim := 0
 	for i, w := range mapped {
 		c := *w
 		c.Data = append([]byte(nil), w.Data...)
 		heap[i] = &c
+		r := *w
+		resident[i] = &r
 		bytes += w.WeightBytes()
 		maxDim = max(maxDim, w.Rows(), w.Cols())
 	}
+	kernel.Resident(resident, nil)
 	x, y := make([]float32, maxDim), make([]float32, maxDim)
 	for _, set := range []struct {
 		name string
 		ms   []*kernel.Matrix
-	}{{"mapped", mapped}, {"heap", heap}} {
+	}{{"mapped", mapped}, {"heap", heap}, {"resident", resident}} {
 		b.Run(set.name, func(b *testing.B) {
 			b.SetBytes(bytes)
 			for b.Loop() {

@@ -60,7 +60,7 @@ func logitsAction(c *cli.Context) error {
 	if (ids != nil) == c.IsSet("prompt") {
 		return usageError("logits: give exactly one of --ids, --ids-file or --prompt")
 	}
-	lm, err := openModel(c.String("model"), true, ids == nil, c.App.ErrWriter)
+	lm, err := openModel(c.String("model"), true, ids == nil, false, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}

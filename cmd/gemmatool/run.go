@@ -59,6 +59,7 @@ Example:
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of streaming text"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print model, prompt and KV cache details on stderr"},
 			&cli.StringFlag{Name: "act", Value: "exact", Usage: "activation precision of the matmuls: exact (f32) or int8 (faster; see README for its measured error)"},
+			mmapFlag,
 		}, imageFlags(false)...),
 		Action: runAction,
 	})
@@ -73,9 +74,9 @@ type loadedModel struct {
 
 func (l *loadedModel) Close() error { return l.f.Close() }
 
-// openModel opens path and loads the text decoder (when decoder) and the embedded tokenizer
-// (when tok and the file has one).
-func openModel(path string, decoder, tok bool, stderr io.Writer) (*loadedModel, error) {
+// openModel opens path and loads the text decoder (when decoder; its weights copied into
+// huge-page memory when resident) and the embedded tokenizer (when tok and the file has one).
+func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loadedModel, error) {
 	f, err := format.Open(path, nil)
 	if err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func openModel(path string, decoder, tok bool, stderr io.Writer) (*loadedModel, 
 	l := &loadedModel{f: f}
 	if decoder {
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		if l.m, err = runtime.Load(f, &runtime.LoadOptions{Logger: log}); err != nil {
+		if l.m, err = runtime.Load(f, &runtime.LoadOptions{Logger: log, Resident: resident}); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -197,7 +198,7 @@ func runAction(c *cli.Context) error {
 	if c.Float64("temp") < 0 || c.Int("top-k") < 0 || c.Float64("top-p") < 0 || c.Float64("min-p") < 0 || c.Float64("repeat-penalty") < 0 || c.Int("max-tokens") < 0 {
 		return usageError("run: --temp, --top-k, --top-p, --min-p, --repeat-penalty and --max-tokens must not be negative")
 	}
-	lm, err := openModel(c.String("model"), true, true, stderr)
+	lm, err := openModel(c.String("model"), true, true, !c.Bool("mmap"), stderr)
 	if err != nil {
 		return err
 	}
@@ -321,6 +322,9 @@ func runAction(c *cli.Context) error {
 	}
 	return werr
 }
+
+// mmapFlag opts out of copying the weights into huge-page memory at load (run, bench).
+var mmapFlag = &cli.BoolFlag{Name: "mmap", Usage: "read the weights in place from the file mapping instead of copying them into huge-page memory at load: starts at once and shares the page cache with other processes, but decode is slower (see README)"}
 
 // setActivationMode selects the kernels' activation precision from --act.
 func setActivationMode(s string) error {

@@ -54,7 +54,7 @@ Example:
 }
 
 func loadTokenizer(c *cli.Context) (*tokenizer.Tokenizer, func(), error) {
-	lm, err := openModel(c.String("model"), false, true, c.App.ErrWriter)
+	lm, err := openModel(c.String("model"), false, true, false, c.App.ErrWriter)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -84,7 +84,7 @@ func windowInput(c *cli.Context) (*loadedModel, []int32, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	lm, err := openModel(c.String("model"), true, true, c.App.ErrWriter)
+	lm, err := openModel(c.String("model"), true, true, false, c.App.ErrWriter)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,7 +143,7 @@ func kldAction(c *cli.Context) error {
 	test := verify.NewModelScorer(lm.m, ctx).WithMode(mode)
 	ref := verify.NewModelScorer(lm.m, ctx).WithMode(kernel.ModeExact)
 	if c.IsSet("reference") {
-		rm, err := openModel(c.String("reference"), true, false, c.App.ErrWriter)
+		rm, err := openModel(c.String("reference"), true, false, false, c.App.ErrWriter)
 		if err != nil {
 			return err
 		}

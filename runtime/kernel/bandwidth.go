@@ -8,21 +8,22 @@ import (
 
 // MeasureBandwidth measures memory read bandwidth in GB/s (10⁹ bytes per second): threads
 // goroutines each stream repeatedly through their share of a bytes-long buffer, and the best
-// of several passes counts. Pick bytes well above the last-level cache (e.g. 1 GiB). threads < 1
-// means [Threads]. It allocates the buffer for the duration of the call.
+// of ten passes counts. Pick bytes well above the last-level cache (e.g. 1 GiB). threads < 1
+// means [Threads]. The buffer is [WeightMemory] (huge pages where available, as resident
+// weights are), allocated for the duration of the call.
 func MeasureBandwidth(bytes int, threads int) (gbs float64) {
 	if threads < 1 {
 		threads = Threads()
 	}
 	per := max(bytes/threads, 4096) &^ 4095
-	buf := make([]byte, per*threads)
+	buf := WeightMemory(per * threads)
 	for i := 0; i < len(buf); i += 4096 {
 		buf[i] = byte(i >> 12) // fault the pages in
 	}
 	best := 0.0
 	var sink uint64
 	var mu sync.Mutex
-	for pass := 0; pass < 5; pass++ {
+	for pass := 0; pass < 10; pass++ {
 		var wg sync.WaitGroup
 		start := time.Now()
 		for t := range threads {

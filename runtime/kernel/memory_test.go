@@ -1,0 +1,57 @@
+package kernel
+
+import (
+	"bytes"
+	"testing"
+	"unsafe"
+)
+
+func TestWeightMemory(t *testing.T) {
+	for _, n := range []int{1, 4095, 3 << 20} {
+		b := WeightMemory(n)
+		if len(b) != n || cap(b) != n {
+			t.Fatalf("WeightMemory(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		if p := uintptr(unsafe.Pointer(&b[0])); p%hugePage != 0 {
+			t.Errorf("WeightMemory(%d) starts at %#x, not on a 2 MiB boundary", n, p)
+		}
+		if !bytes.Equal(b, make([]byte, n)) {
+			t.Errorf("WeightMemory(%d) is not zeroed", n)
+		}
+	}
+	if WeightMemory(0) != nil {
+		t.Error("WeightMemory(0) != nil")
+	}
+}
+
+// TestResidentCopies checks that Resident moves every payload, keeps it byte for byte, skips
+// nil entries and reports each copied matrix once.
+func TestResidentCopies(t *testing.T) {
+	src := [][]byte{make([]byte, 100), make([]byte, 9<<20), make([]byte, 64)}
+	for i, b := range src {
+		for j := range b {
+			b[j] = byte(i*31 + j*7)
+		}
+	}
+	ms := []*Matrix{{Data: src[0]}, nil, {Data: src[1]}, {Data: src[2]}}
+	seen := map[int]int{}
+	Resident(ms, func(i int) { seen[i]++ })
+	for k, i := range []int{0, 2, 3} {
+		w := ms[i]
+		if !bytes.Equal(w.Data, src[k]) {
+			t.Errorf("matrix %d: copy differs", i)
+		}
+		if &w.Data[0] == &src[k][0] {
+			t.Errorf("matrix %d: not copied", i)
+		}
+		if p := uintptr(unsafe.Pointer(&w.Data[0])); p%64 != 0 {
+			t.Errorf("matrix %d: copy at %#x, not 64-byte aligned", i, p)
+		}
+		if seen[i] != 1 {
+			t.Errorf("matrix %d reported %d times", i, seen[i])
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("reported %v, want matrices 0, 2, 3", seen)
+	}
+}

@@ -1,0 +1,62 @@
+package runtime
+
+import (
+	"slices"
+	"testing"
+	"unsafe"
+
+	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
+)
+
+// TestResident checks that a resident model holds its weights outside the file mapping, on
+// 64-byte boundaries, and computes logits bit-identical to the mapped model's.
+func TestResident(t *testing.T) {
+	path := writeTestModel(t, goldenA, t.TempDir())
+	mapped := loadTestModel(t, path)
+	f, err := format.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := Load(f, &LoadOptions{Resident: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resident() || mapped.Resident() {
+		t.Fatalf("Resident() = %v / %v, want true / false", res.Resident(), mapped.Resident())
+	}
+	var ms []*kernel.Matrix
+	ms = append(ms, res.embed)
+	for i := range res.layers {
+		ly := &res.layers[i]
+		ms = append(ms, ly.q, ly.k, ly.v, ly.o, ly.gate, ly.up, ly.down)
+	}
+	for i, w := range ms {
+		tn := f.Tensors()
+		p := uintptr(unsafe.Pointer(&w.Data[0]))
+		for _, tt := range tn {
+			lo := uintptr(unsafe.Pointer(&tt.Data[0]))
+			if p >= lo && p < lo+uintptr(len(tt.Data)) {
+				t.Fatalf("matrix %d still points into the mapping (tensor %s)", i, tt.Name)
+			}
+		}
+		if p%64 != 0 {
+			t.Errorf("matrix %d starts at %#x, not 64-byte aligned", i, p)
+		}
+		if int64(len(w.Data)) != w.Layout.Size {
+			t.Errorf("matrix %d: %d bytes, layout says %d", i, len(w.Data), w.Layout.Size)
+		}
+	}
+	ids := goldenInputs(t, goldenA)
+	run := func(m *Model) []float32 {
+		r, err := m.NewSession(nil).Forward(&Batch{Tokens: ids, Logits: LogitsAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Logits
+	}
+	if !slices.Equal(run(mapped), run(res)) {
+		t.Error("resident logits differ from mapped logits")
+	}
+}
