@@ -5,12 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // The prefill and decode benchmarks run a real-size model named by GEMMATOOL_BENCH_MODEL and
 // report tokens per second; they skip when it is unset. GEMMATOOL_BENCH_ACT=int8 selects the
-// int8 activation path. For the 1B configuration in BF16:
+// int8 activation path; the weights are resident (LoadOptions.Resident) unless
+// GEMMATOOL_BENCH_MMAP is set. For the 1B configuration in BF16:
 //
 //	gemmatool synth --size 1b -o /tmp/s1b && gemmatool convert /tmp/s1b -o /tmp/s1b.gmt
 //	GEMMATOOL_BENCH_MODEL=/tmp/s1b.gmt go test ./runtime -run '^$' -bench 'Prefill|Decode' -benchtime 3x
@@ -27,7 +29,16 @@ func benchModel(b *testing.B) *Model {
 	default:
 		b.Fatalf("GEMMATOOL_BENCH_ACT=%q: want exact or int8", a)
 	}
-	return loadTestModel(b, p)
+	f, err := format.Open(p, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	m, err := Load(f, &LoadOptions{Resident: os.Getenv("GEMMATOOL_BENCH_MMAP") == ""})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
 }
 
 func benchTokens(m *Model, n int) []int32 {
@@ -63,6 +74,7 @@ func BenchmarkDecode(b *testing.B) {
 	const prompt, steps = 32, 64
 	ids := benchTokens(m, prompt+steps)
 	s := m.NewSession(&SessionOptions{MaxContext: 4096})
+	logits := make([]float32, m.VocabRows())
 	var total time.Duration
 	for b.Loop() {
 		s.Reset()
@@ -71,7 +83,7 @@ func BenchmarkDecode(b *testing.B) {
 		}
 		t0 := time.Now()
 		for i := prompt; i < prompt+steps; i++ {
-			if _, err := s.Forward(&Batch{Tokens: ids[i : i+1]}); err != nil {
+			if _, err := s.Forward(&Batch{Tokens: ids[i : i+1], LogitsInto: logits}); err != nil {
 				b.Fatal(err)
 			}
 		}

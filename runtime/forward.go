@@ -52,6 +52,10 @@ type Batch struct {
 	Bidi []Span
 	// Logits selects the logits to compute (default: the last position's).
 	Logits LogitsMode
+	// LogitsInto, when it holds at least as many values as the logits, receives them, and
+	// Result.Logits is a prefix of it: a decode loop then allocates nothing per step for the
+	// 262k logits (fresh memory costs page faults on every token).
+	LogitsInto []float32
 	// Hidden requests the hidden states [L+1, n, d]: the input embeddings, then the output of
 	// every decoder layer (the residual stream before the final norm).
 	Hidden bool
@@ -59,7 +63,8 @@ type Batch struct {
 	FinalHidden bool
 }
 
-// Result is the output of [Session.Forward]; slices are freshly allocated.
+// Result is the output of [Session.Forward]; slices are freshly allocated (Logits excepted
+// when [Batch.LogitsInto] supplies its memory).
 type Result struct {
 	// Logits is 1 × VocabRows (LogitsLast) or n × VocabRows (LogitsAll), nil for LogitsNone.
 	Logits []float32
@@ -201,12 +206,18 @@ func (s *Session) Forward(b *Batch) (*Result, error) {
 		}
 		lo = hi
 	}
+	logitsBuf := func(k int) []float32 {
+		if len(b.LogitsInto) >= k {
+			return b.LogitsInto[:k:k]
+		}
+		return make([]float32, k)
+	}
 	switch b.Logits {
 	case LogitsLast:
-		res.Logits = make([]float32, m.VocabRows())
+		res.Logits = logitsBuf(m.VocabRows())
 		m.Logits(res.Logits, last, 1)
 	case LogitsAll:
-		res.Logits = make([]float32, n*m.VocabRows())
+		res.Logits = logitsBuf(n * m.VocabRows())
 		// Bound the activation buffer of the head: a few dozen rows at a time.
 		const rows = 64
 		v := m.VocabRows()

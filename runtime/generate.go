@@ -113,7 +113,8 @@ func (s *Session) Generate(prompt []int32, o GenerateOptions) ([]int32, Generate
 			st.StopReason = StopContext
 			break
 		}
-		res, err = s.Forward(&Batch{Tokens: []int32{id}})
+		// The previous logits are consumed: reuse their memory for the next step's.
+		res, err = s.Forward(&Batch{Tokens: []int32{id}, LogitsInto: res.Logits})
 		if err != nil {
 			st.DecodeTime = time.Since(t1)
 			return out, st, fmt.Errorf("runtime: generate: decode: %w", err)

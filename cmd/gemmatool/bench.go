@@ -111,6 +111,7 @@ func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
 		ids[i] = int32(rng.IntN(vocab))
 	}
 	var ppTimes, tgTimes []float64
+	logits := make([]float32, m.VocabRows()) // reused by every decode step, as Generate does
 	// One untimed warm-up round first (as llama-bench does): it faults the file mapping in and
 	// settles the worker pool, which would otherwise count against the first repetition.
 	for r := -1; r < reps; r++ {
@@ -128,7 +129,7 @@ func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
 			sess.Reset()
 			t0 := time.Now()
 			for i := 0; i < tg; i++ {
-				if _, err := sess.Forward(&runtime.Batch{Tokens: ids[i : i+1], Logits: runtime.LogitsLast}); err != nil {
+				if _, err := sess.Forward(&runtime.Batch{Tokens: ids[i : i+1], Logits: runtime.LogitsLast, LogitsInto: logits}); err != nil {
 					return err
 				}
 			}
