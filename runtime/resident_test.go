@@ -60,3 +60,37 @@ func TestResident(t *testing.T) {
 		t.Error("resident logits differ from mapped logits")
 	}
 }
+
+// TestLogitsInto checks that Forward writes the logits into Batch.LogitsInto when it is large
+// enough (equal to freshly allocated ones) and allocates when it is too small.
+func TestLogitsInto(t *testing.T) {
+	m := loadTestModel(t, writeTestModel(t, goldenA, t.TempDir()))
+	ids := goldenInputs(t, goldenA)
+	v := m.VocabRows()
+	fresh, err := m.NewSession(nil).Forward(&Batch{Tokens: ids, Logits: LogitsAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float32, len(ids)*v+5)
+	got, err := m.NewSession(nil).Forward(&Batch{Tokens: ids, Logits: LogitsAll, LogitsInto: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Logits) != len(ids)*v || &got.Logits[0] != &buf[0] {
+		t.Fatalf("Logits has %d values and does not alias LogitsInto", len(got.Logits))
+	}
+	if !slices.Equal(got.Logits, fresh.Logits) {
+		t.Error("logits written into LogitsInto differ")
+	}
+	small := make([]float32, v-1)
+	last, err := m.NewSession(nil).Forward(&Batch{Tokens: ids, LogitsInto: small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(last.Logits) != v || &last.Logits[0] == &small[0] {
+		t.Error("a too-small LogitsInto was used")
+	}
+	if !slices.Equal(last.Logits, fresh.Logits[(len(ids)-1)*v:]) {
+		t.Error("last-position logits differ")
+	}
+}
