@@ -90,7 +90,9 @@ func TestLogitsInto(t *testing.T) {
 	if len(last.Logits) != v || &last.Logits[0] == &small[0] {
 		t.Error("a too-small LogitsInto was used")
 	}
-	if !slices.Equal(last.Logits, fresh.Logits[(len(ids)-1)*v:]) {
-		t.Error("last-position logits differ")
+	// The last position alone goes through the matrix-vector kernel, LogitsAll through the
+	// matrix product: equal up to the summation order.
+	if e := normErr(t, "last logits", last.Logits, fresh.Logits[(len(ids)-1)*v:]); e > 1e-6 {
+		t.Errorf("last-position logits differ: norm_err %.3g", e)
 	}
 }
