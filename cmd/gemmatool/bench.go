@@ -45,7 +45,7 @@ Examples:
 			&cli.IntFlag{Name: "tg", Value: 128, Usage: "tokens for the decode test (0 skips it)"},
 			&cli.IntFlag{Name: "reps", Value: 3, Usage: "repetitions; the median is reported"},
 			&cli.IntFlag{Name: "threads", Usage: "worker threads (default: all cores)"},
-			&cli.StringFlag{Name: "act", Value: "exact", Usage: "activation precision of the matmuls: exact (f32) or int8 (faster, measured error; see README)"},
+			&cli.StringFlag{Name: "act", Value: "int8", Usage: "activation precision of the matmuls: int8 (integer dot products with q4_0, q8_0 and i4 weights, as llama.cpp does; other types stay exact; error measured in the README) or exact (f32 activations, what logits and verify use)"},
 			mmapFlag,
 			&cli.BoolFlag{Name: "kernels", Usage: "benchmark every kernel on the real projection shapes"},
 			&cli.BoolFlag{Name: "vision", Usage: "with --model: time the vision tower and projector on one image instead of pp/tg"},
