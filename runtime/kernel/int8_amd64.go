@@ -91,6 +91,10 @@ func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool {
 			nb := w.Cols() / format.BlockSize
 			scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
 			switch {
+			case w.DType == format.Q4_0 && vnni && w.Cols() >= longRow:
+				// Long rows (ffn_down): one row at a time streams better than two interleaved
+				// rows (measured: 1b/4b/27b ffn_down, `gemmatool bench --kernels --act int8`).
+				mvQ4VNNI(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
 			case w.DType == format.Q4_0 && vnni:
 				pairs := (hi - lo) / 2
 				if pairs > 0 {
@@ -195,3 +199,7 @@ func expandRowArch(dst []int8, corr []int32, w *Matrix, codes []byte, nb int) bo
 	}
 	return true
 }
+
+// longRow is the column count from which the Q4_0 VNNI matrix-vector product runs its rows one
+// at a time instead of in pairs.
+const longRow = 4096

@@ -126,7 +126,7 @@ func TestInt8(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(21, 22))
 		for _, typ := range int8Types {
-			colsList := []int{32, 96, 128, 256, 288, 1152}
+			colsList := []int{32, 96, 128, 256, 288, 1152, 4096 + 160} // the last: long-row kernels
 			if typ == format.I4 {
 				colsList = append(colsList, 1, 31, 33, 130, 300)
 			}
