@@ -106,3 +106,43 @@ func TestGreedyGolden(t *testing.T) {
 		t.Logf("stop reason %s (reference: %s)", st.StopReason, stop)
 	}
 }
+
+// TestAttendOneParts compares the decode attention (grouped heads, positions split into parts
+// merged by their softmax statistics) with the general attention path on random queries, keys
+// and values, on a global and a sliding layer, with one part and with many.
+func TestAttendOneParts(t *testing.T) {
+	m := loadTestModel(t, writeTestModel(t, goldenA, t.TempDir()))
+	c := m.Config
+	kvd, qd := c.NumKVHeads*c.HeadDim, c.NumHeads*c.HeadDim
+	rng := rand.New(rand.NewPCG(5, 6))
+	rnd := func(n int, s float32) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = s * float32(rng.NormFloat64())
+		}
+		return x
+	}
+	const p0 = 300
+	defer func(w int) { attnPartWork = w }(attnPartWork)
+	for _, work := range []int{1 << 30, 64} {
+		attnPartWork = work
+		s := m.NewSession(nil)
+		s.ensureScratch(1)
+		for l := range m.layers {
+			s.cache.store(l, 0, p0, rnd(p0*kvd, 1), rnd(p0*kvd, 1))
+		}
+		s.cache.pos = p0
+		copy(s.q, rnd(qd, 2))
+		copy(s.k, rnd(kvd, 1))
+		copy(s.v, rnd(kvd, 1))
+		for l := range m.layers {
+			s.attention(l, 1, p0, nil)
+			want := append([]float32(nil), s.att[:qd]...)
+			clear(s.att)
+			s.attendOne(l, p0)
+			if e := normErr(t, "att", s.att[:qd], want); e > 1e-6 {
+				t.Errorf("part work %d, layer %d (global %v): norm_err %.3g", work, l, m.layers[l].global, e)
+			}
+		}
+	}
+}

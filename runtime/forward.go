@@ -90,6 +90,13 @@ type Session struct {
 	cosG, sinG []float32    // n·hd/2, global layers
 	cosL, sinL []float32    // n·hd/2, sliding layers
 	outs       [3][]float32 // output slices of a MatVecMulti call
+
+	// Decode attention (attendOne): scores H·P, and per part of the positions the
+	// unnormalised outputs and softmax statistics of every head.
+	scores  []float32
+	partOut []float32
+	partM   []float32
+	partL   []float64
 }
 
 // SessionOptions tunes [Model.NewSession]. The zero value is valid.
@@ -397,7 +404,11 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 				}
 			}
 		})
-		s.attention(l, n, p0, spans)
+		if n == 1 {
+			s.attendOne(l, p0)
+		} else {
+			s.attention(l, n, p0, spans)
+		}
 		s.cache.store(l, p0, n, k, v)
 		o := s.o[:n*d]
 		matmul(o, ly.o, s.att[:n*qd], n)
@@ -511,4 +522,104 @@ func (s *Session) attention(l int, n, p0 int, spans []Span) {
 			}
 		}
 	})
+}
+
+// attnPartWork is the number of query·key multiply-adds per part of a decode step's attention
+// (a variable so that tests can force several parts on a tiny model).
+var attnPartWork = 1 << 16
+
+// attendOne is attention for a single query (a decode step) at position p0 of layer l. The
+// group query heads that share a KV head read each key and value row once; the attended
+// positions (the cache's p0−w+1 … p0−1 or 0 … p0−1, then the query's own key in s.k / s.v)
+// are split into parts when the work is large enough to share, each part computing
+// unnormalised softmax weights, their max and sum and the weighted sum of its values; parts
+// are merged by those statistics (as flash-decoding does). With one part the result is the
+// softmax-weighted sum of [Session.attention] up to float32 rounding.
+func (s *Session) attendOne(l, p0 int) {
+	m := s.m
+	c := m.Config
+	ly := &m.layers[l]
+	lkv := &s.cache.layers[l]
+	hd, H, K := c.HeadDim, c.NumHeads, c.NumKVHeads
+	group := H / K
+	first := 0
+	if !ly.global {
+		first = max(0, p0-c.SlidingWindow+1)
+	}
+	P := p0 + 1 - first // attended positions, the query's own included
+	// Parts: about 64k multiply-adds (per operand) each, at most four per thread.
+	parts := 1
+	if t := kernel.Threads(); t > 1 {
+		parts = min(P*H*hd/attnPartWork, 4*t, (P+15)/16)
+		parts = max(1, parts)
+	}
+	per := (P + parts - 1) / parts
+	parts = (P + per - 1) / per
+	s.scores = grow(s.scores, H*P)
+	s.partOut = grow(s.partOut, parts*H*hd)
+	s.partM = grow(s.partM, parts*H)
+	if cap(s.partL) < parts*H {
+		s.partL = make([]float64, parts*H)
+	}
+	s.partL = s.partL[:parts*H]
+	q, att, scale := s.q, s.att, m.attnScale
+	key := func(u, g int) []float32 {
+		if u == p0 {
+			return s.k[g*hd : (g+1)*hd]
+		}
+		return s.cache.keyAt(lkv, u)[g*hd : (g+1)*hd]
+	}
+	value := func(u, g int) []float32 {
+		if u == p0 {
+			return s.v[g*hd : (g+1)*hd]
+		}
+		return s.cache.valueAt(lkv, u)[g*hd : (g+1)*hd]
+	}
+	body := func(lo, hi int) {
+		for item := lo; item < hi; item++ {
+			g, part := item/parts, item%parts
+			a, b := first+part*per, min(first+(part+1)*per, p0+1)
+			for u := a; u < b; u++ {
+				kr := key(u, g)
+				for j := g * group; j < (g+1)*group; j++ {
+					s.scores[j*P+u-first] = kernel.Dot(q[j*hd:(j+1)*hd], kr) * scale
+				}
+			}
+			for j := g * group; j < (g+1)*group; j++ {
+				sc := s.scores[j*P+a-first : j*P+b-first]
+				mx, sum := kernel.ExpShift(sc)
+				s.partM[part*H+j], s.partL[part*H+j] = mx, sum
+				clear(s.partOut[(part*H+j)*hd : (part*H+j+1)*hd])
+			}
+			for u := a; u < b; u++ {
+				vr := value(u, g)
+				for j := g * group; j < (g+1)*group; j++ {
+					kernel.Axpy(s.partOut[(part*H+j)*hd:(part*H+j+1)*hd], s.scores[j*P+u-first], vr)
+				}
+			}
+		}
+	}
+	if items := K * parts; items > 1 {
+		kernel.ParallelFor(items, body)
+	} else {
+		body(0, items)
+	}
+	// Merge the parts of every head: out = Σ_p e^{m_p−M}·out_p / Σ_p e^{m_p−M}·l_p.
+	for j := range H {
+		mx := s.partM[j]
+		for p := 1; p < parts; p++ {
+			if v := s.partM[p*H+j]; v > mx || v != v {
+				mx = v
+			}
+		}
+		out := att[j*hd : (j+1)*hd]
+		clear(out)
+		var sum float64
+		for p := range parts {
+			f := float32(math.Exp(float64(s.partM[p*H+j] - mx)))
+			sum += float64(f) * s.partL[p*H+j]
+			kernel.Axpy(out, f, s.partOut[(p*H+j)*hd:(p*H+j+1)*hd])
+		}
+		kernel.Scale(out, float32(1/sum))
+	}
 }

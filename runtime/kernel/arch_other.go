@@ -30,7 +30,9 @@ func gemmKernel(y []float32, ldy, m, na int, scale float32, wq *int8, wd *float3
 }
 
 func softmax(x []float32) { softmaxGeneric(x) }
-func gelu(x []float32)    { geluGeneric(x) }
+
+func expShift(x []float32) (float32, float64) { return expShiftGeneric(x) }
+func gelu(x []float32)                        { geluGeneric(x) }
 
 func expVec(x []float32) {
 	for i, v := range x {

@@ -1,6 +1,9 @@
 package kernel
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Dot returns Σ a[i]·b[i] in float32. It panics if the lengths differ.
 func Dot(a, b []float32) float32 {
@@ -32,6 +35,17 @@ func Softmax(x []float32) {
 		return
 	}
 	softmax(x)
+}
+
+// ExpShift replaces x by exp(x[i] − m), m = max x, and returns m and Σ exp(x[i] − m) (summed
+// in float64): the unnormalised softmax, for callers that merge softmax pieces computed apart
+// (Softmax is ExpShift followed by a scale by 1/sum). An empty x gives (−Inf, 0); a NaN in x
+// makes m NaN.
+func ExpShift(x []float32) (m float32, sum float64) {
+	if len(x) == 0 {
+		return float32(math.Inf(-1)), 0
+	}
+	return expShift(x)
 }
 
 // GELU applies the tanh approximation of GELU in place,

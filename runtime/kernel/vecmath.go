@@ -60,6 +60,11 @@ func geluf32(x float32) float32 {
 }
 
 func softmaxGeneric(x []float32) {
+	_, sum := expShiftGeneric(x)
+	scale(x, float32(1/sum))
+}
+
+func expShiftGeneric(x []float32) (float32, float64) {
 	m := float32(math.Inf(-1))
 	for _, v := range x {
 		if v > m || v != v {
@@ -72,7 +77,7 @@ func softmaxGeneric(x []float32) {
 		x[i] = e
 		sum += float64(e)
 	}
-	scale(x, float32(1/sum))
+	return m, sum
 }
 
 func geluGeneric(x []float32) {

@@ -31,10 +31,14 @@ func geluAVX2(x *float32, n int)
 func maxAVX2(x *float32, n int) float32
 
 func softmax(x []float32) {
+	_, sum := expShift(x)
+	scale(x, float32(1/sum))
+}
+
+func expShift(x []float32) (float32, float64) {
 	n := len(x) &^ 7
 	if !useAVX2 || n == 0 {
-		softmaxGeneric(x)
-		return
+		return expShiftGeneric(x)
 	}
 	m := maxAVX2(&x[0], n)
 	for _, v := range x[n:] {
@@ -54,7 +58,7 @@ func softmax(x []float32) {
 		x[i] = e
 		sum += float64(e)
 	}
-	scale(x, float32(1/sum))
+	return m, sum
 }
 
 func gelu(x []float32) {
