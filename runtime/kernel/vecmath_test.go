@@ -207,3 +207,40 @@ func fmtInt(n int) string {
 	}
 	return string(rune('0'+n)) + s
 }
+
+// TestExpShift checks the unnormalised softmax against float64: the max, every exp(x − max)
+// and the sum, for every implementation and the tail lengths of the vector loops.
+func TestExpShift(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(35, 36))
+		for _, n := range []int{1, 7, 8, 9, 16, 17, 33, 300} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * 6)
+			}
+			want := float32(math.Inf(-1))
+			for _, v := range x {
+				want = max(want, v)
+			}
+			got := append([]float32(nil), x...)
+			m, sum := ExpShift(got)
+			if m != want {
+				t.Fatalf("n=%d: max %v, want %v", n, m, want)
+			}
+			var ws float64
+			for i, v := range x {
+				e := math.Exp(float64(v - want))
+				ws += e
+				if d := math.Abs(float64(got[i]) - e); d > 4e-7*e {
+					t.Fatalf("n=%d: exp[%d] = %v, want %v", n, i, got[i], e)
+				}
+			}
+			if math.Abs(sum-ws) > 1e-6*ws {
+				t.Fatalf("n=%d: sum %v, want %v", n, sum, ws)
+			}
+		}
+		if m, s := ExpShift(nil); !math.IsInf(float64(m), -1) || s != 0 {
+			t.Errorf("ExpShift(nil) = %v, %v", m, s)
+		}
+	})
+}
