@@ -417,19 +417,18 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 		rmsNormRows(x, h, ly.ffnNorm, m.eps, n)
 		gate, up := s.gate[:n*I], s.up[:n*I]
 		if n == 1 {
-			s.outs = [3][]float32{gate, up}
-			kernel.MatVecMulti(s.outs[:2], ly.gateUp[:2], x)
+			kernel.MatVecGLU(gate, up, ly.gate, ly.up, x) // gate ← GELU(gate)·up
 		} else {
 			matmul(gate, ly.gate, x, n)
 			matmul(up, ly.up, x, n)
+			kernel.ParallelFor(n, func(lo, hi int) {
+				g, u := gate[lo*I:hi*I], up[lo*I:hi*I]
+				kernel.GELU(g)
+				for i := range g {
+					g[i] *= u[i]
+				}
+			})
 		}
-		kernel.ParallelFor(n, func(lo, hi int) {
-			g, u := gate[lo*I:hi*I], up[lo*I:hi*I]
-			kernel.GELU(g)
-			for i := range g {
-				g[i] *= u[i]
-			}
-		})
 		matmul(o, ly.down, gate, n)
 		residualNorm(h, o, ly.postFFNNorm, m.eps, n)
 		capture(l + 1)

@@ -56,7 +56,7 @@ type layer struct {
 	qNorm, kNorm           []float32
 	q, k, v, o             *kernel.Matrix
 	gate, up, down         *kernel.Matrix
-	qkv, gateUp            [3]*kernel.Matrix // q, k, v and gate, up: the decode step's shared-input groups
+	qkv                    [3]*kernel.Matrix // q, k, v: the decode step's shared-input group
 }
 
 // LoadOptions tunes [Load]. The zero value is valid.
@@ -145,7 +145,6 @@ func Load(f *format.File, opts *LoadOptions) (*Model, error) {
 		}
 		ly := &m.layers[i]
 		ly.qkv = [3]*kernel.Matrix{ly.q, ly.k, ly.v}
-		ly.gateUp = [3]*kernel.Matrix{ly.gate, ly.up}
 	}
 	if l.err != nil {
 		return nil, fmt.Errorf("runtime: %s: %w", f.Path, l.err)

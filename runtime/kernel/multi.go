@@ -18,6 +18,39 @@ type multi struct {
 	end  [MaxMulti]int
 	int8 [MaxMulti]bool      // rows computed from the quantized activations (args.qa)
 	xp   [MaxMulti][]float32 // exact rows: x permuted for their kernel (nibble.go), or nil
+	// glu: matrices 0 (gate) and 1 (up) share their rows, the loop runs over those rows, and
+	// each chunk ends with y[0][r] = GELU(y[0][r])·y[1][r] (MatVecGLU).
+	glu bool
+}
+
+// MatVecGLU computes out[r] = GELU(Σ_c gate[r,c]·x[c]) · Σ_c up[r,c]·x[c] for r in
+// [0, gate.Rows()): the gated feed-forward of a decode step. Both products, the GELU (as
+// [GELU]) and the product run in one parallel loop, each chunk of rows finishing its own
+// gating, instead of a serial pass over the intermediate vector after the products. up's
+// products go to scratch. It panics if the matrices' shapes differ, len(x) < Cols, or out or
+// scratch are shorter than Rows.
+func MatVecGLU(out, scratch []float32, gate, up *Matrix, x []float32) {
+	rows, cols := gate.Rows(), gate.Cols()
+	if up.Rows() != rows || up.Cols() != cols || len(x) < cols || len(out) < rows || len(scratch) < rows {
+		panic(fmt.Sprintf("kernel: MatVecGLU: gate %d×%d, up %d×%d, len(x) = %d, len(out) = %d, len(scratch) = %d", rows, cols, up.Rows(), up.Cols(), len(x), len(out), len(scratch)))
+	}
+	var a args
+	m := &a.mv
+	m.n, m.glu = 2, true
+	m.w[0], m.w[1] = gate, up
+	m.y[0], m.y[1] = out[:rows], scratch[:rows]
+	m.end[0], m.end[1] = rows, 2*rows
+	a.x = x[:cols]
+	matVecMulti(&a, 2*rows)
+}
+
+// gluFinish gates rows [lo, hi): y0 = GELU(y0)·y1.
+func gluFinish(y0, y1 []float32, lo, hi int) {
+	g, u := y0[lo:hi], y1[lo:hi]
+	gelu(g)
+	for i := range g {
+		g[i] *= u[i]
+	}
 }
 
 // MatVecMulti computes ys[i][r] = Σ_c ws[i][r,c]·x[c] for every matrix i: products that share
@@ -66,6 +99,9 @@ func matVecMulti(a *args, total int) {
 					for k := range m.n {
 						matVec(m.y[k], m.w[k], x)
 					}
+					if m.glu {
+						gluFinish(m.y[0], m.y[1], 0, len(m.y[0]))
+					}
 					return
 				}
 				t, have = u, true
@@ -100,6 +136,9 @@ func matVecMulti(a *args, total int) {
 			}
 		}
 	}
+	if m.glu {
+		total /= 2 // one range over the shared rows
+	}
 	if total*len(x) < parallelMinWork || Threads() == 1 {
 		multiRows(&job{args: *a}, 0, 0, total)
 		return
@@ -111,6 +150,17 @@ func matVecMulti(a *args, total int) {
 // multiRows computes the rows [lo, hi) of the concatenated range of j.multi.
 func multiRows(j *job, _, lo, hi int) {
 	m := &j.mv
+	if m.glu {
+		for i := range 2 {
+			if m.int8[i] {
+				matVecRowsInt8(m.y[i], m.w[i], j.qa, 0, lo, hi)
+			} else {
+				matVecRows(m.y[i], m.w[i], j.x, m.xp[i], lo, hi)
+			}
+		}
+		gluFinish(m.y[0], m.y[1], lo, hi)
+		return
+	}
 	start := 0
 	for i := range m.n {
 		end := m.end[i]

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -98,4 +99,51 @@ func TestNibPerm(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMatVecGLU checks MatVecGLU against two MatVec calls followed by GELU and the product:
+// the products bit for bit, the gated values within the GELU bound (its vector and scalar
+// paths may meet at different chunk boundaries), for pairs of one type and mixed pairs, both
+// activation modes, one and two threads.
+func TestMatVecGLU(t *testing.T) {
+	pairs := [][2]format.DType{
+		{format.Q4_0, format.Q4_0}, {format.Q8_0, format.Q8_0}, {format.I4, format.I4},
+		{format.BF16, format.BF16}, {format.F32, format.SFP8}, {format.Q4_0, format.Q8_0}, {format.Q4_0, format.FP8},
+	}
+	defer SetThreads(Threads())
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(25, 26))
+		for _, mode := range []ActivationMode{ModeExact, ModeInt8} {
+			for _, threads := range []int{1, 2} {
+				SetThreads(threads)
+				for _, p := range pairs {
+					for _, shape := range [][2]int{{17, 32}, {300, 160}, {1000, 1152}} {
+						rows, cols := shape[0], shape[1]
+						g, u := randMatrix(t, rng, p[0], rows, cols), randMatrix(t, rng, p[1], rows, cols)
+						x := randVec(rng, cols)
+						out, scratch := make([]float32, rows), make([]float32, rows)
+						wg, wu := make([]float32, rows), make([]float32, rows)
+						withMode(mode, func() {
+							MatVec(wg, g, x)
+							MatVec(wu, u, x)
+							MatVecGLU(out, scratch, g, u, x)
+						})
+						for r := range rows {
+							if !sameBits(scratch[r], wu[r]) {
+								t.Fatalf("%s threads=%d %v %d×%d: up row %d = %v, MatVec gives %v", modeName(mode), threads, p, rows, cols, r, scratch[r], wu[r])
+							}
+							// GELU's documented bound (see GELU), plus the product's rounding.
+							xg := float64(wg[r])
+							u := math.Sqrt(2/math.Pi) * (xg + 0.044715*xg*xg*xg)
+							want := xg / (1 + math.Exp(-2*u)) * float64(wu[r]) // 0.5·x·(1+tanh u) without cancellation
+							tol := (0x1p-21*(1+math.Abs(2*u))+0x1p-23)*math.Abs(want) + 0x1p-126*math.Abs(xg*float64(wu[r]))
+							if d := math.Abs(float64(out[r]) - want); d > tol {
+								t.Fatalf("%s threads=%d %v %d×%d: row %d = %v, want %v", modeName(mode), threads, p, rows, cols, r, out[r], want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
 }
