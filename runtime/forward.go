@@ -299,22 +299,14 @@ func ropeTables(cos, sin []float32, inv []float64, p0, n int) {
 }
 
 // rope rotates x (hd values) in place, half-split: pairs (i, i+hd/2).
-func rope(x, cos, sin []float32) {
-	h := len(cos)
-	for i := range h {
-		a, b := x[i], x[i+h]
-		x[i] = a*cos[i] - b*sin[i]
-		x[i+h] = b*cos[i] + a*sin[i]
-	}
-}
+func rope(x, cos, sin []float32) { kernel.RoPE(x, cos, sin) }
 
-// rmsNorm writes x / √(mean(x²) + eps) · w to dst (w holds 1 + the stored weight).
+// rmsNorm writes x / √(mean(x²) + eps) · w to dst (w holds 1 + the stored weight), as
+// (x·r)·w with r = 1/√(mean(x²) + eps) rounded to float32.
 func rmsNorm(dst, x, w []float32, eps float32) {
 	ss := kernel.SumSquares(x)
 	r := float32(1 / math.Sqrt(float64(ss/float32(len(x))+eps)))
-	for i, v := range x {
-		dst[i] = (v * r) * w[i]
-	}
+	kernel.ScaleMul(dst, x, r, w)
 }
 
 // rmsNormRows applies rmsNorm to n rows of width len(w).
@@ -447,10 +439,7 @@ func residualNorm(h, a, w []float32, eps float32, n int) {
 		for i := lo; i < hi; i++ {
 			r := a[i*d : (i+1)*d]
 			rmsNorm(r, r, w, eps)
-			hr := h[i*d : (i+1)*d]
-			for j, v := range r {
-				hr[j] += v
-			}
+			kernel.Add(h[i*d:(i+1)*d], r)
 		}
 	})
 }

@@ -292,6 +292,24 @@ func axpyAVX2(y *float32, a float32, x *float32, n int)
 //go:noescape
 func scaleAVX2(x *float32, a float32, n int)
 
+// scaleMulAVX2 is dst[i] = (x[i]·a)·w[i] for i < n, n a multiple of 8. Reference:
+// scaleMulGeneric.
+//
+//go:noescape
+func scaleMulAVX2(dst, x *float32, a float32, w *float32, n int)
+
+// addAVX2 is y[i] += x[i] for i < n, n a multiple of 8. Reference: addGeneric.
+//
+//go:noescape
+func addAVX2(y, x *float32, n int)
+
+// ropeAVX2 rotates x[i], x[h+i] for i < n (n a multiple of 8, h the half width):
+// x[i] = x[i]·c[i] − x[h+i]·s[i], x[h+i] = x[h+i]·c[i] + x[i]·s[i], products rounded apart.
+// Reference: ropeGeneric.
+//
+//go:noescape
+func ropeAVX2(x *float32, h int, c, s *float32, n int)
+
 // streamReadAVX2 returns the xor of the 8-byte words of p[:n], n a multiple of 128. Reference:
 // streamReadGeneric.
 //
@@ -333,6 +351,41 @@ func scale(x []float32, a float32) {
 	}
 	scaleAVX2(&x[0], a, n)
 	scaleGeneric(x[n:], a)
+}
+
+func scaleMul(dst, x []float32, a float32, w []float32) {
+	n := len(x) &^ 7
+	if !useAVX2 || n == 0 {
+		scaleMulGeneric(dst, x, a, w)
+		return
+	}
+	scaleMulAVX2(&dst[0], &x[0], a, &w[0], n)
+	scaleMulGeneric(dst[n:], x[n:], a, w[n:])
+}
+
+func add(y, x []float32) {
+	n := len(x) &^ 7
+	if !useAVX2 || n == 0 {
+		addGeneric(y, x)
+		return
+	}
+	addAVX2(&y[0], &x[0], n)
+	addGeneric(y[n:], x[n:])
+}
+
+func rope(x, cos, sin []float32) {
+	h := len(cos)
+	n := h &^ 7
+	if !useAVX2 || n == 0 {
+		ropeGeneric(x, cos, sin)
+		return
+	}
+	ropeAVX2(&x[0], h, &cos[0], &sin[0], n)
+	for i := n; i < h; i++ {
+		a, b := x[i], x[i+h]
+		x[i] = float32(a*cos[i]) - float32(b*sin[i])
+		x[i+h] = float32(b*cos[i]) + float32(a*sin[i])
+	}
 }
 
 func streamRead(p []byte) uint64 {

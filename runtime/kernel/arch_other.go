@@ -4,10 +4,13 @@ package kernel
 
 import "github.com/gemmatool/gemmatool/format"
 
-func dot(a, b []float32) float32               { return dotGeneric(a, b) }
-func axpy(y []float32, a float32, x []float32) { axpyGeneric(y, a, x) }
-func sumSquares(x []float32) float32           { return sumSquaresGeneric(x) }
-func scale(x []float32, a float32)             { scaleGeneric(x, a) }
+func dot(a, b []float32) float32                        { return dotGeneric(a, b) }
+func axpy(y []float32, a float32, x []float32)          { axpyGeneric(y, a, x) }
+func sumSquares(x []float32) float32                    { return sumSquaresGeneric(x) }
+func scale(x []float32, a float32)                      { scaleGeneric(x, a) }
+func scaleMul(dst, x []float32, a float32, w []float32) { scaleMulGeneric(dst, x, a, w) }
+func add(y, x []float32)                                { addGeneric(y, x) }
+func rope(x, cos, sin []float32)                        { ropeGeneric(x, cos, sin) }
 
 func matVecRowsArch(y []float32, w *Matrix, x, xp []float32, lo, hi int) bool { return false }
 

@@ -83,3 +83,53 @@ func scaleGeneric(x []float32, a float32) {
 		x[i] *= a
 	}
 }
+
+// ScaleMul computes dst[i] = (x[i]·a)·w[i] in float32 (two roundings, as written): the apply
+// step of RMSNorm. It panics if the lengths differ; dst may be x.
+func ScaleMul(dst, x []float32, a float32, w []float32) {
+	if len(dst) != len(x) || len(w) != len(x) {
+		panic(fmt.Sprintf("kernel: ScaleMul: len(dst) = %d, len(x) = %d, len(w) = %d", len(dst), len(x), len(w)))
+	}
+	scaleMul(dst, x, a, w)
+}
+
+// Add computes y[i] += x[i]. It panics if the lengths differ.
+func Add(y, x []float32) {
+	if len(y) != len(x) {
+		panic(fmt.Sprintf("kernel: Add: len(y) = %d, len(x) = %d", len(y), len(x)))
+	}
+	add(y, x)
+}
+
+// RoPE rotates the pairs (x[i], x[i+h]), h = len(cos), by the angles whose cosines and sines are
+// given: x[i] = x[i]·cos[i] − x[i+h]·sin[i], x[i+h] = x[i+h]·cos[i] + x[i]·sin[i] (each product
+// rounded, then the sum: no fused multiply-add). It panics unless len(x) = 2·len(cos) =
+// 2·len(sin).
+func RoPE(x, cos, sin []float32) {
+	if len(sin) != len(cos) || len(x) != 2*len(cos) {
+		panic(fmt.Sprintf("kernel: RoPE: len(x) = %d, len(cos) = %d, len(sin) = %d", len(x), len(cos), len(sin)))
+	}
+	rope(x, cos, sin)
+}
+
+func scaleMulGeneric(dst, x []float32, a float32, w []float32) {
+	for i, v := range x {
+		dst[i] = (v * a) * w[i]
+	}
+}
+
+func addGeneric(y, x []float32) {
+	for i, v := range x {
+		y[i] += v
+	}
+}
+
+func ropeGeneric(x, cos, sin []float32) {
+	h := len(cos)
+	for i := range h {
+		a, b := x[i], x[i+h]
+		// float32() keeps each product rounded on its own (the spec forbids fusing then).
+		x[i] = float32(a*cos[i]) - float32(b*sin[i])
+		x[i+h] = float32(b*cos[i]) + float32(a*sin[i])
+	}
+}

@@ -179,3 +179,83 @@ srdone:
 	MOVQ         AX, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func scaleMulAVX2(dst, x *float32, a float32, w *float32, n int)
+TEXT ·scaleMulAVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	VBROADCASTSS a+16(FP), Y15
+	MOVQ         w+24(FP), DX
+	MOVQ         n+32(FP), CX
+	SHRQ         $3, CX
+	JZ           smdone
+
+smloop:
+	VMULPS  (SI), Y15, Y0
+	VMULPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     smloop
+
+smdone:
+	VZEROUPPER
+	RET
+
+// func addAVX2(y, x *float32, n int)
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ   adddone
+
+addloop:
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     addloop
+
+adddone:
+	VZEROUPPER
+	RET
+
+// func ropeAVX2(x *float32, h int, c, s *float32, n int)
+TEXT ·ropeAVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), DI
+	MOVQ h+8(FP), R8
+	LEAQ (DI)(R8*4), R9 // x[h:]
+	MOVQ c+16(FP), SI
+	MOVQ s+24(FP), DX
+	MOVQ n+32(FP), CX
+	SHRQ $3, CX
+	JZ   ropedone
+
+ropeloop:
+	VMOVUPS (DI), Y0 // a
+	VMOVUPS (R9), Y1 // b
+	VMOVUPS (SI), Y2 // cos
+	VMOVUPS (DX), Y3 // sin
+	VMULPS  Y2, Y0, Y4 // a·cos
+	VMULPS  Y3, Y1, Y5 // b·sin
+	VSUBPS  Y5, Y4, Y4
+	VMULPS  Y2, Y1, Y6 // b·cos
+	VMULPS  Y3, Y0, Y7 // a·sin
+	VADDPS  Y7, Y6, Y6
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y6, (R9)
+	ADDQ    $32, DI
+	ADDQ    $32, R9
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	DECQ    CX
+	JNZ     ropeloop
+
+ropedone:
+	VZEROUPPER
+	RET

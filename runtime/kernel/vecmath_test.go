@@ -244,3 +244,40 @@ func TestExpShift(t *testing.T) {
 		}
 	})
 }
+
+// TestElementwise checks ScaleMul, Add and RoPE bit for bit against their Go loops for every
+// implementation and the tail lengths of the vector loops.
+func TestElementwise(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(37, 38))
+		for _, n := range []int{1, 7, 8, 9, 16, 17, 33, 128, 1152} {
+			x, w, y := randVec(rng, n), randVec(rng, n), randVec(rng, n)
+			a := float32(rng.NormFloat64())
+			got := make([]float32, n)
+			ScaleMul(got, x, a, w)
+			for i := range x {
+				if want := (x[i] * a) * w[i]; !sameBits(got[i], want) {
+					t.Fatalf("ScaleMul n=%d: [%d] = %v, want %v", n, i, got[i], want)
+				}
+			}
+			sum := append([]float32(nil), y...)
+			Add(sum, x)
+			for i := range x {
+				if want := y[i] + x[i]; !sameBits(sum[i], want) {
+					t.Fatalf("Add n=%d: [%d] = %v, want %v", n, i, sum[i], want)
+				}
+			}
+			c, s := randVec(rng, n), randVec(rng, n)
+			r := append(append([]float32(nil), x...), y...)
+			RoPE(r, c, s)
+			for i := range n {
+				a, b := x[i], y[i]
+				w0 := float32(a*c[i]) - float32(b*s[i])
+				w1 := float32(b*c[i]) + float32(a*s[i])
+				if !sameBits(r[i], w0) || !sameBits(r[n+i], w1) {
+					t.Fatalf("RoPE n=%d: pair %d = %v, %v, want %v, %v", n, i, r[i], r[n+i], w0, w1)
+				}
+			}
+		}
+	})
+}
