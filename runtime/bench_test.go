@@ -92,6 +92,76 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportMetric(float64(steps*b.N)/total.Seconds(), "tok/s")
 }
 
+// BenchmarkDecodeSplit splits a decode step (64 steps after a 32-token prompt, as
+// BenchmarkDecode) into what its weight streams alone cost: ms/step is the whole step,
+// ms/step-no-head the step without the LM head (LogitsNone), ms/layers the decoder layers'
+// matrix–vector calls alone (the same calls in the same order, on a fixed input), ms/head the
+// LM head alone. step − layers − head is what the rest of the step (norms, RoPE, attention,
+// the KV cache, activation quantization) costs on top of the matrices.
+func BenchmarkDecodeSplit(b *testing.B) {
+	m := benchModel(b)
+	const prompt, steps = 32, 64
+	ids := benchTokens(m, prompt+steps)
+	s := m.NewSession(&SessionOptions{MaxContext: 4096})
+	d := m.Hidden()
+	c := m.Config
+	x := make([]float32, 8192)
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	ys := make([][]float32, 3)
+	for i := range ys {
+		ys[i] = make([]float32, 8192)
+	}
+	logits := make([]float32, m.VocabRows())
+	var full, head, layersOnly, noHead time.Duration
+	for round := 0; round < b.N; round++ {
+		s.Reset()
+		if _, err := s.Forward(&Batch{Tokens: ids[:prompt], Logits: LogitsNone}); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		for i := prompt; i < prompt+steps; i++ {
+			if _, err := s.Forward(&Batch{Tokens: ids[i : i+1], LogitsInto: logits}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		full += time.Since(t0)
+		s.Reset()
+		if _, err := s.Forward(&Batch{Tokens: ids[:prompt], Logits: LogitsNone}); err != nil {
+			b.Fatal(err)
+		}
+		t0 = time.Now()
+		for i := prompt; i < prompt+steps; i++ {
+			if _, err := s.Forward(&Batch{Tokens: ids[i : i+1], Logits: LogitsNone}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		noHead += time.Since(t0)
+		t0 = time.Now()
+		for range steps {
+			for l := range m.layers {
+				ly := &m.layers[l]
+				kernel.MatVecMulti(ys[:3], ly.qkv[:], x[:d])
+				kernel.MatVec(ys[0], ly.o, x[:c.NumHeads*c.HeadDim])
+				kernel.MatVecGLU(ys[0], ys[1], ly.gate, ly.up, x[:d])
+				kernel.MatVec(ys[0], ly.down, x[:c.IntermediateSize])
+			}
+		}
+		layersOnly += time.Since(t0)
+		t0 = time.Now()
+		for range steps {
+			m.Logits(logits, x[:d], 1)
+		}
+		head += time.Since(t0)
+	}
+	n := float64(steps * b.N)
+	b.ReportMetric(full.Seconds()/n*1e3, "ms/step")
+	b.ReportMetric(layersOnly.Seconds()/n*1e3, "ms/layers")
+	b.ReportMetric(head.Seconds()/n*1e3, "ms/head")
+	b.ReportMetric(noHead.Seconds()/n*1e3, "ms/step-no-head")
+}
+
 // BenchmarkDecoderMatrices streams every decoder matrix of the model once per iteration with
 // MatVec (what a decode step reads, minus the LM head), from the file mapping, from plain Go
 // heap copies and from resident copies in huge-page memory ([kernel.Resident], what
