@@ -421,10 +421,16 @@ func (f *File) release(off, n int64) {
 	}
 }
 
-// Release drops the process's pages of t's payload (they stay in the page cache): for a
-// caller that has copied the payload elsewhere, or streamed over it once, so that the resident
-// set does not hold the mapping too. t.Data stays valid; reading it faults the pages in again.
-func (f *File) Release(t Tensor) { f.release(t.Offset, t.Length) }
+// Release drops the process's pages of bytes [lo, hi) of t's payload, widened to whole pages
+// (they stay in the page cache): for a caller that has copied the payload elsewhere, or
+// streamed over it once, so that the resident set does not hold the mapping too. t.Data stays
+// valid; reading it faults the pages in again. Safe for concurrent use.
+func (f *File) Release(t Tensor, lo, hi int64) {
+	lo, hi = max(0, lo), min(hi, t.Length)
+	if lo < hi {
+		f.release(t.Offset+lo, hi-lo)
+	}
+}
 
 // VerifyChecksums recomputes the CRC-32C of every payload and returns the first mismatch,
 // naming the tensor. progress, when not nil, is called with the bytes checked so far.

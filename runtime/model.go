@@ -152,7 +152,7 @@ func Load(f *format.File, opts *LoadOptions) (*Model, error) {
 	m.invFreqGlobal = invFreqs(t.HeadDim, t.RopeTheta, t.RopeScaling)
 	m.invFreqLocal = invFreqs(t.HeadDim, t.RopeLocalTheta, 1)
 	if o.Resident {
-		kernel.Resident(l.mats, func(i int) { f.Release(l.tensors[i]) })
+		kernel.Resident(l.mats, func(i, lo, hi int) { f.Release(l.tensors[i], int64(lo), int64(hi)) })
 		m.resident = true
 	}
 	return m, nil

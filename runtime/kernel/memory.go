@@ -23,10 +23,11 @@ func WeightMemory(n int) []byte {
 }
 
 // Resident copies the payloads of ms into one block of [WeightMemory] and points every
-// matrix at its copy; released, when not nil, is called with the index of each matrix whose
-// payload has been copied (the caller can then drop the mapping's pages). Nil entries are
-// skipped. The copy runs on the worker pool.
-func Resident(ms []*Matrix, released func(i int)) {
+// matrix at its copy. copied, when not nil, is called after each piece [lo, hi) of matrix i's
+// payload has been copied (pieces of at most 8 MiB, possibly from several goroutines at once),
+// so that the caller can drop the source pages as the copy goes and the resident set does not
+// hold the model twice. Nil entries are skipped. The copy runs on the worker pool.
+func Resident(ms []*Matrix, copied func(i, lo, hi int)) {
 	const align = 64
 	offs := make([]int, len(ms))
 	total := 0
@@ -52,15 +53,14 @@ func Resident(ms []*Matrix, released func(i int)) {
 	ParallelFor(len(pieces), func(lo, hi int) {
 		for _, p := range pieces[lo:hi] {
 			copy(mem[offs[p.i]+p.lo:offs[p.i]+p.hi], ms[p.i].Data[p.lo:p.hi])
+			if copied != nil {
+				copied(p.i, p.lo, p.hi)
+			}
 		}
 	})
 	for i, w := range ms {
-		if w == nil {
-			continue
-		}
-		w.Data = mem[offs[i] : offs[i]+len(w.Data) : offs[i]+len(w.Data)]
-		if released != nil {
-			released(i)
+		if w != nil {
+			w.Data = mem[offs[i] : offs[i]+len(w.Data) : offs[i]+len(w.Data)]
 		}
 	}
 }

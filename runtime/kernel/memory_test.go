@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"sync"
 	"testing"
 	"unsafe"
 )
@@ -25,7 +26,7 @@ func TestWeightMemory(t *testing.T) {
 }
 
 // TestResidentCopies checks that Resident moves every payload, keeps it byte for byte, skips
-// nil entries and reports each copied matrix once.
+// nil entries and reports every byte of each matrix as copied exactly once.
 func TestResidentCopies(t *testing.T) {
 	src := [][]byte{make([]byte, 100), make([]byte, 9<<20), make([]byte, 64)}
 	for i, b := range src {
@@ -34,8 +35,13 @@ func TestResidentCopies(t *testing.T) {
 		}
 	}
 	ms := []*Matrix{{Data: src[0]}, nil, {Data: src[1]}, {Data: src[2]}}
-	seen := map[int]int{}
-	Resident(ms, func(i int) { seen[i]++ })
+	var mu sync.Mutex
+	seen := map[int]int{} // bytes reported per matrix
+	Resident(ms, func(i, lo, hi int) {
+		mu.Lock()
+		seen[i] += hi - lo
+		mu.Unlock()
+	})
 	for k, i := range []int{0, 2, 3} {
 		w := ms[i]
 		if !bytes.Equal(w.Data, src[k]) {
@@ -47,8 +53,8 @@ func TestResidentCopies(t *testing.T) {
 		if p := uintptr(unsafe.Pointer(&w.Data[0])); p%64 != 0 {
 			t.Errorf("matrix %d: copy at %#x, not 64-byte aligned", i, p)
 		}
-		if seen[i] != 1 {
-			t.Errorf("matrix %d reported %d times", i, seen[i])
+		if seen[i] != len(src[k]) {
+			t.Errorf("matrix %d: %d bytes reported copied, want %d", i, seen[i], len(src[k]))
 		}
 	}
 	if len(seen) != 3 {
