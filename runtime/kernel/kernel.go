@@ -5,7 +5,8 @@
 // Every kernel has an always-compiled Go reference (the *Generic functions). On amd64, AVX2+FMA
 // and AVX-512 versions are chosen once at start-up from golang.org/x/sys/cpu; the build tag
 // purego turns assembly off. Weights keep the payload layout of [format.LayoutOf]: the kernels
-// never repack a file.
+// never repack a file. They read the weights where they are: in the file mapping, or in a
+// copy in huge-page memory ([Resident], [WeightMemory]), which streams faster.
 //
 // Numerics: activations and accumulators are float32. The default activation mode ([ModeExact])
 // multiplies the exactly decoded weight by the float32 activation; apart from the summation
