@@ -69,8 +69,9 @@ type LoadOptions struct {
 	// drops the mapping's pages. Loading then reads the whole file once and the model holds
 	// its weights in anonymous memory, but every decode step streams them faster: with 4 KiB
 	// pages of a file mapping the weight stream pays hundreds of thousands of TLB misses per
-	// token (measured in the README). The default keeps the weights in the mapping: instant
-	// start, page cache shared between processes.
+	// token (measured in the README). When the copy would not fit the memory the system has
+	// available, the weights stay mapped (with a warning to Logger). The default keeps the
+	// weights in the mapping: instant start, page cache shared between processes.
 	Resident bool
 }
 
@@ -152,11 +153,25 @@ func Load(f *format.File, opts *LoadOptions) (*Model, error) {
 	m.invFreqGlobal = invFreqs(t.HeadDim, t.RopeTheta, t.RopeScaling)
 	m.invFreqLocal = invFreqs(t.HeadDim, t.RopeLocalTheta, 1)
 	if o.Resident {
-		kernel.Resident(l.mats, func(i, lo, hi int) { f.Release(l.tensors[i], int64(lo), int64(hi)) })
-		m.resident = true
+		var bytes int64
+		for _, w := range l.mats {
+			bytes += w.WeightBytes()
+		}
+		// Copying needs the weights' size in fresh memory; when the system cannot give it
+		// without swapping, keep reading them from the mapping (the page cache can evict).
+		if avail := availableMemory(); avail > 0 && bytes > avail-avail/8 {
+			log.Warn("weights stay in the file mapping: copying them would need more than the available memory",
+				"weights_bytes", bytes, "available_bytes", avail)
+		} else {
+			kernel.Resident(l.mats, func(i, lo, hi int) { f.Release(l.tensors[i], int64(lo), int64(hi)) })
+			m.resident = true
+		}
 	}
 	return m, nil
 }
+
+// availableMemory is kernel.AvailableMemory (a variable for tests).
+var availableMemory = kernel.AvailableMemory
 
 // loader collects the first error met while looking up tensors.
 type loader struct {

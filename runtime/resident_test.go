@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -94,5 +96,28 @@ func TestLogitsInto(t *testing.T) {
 	// matrix product: equal up to the summation order.
 	if e := normErr(t, "last logits", last.Logits, fresh.Logits[(len(ids)-1)*v:]); e > 1e-6 {
 		t.Errorf("last-position logits differ: norm_err %.3g", e)
+	}
+}
+
+// TestResidentFallback checks that a copy which would not fit the available memory leaves the
+// weights mapped, with a warning.
+func TestResidentFallback(t *testing.T) {
+	defer func(f func() int64) { availableMemory = f }(availableMemory)
+	availableMemory = func() int64 { return 1000 }
+	f, err := format.Open(writeTestModel(t, goldenA, t.TempDir()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var logged strings.Builder
+	m, err := Load(f, &LoadOptions{Resident: true, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Resident() {
+		t.Error("Resident() = true although the copy exceeds the available memory")
+	}
+	if !strings.Contains(logged.String(), "file mapping") {
+		t.Errorf("no warning logged: %q", logged.String())
 	}
 }

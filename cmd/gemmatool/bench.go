@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -98,7 +99,8 @@ func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
 	if c.Bool("vision") {
 		return benchVision(c, w, f, threads)
 	}
-	m, err := runtime.Load(f, &runtime.LoadOptions{Resident: !c.Bool("mmap")})
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m, err := runtime.Load(f, &runtime.LoadOptions{Resident: !c.Bool("mmap"), Logger: log})
 	if err != nil {
 		return err
 	}

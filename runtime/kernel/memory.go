@@ -2,6 +2,10 @@ package kernel
 
 import "unsafe"
 
+// AvailableMemory returns an estimate of the memory the system can give a new allocation
+// without swapping (Linux: MemAvailable of /proc/meminfo), or 0 when unknown.
+func AvailableMemory() int64 { return availableMemory() }
+
 // hugePage is the size of a transparent huge page on amd64 and arm64 Linux.
 const hugePage = 2 << 20
 

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	goruntime "runtime"
 	"sync"
 	"testing"
 	"unsafe"
@@ -60,4 +61,15 @@ func TestResidentCopies(t *testing.T) {
 	if len(seen) != 3 {
 		t.Errorf("reported %v, want matrices 0, 2, 3", seen)
 	}
+}
+
+func TestAvailableMemory(t *testing.T) {
+	a := AvailableMemory()
+	if a < 0 {
+		t.Fatalf("AvailableMemory() = %d", a)
+	}
+	if goruntime.GOOS == "linux" && a == 0 {
+		t.Error("AvailableMemory() = 0 on Linux: /proc/meminfo not parsed")
+	}
+	t.Logf("available: %.1f GiB", float64(a)/(1<<30))
 }
