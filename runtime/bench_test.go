@@ -203,3 +203,50 @@ func BenchmarkDecoderMatrices(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeCalls streams the decoder's matrices as a decode step calls them, grouped by
+// call kind over all layers (b.SetBytes: GB/s of weights): "attn" the q/k/v and o calls, "glu"
+// the gate/up calls, "down" the down projections. It shows which calls stream below the rest.
+func BenchmarkDecodeCalls(b *testing.B) {
+	m := benchModel(b)
+	c := m.Config
+	d, qd, I := m.Hidden(), c.NumHeads*c.HeadDim, c.IntermediateSize
+	x := make([]float32, max(d, qd, I))
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	q, k, v := make([]float32, qd), make([]float32, c.NumKVHeads*c.HeadDim), make([]float32, c.NumKVHeads*c.HeadDim)
+	y, y2 := make([]float32, max(d, I)), make([]float32, I)
+	ys := [][]float32{q, k, v}
+	for _, kind := range []string{"attn", "glu", "down"} {
+		var bytes int64
+		for l := range m.layers {
+			ly := &m.layers[l]
+			switch kind {
+			case "attn":
+				bytes += ly.q.WeightBytes() + ly.k.WeightBytes() + ly.v.WeightBytes() + ly.o.WeightBytes()
+			case "glu":
+				bytes += ly.gate.WeightBytes() + ly.up.WeightBytes()
+			default:
+				bytes += ly.down.WeightBytes()
+			}
+		}
+		b.Run(kind, func(b *testing.B) {
+			b.SetBytes(bytes)
+			for b.Loop() {
+				for l := range m.layers {
+					ly := &m.layers[l]
+					switch kind {
+					case "attn":
+						kernel.MatVecMulti(ys, ly.qkv[:], x[:d])
+						kernel.MatVec(y, ly.o, x[:qd])
+					case "glu":
+						kernel.MatVecGLU(y, y2, ly.gate, ly.up, x[:d])
+					default:
+						kernel.MatVec(y, ly.down, x[:I])
+					}
+				}
+			}
+		})
+	}
+}
