@@ -179,27 +179,34 @@ func (qa *qact) fillLayout(i int) {
 	switch qa.layout {
 	case layoutQ8:
 		copy(xa, q)
-		for l := range corr {
-			s := int32(q[4*l]) + int32(q[4*l+1]) + int32(q[4*l+2]) + int32(q[4*l+3])
-			corr[l] = -128 * s
-			dl[l] = d[l/8]
+		// Lane l sums q[4l … 4l+3]; a block of 32 holds lanes 8b … 8b+7. Fixed-size
+		// subslices keep the loops free of bounds checks (this runs on every decode call).
+		for b := 0; 32*b+32 <= len(q); b++ {
+			src := q[32*b : 32*b+32 : 32*b+32]
+			c, dd := corr[8*b:8*b+8:8*b+8], dl[8*b:8*b+8:8*b+8]
+			for t := range 8 {
+				w := src[4*t : 4*t+4 : 4*t+4]
+				c[t] = -128 * (int32(w[0]) + int32(w[1]) + int32(w[2]) + int32(w[3]))
+				dd[t] = d[b]
+			}
 		}
 	case layoutQ4:
-		for s := 0; s < len(q); s += 128 {
+		// Step s (128 columns) holds lanes s/8 … s/8+15: lane ll sums xa bytes 4ll … 4ll+3 of
+		// the low and of the high half of the step.
+		for s := 0; s+128 <= len(q); s += 128 {
+			src, dst := q[s:s+128:s+128], xa[s:s+128:s+128]
 			for k := range 4 {
-				copy(xa[s+16*k:s+16*k+16], q[s+32*k:s+32*k+16])
-				copy(xa[s+64+16*k:s+64+16*k+16], q[s+32*k+16:s+32*k+32])
+				copy(dst[16*k:16*k+16], src[32*k:32*k+16])
+				copy(dst[64+16*k:64+16*k+16], src[32*k+16:32*k+32])
 			}
-		}
-		for l := range corr {
-			// Lane l of step s: xa bytes 4(l%16)…+3 of the low and of the high half.
-			s, ll := l/16*128, l%16
-			var sum int32
-			for t := range 4 {
-				sum += int32(xa[s+4*ll+t]) + int32(xa[s+64+4*ll+t])
+			c, dd, db := corr[s/8:s/8+16:s/8+16], dl[s/8:s/8+16:s/8+16], d[s/32:s/32+4:s/32+4]
+			for ll := range 16 {
+				lo, hi := dst[4*ll:4*ll+4:4*ll+4], dst[64+4*ll:64+4*ll+4:64+4*ll+4]
+				sum := int32(lo[0]) + int32(lo[1]) + int32(lo[2]) + int32(lo[3]) +
+					int32(hi[0]) + int32(hi[1]) + int32(hi[2]) + int32(hi[3])
+				c[ll] = -8 * sum
+				dd[ll] = db[ll/4]
 			}
-			corr[l] = -8 * sum
-			dl[l] = d[l/4]
 		}
 	case layoutI4:
 		for s := 0; s < len(q); s += 128 {
