@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // TestDecodeEqualsPrefill checks that feeding a sequence in pieces (one token at a time, or
@@ -124,6 +126,8 @@ func TestAttendOneParts(t *testing.T) {
 	}
 	const p0 = 300
 	defer func(w int) { attnPartWork = w }(attnPartWork)
+	defer kernel.SetThreads(kernel.Threads())
+	kernel.SetThreads(2) // parts are only made with more than one thread
 	for _, work := range []int{1 << 30, 64} {
 		attnPartWork = work
 		s := m.NewSession(nil)
@@ -142,6 +146,9 @@ func TestAttendOneParts(t *testing.T) {
 			s.attendOne(l, p0)
 			if e := normErr(t, "att", s.att[:qd], want); e > 1e-6 {
 				t.Errorf("part work %d, layer %d (global %v): norm_err %.3g", work, l, m.layers[l].global, e)
+			}
+			if parts := len(s.partM) / c.NumHeads; m.layers[l].global && (parts > 1) != (work == 64) {
+				t.Errorf("part work %d, global layer %d: %d parts", work, l, parts)
 			}
 		}
 	}

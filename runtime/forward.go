@@ -298,9 +298,6 @@ func ropeTables(cos, sin []float32, inv []float64, p0, n int) {
 	}
 }
 
-// rope rotates x (hd values) in place, half-split: pairs (i, i+hd/2).
-func rope(x, cos, sin []float32) { kernel.RoPE(x, cos, sin) }
-
 // rmsNorm writes x / √(mean(x²) + eps) · w to dst (w holds 1 + the stored weight), as
 // (x·r)·w with r = 1/√(mean(x²) + eps) rounded to float32.
 func rmsNorm(dst, x, w []float32, eps float32) {
@@ -387,12 +384,12 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 				for j := range H {
 					r := q[(i*H+j)*hd : (i*H+j+1)*hd]
 					rmsNorm(r, r, ly.qNorm, m.eps)
-					rope(r, cs, sn)
+					kernel.RoPE(r, cs, sn) // half-split pairs (i, i+hd/2)
 				}
 				for j := range K {
 					r := k[(i*K+j)*hd : (i*K+j+1)*hd]
 					rmsNorm(r, r, ly.kNorm, m.eps)
-					rope(r, cs, sn)
+					kernel.RoPE(r, cs, sn) // half-split pairs (i, i+hd/2)
 				}
 			}
 		})
@@ -413,13 +410,7 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 		} else {
 			matmul(gate, ly.gate, x, n)
 			matmul(up, ly.up, x, n)
-			kernel.ParallelFor(n, func(lo, hi int) {
-				g, u := gate[lo*I:hi*I], up[lo*I:hi*I]
-				kernel.GELU(g)
-				for i := range g {
-					g[i] *= u[i]
-				}
-			})
+			kernel.ParallelFor(n, func(lo, hi int) { kernel.GELUMul(gate[lo*I:hi*I], up[lo*I:hi*I]) })
 		}
 		matmul(o, ly.down, gate, n)
 		residualNorm(h, o, ly.postFFNNorm, m.eps, n)

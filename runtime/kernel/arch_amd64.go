@@ -381,11 +381,7 @@ func rope(x, cos, sin []float32) {
 		return
 	}
 	ropeAVX2(&x[0], h, &cos[0], &sin[0], n)
-	for i := n; i < h; i++ {
-		a, b := x[i], x[i+h]
-		x[i] = float32(a*cos[i]) - float32(b*sin[i])
-		x[i+h] = float32(b*cos[i]) + float32(a*sin[i])
-	}
+	ropeFrom(x, cos, sin, n)
 }
 
 func streamRead(p []byte) uint64 {

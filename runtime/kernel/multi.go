@@ -39,17 +39,22 @@ func MatVecGLU(out, scratch []float32, gate, up *Matrix, x []float32) {
 	m.n, m.glu = 2, true
 	m.w[0], m.w[1] = gate, up
 	m.y[0], m.y[1] = out[:rows], scratch[:rows]
-	m.end[0], m.end[1] = rows, 2*rows
 	a.x = x[:cols]
-	matVecMulti(&a, 2*rows)
+	matVecMulti(&a, rows) // one range over the rows both matrices share
 }
 
 // gluFinish gates rows [lo, hi): y0 = GELU(y0)·y1.
-func gluFinish(y0, y1 []float32, lo, hi int) {
-	g, u := y0[lo:hi], y1[lo:hi]
+func gluFinish(y0, y1 []float32, lo, hi int) { GELUMul(y0[lo:hi], y1[lo:hi]) }
+
+// GELUMul computes g[i] = GELU(g[i])·u[i] (GELU as [GELU]): the gating of the feed-forward.
+// It panics if the lengths differ.
+func GELUMul(g, u []float32) {
+	if len(g) != len(u) {
+		panic(fmt.Sprintf("kernel: GELUMul: len(g) = %d, len(u) = %d", len(g), len(u)))
+	}
 	gelu(g)
-	for i := range g {
-		g[i] *= u[i]
+	for i, v := range u {
+		g[i] *= v
 	}
 }
 
@@ -86,6 +91,8 @@ func MatVecMulti(ys [][]float32, ws []*Matrix, x []float32) {
 	matVecMulti(&a, total)
 }
 
+// matVecMulti runs a MatVecMulti (or MatVecGLU) loop over total rows: the concatenated rows of
+// all matrices, or with glu the rows the two matrices share.
 func matVecMulti(a *args, total int) {
 	m, x := &a.mv, a.x
 	if GetActivationMode() == ModeInt8 {
@@ -135,9 +142,6 @@ func matVecMulti(a *args, total int) {
 				m.xp[i] = xp.permFor(m.w[i].DType)
 			}
 		}
-	}
-	if m.glu {
-		total /= 2 // one range over the shared rows
 	}
 	if total*len(x) < parallelMinWork || Threads() == 1 {
 		multiRows(&job{args: *a}, 0, 0, total)

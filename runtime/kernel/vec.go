@@ -124,9 +124,12 @@ func addGeneric(y, x []float32) {
 	}
 }
 
-func ropeGeneric(x, cos, sin []float32) {
+func ropeGeneric(x, cos, sin []float32) { ropeFrom(x, cos, sin, 0) }
+
+// ropeFrom rotates the pairs i ≥ lo (the vector loops' tail).
+func ropeFrom(x, cos, sin []float32, lo int) {
 	h := len(cos)
-	for i := range h {
+	for i := lo; i < h; i++ {
 		a, b := x[i], x[i+h]
 		// float32() keeps each product rounded on its own (the spec forbids fusing then).
 		x[i] = float32(a*cos[i]) - float32(b*sin[i])
