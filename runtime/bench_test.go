@@ -103,55 +103,38 @@ func BenchmarkDecodeSplit(b *testing.B) {
 	const prompt, steps = 32, 64
 	ids := benchTokens(m, prompt+steps)
 	s := m.NewSession(&SessionOptions{MaxContext: 4096})
-	d := m.Hidden()
-	c := m.Config
-	x := make([]float32, 8192)
-	for i := range x {
-		x[i] = float32(i%7) - 3
-	}
-	ys := make([][]float32, 3)
-	for i := range ys {
-		ys[i] = make([]float32, 8192)
-	}
+	dc := newDecodeCalls(m)
 	logits := make([]float32, m.VocabRows())
-	var full, head, layersOnly, noHead time.Duration
-	for round := 0; round < b.N; round++ {
+	// decode times the steps after a fresh prompt, with or without the LM head.
+	decode := func(mode LogitsMode) time.Duration {
 		s.Reset()
 		if _, err := s.Forward(&Batch{Tokens: ids[:prompt], Logits: LogitsNone}); err != nil {
 			b.Fatal(err)
 		}
 		t0 := time.Now()
 		for i := prompt; i < prompt+steps; i++ {
-			if _, err := s.Forward(&Batch{Tokens: ids[i : i+1], LogitsInto: logits}); err != nil {
+			if _, err := s.Forward(&Batch{Tokens: ids[i : i+1], Logits: mode, LogitsInto: logits}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		full += time.Since(t0)
-		s.Reset()
-		if _, err := s.Forward(&Batch{Tokens: ids[:prompt], Logits: LogitsNone}); err != nil {
-			b.Fatal(err)
-		}
-		t0 = time.Now()
-		for i := prompt; i < prompt+steps; i++ {
-			if _, err := s.Forward(&Batch{Tokens: ids[i : i+1], Logits: LogitsNone}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		noHead += time.Since(t0)
-		t0 = time.Now()
+		return time.Since(t0)
+	}
+	var full, head, layersOnly, noHead time.Duration
+	for range b.N {
+		full += decode(LogitsLast)
+		noHead += decode(LogitsNone)
+		t0 := time.Now()
 		for range steps {
 			for l := range m.layers {
-				ly := &m.layers[l]
-				kernel.MatVecMulti(ys[:3], ly.qkv[:], x[:d])
-				kernel.MatVec(ys[0], ly.o, x[:c.NumHeads*c.HeadDim])
-				kernel.MatVecGLU(ys[0], ys[1], ly.gate, ly.up, x[:d])
-				kernel.MatVec(ys[0], ly.down, x[:c.IntermediateSize])
+				for _, kind := range callKinds {
+					dc.run(&m.layers[l], kind)
+				}
 			}
 		}
 		layersOnly += time.Since(t0)
 		t0 = time.Now()
 		for range steps {
-			m.Logits(logits, x[:d], 1)
+			m.Logits(logits, dc.x[:m.Hidden()], 1)
 		}
 		head += time.Since(t0)
 	}
@@ -160,6 +143,52 @@ func BenchmarkDecodeSplit(b *testing.B) {
 	b.ReportMetric(layersOnly.Seconds()/n*1e3, "ms/layers")
 	b.ReportMetric(head.Seconds()/n*1e3, "ms/head")
 	b.ReportMetric(noHead.Seconds()/n*1e3, "ms/step-no-head")
+}
+
+// callKinds are the kinds of matrix–vector calls of a decode step's layer, in order: "attn"
+// the q/k/v and o calls, "glu" the gate/up call, "down" the down projection.
+var callKinds = []string{"attn", "glu", "down"}
+
+// decodeCalls makes a decode step's matrix–vector calls on a fixed input.
+type decodeCalls struct {
+	x, y, y2 []float32
+	qkv      [][]float32
+}
+
+func newDecodeCalls(m *Model) *decodeCalls {
+	c := m.Config
+	d, qd, kvd, I := m.Hidden(), c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim, c.IntermediateSize
+	dc := &decodeCalls{x: make([]float32, max(d, qd, I)), y: make([]float32, max(d, I)), y2: make([]float32, I),
+		qkv: [][]float32{make([]float32, qd), make([]float32, kvd), make([]float32, kvd)}}
+	for i := range dc.x {
+		dc.x[i] = float32(i%7) - 3
+	}
+	return dc
+}
+
+// run makes layer ly's calls of one kind.
+func (dc *decodeCalls) run(ly *layer, kind string) {
+	switch kind {
+	case "attn":
+		kernel.MatVecMulti(dc.qkv, ly.qkv[:], dc.x[:ly.q.Cols()])
+		kernel.MatVec(dc.y, ly.o, dc.x[:ly.o.Cols()])
+	case "glu":
+		kernel.MatVecGLU(dc.y, dc.y2, ly.gate, ly.up, dc.x[:ly.gate.Cols()])
+	default:
+		kernel.MatVec(dc.y, ly.down, dc.x[:ly.down.Cols()])
+	}
+}
+
+// bytes returns the weight bytes layer ly's calls of one kind read.
+func (dc *decodeCalls) bytes(ly *layer, kind string) int64 {
+	switch kind {
+	case "attn":
+		return ly.q.WeightBytes() + ly.k.WeightBytes() + ly.v.WeightBytes() + ly.o.WeightBytes()
+	case "glu":
+		return ly.gate.WeightBytes() + ly.up.WeightBytes()
+	default:
+		return ly.down.WeightBytes()
+	}
 }
 
 // BenchmarkDecoderMatrices streams every decoder matrix of the model once per iteration with
@@ -209,42 +238,17 @@ func BenchmarkDecoderMatrices(b *testing.B) {
 // the gate/up calls, "down" the down projections. It shows which calls stream below the rest.
 func BenchmarkDecodeCalls(b *testing.B) {
 	m := benchModel(b)
-	c := m.Config
-	d, qd, I := m.Hidden(), c.NumHeads*c.HeadDim, c.IntermediateSize
-	x := make([]float32, max(d, qd, I))
-	for i := range x {
-		x[i] = float32(i%7) - 3
-	}
-	q, k, v := make([]float32, qd), make([]float32, c.NumKVHeads*c.HeadDim), make([]float32, c.NumKVHeads*c.HeadDim)
-	y, y2 := make([]float32, max(d, I)), make([]float32, I)
-	ys := [][]float32{q, k, v}
-	for _, kind := range []string{"attn", "glu", "down"} {
+	dc := newDecodeCalls(m)
+	for _, kind := range callKinds {
 		var bytes int64
 		for l := range m.layers {
-			ly := &m.layers[l]
-			switch kind {
-			case "attn":
-				bytes += ly.q.WeightBytes() + ly.k.WeightBytes() + ly.v.WeightBytes() + ly.o.WeightBytes()
-			case "glu":
-				bytes += ly.gate.WeightBytes() + ly.up.WeightBytes()
-			default:
-				bytes += ly.down.WeightBytes()
-			}
+			bytes += dc.bytes(&m.layers[l], kind)
 		}
 		b.Run(kind, func(b *testing.B) {
 			b.SetBytes(bytes)
 			for b.Loop() {
 				for l := range m.layers {
-					ly := &m.layers[l]
-					switch kind {
-					case "attn":
-						kernel.MatVecMulti(ys, ly.qkv[:], x[:d])
-						kernel.MatVec(y, ly.o, x[:qd])
-					case "glu":
-						kernel.MatVecGLU(y, y2, ly.gate, ly.up, x[:d])
-					default:
-						kernel.MatVec(y, ly.down, x[:I])
-					}
+					dc.run(&m.layers[l], kind)
 				}
 			}
 		})
