@@ -133,3 +133,16 @@ func lseInPlace(x []float32) float64 {
 	kernel.Softmax(x)
 	return m - math.Log(float64(x[k]))
 }
+
+// WithMode returns a scorer of the same model whose matmuls run in activation mode m (the
+// mode is set for the duration of each window and restored after).
+func (ms *ModelScorer) WithMode(m kernel.ActivationMode) *ModelScorer {
+	c := NewModelScorer(ms.m, ms.ctx)
+	c.mode = &m
+	return c
+}
+
+// WindowLogitBlocks implements [BlockLogits].
+func (ms *ModelScorer) WindowLogitBlocks(ids []int32, from int, fn func(p int, logits []float32, n int)) error {
+	return ms.logitBlocks(ids, from, fn)
+}
