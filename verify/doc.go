@@ -37,4 +37,5 @@ type Doc struct {
 
 	Perplexity *PerplexityResult `json:"perplexity,omitempty"`
 	KLD        *KLDResult        `json:"kld,omitempty"`
+	Tensors    *TensorReport     `json:"tensors,omitempty"`
 }

@@ -39,6 +39,7 @@ Example:
 			Action: perplexityAction,
 		},
 			kldCommand(),
+			tensorsCommand(),
 		},
 	})
 }
