@@ -97,7 +97,7 @@ type KLDResult struct {
 	// Histogram bins the per-token KL (see klHistogram).
 	Histogram []HistBin `json:"histogram"`
 	Seconds   float64   `json:"seconds"`
-	Per     []TokenKL      `json:"-"`
+	Per       []TokenKL `json:"-"`
 }
 
 // KLD compares test against the reference model ref over the windows of [Windows] (the

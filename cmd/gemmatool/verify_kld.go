@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -341,7 +341,9 @@ func writeJSON(w io.Writer, v any) error {
 // printKLD prints the statistics in llama-perplexity's order.
 func printKLD(w io.Writer, r *verify.KLDResult) {
 	var b bytes.Buffer
-	f := func(name, format string, args ...any) { fmt.Fprintf(&b, "%-32s %s\n", name+":", fmt.Sprintf(format, args...)) }
+	f := func(name, format string, args ...any) {
+		fmt.Fprintf(&b, "%-32s %s\n", name+":", fmt.Sprintf(format, args...))
+	}
 	fmt.Fprintf(&b, "\n====== perplexity statistics (%d tokens) ======\n", r.Tokens)
 	f("PPL(test)", "%.6f ± %.6f", r.PPLTest, r.PPLTestStderr)
 	f("PPL(ref)", "%.6f ± %.6f", r.PPLRef, r.PPLRefStderr)
