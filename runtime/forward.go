@@ -61,6 +61,35 @@ type Batch struct {
 	Hidden bool
 	// FinalHidden requests the final-normed hidden states [n, d].
 	FinalHidden bool
+	// Observe, when set, is called with the input of every weight product of every layer, as
+	// the layer computes it: x holds n rows (the chunk's positions) of the input's width. It
+	// must not modify or keep x. Sites are [SiteResidual] (the layer's input, the residual
+	// stream), [SiteAttnIn] (normed, into q/k/v), [SiteAttnOut] (attention output, into o),
+	// [SiteFFNIn] (normed, into gate/up) and [SiteFFNDown] (GELU(gate)·up, into down).
+	Observe func(layer int, site Site, x []float32, n int)
+}
+
+// Site names a point of a decoder layer observed through [Batch.Observe].
+type Site int
+
+// The observed sites, in the order a layer computes them.
+const (
+	SiteResidual Site = iota
+	SiteAttnIn
+	SiteAttnOut
+	SiteFFNIn
+	SiteFFNDown
+	NumSites
+)
+
+var siteNames = [...]string{"residual", "attn_in", "attn_out", "ffn_in", "ffn_down"}
+
+// String returns the site's name (residual, attn_in, attn_out, ffn_in, ffn_down).
+func (s Site) String() string {
+	if s >= 0 && int(s) < len(siteNames) {
+		return siteNames[s]
+	}
+	return fmt.Sprintf("Site(%d)", int(s))
 }
 
 // Result is the output of [Session.Forward]; slices are freshly allocated (Logits excepted
@@ -81,6 +110,8 @@ type Session struct {
 	cache  *KVCache
 	maxPos int
 	chunk  int
+	// observe is the current batch's [Batch.Observe].
+	observe func(layer int, site Site, x []float32, n int)
 
 	// Scratch buffers, grown to the largest chunk seen.
 	h, x, o    []float32    // n·d
@@ -179,6 +210,8 @@ func (s *Session) Forward(b *Batch) (*Result, error) {
 	}
 
 	res := &Result{}
+	s.observe = b.Observe
+	defer func() { s.observe = nil }()
 	L := m.NumLayers()
 	if b.Hidden {
 		res.HiddenStates = make([]float32, (L+1)*n*d)
@@ -364,7 +397,13 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 	for l := range m.layers {
 		ly := &m.layers[l]
 		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
+		if s.observe != nil {
+			s.observe(l, SiteResidual, h, n)
+		}
 		rmsNormRows(x, h, ly.attnNorm, m.eps, n)
+		if s.observe != nil {
+			s.observe(l, SiteAttnIn, x, n)
+		}
 		if n == 1 {
 			s.outs = [3][]float32{q, k, v}
 			kernel.MatVecMulti(s.outs[:], ly.qkv[:], x)
@@ -400,10 +439,16 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 		}
 		s.cache.store(l, p0, n, k, v)
 		o := s.o[:n*d]
+		if s.observe != nil {
+			s.observe(l, SiteAttnOut, s.att[:n*qd], n)
+		}
 		matmul(o, ly.o, s.att[:n*qd], n)
 		residualNorm(h, o, ly.postAttnNorm, m.eps, n)
 
 		rmsNormRows(x, h, ly.ffnNorm, m.eps, n)
+		if s.observe != nil {
+			s.observe(l, SiteFFNIn, x, n)
+		}
 		gate, up := s.gate[:n*I], s.up[:n*I]
 		if n == 1 {
 			kernel.MatVecGLU(gate, up, ly.gate, ly.up, x) // gate ← GELU(gate)·up
@@ -411,6 +456,9 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 			matmul(gate, ly.gate, x, n)
 			matmul(up, ly.up, x, n)
 			kernel.ParallelFor(n, func(lo, hi int) { kernel.GELUMul(gate[lo*I:hi*I], up[lo*I:hi*I]) })
+		}
+		if s.observe != nil {
+			s.observe(l, SiteFFNDown, gate, n)
 		}
 		matmul(o, ly.down, gate, n)
 		residualNorm(h, o, ly.postFFNNorm, m.eps, n)

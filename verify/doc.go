@@ -35,7 +35,8 @@ type Doc struct {
 	Provenance   *format.Source       `json:"provenance,omitempty"`
 	Quantization *format.Quantization `json:"quantization,omitempty"`
 
-	Perplexity *PerplexityResult `json:"perplexity,omitempty"`
-	KLD        *KLDResult        `json:"kld,omitempty"`
-	Tensors    *TensorReport     `json:"tensors,omitempty"`
+	Perplexity  *PerplexityResult `json:"perplexity,omitempty"`
+	KLD         *KLDResult        `json:"kld,omitempty"`
+	Tensors     *TensorReport     `json:"tensors,omitempty"`
+	Activations *ActivationReport `json:"activations,omitempty"`
 }

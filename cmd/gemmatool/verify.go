@@ -40,6 +40,7 @@ Example:
 		},
 			kldCommand(),
 			tensorsCommand(),
+			activationsCommand(),
 		},
 	})
 }
