@@ -39,4 +39,5 @@ type Doc struct {
 	KLD         *KLDResult        `json:"kld,omitempty"`
 	Tensors     *TensorReport     `json:"tensors,omitempty"`
 	Activations *ActivationReport `json:"activations,omitempty"`
+	Images      *ImageReport      `json:"images,omitempty"`
 }

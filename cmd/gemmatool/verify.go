@@ -41,6 +41,7 @@ Example:
 			kldCommand(),
 			tensorsCommand(),
 			activationsCommand(),
+			reportCommand(),
 		},
 	})
 }

@@ -45,7 +45,14 @@ Examples:
    gemmatool verify kld --model m-q4_0.gmt --reference m.gmt --text wiki.txt --ctx 512 --chunks 20
    gemmatool verify kld --reference m.gmt --save-reference m.kldref --text wiki.txt --ctx 512 --chunks 20
    gemmatool verify kld --model m-q4_0.gmt --reference m.kldref --text wiki.txt --json
-   gemmatool verify kld --model m-q4_0.gmt --act int8 --text wiki.txt`,
+   gemmatool verify kld --model m-q4_0.gmt --act int8 --text wiki.txt
+   gemmatool verify kld --model g4b.gmt --image-set ./images --vision q8_0
+
+--image-set DIR reads DIR/manifest.json: {"items": [{"image": "cat.png", "prompt": "<start_of_image>What is
+this?", "answer": "A cat."}, …]}; "ids" (expanded prompt ids) may replace "prompt" and "answer_ids"
+the answer; without an answer the exact model's greedy answer of "answer_tokens" (default 8) tokens
+is used. The model runs once with its vision tower as stored and once with it quantized to
+--vision, and the KL of the answer tokens' distributions is reported per image and overall.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model file under test"},
 			&cli.StringFlag{Name: "reference", Aliases: []string{"r"}, Usage: "reference: gemmatool file, checkpoint directory or .kldref (default: the model's recorded source)"},
@@ -53,11 +60,13 @@ Examples:
 			&cli.Float64Flag{Name: "tail-mass", Value: 1e-6, Usage: "saved reference: probability left in each row's tail"},
 			&cli.IntFlag{Name: "k-max", Value: 4096, Usage: "saved reference: most tokens kept per position"},
 			&cli.StringFlag{Name: "act", Value: "exact", Usage: "activation precision of the model under test: exact or int8"},
-			&cli.StringFlag{Name: "text", Required: true, Usage: "UTF-8 text file"},
+			&cli.StringFlag{Name: "text", Usage: "UTF-8 text file (required unless --image-set)"},
 			&cli.IntFlag{Name: "ctx", Value: 512, Usage: "window size in tokens, BOS included (a saved reference fixes it)"},
 			&cli.IntFlag{Name: "stride", Usage: "text tokens between window starts (default: ctx − 1)"},
 			&cli.IntFlag{Name: "chunks", Usage: "stop after this many windows (default: all)"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
+			&cli.StringFlag{Name: "image-set", Usage: "directory with manifest.json of images, prompts and answers: KL of the answer tokens with the vision tower quantized to --vision against the exact tower (--text is then not used)"},
+			&cli.StringFlag{Name: "vision", Usage: "with --image-set: the vision tower's type to measure (q8_0, fp8, q4_0, sfp8, i4)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the verify JSON document"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no per-window lines or progress bar"},
 		},
@@ -132,6 +141,15 @@ func defaultReference(f *format.File) (string, error) {
 }
 
 func kldAction(c *cli.Context) error {
+	if c.IsSet("image-set") {
+		if c.IsSet("threads") {
+			kernel.SetThreads(c.Int("threads"))
+		}
+		return imageSetAction(c)
+	}
+	if !c.IsSet("text") {
+		return usageError("verify kld: give --text (or --image-set DIR)")
+	}
 	if c.IsSet("threads") {
 		kernel.SetThreads(c.Int("threads"))
 	}
