@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -75,7 +74,7 @@ func argOrStdin(c *cli.Context, what string) (string, error) {
 	if a != "-" {
 		return a, nil
 	}
-	b, err := io.ReadAll(c.App.Reader)
+	b, err := readInput("-", c.App.Reader, maxTextInput, c.Command.Name)
 	if err != nil {
 		return "", err
 	}
