@@ -39,12 +39,14 @@ Example:
 	register(&cli.Command{
 		Name:      "detokenize",
 		Usage:     "print the text of token ids with the model's tokenizer",
-		ArgsUsage: "IDS|-",
-		Description: `IDS are comma- or space-separated, or a JSON array; "-" reads them from standard input.
+		ArgsUsage: "ID... | IDS | -",
+		Description: `The ids are separate arguments, one comma- or space-separated list, or a JSON array; "-"
+reads them from standard input.
 Special tokens (BOS, turn markers…) are kept unless --skip-special.
 
 Example:
-   gemmatool detokenize --model m.gmt 2,9259,1902`,
+   gemmatool detokenize --model m.gmt 2 9259 1902
+   gemmatool tokenize --model m.gmt "Hello world" | gemmatool detokenize --model m.gmt -`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "gemmatool model file (its embedded tokenizer)"},
 			&cli.BoolFlag{Name: "skip-special", Usage: "drop special tokens"},
@@ -66,6 +68,23 @@ func loadTokenizer(c *cli.Context) (*tokenizer.Tokenizer, func(), error) {
 	return tok, func() { lm.Close() }, nil
 }
 
+// maxStdin caps what a verb reads from standard input or a prompt file (64 MiB: far more than
+// any context holds, and small enough to hold in memory).
+const maxStdin = 64 << 20
+
+// readAllCapped reads r to its end, failing with an error naming what once more than maxStdin
+// bytes arrive (checked while reading).
+func readAllCapped(r io.Reader, what string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxStdin+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(b) > maxStdin {
+		return nil, fmt.Errorf("%s: more than %d MiB", what, maxStdin>>20)
+	}
+	return b, nil
+}
+
 // argOrStdin returns the single argument, or standard input when it is "-".
 func argOrStdin(c *cli.Context, what string) (string, error) {
 	if c.NArg() != 1 {
@@ -75,7 +94,7 @@ func argOrStdin(c *cli.Context, what string) (string, error) {
 	if a != "-" {
 		return a, nil
 	}
-	b, err := io.ReadAll(c.App.Reader)
+	b, err := readAllCapped(c.App.Reader, "standard input")
 	if err != nil {
 		return "", err
 	}
@@ -182,9 +201,17 @@ func tokenizeAction(c *cli.Context) error {
 }
 
 func detokenizeAction(c *cli.Context) error {
-	s, err := argOrStdin(c, "IDS")
-	if err != nil {
-		return err
+	var s string
+	var err error
+	switch {
+	case c.NArg() == 0:
+		return usageError("detokenize: give the token ids as arguments (2 9259 1902, or 2,9259,1902), or - for standard input")
+	case c.NArg() == 1:
+		if s, err = argOrStdin(c, "IDS"); err != nil {
+			return err
+		}
+	default:
+		s = strings.Join(c.Args().Slice(), " ")
 	}
 	ids, err := parseIDs(s)
 	if err != nil {
