@@ -150,3 +150,19 @@ func rawWithImages(prompt string, nImages int) error {
 	}
 	return nil
 }
+
+// checkNoImageTokens returns a usage error when ids hold the image soft token of a multimodal
+// model but no image was given (its embedding row is a placeholder that only the vision
+// tower's features replace).
+func checkNoImageTokens(verb string, lm *loadedModel, ids []int32) error {
+	mm := lm.f.Meta.Model.MM
+	if mm == nil {
+		return nil
+	}
+	for i, id := range ids {
+		if id == int32(mm.ImageToken) {
+			return usageError("%s: token %d at position %d is an image soft token, but no --image was given", verb, id, i)
+		}
+	}
+	return nil
+}
