@@ -492,12 +492,12 @@ func gemm12x32AVX512(w *float32, ldw int, xp *float32, k int, tile *float32)
 //go:noescape
 func gemm6x16AVX2(w *float32, ldw int, xp *float32, k int, tile *float32)
 
-func matMulArch(y []float32, w *Matrix, x []float32, n int) bool {
+func matMulArch(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 	switch {
 	case useAVX512:
-		matMulTiled(y, w, x, n, 12, 32, gemm12x32AVX512)
+		matMulTiled(e, y, w, x, n, 12, 32, gemm12x32AVX512)
 	case useAVX2:
-		matMulTiled(y, w, x, n, 6, 16, gemm6x16AVX2)
+		matMulTiled(e, y, w, x, n, 6, 16, gemm6x16AVX2)
 	default:
 		return false
 	}

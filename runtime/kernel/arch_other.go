@@ -14,9 +14,9 @@ func rope(x, cos, sin []float32)                        { ropeGeneric(x, cos, si
 
 func matVecRowsArch(y []float32, w *Matrix, x, xp []float32, lo, hi int) bool { return false }
 
-func nibKernels(t format.DType, cols int) bool                   { return false }
-func dequantRowArch(dst []float32, w *Matrix, r int) bool        { return false }
-func matMulArch(y []float32, w *Matrix, x []float32, n int) bool { return false }
+func nibKernels(t format.DType, cols int) bool                           { return false }
+func dequantRowArch(dst []float32, w *Matrix, r int) bool                { return false }
+func matMulArch(e Exec, y []float32, w *Matrix, x []float32, n int) bool { return false }
 
 func hasAVX2() bool   { return false }
 func hasAVX512() bool { return false }

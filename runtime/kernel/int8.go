@@ -307,19 +307,19 @@ func putQact(qa *qact) {
 
 // matVecInt8 is MatVec in ModeInt8; false if the activations are not finite (the caller then
 // computes exactly).
-func matVecInt8(y []float32, w *Matrix, x []float32) bool {
+func matVecInt8(e Exec, y []float32, w *Matrix, x []float32) bool {
 	qa := getQact()
 	defer putQact(qa)
 	if !qa.quantize(w.DType, x, 1, len(x), int8Asm()) {
 		return false
 	}
 	rows, cols := len(y), len(x)
-	if rows*cols < parallelMinWork || Threads() == 1 {
+	if rows*cols < parallelMinWork || e.Threads == 1 {
 		matVecRowsInt8(y, w, qa, 0, 0, rows)
 		return true
 	}
-	chunk := max(16, (rows/(2*Threads())+15)&^15)
-	parallel(rows, chunk, args{y: y, w: w, qa: qa}, func(j *job, _, lo, hi int) {
+	chunk := max(16, (rows/(2*e.Threads)+15)&^15)
+	parallel(e.Threads, rows, chunk, args{y: y, w: w, qa: qa}, func(j *job, _, lo, hi int) {
 		matVecRowsInt8(j.y, j.w, j.qa, 0, lo, hi)
 	})
 	return true
@@ -333,9 +333,9 @@ const (
 )
 
 // matMulInt8 is MatMul in ModeInt8; false if the activations are not finite.
-func matMulInt8(y []float32, w *Matrix, x []float32, n int) bool {
+func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 	if int8VNNI() && n >= gemmMinN {
-		return matMulInt8Gemm(y, w, x, n)
+		return matMulInt8Gemm(e, y, w, x, n)
 	}
 	qa := getQact()
 	defer putQact(qa)
@@ -344,11 +344,11 @@ func matMulInt8(y []float32, w *Matrix, x []float32, n int) bool {
 	}
 	rows := w.Rows()
 	tiles := (rows + int8Tile - 1) / int8Tile
-	chunk := max(1, tiles/(4*Threads()))
+	chunk := max(1, tiles/(4*e.Threads))
 	if rows*w.Cols()*n < parallelMinWork {
 		chunk = tiles
 	}
-	parallel(tiles, chunk, args{y: y, w: w, qa: qa, n: n}, func(j *job, _, lo, hi int) {
+	parallel(e.Threads, tiles, chunk, args{y: y, w: w, qa: qa, n: n}, func(j *job, _, lo, hi int) {
 		rows := j.w.Rows()
 		r0, r1 := lo*int8Tile, min(hi*int8Tile, rows)
 		for a0 := 0; a0 < j.n; a0 += int8Acts {
@@ -415,7 +415,7 @@ func (g *gemmState) scratch(worker, nbP int) *gemmScratch {
 }
 
 // matMulInt8Gemm is matMulInt8 with the prefill kernel; false if the activations are not finite.
-func matMulInt8Gemm(y []float32, w *Matrix, x []float32, n int) bool {
+func matMulInt8Gemm(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 	qa := getQact()
 	defer putQact(qa)
 	cols := w.Cols()
@@ -429,8 +429,8 @@ func matMulInt8Gemm(y []float32, w *Matrix, x []float32, n int) bool {
 		g.xd = make([]float32, panels*nbP*32)
 	}
 	g.xp, g.xd = g.xp[:panels*nbP*1024], g.xd[:panels*nbP*32]
-	if len(g.ws) < Threads() {
-		g.ws = make([]*gemmScratch, Threads())
+	if len(g.ws) < e.Threads {
+		g.ws = make([]*gemmScratch, e.Threads)
 	}
 	qa.n, qa.cols, qa.nb = n, cols, nbP
 	if cap(qa.backing8) < n*cols {
@@ -440,13 +440,13 @@ func matMulInt8Gemm(y []float32, w *Matrix, x []float32, n int) bool {
 		qa.backingF = make([]float32, n*nbP)
 	}
 	qa.q, qa.d = qa.backing8[:n*cols], qa.backingF[:n*nbP]
-	parallel(panels, 1, args{x: x, w: w, qa: qa, n: n}, packPanelInt8)
+	parallel(e.Threads, panels, 1, args{x: x, w: w, qa: qa, n: n}, packPanelInt8)
 	if g.bad.Load() {
 		return false
 	}
 	rows := w.Rows()
 	supers := (rows + gemmRows*gemmSuper - 1) / (gemmRows * gemmSuper)
-	parallel(supers, 1, args{y: y, w: w, qa: qa, n: n}, gemmGroups)
+	parallel(e.Threads, supers, 1, args{y: y, w: w, qa: qa, n: n}, gemmGroups)
 	return true
 }
 

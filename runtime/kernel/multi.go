@@ -29,7 +29,7 @@ type multi struct {
 // gating, instead of a serial pass over the intermediate vector after the products. up's
 // products go to scratch. It panics if the matrices' shapes differ, len(x) < Cols, or out or
 // scratch are shorter than Rows.
-func MatVecGLU(out, scratch []float32, gate, up *Matrix, x []float32) {
+func (e Exec) MatVecGLU(out, scratch []float32, gate, up *Matrix, x []float32) {
 	rows, cols := gate.Rows(), gate.Cols()
 	if up.Rows() != rows || up.Cols() != cols || len(x) < cols || len(out) < rows || len(scratch) < rows {
 		panic(fmt.Sprintf("kernel: MatVecGLU: gate %d×%d, up %d×%d, len(x) = %d, len(out) = %d, len(scratch) = %d", rows, cols, up.Rows(), up.Cols(), len(x), len(out), len(scratch)))
@@ -40,7 +40,7 @@ func MatVecGLU(out, scratch []float32, gate, up *Matrix, x []float32) {
 	m.w[0], m.w[1] = gate, up
 	m.y[0], m.y[1] = out[:rows], scratch[:rows]
 	a.x = x[:cols]
-	matVecMulti(&a, rows) // one range over the rows both matrices share
+	matVecMulti(e.resolved(), &a, rows) // one range over the rows both matrices share
 }
 
 // gluFinish gates rows [lo, hi): y0 = GELU(y0)·y1.
@@ -65,7 +65,7 @@ func GELUMul(g, u []float32) {
 // of different activation layouts run one after the other). It panics if len(ys) != len(ws),
 // len(ws) > MaxMulti, the matrices' column counts differ, len(x) is below them, or some
 // len(ys[i]) < ws[i].Rows().
-func MatVecMulti(ys [][]float32, ws []*Matrix, x []float32) {
+func (e Exec) MatVecMulti(ys [][]float32, ws []*Matrix, x []float32) {
 	if len(ys) != len(ws) || len(ws) > MaxMulti {
 		panic(fmt.Sprintf("kernel: MatVecMulti: %d outputs, %d matrices (at most %d)", len(ys), len(ws), MaxMulti))
 	}
@@ -88,14 +88,14 @@ func MatVecMulti(ys [][]float32, ws []*Matrix, x []float32) {
 	}
 	m.n = len(ws)
 	a.x = x[:cols]
-	matVecMulti(&a, total)
+	matVecMulti(e.resolved(), &a, total)
 }
 
 // matVecMulti runs a MatVecMulti (or MatVecGLU) loop over total rows: the concatenated rows of
 // all matrices, or with glu the rows the two matrices share.
-func matVecMulti(a *args, total int) {
+func matVecMulti(e Exec, a *args, total int) {
 	m, x := &a.mv, a.x
-	if GetActivationMode() == ModeInt8 {
+	if e.Mode == ModeInt8 {
 		// One quantization serves all int8 matrices; matrices of other types run exactly, as
 		// MatVec runs them. Int8 matrices of different activation layouts (rare) run one by one.
 		var t format.DType
@@ -104,7 +104,7 @@ func matVecMulti(a *args, total int) {
 			if u := m.w[i].DType; int8Type(u) {
 				if have && layoutOf(u) != layoutOf(t) {
 					for k := range m.n {
-						matVec(m.y[k], m.w[k], x)
+						matVec(e, m.y[k], m.w[k], x)
 					}
 					if m.glu {
 						gluFinish(m.y[0], m.y[1], 0, len(m.y[0]))
@@ -143,12 +143,12 @@ func matVecMulti(a *args, total int) {
 			}
 		}
 	}
-	if total*len(x) < parallelMinWork || Threads() == 1 {
+	if total*len(x) < parallelMinWork || e.Threads == 1 {
 		multiRows(&job{args: *a}, 0, 0, total)
 		return
 	}
-	chunk := max(16, (total/(2*Threads())+15)&^15)
-	parallel(total, chunk, *a, multiRows)
+	chunk := max(16, (total/(2*e.Threads)+15)&^15)
+	parallel(e.Threads, total, chunk, *a, multiRows)
 }
 
 // multiRows computes the rows [lo, hi) of the concatenated range of j.multi.
