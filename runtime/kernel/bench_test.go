@@ -90,7 +90,7 @@ func BenchmarkMatVecStream(b *testing.B) {
 		for i := range ms {
 			c := *w
 			c.Data = append([]byte(nil), w.Data...)
-			ms[i] = &c
+			ms[i] = track(&c)
 		}
 		x := randVec(rng, cols)
 		y := make([]float32, rows)

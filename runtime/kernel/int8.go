@@ -90,10 +90,11 @@ var qactBuf struct {
 	qa qact
 }
 
-// quantize quantizes n rows of x (cols each) for weights of type t into qa, reusing its
-// buffers. forAsm fills the assembly layout too. It returns false if x holds NaN or ±Inf.
-func (qa *qact) quantize(t format.DType, x []float32, n, cols int, forAsm bool) bool {
-	qa.layout = layoutOf(t)
+// quantize quantizes n rows of x (cols each) for weights of activation layout layout into
+// qa, reusing its buffers. forAsm fills the assembly layout too. It returns false if x holds
+// NaN or ±Inf.
+func (qa *qact) quantize(layout actLayout, x []float32, n, cols int, forAsm bool) bool {
+	qa.layout = layout
 	qa.n, qa.cols = n, cols
 	step := qa.layout.stepCols()
 	qa.colsA = 0
@@ -282,14 +283,6 @@ func matVecRowsInt8Generic(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
 	}
 }
 
-// matVecRowsInt8 computes y[lo:hi] (outputs of activation row i) with the fastest available
-// implementation.
-func matVecRowsInt8(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
-	if !qa.asm || !matVecRowsInt8Arch(y, w, qa, i, lo, hi) {
-		matVecRowsInt8Generic(y, w, qa, i, lo, hi)
-	}
-}
-
 // getQact returns the shared quantization buffer (locked: the caller calls putQact) or, if
 // another call holds it, a fresh one.
 func getQact() *qact {
@@ -310,17 +303,17 @@ func putQact(qa *qact) {
 func matVecInt8(e Exec, y []float32, w *Matrix, x []float32) bool {
 	qa := getQact()
 	defer putQact(qa)
-	if !qa.quantize(w.DType, x, 1, len(x), int8Asm()) {
+	if !qa.quantize(w.k.layout, x, 1, len(x), w.k.int8.asm) {
 		return false
 	}
 	rows, cols := len(y), len(x)
 	if rows*cols < parallelMinWork || e.Threads == 1 {
-		matVecRowsInt8(y, w, qa, 0, 0, rows)
+		w.k.int8.rows(y, w, qa, 0, 0, rows)
 		return true
 	}
 	chunk := max(16, (rows/(2*e.Threads)+15)&^15)
 	parallel(e.Threads, rows, chunk, args{y: y, w: w, qa: qa}, func(j *job, _, lo, hi int) {
-		matVecRowsInt8(j.y, j.w, j.qa, 0, lo, hi)
+		j.w.k.int8.rows(j.y, j.w, j.qa, 0, lo, hi)
 	})
 	return true
 }
@@ -334,12 +327,12 @@ const (
 
 // matMulInt8 is MatMul in ModeInt8; false if the activations are not finite.
 func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
-	if int8VNNI() && n >= gemmMinN {
+	if w.k.int8.gemm && n >= gemmMinN {
 		return matMulInt8Gemm(e, y, w, x, n)
 	}
 	qa := getQact()
 	defer putQact(qa)
-	if !qa.quantize(w.DType, x, n, w.Cols(), int8Asm()) {
+	if !qa.quantize(w.k.layout, x, n, w.Cols(), w.k.int8.asm) {
 		return false
 	}
 	rows := w.Rows()
@@ -354,7 +347,7 @@ func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 		for a0 := 0; a0 < j.n; a0 += int8Acts {
 			for r := r0; r < r1; r += int8Tile {
 				for i := a0; i < min(a0+int8Acts, j.n); i++ {
-					matVecRowsInt8(j.y[i*rows:(i+1)*rows], j.w, j.qa, i, r, min(r+int8Tile, r1))
+					j.w.k.int8.rows(j.y[i*rows:(i+1)*rows], j.w, j.qa, i, r, min(r+int8Tile, r1))
 				}
 			}
 		}

@@ -42,6 +42,8 @@ type Matrix struct {
 	// Scale is the per-tensor scale (1 when unused; SFP8 always has one): every decoded value
 	// is multiplied by it, as format.DecodeRow does.
 	Scale float32
+
+	k *kernels // the kernel table entry chosen by NewMatrix (table.go)
 }
 
 // maxDim bounds Rows and Cols so that row offsets fit an int on every platform we build for
@@ -49,7 +51,9 @@ type Matrix struct {
 const maxDim = 1 << 31
 
 // NewMatrix describes the payload data of a tensor of type t and shape as a [Matrix]. It checks
-// that data holds at least Layout.Size bytes. The data is not copied.
+// that data holds at least Layout.Size bytes. The data is not copied. The matrix's kernels are
+// chosen here, once, from the type, the shape and the CPU; a Matrix must come from NewMatrix
+// (a copy of one keeps its kernels).
 func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matrix, error) {
 	l, err := format.LayoutOf(t, shape)
 	if err != nil {
@@ -64,7 +68,11 @@ func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matr
 	if math.IsNaN(float64(scale)) || math.IsInf(float64(scale), 0) {
 		return nil, fmt.Errorf("kernel: %v matrix: tensor scale is %v", t, scale)
 	}
-	return &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale}, nil
+	k, err := chooseKernels(t, int(l.Cols))
+	if err != nil {
+		return nil, err
+	}
+	return &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale, k: k}, nil
 }
 
 // Rows returns the number of rows (output features).
@@ -148,5 +156,5 @@ func DequantRow(dst []float32, w *Matrix, row int) {
 	if row < 0 || row >= w.Rows() || len(dst) < w.Cols() {
 		panic(fmt.Sprintf("kernel: DequantRow: row %d of %d, len(dst) = %d, want ≥ %d", row, w.Rows(), len(dst), w.Cols()))
 	}
-	dequantRow(dst[:w.Cols()], w, row)
+	w.k.exact.dequantRow(dst[:w.Cols()], w, row)
 }

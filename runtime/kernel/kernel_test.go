@@ -374,6 +374,7 @@ func FuzzMatVec(f *testing.F) {
 			t.Fatal(err)
 		}
 		tameScales(w)
+		track(w)
 		rng := rand.New(rand.NewPCG(uint64(len(seed)), 1))
 		x := randVec(rng, n*cols)
 		forEachImpl(t, func(t *testing.T) {

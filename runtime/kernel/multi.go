@@ -1,10 +1,6 @@
 package kernel
 
-import (
-	"fmt"
-
-	"github.com/gemmatool/gemmatool/format"
-)
+import "fmt"
 
 // MaxMulti is the largest number of matrices one [MatVecMulti] call takes.
 const MaxMulti = 4
@@ -98,27 +94,28 @@ func matVecMulti(e Exec, a *args, total int) {
 	if e.Mode == ModeInt8 {
 		// One quantization serves all int8 matrices; matrices of other types run exactly, as
 		// MatVec runs them. Int8 matrices of different activation layouts (rare) run one by one.
-		var t format.DType
-		have := false
+		var first *kernels
 		for i := range m.n {
-			if u := m.w[i].DType; int8Type(u) {
-				if have && layoutOf(u) != layoutOf(t) {
-					for k := range m.n {
-						matVec(e, m.y[k], m.w[k], x)
-					}
-					if m.glu {
-						gluFinish(m.y[0], m.y[1], 0, len(m.y[0]))
-					}
-					return
-				}
-				t, have = u, true
-				m.int8[i] = true
+			k := m.w[i].k
+			if k.int8 == nil {
+				continue
 			}
+			if first != nil && (k.layout != first.layout || k.int8.asm != first.int8.asm) {
+				for j := range m.n {
+					matVec(e, m.y[j], m.w[j], x)
+				}
+				if m.glu {
+					gluFinish(m.y[0], m.y[1], 0, len(m.y[0]))
+				}
+				return
+			}
+			first = k
+			m.int8[i] = true
 		}
-		if have {
+		if first != nil {
 			qa := getQact()
 			defer putQact(qa)
-			if qa.quantize(t, x, 1, len(x), int8Asm()) {
+			if qa.quantize(first.layout, x, 1, len(x), first.int8.asm) {
 				a.qa = qa
 			} else {
 				m.int8 = [MaxMulti]bool{}
@@ -126,21 +123,16 @@ func matVecMulti(e Exec, a *args, total int) {
 		}
 	}
 	// Exact rows of the permuted-activation types share permuted copies of x.
-	var ts [MaxMulti]format.DType
-	k := 0
+	var ks [MaxMulti]permKind
 	for i := range m.n {
 		if !m.int8[i] {
-			ts[k] = m.w[i].DType
-			k++
+			ks[i] = m.w[i].k.exact.perm
 		}
 	}
-	if k > 0 {
-		xp := getXperm(x, ts[:k]...)
+	if xp := getXperm(x, ks[:m.n]...); xp != nil {
 		defer putXperm(xp)
 		for i := range m.n {
-			if !m.int8[i] {
-				m.xp[i] = xp.permFor(m.w[i].DType)
-			}
+			m.xp[i] = xp.permFor(ks[i])
 		}
 	}
 	if total*len(x) < parallelMinWork || e.Threads == 1 {
@@ -157,9 +149,9 @@ func multiRows(j *job, _, lo, hi int) {
 	if m.glu {
 		for i := range 2 {
 			if m.int8[i] {
-				matVecRowsInt8(m.y[i], m.w[i], j.qa, 0, lo, hi)
+				m.w[i].k.int8.rows(m.y[i], m.w[i], j.qa, 0, lo, hi)
 			} else {
-				matVecRows(m.y[i], m.w[i], j.x, m.xp[i], lo, hi)
+				m.w[i].k.exact.matVecRows(m.y[i], m.w[i], j.x, m.xp[i], lo, hi)
 			}
 		}
 		gluFinish(m.y[0], m.y[1], lo, hi)
@@ -171,9 +163,9 @@ func multiRows(j *job, _, lo, hi int) {
 		if lo < end && hi > start {
 			a, b := max(lo, start)-start, min(hi, end)-start
 			if m.int8[i] {
-				matVecRowsInt8(m.y[i], m.w[i], j.qa, 0, a, b)
+				m.w[i].k.int8.rows(m.y[i], m.w[i], j.qa, 0, a, b)
 			} else {
-				matVecRows(m.y[i], m.w[i], j.x, m.xp[i], a, b)
+				m.w[i].k.exact.matVecRows(m.y[i], m.w[i], j.x, m.xp[i], a, b)
 			}
 		}
 		start = end
