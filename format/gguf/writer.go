@@ -305,6 +305,11 @@ func (w *Writer) Commit() error {
 	if err := w.bw.Flush(); err != nil {
 		return w.fail(err)
 	}
+	// CreateTemp makes the file private (0600); a GGUF is usually read by another program's
+	// service user (ollama), so it is made world-readable.
+	if err := w.f.Chmod(0o644); err != nil {
+		return w.fail(err)
+	}
 	if err := w.f.Sync(); err != nil {
 		return w.fail(err)
 	}
