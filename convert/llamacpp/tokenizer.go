@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gemmatool/gemmatool/format/gguf"
@@ -199,6 +200,9 @@ func vocabFromTokenizer(tokJSON, cfgJSON []byte, rows int, bos int32, eos []int3
 func syntheticVocab(rows int, bos int32, eos []int32, pad int32) *vocab {
 	v := &vocab{tokens: make([]string, rows), scores: make([]float32, rows), types: make([]int32, rows),
 		bos: bos, eos: eos[0], eot: -1, pad: pad, unk: -1, addBOS: true}
+	if len(eos) > 1 && int(eos[1]) < rows {
+		v.eot = eos[1]
+	}
 	special := map[int32]string{pad: "<pad>", eos[0]: "<eos>", bos: "<bos>"}
 	for u := int32(0); int(u) < rows; u++ {
 		if _, taken := special[u]; !taken {
@@ -541,7 +545,10 @@ func floatKey(f *gguf.File, k string) (float64, bool) {
 	}
 	switch v := kv.Value.(type) {
 	case float32:
-		return float64(v), true
+		// The shortest decimal that rounds to v: 1e-6 stored as f32 reads back as 1e-6, as
+		// the configuration had it, not as 9.99999997e-07.
+		x, err := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+		return x, err == nil
 	case float64:
 		return v, true
 	}
