@@ -190,9 +190,9 @@ type hostile struct {
 	b []byte
 }
 
-func (h *hostile) u32(v uint32) *hostile { h.b = binary.LittleEndian.AppendUint32(h.b, v); return h }
-func (h *hostile) u64(v uint64) *hostile { h.b = binary.LittleEndian.AppendUint64(h.b, v); return h }
-func (h *hostile) str(s string) *hostile { h.u64(uint64(len(s))); h.b = append(h.b, s...); return h }
+func (h *hostile) u32(v uint32) *hostile  { h.b = binary.LittleEndian.AppendUint32(h.b, v); return h }
+func (h *hostile) u64(v uint64) *hostile  { h.b = binary.LittleEndian.AppendUint64(h.b, v); return h }
+func (h *hostile) str(s string) *hostile  { h.u64(uint64(len(s))); h.b = append(h.b, s...); return h }
 func (h *hostile) raw(b ...byte) *hostile { h.b = append(h.b, b...); return h }
 
 func head(nt, nkv uint64) *hostile {
