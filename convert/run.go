@@ -86,6 +86,11 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	if err := ck.CheckTied(); err != nil {
 		return nil, err
 	}
+	// The non-weight files are read and validated before anything is written.
+	files, err := ck.Files()
+	if err != nil {
+		return nil, err
+	}
 	w, err := format.Create(out)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
@@ -97,7 +102,7 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	}
 	if err == nil {
 		rep.Sources = h.files
-		err = ck.finish(w, rep, opts)
+		err = ck.finish(w, rep, opts, files)
 	}
 	if err != nil {
 		w.Abort()
@@ -187,7 +192,7 @@ func (c *Checkpoint) write(w *format.Writer, progress func(done, total int64)) (
 						return err
 					}
 					lo, hi := r*cols*ses, (r+n)*cols*ses
-					if err := guard(func() error { _, err := out.Write(src[lo:hi]); return err }); err != nil {
+					if err := c.guard(e, func() error { _, err := out.Write(src[lo:hi]); return err }); err != nil {
 						return err
 					}
 					c.release(e, lo, hi)
@@ -262,11 +267,7 @@ func growF(b []float32, n int64) []float32 {
 }
 
 // finish embeds the auxiliary files, sets the metadata and commits.
-func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options) error {
-	files, err := c.Files()
-	if err != nil {
-		return err
-	}
+func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options, files map[string][]byte) error {
 	for _, name := range c.Aux {
 		if err := w.AddFile(name, files[name]); err != nil {
 			return fmt.Errorf("convert: embed %s: %w", name, err)

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/gemmatool/gemmatool/runtime"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // Float16 limits: values of larger magnitude overflow to ±Inf in IEEE binary16, and non-zero
@@ -25,7 +26,7 @@ type Channel struct {
 }
 
 // ActivationSite summarises every value observed at one site of one layer (see
-// [runtime.Batch.Observe] for the sites): max |x|, RMS = √(Σx²/n), the count of values beyond
+// [runtime.LinearInput] for the sites; "residual" is the layer's input): max |x|, RMS = √(Σx²/n), the count of values beyond
 // float16's range (|x| > 65504) and of non-zero values below its normal range
 // (|x| < 2⁻¹⁴), and the channels with the largest |x|, largest first.
 type ActivationSite struct {
@@ -47,7 +48,7 @@ type ActivationReport struct {
 	Sites  []ActivationSite `json:"sites"`
 }
 
-// ActivationStats accumulates observed inputs; its Observe method is a [runtime.Batch.Observe].
+// ActivationStats accumulates observed inputs; its Observe method is a [runtime.Observer].
 // The zero value is ready.
 type ActivationStats struct {
 	acc    map[[2]int]*siteAcc
@@ -65,20 +66,36 @@ type siteAcc struct {
 	siteName string
 }
 
-// Observe accumulates n rows of x observed at a layer's site.
-func (a *ActivationStats) Observe(layer int, site runtime.Site, x []float32, n int) {
+// siteNames names the observed sites: the residual stream entering a layer, then the inputs
+// of its weight products ([runtime.LinearInput]).
+var siteNames = map[runtime.LinearInput]string{runtime.InAttn: "attn_in", runtime.InAttnOut: "attn_out", runtime.InFFN: "ffn_in", runtime.InFFNDown: "ffn_down"}
+
+// siteResidual orders the residual stream before the linear inputs.
+const siteResidual = -1
+
+// Observe accumulates n rows of x read by a layer's weight products; it is a [runtime.Observer].
+func (a *ActivationStats) Observe(layer int, in runtime.LinearInput, x []float32, n int) {
+	a.observe(layer, int(in), siteNames[in], x, n)
+}
+
+// ObserveResidual accumulates n rows of the residual stream entering layer.
+func (a *ActivationStats) ObserveResidual(layer int, x []float32, n int) {
+	a.observe(layer, siteResidual, "residual", x, n)
+}
+
+func (a *ActivationStats) observe(layer, site int, name string, x []float32, n int) {
 	if a.acc == nil {
 		a.acc = map[[2]int]*siteAcc{}
 	}
-	k := [2]int{layer, int(site)}
+	k := [2]int{layer, site}
 	s := a.acc[k]
 	w := len(x) / max(n, 1)
 	if s == nil {
-		s = &siteAcc{width: w, chanMax: make([]float64, w), siteName: site.String()}
+		s = &siteAcc{width: w, chanMax: make([]float64, w), siteName: name}
 		a.acc[k] = s
 	}
 	if w != s.width {
-		panic(fmt.Sprintf("verify.ActivationStats.Observe: layer %d %v: width %d, earlier %d", layer, site, w, s.width))
+		panic(fmt.Sprintf("verify.ActivationStats: layer %d %s: width %d, earlier %d", layer, name, w, s.width))
 	}
 	for r := range n {
 		row := x[r*w : (r+1)*w]
@@ -142,24 +159,41 @@ func topChannels(m []float64, k int) []Channel {
 	return out
 }
 
+// RunObserved runs one prefill of ids from an empty cache through s (which must be a fresh
+// or reset session of m) and accumulates the residual stream and every linear input.
+func (a *ActivationStats) RunObserved(m *runtime.Model, s *runtime.Session, ids []int32) error {
+	s.SetObserver(a.Observe)
+	defer s.SetObserver(nil)
+	res, err := s.Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsNone, Hidden: true})
+	if err != nil {
+		return err
+	}
+	n, d := len(ids), m.Hidden()
+	for l := range m.NumLayers() {
+		a.ObserveResidual(l, res.HiddenStates[l*n*d:(l+1)*n*d], n)
+	}
+	a.Tokens += n
+	return nil
+}
+
 // Activations runs the windows of [Windows] over the text through m (one prefill per window
-// from an empty cache, no logits) and summarises the input of every weight product.
-func Activations(m *runtime.Model, text []int32, o PerplexityOptions) (*ActivationReport, error) {
+// from an empty cache, exact products on ex's threads, no logits) and summarises the residual
+// stream entering every layer and the input of every weight product.
+func Activations(m *runtime.Model, text []int32, o PerplexityOptions, ex kernel.Exec) (*ActivationReport, error) {
 	ws, err := Windows(len(text), o.Ctx, o.Stride, o.Chunks)
 	if err != nil {
 		return nil, err
 	}
 	var st ActivationStats
-	s := m.NewSession(&runtime.SessionOptions{MaxContext: o.Ctx})
+	s := m.NewSession(&runtime.SessionOptions{MaxContext: o.Ctx, Exec: kernel.Exec{Threads: ex.Threads}})
 	ids := make([]int32, 0, o.Ctx)
 	for k, w := range ws {
 		ids = append(ids[:0], o.BOS)
 		ids = append(ids, text[w.Start:w.End]...)
 		s.Reset()
-		if _, err := s.Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsNone, Observe: st.Observe}); err != nil {
+		if err := st.RunObserved(m, s, ids); err != nil {
 			return nil, fmt.Errorf("verify: activations: window %d: %w", k, err)
 		}
-		st.Tokens += len(ids)
 		if o.Progress != nil {
 			o.Progress(k+1, len(ws))
 		}

@@ -87,6 +87,8 @@ type KLDOptions struct {
 	PerplexityOptions
 	// Window, when set, is called after each window.
 	Window func(WindowReport)
+	// Exec gives the threads that compare rows (the zero value: all cores).
+	Exec kernel.Exec
 }
 
 // KLDResult is the outcome of [Compare]: the statistics, one report per window, and every
@@ -139,7 +141,7 @@ func Compare(ref Reference, test LogitsWindow, text []int32, o KLDOptions) (*KLD
 		block := func(p int, logits []float32, n int) {
 			v := len(logits) / n
 			errs := make([]error, n)
-			kernel.ParallelFor(n, func(lo, hi int) {
+			o.Exec.ParallelFor(n, func(lo, hi int) {
 				s := scr.get()
 				defer scr.put(s)
 				for r := lo; r < hi; r++ {

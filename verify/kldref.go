@@ -83,6 +83,8 @@ type RefOptions struct {
 	// KMax caps the kept tokens per row (default 4096: at most 4096 × (4 + ≤3) bytes before
 	// compression against 4 × 262,144 bytes of the full row, under 3 %).
 	KMax int
+	// Exec gives the threads that select the rows' tokens (the zero value: all cores).
+	Exec kernel.Exec
 }
 
 func (o RefOptions) withDefaults() RefOptions {
@@ -470,7 +472,7 @@ func SaveReference(ref LogitsWindow, text []int32, o PerplexityOptions, ro RefOp
 		rows := make([]SavedRow, len(ids)-1-from)
 		block := func(p int, logits []float32, n int) {
 			v := len(logits) / n
-			kernel.ParallelFor(n, func(lo, hi int) {
+			ro.Exec.ParallelFor(n, func(lo, hi int) {
 				s := scr.get()
 				defer scr.put(s)
 				for r := lo; r < hi; r++ {

@@ -163,9 +163,10 @@ func rowsColsOf(shape []int64) (int, int) {
 // chunkElems is how many values of each model are decoded at once per worker.
 const chunkElems = 1 << 18
 
-// CompareTensors compares every tensor the two models share (by canonical name). progress,
-// when set, is called with the elements done and the total.
-func CompareTensors(a, b TensorReader, progress func(done, total int64)) (*TensorReport, error) {
+// CompareTensors compares every tensor the two models share (by canonical name), reading
+// chunks of rows in parallel on ex's threads. progress, when set, is called with the elements
+// done and the total.
+func CompareTensors(a, b TensorReader, ex kernel.Exec, progress func(done, total int64)) (*TensorReport, error) {
 	rep := &TensorReport{}
 	bi := map[string]TensorInfo{}
 	for _, t := range b.TensorInfos() {
@@ -201,7 +202,7 @@ func CompareTensors(a, b TensorReader, progress func(done, total int64)) (*Tenso
 		nchunks := (rows + per - 1) / per
 		accs := make([]errAcc, nchunks)
 		errs := make([]error, nchunks)
-		kernel.ParallelFor(nchunks, func(lo, hi int) {
+		ex.ParallelFor(nchunks, func(lo, hi int) {
 			bufA := make([]float32, per*cols)
 			bufB := make([]float32, per*cols)
 			for c := lo; c < hi; c++ {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -49,15 +48,12 @@ Example:
 // windowInput validates the window flags, reads --text, opens --model with its tokenizer and
 // tokenizes the text once as one string (no BOS), as perplexity and kld both do.
 func windowInput(c *cli.Context) (*loadedModel, []int32, error) {
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
-	}
 	name := "verify " + c.Command.Name
 	ctx, stride, chunks := c.Int("ctx"), c.Int("stride"), c.Int("chunks")
 	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
 		return nil, nil, usageError("%s: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0", name)
 	}
-	text, err := os.ReadFile(c.String("text"))
+	text, err := readInput(c.String("text"), c.App.Reader, maxTextInput, "--text")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,7 +81,7 @@ func perplexityAction(c *cli.Context) error {
 	ctx, tok := c.Int("ctx"), lm.tok
 	jsonOut := c.Bool("json")
 	opts, done := windowOptions(c, "perplexity", tok.BOS())
-	res, err := verify.Perplexity(verify.NewModelScorer(lm.m, ctx), ids, opts)
+	res, err := verify.Perplexity(verify.NewModelScorer(lm.m, ctx, kernel.Exec{Threads: c.Int("threads")}), ids, opts)
 	done()
 	if err != nil {
 		return err

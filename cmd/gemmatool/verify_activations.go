@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -45,9 +44,7 @@ Examples:
 }
 
 func activationsAction(c *cli.Context) error {
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
-	}
+	ex := kernel.Exec{Threads: c.Int("threads")}
 	ids, err := idsFromFlags(c)
 	if err != nil {
 		return err
@@ -74,18 +71,16 @@ func activationsAction(c *cli.Context) error {
 			}
 		}
 		var st verify.ActivationStats
-		s := lm.m.NewSession(nil)
-		if _, err := s.Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsNone, Observe: st.Observe}); err != nil {
+		if err := st.RunObserved(lm.m, lm.m.NewSession(&runtime.SessionOptions{Exec: ex}), ids); err != nil {
 			return err
 		}
-		st.Tokens = len(ids)
 		rep = st.Report()
 	} else {
 		tok, err := lm.needTokenizer()
 		if err != nil {
 			return err
 		}
-		text, err := os.ReadFile(c.String("text"))
+		text, err := readInput(c.String("text"), c.App.Reader, maxTextInput, "--text")
 		if err != nil {
 			return err
 		}
@@ -93,7 +88,7 @@ func activationsAction(c *cli.Context) error {
 			return usageError("verify activations: --ctx %d exceeds the model's %d positions", ctx, mp)
 		}
 		o, done := progressOptions(c, verify.PerplexityOptions{Ctx: ctx, Stride: stride, Chunks: chunks, BOS: tok.BOS()}, "activations", c.Bool("quiet") || c.Bool("json"))
-		rep, err = verify.Activations(lm.m, tok.Encode(string(text), false), o)
+		rep, err = verify.Activations(lm.m, tok.Encode(string(text), false), o, ex)
 		done()
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/runtime"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/verify"
 )
 
@@ -88,6 +89,7 @@ func imageSetAction(c *cli.Context) error {
 		return err
 	}
 	mm := exact.f.Meta.Model.MM
+	ex := kernel.Exec{Threads: c.Int("threads")}
 	rep := &verify.ImageReport{Vision: vis}
 	var toks [][]verify.TokenKL
 	for k, it := range man.Items {
@@ -123,12 +125,12 @@ func imageSetAction(c *cli.Context) error {
 			answer = tok.Encode(it.Answer, false)
 		}
 		forward := func(lm *loadedModel, seq []int32) ([]float32, error) {
-			bt, _, _, err := imageBatch(lm, seq, images, false)
+			bt, _, _, err := imageBatch(ex, lm, seq, images, false)
 			if err != nil {
 				return nil, err
 			}
 			bt.Logits = runtime.LogitsAll
-			res, err := lm.m.NewSession(nil).Forward(bt)
+			res, err := lm.m.NewSession(&runtime.SessionOptions{Exec: ex}).Forward(bt)
 			if err != nil {
 				return nil, err
 			}

@@ -142,17 +142,12 @@ func defaultReference(f *format.File) (string, error) {
 
 func kldAction(c *cli.Context) error {
 	if c.IsSet("image-set") {
-		if c.IsSet("threads") {
-			kernel.SetThreads(c.Int("threads"))
-		}
 		return imageSetAction(c)
 	}
 	if !c.IsSet("text") {
 		return usageError("verify kld: give --text (or --image-set DIR)")
 	}
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
-	}
+	exact := kernel.Exec{Threads: c.Int("threads")}
 	mode := kernel.ModeExact
 	switch c.String("act") {
 	case "exact":
@@ -169,7 +164,7 @@ func kldAction(c *cli.Context) error {
 	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
 		return usageError("verify kld: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0")
 	}
-	text, err := os.ReadFile(c.String("text"))
+	text, err := readInput(c.String("text"), c.App.Reader, maxTextInput, "--text")
 	if err != nil {
 		return err
 	}
@@ -231,9 +226,9 @@ func kldAction(c *cli.Context) error {
 			return err
 		}
 		defer refModel.Close()
-		ref = &verify.FullReference{M: verify.NewModelScorer(refModel.m, ctx).WithMode(kernel.ModeExact)}
+		ref = &verify.FullReference{M: verify.NewModelScorer(refModel.m, ctx, exact)}
 	default: // --act int8 against the model's own exact path
-		ref = &verify.FullReference{M: verify.NewModelScorer(lm.m, ctx).WithMode(kernel.ModeExact)}
+		ref = &verify.FullReference{M: verify.NewModelScorer(lm.m, ctx, exact)}
 	}
 
 	tokSrc := lm
@@ -271,7 +266,7 @@ func kldAction(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		ro := verify.RefOptions{TailMass: c.Float64("tail-mass"), KMax: c.Int("k-max")}
+		ro := verify.RefOptions{TailMass: c.Float64("tail-mass"), KMax: c.Int("k-max"), Exec: exact}
 		if !(ro.TailMass > 0 && ro.TailMass < 1) || ro.KMax < 1 || ro.KMax > refModel.m.VocabRows() {
 			return usageError("verify kld: want 0 < --tail-mass < 1 and 1 ≤ --k-max ≤ %d", refModel.m.VocabRows())
 		}
@@ -282,7 +277,7 @@ func kldAction(c *cli.Context) error {
 			return err
 		}
 		so, done := progressOptions(c, o, "save reference", quiet && !c.Bool("json"))
-		pr, err := verify.SaveReference(verify.NewModelScorer(refModel.m, ctx).WithMode(kernel.ModeExact), ids, so, ro, rw)
+		pr, err := verify.SaveReference(verify.NewModelScorer(refModel.m, ctx, exact), ids, so, ro, rw)
 		done()
 		if err != nil {
 			rw.Abort()
@@ -313,8 +308,8 @@ func kldAction(c *cli.Context) error {
 		ref = saved
 	}
 
-	test := verify.NewModelScorer(lm.m, ctx).WithMode(mode)
-	ko := verify.KLDOptions{PerplexityOptions: o}
+	test := verify.NewModelScorer(lm.m, ctx, kernel.Exec{Mode: mode, Threads: exact.Threads})
+	ko := verify.KLDOptions{PerplexityOptions: o, Exec: exact}
 	lines := !quiet
 	if lines {
 		fmt.Fprintf(w, "%6s %10s %22s %22s %8s %9s\n", "window", "PPL(test)", "ln(PPL(test)/PPL(ref))", "KL divergence", "RMS Δp", "same top")

@@ -86,9 +86,6 @@ func tensorsAction(c *cli.Context) error {
 	if c.NArg() != 2 {
 		return usageError("verify tensors: want two models A B, got %d arguments", c.NArg())
 	}
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
-	}
 	pa, pb := c.Args().Get(0), c.Args().Get(1)
 	a, ca, _, err := openTensors(pa)
 	if err != nil {
@@ -101,7 +98,7 @@ func tensorsAction(c *cli.Context) error {
 	}
 	defer cb.Close()
 	var bar *progress
-	rep, err := verify.CompareTensors(a, b, func(done, total int64) {
+	rep, err := verify.CompareTensors(a, b, kernel.Exec{Threads: c.Int("threads")}, func(done, total int64) {
 		if bar == nil {
 			bar = newProgress(c.App.ErrWriter, "tensors", total, "", c.Bool("quiet") || c.Bool("json"))
 		}
