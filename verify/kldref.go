@@ -620,7 +620,7 @@ func (rr *RefReader) ReferenceWindow(k int, ids []int32, from int, emit func(int
 	if int(f) != from {
 		return fail("scored from %d, the run from %d", f, from)
 	}
-	rows := len(ids) - 1 - from
+	rows := len(ids) - 1 - from // ids is the caller's window, not read from the file
 	if cap(rr.rows) < rows {
 		rr.rows = make([]SavedRow, rows)
 	}
@@ -645,8 +645,8 @@ func (rr *RefReader) ReferenceWindow(k int, ids []int32, from int, emit func(int
 		if !(r.Tail >= 0 && r.Tail <= 1) || !finite(r.LSE) || !(r.TailH <= 0) {
 			return fail("row %d: tail %v (negative entropy %v), log-sum-exp %v", j, r.Tail, r.TailH, r.LSE)
 		}
-		r.IDs = slices.Grow(r.IDs[:0], int(kk))
-		r.Logits = slices.Grow(r.Logits[:0], int(kk))
+		// Slices grow as values arrive, so memory follows the bytes present, not the count.
+		r.IDs, r.Logits = r.IDs[:0], r.Logits[:0]
 		prev := uint64(0)
 		for i := range int(kk) {
 			d, err := binary.ReadUvarint(rr.r)
@@ -673,7 +673,7 @@ func (rr *RefReader) ReferenceWindow(k int, ids []int32, from int, emit func(int
 		if nb > tailBins {
 			return fail("row %d: %d tail bins, at most %d", j, nb, tailBins)
 		}
-		r.Bins = slices.Grow(r.Bins[:0], int(nb))
+		r.Bins = r.Bins[:0]
 		idx, total := uint64(0), uint64(0)
 		for i := range int(nb) {
 			d, err := binary.ReadUvarint(rr.r)

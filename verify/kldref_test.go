@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -262,4 +264,45 @@ func TestSummarize(t *testing.T) {
 			t.Errorf("Summarize: %s = %.15g, want %.15g", c.name, c.got, c.want)
 		}
 	}
+}
+
+// FuzzRefReader feeds arbitrary bytes after a valid header and a valid file with bytes
+// changed: reading never panics, and every failure is an ErrRef.
+func FuzzRefReader(f *testing.F) {
+	dir := f.TempDir()
+	path := filepath.Join(dir, "seed.kldref")
+	text := []int32{5, 9, 11, 3, 7, 1, 2, 8}
+	o := PerplexityOptions{Ctx: 5, BOS: 2}
+	ws, _ := Windows(len(text), o.Ctx, 0, 0)
+	w, err := CreateRef(path, RefHeader{Vocab: 300, Ctx: 5, BOS: 2, TextTokens: len(text), Windows: len(ws), TailMass: 1e-3, KMax: 20})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := SaveReference(randModel{v: 300}, text, o, RefOptions{TailMass: 1e-3, KMax: 20}, w); err != nil {
+		f.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		f.Fatal(err)
+	}
+	seed, _ := os.ReadFile(path)
+	f.Add(seed, 0, byte(0))
+	f.Add(seed, len(seed)/2, byte(0xff))
+	f.Add(seed[:len(seed)-7], 3, byte(1))
+	f.Fuzz(func(t *testing.T, b []byte, at int, x byte) {
+		b = slices.Clone(b)
+		if len(b) > 0 {
+			b[(at%len(b)+len(b))%len(b)] ^= x
+		}
+		p := filepath.Join(t.TempDir(), "f.kldref")
+		os.WriteFile(p, b, 0o644)
+		rr, err := OpenRef(p)
+		if err != nil {
+			return
+		}
+		defer rr.Close()
+		_, err = Compare(rr, randModel{v: 300, noise: 0.1}, text, KLDOptions{PerplexityOptions: rr.Options()})
+		if err != nil && !errors.Is(err, ErrRef) {
+			t.Errorf("error is not an ErrRef: %v", err)
+		}
+	})
 }

@@ -243,6 +243,17 @@ func TestKLDReferenceKinds(t *testing.T) {
 		return doc.KLD
 	}
 	full := kld("--model", q4, "--reference", bf16)
+	// The text form: a header and one line per window, then llama-perplexity's sections.
+	stdout, stderr, code := cliRun(t, "", append([]string{"verify", "kld", "--model", q4, "--reference", bf16}, win...)...)
+	if code != 0 {
+		t.Fatalf("verify kld: %s", stderr)
+	}
+	lines := strings.Split(stdout, "\n")
+	if len(lines) < 4 || !strings.HasPrefix(strings.TrimSpace(lines[0]), "window") || !strings.HasPrefix(strings.TrimSpace(lines[1]), "1 ") ||
+		!strings.HasPrefix(strings.TrimSpace(lines[2]), "2 ") || !strings.Contains(stdout, "Mean    KLD:") || !strings.Contains(stdout, "Same top p:") ||
+		!strings.Contains(stdout, fmt.Sprintf("%.6f", full.KLDMean)) {
+		t.Errorf("text output:\n%s", stdout)
+	}
 	prov := kld("--model", q4)
 	fromGGUF := kld("--model", q4, "--reference", gguf)
 	if _, stderr, code := cliRun(t, "", append([]string{"verify", "kld", "--reference", bf16, "--save-reference", saved}, win...)...); code != 0 {
@@ -261,4 +272,38 @@ func TestKLDReferenceKinds(t *testing.T) {
 			fromSaved.KLDMean, fromSaved.KLBoundMean, fromSaved.SameTop, fromSaved.PPLRef, full.KLDMean, full.SameTop, full.PPLRef)
 	}
 	t.Logf("kld: file %.6g, GGUF %.6g, saved %.6g + bound %.3g", full.KLDMean, fromGGUF.KLDMean, fromSaved.KLDMean, fromSaved.KLBoundMean)
+}
+
+// TestKLDDefaultReferenceGone quantizes a converted copy of golden case a, removes both the
+// copy's checkpoint directory and its converted file, and checks that verify kld without
+// --reference fails with one line saying what to pass.
+func TestKLDDefaultReferenceGone(t *testing.T) {
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "ck")
+	os.MkdirAll(ck, 0o755)
+	entries, err := os.ReadDir(goldenADir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			b, _ := os.ReadFile(filepath.Join(goldenADir, e.Name()))
+			os.WriteFile(filepath.Join(ck, e.Name()), b, 0o644)
+		}
+	}
+	src, q := filepath.Join(dir, "a.gmt"), filepath.Join(dir, "a-q8_0.gmt")
+	if _, stderr, code := cliRun(t, "", "convert", ck, "-o", src, "-q"); code != 0 {
+		t.Fatalf("convert: %s", stderr)
+	}
+	if _, stderr, code := cliRun(t, "", "quantize", src, "-o", q, "--type", "q8_0", "-q"); code != 0 {
+		t.Fatalf("quantize: %s", stderr)
+	}
+	os.Remove(src)
+	os.RemoveAll(ck)
+	text := filepath.Join(dir, "t.txt")
+	os.WriteFile(text, []byte("some text"), 0o644)
+	_, stderr, code := cliRun(t, "", "verify", "kld", "--model", q, "--text", text)
+	if code != 2 || !strings.Contains(stderr, "pass --reference") || !strings.Contains(stderr, src) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("exit %d, stderr %q: want exit 2 and one line naming %s and saying to pass --reference", code, stderr, src)
+	}
 }
