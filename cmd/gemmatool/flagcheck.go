@@ -35,6 +35,8 @@ var numericFlags = map[string]numericRange{
 	"chunks":         {lo: 0, hi: math.MaxInt32},
 	"stride":         {lo: 0, hi: maxCtx},
 	"repetitions":    {lo: 1, hi: 1e6},
+	"tail-mass":      {lo: 0, hi: 1, openLo: true},
+	"k-max":          {lo: 1, hi: 1 << 24},
 }
 
 func (r numericRange) String() string {

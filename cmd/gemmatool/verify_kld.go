@@ -341,7 +341,7 @@ func kldAction(c *cli.Context) error {
 		}
 	}
 	var done func()
-	ko.PerplexityOptions, done = progressOptions(c, o, "kld", !c.Bool("json"))
+	ko.PerplexityOptions, done = progressOptions(c, o, "kld", !c.Bool("json") || c.Bool("quiet")) // the window lines are the progress of the text form
 	res, err := verify.Compare(ref, test, ids, ko)
 	done()
 	if err != nil {
