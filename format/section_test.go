@@ -29,8 +29,14 @@ func sections(b []byte) (tableOff int, secs []sectionEntry) {
 // rebuild lays out a file again from its bytes: the data region up to the first section is
 // kept, then the sections (edited by edit, which may change any field and return new stored
 // bytes) are written at multiples of 8, then the table; every CRC and the size are
-// recomputed unless keepCRC.
+// recomputed unless edit sets the CRC.
 func rebuild(b []byte, edit func(s *sectionEntry, stored []byte) []byte) []byte {
+	return rebuildGaps(b, edit, nil)
+}
+
+// rebuildGaps is rebuild with extra bytes inserted before the named sections (after the
+// 8-byte alignment).
+func rebuildGaps(b []byte, edit func(s *sectionEntry, stored []byte) []byte, gaps map[string][]byte) []byte {
 	_, secs := sections(b)
 	first := len(b)
 	for _, s := range secs {
@@ -47,6 +53,7 @@ func rebuild(b []byte, edit func(s *sectionEntry, stored []byte) []byte) []byte 
 		for len(out)%8 != 0 {
 			out = append(out, 0)
 		}
+		out = append(out, gaps[s.Name]...)
 		s.Offset, s.Stored = int64(len(out)), int64(len(stored))
 		if s.CRC == 0xffffffff {
 			s.CRC = crc32.Checksum(stored, castagnoli)
