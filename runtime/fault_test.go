@@ -15,9 +15,6 @@ import (
 // forward pass, on the worker pool's helpers as well as the caller, returns an error
 // wrapping format.ErrChanged instead of dying of SIGBUS; so does loading a truncated file.
 func TestTruncatedWhileMapped(t *testing.T) {
-	old := kernel.Threads()
-	kernel.SetThreads(2)
-	defer kernel.SetThreads(old)
 	for _, resident := range []bool{false, true} {
 		path := writeTestModel(t, goldenA, t.TempDir())
 		f, err := format.Open(path, nil)
@@ -39,7 +36,7 @@ func TestTruncatedWhileMapped(t *testing.T) {
 			}
 			continue
 		}
-		s := m.NewSession(nil)
+		s := m.NewSession(&SessionOptions{Exec: kernel.Exec{Threads: 2}})
 		for _, tokens := range [][]int32{{2}, {2, 5, 7, 9, 11, 13, 17, 19}} {
 			_, err := s.Forward(&Batch{Tokens: tokens, Logits: LogitsAll})
 			if !errors.Is(err, format.ErrChanged) {
@@ -48,7 +45,7 @@ func TestTruncatedWhileMapped(t *testing.T) {
 			s.Reset()
 		}
 		if err := m.Guard(func() error {
-			m.Logits(make([]float32, m.VocabRows()), make([]float32, m.Hidden()), 1)
+			s.Logits(make([]float32, m.VocabRows()), make([]float32, m.Hidden()), 1)
 			return nil
 		}); !errors.Is(err, format.ErrChanged) {
 			t.Errorf("Logits under Guard = %v, want format.ErrChanged", err)

@@ -15,9 +15,7 @@ import (
 // mapping whose file was truncated) is re-raised on the calling goroutine, where a guard
 // with debug.SetPanicOnFault recovers it, instead of killing the process on the helper.
 func TestParallelForFault(t *testing.T) {
-	old := Threads()
-	SetThreads(2)
-	defer SetThreads(old)
+	e := Exec{Threads: 2}
 	path := filepath.Join(t.TempDir(), "m")
 	if err := os.WriteFile(path, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -39,7 +37,7 @@ func TestParallelForFault(t *testing.T) {
 		defer debug.SetPanicOnFault(prev)
 		defer func() { faulted = recover() }()
 		sums := make([]byte, 256)
-		ParallelFor(256, func(lo, hi int) {
+		e.ParallelFor(256, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				for _, b := range m[i*4096 : (i+1)*4096] {
 					sums[i] += b
@@ -52,8 +50,8 @@ func TestParallelForFault(t *testing.T) {
 	}
 	// The pool keeps working afterwards.
 	n := 0
-	ParallelFor(100, func(lo, hi int) {})
-	ParallelFor(1, func(lo, hi int) { n = hi - lo })
+	e.ParallelFor(100, func(lo, hi int) {})
+	e.ParallelFor(1, func(lo, hi int) { n = hi - lo })
 	if n != 1 {
 		t.Error("pool broken after a fault")
 	}
