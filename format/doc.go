@@ -83,7 +83,9 @@
 // Compressed sections hold one or more zstd frames (RFC 8878), which together decompress
 // to exactly the raw length. A frame may omit its content size (as zstd writes from a
 // pipe); its window may then be at most 8 MiB. The reader caps the raw length of a section
-// (512 MiB by default), decodes with a streaming decoder whose output grows with the bytes
+// (512 MiB by default) and refuses a raw length above both 16 MiB and 64 times the stored
+// length (real sections compress 5–10×; small ones such as a 1 MB tokenizer_config.json up
+// to about 80×), so memory follows the bytes present. It decodes with a streaming decoder whose output grows with the bytes
 // actually produced (never allocated from the recorded size up front), and stops one byte
 // past the recorded raw length.
 //

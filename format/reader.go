@@ -205,6 +205,9 @@ func (f *File) parse() error {
 		if s.Flags&^(sectionZstd|sectionRequired) != 0 {
 			return f.errf(off+4, "", ErrUnsupported, "section %q has unknown flags %#x", s.Name, s.Flags)
 		}
+		if s.Raw > max(minRatioCap, maxRatio*s.Stored) {
+			return f.errf(off, "", ErrFormat, "section %q claims %d bytes from %d stored: beyond %d× compression (and above %d bytes)", s.Name, s.Raw, s.Stored, maxRatio, minRatioCap)
+		}
 		if s.Flags&sectionZstd == 0 && s.Raw != s.Stored {
 			return f.errf(off, "", ErrFormat, "uncompressed section %q: raw size %d != stored %d", s.Name, s.Raw, s.Stored)
 		}
@@ -305,6 +308,15 @@ func (f *File) sectionBytes(s sectionEntry) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// A section's raw length may exceed minRatioCap only within maxRatio times its stored
+// length, so that memory follows the bytes present: a 1 MB file cannot make a reader
+// decompress hundreds of megabytes of run-length blocks. Real sections compress 5–10×
+// (tokenizer.json), and the small ones up to about 80× (tokenizer_config.json, 1 MB).
+const (
+	maxRatio    = 64
+	minRatioCap = 16 << 20
+)
 
 // maxWindow caps the zstd window (history) of a section's frame that records no content
 // size: 8 MiB, what zstd's levels up to 19 use. A single-segment frame's window is its

@@ -131,13 +131,14 @@ func TestZstdWithoutContentSize(t *testing.T) {
 }
 
 // TestSectionAllocationFollowsBytes: a small file whose metadata section records a raw size
-// of 512 MiB does not make the reader allocate it before finding the data short.
+// of 16 MiB (the most the ratio cap allows it) does not make the reader allocate it before
+// finding the data short.
 func TestSectionAllocationFollowsBytes(t *testing.T) {
 	path := writeSample(t, t.TempDir())
 	p := corrupt(t, path, func(b []byte) []byte {
 		return rebuild(b, func(s *sectionEntry, stored []byte) []byte {
 			if s.Name == "meta" {
-				s.Raw = 512 << 20
+				s.Raw = 16 << 20
 			}
 			return stored
 		})
@@ -149,7 +150,28 @@ func TestSectionAllocationFollowsBytes(t *testing.T) {
 	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "decompresses to") {
 		t.Errorf("Open = %v, want a decompressed-size error", err)
 	}
-	if a := after.TotalAlloc - before.TotalAlloc; a > 32<<20 {
+	if a := after.TotalAlloc - before.TotalAlloc; a > 6<<20 {
 		t.Errorf("Open of a %d-byte file allocated %d MiB", len(p), a>>20)
+	}
+}
+
+// TestSectionRatioCap: a few kilobytes of zstd that claim 32 MiB (run-length blocks) are
+// refused at open: a small file cannot make the reader inflate hundreds of megabytes.
+func TestSectionRatioCap(t *testing.T) {
+	path := writeSample(t, t.TempDir())
+	p := corrupt(t, path, func(b []byte) []byte {
+		return rebuild(b, func(s *sectionEntry, stored []byte) []byte {
+			if s.Name != "tokenizer.json" {
+				return stored
+			}
+			enc, _ := zstd.NewWriter(nil)
+			out := enc.EncodeAll(make([]byte, 32<<20), nil)
+			s.Raw = 32 << 20
+			return out
+		})
+	})
+	_, err := Open(p, nil)
+	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "compression") {
+		t.Errorf("Open = %v, want a compression-ratio error", err)
 	}
 }
