@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // LogitsWindow computes the logits of one window: ids is BOS followed by the window's text
@@ -108,7 +110,7 @@ func klRow(p, q []float32, scratch *[2][]float32) (kl float64, agree bool, lp, l
 	copy(sp, p)
 	copy(sq, q)
 	lp, lq = lseInPlace(sp), lseInPlace(sq) // sp, sq now hold the two softmaxes
-	var s, c float64
+	var s kernel.Sum
 	ap, aq := 0, 0
 	for i := range p {
 		if p[i] > p[ap] {
@@ -120,7 +122,7 @@ func klRow(p, q []float32, scratch *[2][]float32) (kl float64, agree bool, lp, l
 		if sp[i] == 0 {
 			continue
 		}
-		neumaier(&s, &c, float64(sp[i])*((float64(p[i])-lp)-(float64(q[i])-lq)))
+		s.Add(float64(sp[i]) * ((float64(p[i]) - lp) - (float64(q[i]) - lq)))
 	}
-	return max(0, s+c), ap == aq, lp, lq
+	return max(0, s.Value()), ap == aq, lp, lq
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/convert"
-	"github.com/gemmatool/gemmatool/internal/testutil"
 )
 
 func init() {
@@ -63,7 +62,7 @@ func runSynth(c *cli.Context) error {
 	switch s := strings.ToLower(c.String("shard-size")); s {
 	case "auto":
 		if size != "270m" && size != "1b" {
-			shard = testutil.DefaultShardBytes
+			shard = convert.DefaultShardBytes
 		}
 	default:
 		var err error
@@ -72,7 +71,7 @@ func runSynth(c *cli.Context) error {
 		}
 	}
 	bar := newProgress(c.App.ErrWriter, "synth", 0, "B", c.Bool("quiet") || c.Bool("json"))
-	res, err := testutil.Synth(out, testutil.SynthOptions{Size: size, Layers: c.Int("layers"), VisionLayers: c.Int("vision-layers"), Seed: c.Uint64("seed"), ShardBytes: shard},
+	res, err := convert.Synth(out, convert.SynthOptions{Size: size, Layers: c.Int("layers"), VisionLayers: c.Int("vision-layers"), Seed: c.Uint64("seed"), ShardBytes: shard},
 		func(done, total int64) { bar.total = total; bar.Update(done) })
 	bar.Done()
 	if err != nil {
