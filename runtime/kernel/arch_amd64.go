@@ -44,15 +44,6 @@ func mvQ4AVX2(y *float32, codes, scales *byte, x *float32, rows, nb int)
 //go:noescape
 func mvQ8AVX2(y *float32, codes, scales *byte, x *float32, rows, nb int)
 
-//go:noescape
-func mvF32AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
-//go:noescape
-func mvF16AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
-//go:noescape
-func mvBF16AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
 func finite(f float32) bool { return !math.IsInf(float64(f), 0) && f == f }
 
 // finishRows adds the columns [n, Cols) the asm kernels leave out and applies the per-row

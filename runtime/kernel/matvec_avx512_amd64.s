@@ -231,7 +231,8 @@ q8done:
 	VZEROUPPER
 	RET
 
-// The row kernels of F32, F16, BF16, FP8 and SFP8 are generated (matvec_elem_amd64.s).
+// The row kernels of F32, F16, BF16, FP8 and SFP8 are generated (matvec_elem_amd64.s, from
+// _asm/rows.go).
 
 // func mvI4AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
 TEXT ·mvI4AVX512(SB), NOSPLIT, $0-48

@@ -27,7 +27,7 @@ row:
 	SHRQ   $0x06, R10
 	JZ     tail
 
-loop64:
+big:
 	VMOVUPS     (CX), Z4
 	VMOVUPS     64(CX), Z5
 	VMOVUPS     128(CX), Z6
@@ -39,7 +39,7 @@ loop64:
 	VFMADD231PS 192(R9), Z7, Z3
 	ADDQ        $0x00000100, R9
 	DECQ        R10
-	JNZ         loop64
+	JNZ         big
 
 tail:
 	MOVQ DI, R10
@@ -47,13 +47,13 @@ tail:
 	SHRQ $0x04, R10
 	JZ   rowdone
 
-loop16:
+small:
 	VMOVUPS     (CX), Z4
 	ADDQ        $0x00000040, CX
 	VFMADD231PS (R9), Z4, Z0
 	ADDQ        $0x00000040, R9
 	DECQ        R10
-	JNZ         loop16
+	JNZ         small
 
 rowdone:
 	VADDPS        Z1, Z0, Z0
@@ -72,6 +72,77 @@ rowdone:
 	LEAQ          (R8)(DX*1), CX
 	DECQ          SI
 	JNZ           row
+
+done:
+	VZEROUPPER
+	RET
+
+// func mvF32AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+// Requires: AVX, FMA3
+TEXT ·mvF32AVX2(SB), NOSPLIT, $0-48
+	MOVQ  y+0(FP), AX
+	MOVQ  codes+8(FP), CX
+	MOVQ  stride+16(FP), DX
+	MOVQ  x+24(FP), BX
+	MOVQ  rows+32(FP), SI
+	MOVQ  n+40(FP), DI
+	TESTQ SI, SI
+	JZ    done
+
+row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   CX, R8
+	MOVQ   BX, R9
+	MOVQ   DI, R10
+	SHRQ   $0x05, R10
+	JZ     tail
+
+big:
+	VMOVUPS     (CX), Y4
+	VMOVUPS     32(CX), Y5
+	VMOVUPS     64(CX), Y6
+	VMOVUPS     96(CX), Y7
+	ADDQ        $0x00000080, CX
+	VFMADD231PS (R9), Y4, Y0
+	VFMADD231PS 32(R9), Y5, Y1
+	VFMADD231PS 64(R9), Y6, Y2
+	VFMADD231PS 96(R9), Y7, Y3
+	ADDQ        $0x00000080, R9
+	DECQ        R10
+	JNZ         big
+
+tail:
+	MOVQ DI, R10
+	ANDQ $0x1f, R10
+	SHRQ $0x03, R10
+	JZ   rowdone
+
+small:
+	VMOVUPS     (CX), Y4
+	ADDQ        $0x00000020, CX
+	VFMADD231PS (R9), Y4, Y0
+	ADDQ        $0x00000020, R9
+	DECQ        R10
+	JNZ         small
+
+rowdone:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         $0x04, AX
+	LEAQ         (R8)(DX*1), CX
+	DECQ         SI
+	JNZ          row
 
 done:
 	VZEROUPPER
@@ -100,7 +171,7 @@ row:
 	SHRQ   $0x06, R10
 	JZ     tail
 
-loop64:
+big:
 	VCVTPH2PS   (CX), Z4
 	VCVTPH2PS   32(CX), Z5
 	VCVTPH2PS   64(CX), Z6
@@ -112,7 +183,7 @@ loop64:
 	VFMADD231PS 192(R9), Z7, Z3
 	ADDQ        $0x00000100, R9
 	DECQ        R10
-	JNZ         loop64
+	JNZ         big
 
 tail:
 	MOVQ DI, R10
@@ -120,13 +191,13 @@ tail:
 	SHRQ $0x04, R10
 	JZ   rowdone
 
-loop16:
+small:
 	VCVTPH2PS   (CX), Z4
 	ADDQ        $0x00000020, CX
 	VFMADD231PS (R9), Z4, Z0
 	ADDQ        $0x00000040, R9
 	DECQ        R10
-	JNZ         loop16
+	JNZ         small
 
 rowdone:
 	VADDPS        Z1, Z0, Z0
@@ -145,6 +216,77 @@ rowdone:
 	LEAQ          (R8)(DX*1), CX
 	DECQ          SI
 	JNZ           row
+
+done:
+	VZEROUPPER
+	RET
+
+// func mvF16AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+// Requires: AVX, F16C, FMA3
+TEXT ·mvF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ  y+0(FP), AX
+	MOVQ  codes+8(FP), CX
+	MOVQ  stride+16(FP), DX
+	MOVQ  x+24(FP), BX
+	MOVQ  rows+32(FP), SI
+	MOVQ  n+40(FP), DI
+	TESTQ SI, SI
+	JZ    done
+
+row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   CX, R8
+	MOVQ   BX, R9
+	MOVQ   DI, R10
+	SHRQ   $0x05, R10
+	JZ     tail
+
+big:
+	VCVTPH2PS   (CX), Y4
+	VCVTPH2PS   16(CX), Y5
+	VCVTPH2PS   32(CX), Y6
+	VCVTPH2PS   48(CX), Y7
+	ADDQ        $0x00000040, CX
+	VFMADD231PS (R9), Y4, Y0
+	VFMADD231PS 32(R9), Y5, Y1
+	VFMADD231PS 64(R9), Y6, Y2
+	VFMADD231PS 96(R9), Y7, Y3
+	ADDQ        $0x00000080, R9
+	DECQ        R10
+	JNZ         big
+
+tail:
+	MOVQ DI, R10
+	ANDQ $0x1f, R10
+	SHRQ $0x03, R10
+	JZ   rowdone
+
+small:
+	VCVTPH2PS   (CX), Y4
+	ADDQ        $0x00000010, CX
+	VFMADD231PS (R9), Y4, Y0
+	ADDQ        $0x00000020, R9
+	DECQ        R10
+	JNZ         small
+
+rowdone:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         $0x04, AX
+	LEAQ         (R8)(DX*1), CX
+	DECQ         SI
+	JNZ          row
 
 done:
 	VZEROUPPER
@@ -173,7 +315,7 @@ row:
 	SHRQ   $0x06, R10
 	JZ     tail
 
-loop64:
+big:
 	VPMOVZXWD   (CX), Z4
 	VPMOVZXWD   32(CX), Z5
 	VPMOVZXWD   64(CX), Z6
@@ -189,7 +331,7 @@ loop64:
 	VFMADD231PS 192(R9), Z7, Z3
 	ADDQ        $0x00000100, R9
 	DECQ        R10
-	JNZ         loop64
+	JNZ         big
 
 tail:
 	MOVQ DI, R10
@@ -197,14 +339,14 @@ tail:
 	SHRQ $0x04, R10
 	JZ   rowdone
 
-loop16:
+small:
 	VPMOVZXWD   (CX), Z4
 	VPSLLD      $0x10, Z4, Z4
 	ADDQ        $0x00000020, CX
 	VFMADD231PS (R9), Z4, Z0
 	ADDQ        $0x00000040, R9
 	DECQ        R10
-	JNZ         loop16
+	JNZ         small
 
 rowdone:
 	VADDPS        Z1, Z0, Z0
@@ -223,6 +365,82 @@ rowdone:
 	LEAQ          (R8)(DX*1), CX
 	DECQ          SI
 	JNZ           row
+
+done:
+	VZEROUPPER
+	RET
+
+// func mvBF16AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·mvBF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ  y+0(FP), AX
+	MOVQ  codes+8(FP), CX
+	MOVQ  stride+16(FP), DX
+	MOVQ  x+24(FP), BX
+	MOVQ  rows+32(FP), SI
+	MOVQ  n+40(FP), DI
+	TESTQ SI, SI
+	JZ    done
+
+row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   CX, R8
+	MOVQ   BX, R9
+	MOVQ   DI, R10
+	SHRQ   $0x05, R10
+	JZ     tail
+
+big:
+	VPMOVZXWD   (CX), Y4
+	VPMOVZXWD   16(CX), Y5
+	VPMOVZXWD   32(CX), Y6
+	VPMOVZXWD   48(CX), Y7
+	VPSLLD      $0x10, Y4, Y4
+	VPSLLD      $0x10, Y5, Y5
+	VPSLLD      $0x10, Y6, Y6
+	VPSLLD      $0x10, Y7, Y7
+	ADDQ        $0x00000040, CX
+	VFMADD231PS (R9), Y4, Y0
+	VFMADD231PS 32(R9), Y5, Y1
+	VFMADD231PS 64(R9), Y6, Y2
+	VFMADD231PS 96(R9), Y7, Y3
+	ADDQ        $0x00000080, R9
+	DECQ        R10
+	JNZ         big
+
+tail:
+	MOVQ DI, R10
+	ANDQ $0x1f, R10
+	SHRQ $0x03, R10
+	JZ   rowdone
+
+small:
+	VPMOVZXWD   (CX), Y4
+	VPSLLD      $0x10, Y4, Y4
+	ADDQ        $0x00000010, CX
+	VFMADD231PS (R9), Y4, Y0
+	ADDQ        $0x00000020, R9
+	DECQ        R10
+	JNZ         small
+
+rowdone:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS       X0, (AX)
+	ADDQ         $0x04, AX
+	LEAQ         (R8)(DX*1), CX
+	DECQ         SI
+	JNZ          row
 
 done:
 	VZEROUPPER
@@ -259,7 +477,7 @@ row:
 	SHRQ   $0x06, R10
 	JZ     tail
 
-loop64:
+big:
 	VMOVDQU8    (CX), Z8
 	VPORD       Z2, Z8, Z8
 	VPCMPEQB    Z3, Z8, K2
@@ -287,7 +505,7 @@ loop64:
 	VFMADD231PS 192(R9), Z11, Z7
 	ADDQ        $0x00000100, R9
 	DECQ        R10
-	JNZ         loop64
+	JNZ         big
 
 tail:
 	MOVQ DI, R10
@@ -295,7 +513,7 @@ tail:
 	SHRQ $0x04, R10
 	JZ   rowdone
 
-loop16:
+small:
 	VMOVDQU8    (CX), X8
 	VPORD       X2, X8, X8
 	VPCMPEQB    X3, X8, K2
@@ -308,7 +526,7 @@ loop16:
 	VFMADD231PS (R9), Z8, Z4
 	ADDQ        $0x00000040, R9
 	DECQ        R10
-	JNZ         loop16
+	JNZ         small
 
 rowdone:
 	VADDPS        Z5, Z4, Z4
@@ -374,7 +592,7 @@ row:
 	SHRQ   $0x06, R10
 	JZ     tail
 
-loop64:
+big:
 	VMOVDQU8     (CX), Z10
 	VPCMPEQB     Z0, Z10, K2
 	KORQ         K2, K1, K1
@@ -425,7 +643,7 @@ loop64:
 	VFMADD231PS  192(R9), Z13, Z9
 	ADDQ         $0x00000100, R9
 	DECQ         R10
-	JNZ          loop64
+	JNZ          big
 
 tail:
 	MOVQ DI, R10
@@ -433,7 +651,7 @@ tail:
 	SHRQ $0x04, R10
 	JZ   rowdone
 
-loop16:
+small:
 	VMOVDQU8     (CX), X10
 	VPCMPEQB     X0, X10, K2
 	KORQ         K2, K1, K1
@@ -451,7 +669,7 @@ loop16:
 	VFMADD231PS  (R9), Z10, Z6
 	ADDQ         $0x00000040, R9
 	DECQ         R10
-	JNZ          loop16
+	JNZ          small
 
 rowdone:
 	VADDPS        Z7, Z6, Z6

@@ -11,6 +11,13 @@ package kernel
 //go:noescape
 func mvF32AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n int)
 
+// mvF32AVX2 is, for n a multiple of 8:
+//
+//	y[r] = Σ_{c<n} f32(codes[r·stride+4c:])·x[c]
+//
+//go:noescape
+func mvF32AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+
 // mvF16AVX512 is, for n a multiple of 16:
 //
 //	y[r] = Σ_{c<n} f16(codes[r·stride+2c:])·x[c]   (VCVTPH2PS: exact)
@@ -18,12 +25,26 @@ func mvF32AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n in
 //go:noescape
 func mvF16AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n int)
 
+// mvF16AVX2 is, for n a multiple of 8:
+//
+//	y[r] = Σ_{c<n} f16(codes[r·stride+2c:])·x[c]   (VCVTPH2PS: exact)
+//
+//go:noescape
+func mvF16AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+
 // mvBF16AVX512 is, for n a multiple of 16:
 //
 //	y[r] = Σ_{c<n} bf16(codes[r·stride+2c:])·x[c]   (bf16 bits << 16)
 //
 //go:noescape
 func mvBF16AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+
+// mvBF16AVX2 is, for n a multiple of 8:
+//
+//	y[r] = Σ_{c<n} bf16(codes[r·stride+2c:])·x[c]   (bf16 bits << 16)
+//
+//go:noescape
+func mvBF16AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
 
 // mvFP8AVX512 is, for n a multiple of 16:
 //

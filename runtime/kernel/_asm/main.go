@@ -11,7 +11,9 @@ import (
 func main() {
 	ConstraintExpr("!purego")
 	for _, l := range elemLoaders {
-		rowsElem(l)
+		for _, in := range l.isas {
+			rowsElem(l, in)
+		}
 	}
 	Generate()
 }

@@ -6,19 +6,40 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// reduceZ sums the 16 float32 lanes of z into lane 0 of z's X register and returns it:
-// halves of 256, 128, 64 and 32 bits are added pairwise (lanes i and i+8, i and i+4, …).
+// isa is an instruction set a loop shape is generated for: its vector width and registers.
+type isa struct {
+	name  string // symbol suffix: "AVX512", "AVX2"
+	lanes int    // float32 lanes per vector
+	vec   func() reg.VecVirtual
+	// reduce sums the lanes of v into lane 0 of v's X register and returns that register.
+	reduce func(v reg.VecVirtual) reg.Register
+}
+
+var (
+	avx512 = isa{name: "AVX512", lanes: 16, vec: ZMM, reduce: reduceZ}
+	avx2   = isa{name: "AVX2", lanes: 8, vec: YMM, reduce: reduceY}
+)
+
+// reduceZ sums the 16 float32 lanes of z into lane 0 of z's X register and returns it: the
+// 256-bit halves are added, then as reduceY.
 func reduceZ(z reg.VecVirtual) reg.Register {
-	y1, x1 := YMM(), XMM()
+	y1 := YMM()
 	VEXTRACTF64X4(U8(1), z, y1)
 	VADDPS(y1, z.AsY(), z.AsY())
-	VEXTRACTF128(U8(1), z.AsY(), x1)
-	VADDPS(x1, z.AsX(), z.AsX())
-	VPERMILPS(U8(0x4e), z.AsX(), x1)
-	VADDPS(x1, z.AsX(), z.AsX())
-	VPERMILPS(U8(0xb1), z.AsX(), x1)
-	VADDSS(x1, z.AsX(), z.AsX())
-	return z.AsX()
+	return reduceY(z)
+}
+
+// reduceY sums the 8 float32 lanes of v's Y register into lane 0 of its X register and
+// returns it: halves of 128, 64 and 32 bits are added pairwise.
+func reduceY(v reg.VecVirtual) reg.Register {
+	x1 := XMM()
+	VEXTRACTF128(U8(1), v.AsY(), x1)
+	VADDPS(x1, v.AsX(), v.AsX())
+	VPERMILPS(U8(0x4e), v.AsX(), x1)
+	VADDPS(x1, v.AsX(), v.AsX())
+	VPERMILPS(U8(0xb1), v.AsX(), x1)
+	VADDSS(x1, v.AsX(), v.AsX())
+	return v.AsX()
 }
 
 // broadcastD fills a new ZMM register with the 32-bit constant v.
@@ -29,12 +50,12 @@ func broadcastD(v uint32) reg.VecVirtual {
 	return z
 }
 
-// zeroZ returns n new ZMM registers set to zero.
-func zeroZ(n int) []reg.VecVirtual {
-	zs := make([]reg.VecVirtual, n)
-	for i := range zs {
-		zs[i] = ZMM()
-		VXORPS(zs[i], zs[i], zs[i])
+// zeroVecs returns n new vector registers of in set to zero.
+func zeroVecs(in isa, n int) []reg.VecVirtual {
+	vs := make([]reg.VecVirtual, n)
+	for i := range vs {
+		vs[i] = in.vec()
+		VXORPS(vs[i], vs[i], vs[i])
 	}
-	return zs
+	return vs
 }

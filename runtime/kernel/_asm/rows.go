@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"math/bits"
 )
 
 // elemLoader decodes the weights of an element-wise type for the row loop (rowsElem).
@@ -17,24 +19,27 @@ type elemLoader struct {
 	setup func() any
 	// rowStart emits code run at the start of every row.
 	rowStart func(st any)
-	// load decodes len(dst) vectors of 16 weights from codes into dst (consecutive
-	// elements) without moving codes.
-	load func(st any, codes reg.Register, dst []reg.VecVirtual)
+	// isas are the instruction sets the loader is written for.
+	isas []isa
+	// load decodes len(dst) vectors of weights (the ISA's lanes each) from codes into dst
+	// (consecutive elements) without moving codes.
+	load func(st any, in isa, codes reg.Register, dst []reg.VecVirtual)
 	// rowEnd may replace the row sum sum (lane 0) before it is stored.
 	rowEnd func(st any, sum reg.Register)
 }
 
-// rowsElem generates the AVX-512 row kernel of an element-wise type:
+// rowsElem generates the row kernel of an element-wise type for instruction set in (L lanes):
 //
-//	for r := range rows { y[r] = Σ_{c<n} w(codes[r·stride+width·c:])·x[c] }   (n a multiple of 16)
+//	for r := range rows { y[r] = Σ_{c<n} w(codes[r·stride+width·c:])·x[c] }   (n a multiple of L)
 //
-// in steps of 64 columns into four accumulators, then steps of 16 into the first; the four
-// are added pairwise ((a0+a1)+(a2+a3)) and the 16 lanes reduced by reduceZ.
-func rowsElem(l elemLoader) {
-	name := "mv" + l.name + "AVX512"
+// in steps of 4L columns into four accumulators, then steps of L into the first; the four
+// are added pairwise ((a0+a1)+(a2+a3)) and the lanes reduced by in.reduce.
+func rowsElem(l elemLoader, in isa) {
+	name := "mv" + l.name + in.name
+	L := in.lanes
 	TEXT(name, NOSPLIT, "func(y *float32, codes *byte, stride int, x *float32, rows, n int)")
 	Pragma("noescape")
-	Doc(append([]string{name + " is, for n a multiple of 16:", ""}, l.doc...)...)
+	Doc(append([]string{fmt.Sprintf("%s is, for n a multiple of %d:", name, L), ""}, l.doc...)...)
 	y := Load(Param("y"), GP64())
 	codes := Load(Param("codes"), GP64())
 	stride := Load(Param("stride"), GP64())
@@ -49,45 +54,45 @@ func rowsElem(l elemLoader) {
 	if l.rowStart != nil {
 		l.rowStart(st)
 	}
-	acc := zeroZ(4)
+	acc := zeroVecs(in, 4)
 	rowStart, xp, cnt := GP64(), GP64(), GP64()
 	MOVQ(codes, rowStart)
 	MOVQ(x, xp)
 	MOVQ(n, cnt)
-	SHRQ(U8(6), cnt)
+	SHRQ(U8(log2(4*L)), cnt)
 	JZ(LabelRef("tail"))
 
-	Label("loop64")
-	w := []reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
-	l.load(st, codes, w)
-	ADDQ(U32(64*l.width), codes)
+	Label("big")
+	w := []reg.VecVirtual{in.vec(), in.vec(), in.vec(), in.vec()}
+	l.load(st, in, codes, w)
+	ADDQ(U32(4*L*l.width), codes)
 	for i := range 4 {
-		VFMADD231PS(Mem{Base: xp, Disp: 64 * i}, w[i], acc[i])
+		VFMADD231PS(Mem{Base: xp, Disp: 4 * L * i}, w[i], acc[i])
 	}
-	ADDQ(U32(256), xp)
+	ADDQ(U32(16*L), xp)
 	DECQ(cnt)
-	JNZ(LabelRef("loop64"))
+	JNZ(LabelRef("big"))
 
 	Label("tail")
 	MOVQ(n, cnt)
-	ANDQ(U8(63), cnt)
-	SHRQ(U8(4), cnt)
+	ANDQ(U8(4*L-1), cnt)
+	SHRQ(U8(log2(L)), cnt)
 	JZ(LabelRef("rowdone"))
 
-	Label("loop16")
-	w1 := []reg.VecVirtual{ZMM()}
-	l.load(st, codes, w1)
-	ADDQ(U32(16*l.width), codes)
+	Label("small")
+	w1 := []reg.VecVirtual{in.vec()}
+	l.load(st, in, codes, w1)
+	ADDQ(U32(L*l.width), codes)
 	VFMADD231PS(Mem{Base: xp}, w1[0], acc[0])
-	ADDQ(U32(64), xp)
+	ADDQ(U32(4*L), xp)
 	DECQ(cnt)
-	JNZ(LabelRef("loop16"))
+	JNZ(LabelRef("small"))
 
 	Label("rowdone")
 	VADDPS(acc[1], acc[0], acc[0])
 	VADDPS(acc[3], acc[2], acc[2])
 	VADDPS(acc[2], acc[0], acc[0])
-	sum := reduceZ(acc[0])
+	sum := in.reduce(acc[0])
 	if l.rowEnd != nil {
 		l.rowEnd(st, sum)
 	}
@@ -145,32 +150,32 @@ func (s *nanRows) rowEnd(sum reg.Register) {
 
 var elemLoaders = []elemLoader{
 	{
-		name: "F32", width: 4,
+		name: "F32", width: 4, isas: []isa{avx512, avx2},
 		doc:   []string{"\ty[r] = Σ_{c<n} f32(codes[r·stride+4c:])·x[c]"},
 		setup: func() any { return nil },
-		load: func(_ any, codes reg.Register, dst []reg.VecVirtual) {
+		load: func(_ any, in isa, codes reg.Register, dst []reg.VecVirtual) {
 			for i, z := range dst {
-				VMOVUPS(Mem{Base: codes, Disp: 64 * i}, z)
+				VMOVUPS(Mem{Base: codes, Disp: 4 * in.lanes * i}, z)
 			}
 		},
 	},
 	{
-		name: "F16", width: 2,
+		name: "F16", width: 2, isas: []isa{avx512, avx2},
 		doc:   []string{"\ty[r] = Σ_{c<n} f16(codes[r·stride+2c:])·x[c]   (VCVTPH2PS: exact)"},
 		setup: func() any { return nil },
-		load: func(_ any, codes reg.Register, dst []reg.VecVirtual) {
+		load: func(_ any, in isa, codes reg.Register, dst []reg.VecVirtual) {
 			for i, z := range dst {
-				VCVTPH2PS(Mem{Base: codes, Disp: 32 * i}, z)
+				VCVTPH2PS(Mem{Base: codes, Disp: 2 * in.lanes * i}, z)
 			}
 		},
 	},
 	{
-		name: "BF16", width: 2,
+		name: "BF16", width: 2, isas: []isa{avx512, avx2},
 		doc:   []string{"\ty[r] = Σ_{c<n} bf16(codes[r·stride+2c:])·x[c]   (bf16 bits << 16)"},
 		setup: func() any { return nil },
-		load: func(_ any, codes reg.Register, dst []reg.VecVirtual) {
+		load: func(_ any, in isa, codes reg.Register, dst []reg.VecVirtual) {
 			for i, z := range dst {
-				VPMOVZXWD(Mem{Base: codes, Disp: 32 * i}, z)
+				VPMOVZXWD(Mem{Base: codes, Disp: 2 * in.lanes * i}, z)
 			}
 			for _, z := range dst {
 				VPSLLD(U8(16), z, z)
@@ -178,7 +183,7 @@ var elemLoaders = []elemLoader{
 		},
 	},
 	{
-		name: "FP8", width: 1,
+		name: "FP8", width: 1, isas: []isa{avx512},
 		doc: []string{
 			"\ty[r] = Σ_{c<n} e4m3(codes[r·stride+c])·x[c]   (unscaled; a row holding a NaN code gets NaN)",
 			"",
@@ -196,7 +201,7 @@ var elemLoaders = []elemLoader{
 			return s
 		},
 		rowStart: func(st any) { st.(*nanRows).rowStart() },
-		load: func(st any, codes reg.Register, dst []reg.VecVirtual) {
+		load: func(st any, _ isa, codes reg.Register, dst []reg.VecVirtual) {
 			s := st.(*nanRows)
 			s.check(codes, len(dst))
 			for i, z := range dst {
@@ -209,7 +214,7 @@ var elemLoaders = []elemLoader{
 		rowEnd: func(st any, sum reg.Register) { st.(*nanRows).rowEnd(sum) },
 	},
 	{
-		name: "SFP8", width: 1,
+		name: "SFP8", width: 1, isas: []isa{avx512},
 		doc: []string{
 			"\ty[r] = Σ_{c<n} sfp(codes[r·stride+c])·x[c]   (unscaled; a row holding the reserved code 0x80 gets NaN)",
 			"",
@@ -222,7 +227,7 @@ var elemLoaders = []elemLoader{
 			return s
 		},
 		rowStart: func(st any) { st.(*nanRows).rowStart() },
-		load: func(st any, codes reg.Register, dst []reg.VecVirtual) {
+		load: func(st any, _ isa, codes reg.Register, dst []reg.VecVirtual) {
 			s := st.(*nanRows)
 			s.check(codes, len(dst))
 			low7, small, large, bit6, sign := s.consts[0], s.consts[1], s.consts[2], s.consts[3], s.consts[4]
@@ -244,3 +249,5 @@ var elemLoaders = []elemLoader{
 		rowEnd: func(st any, sum reg.Register) { st.(*nanRows).rowEnd(sum) },
 	},
 }
+
+func log2(n int) int { return bits.Len(uint(n)) - 1 }
