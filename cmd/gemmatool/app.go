@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -47,12 +48,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
-// run executes the app and maps errors to an exit status: 0 success, 1 failure, 2 usage.
+// run executes the app and maps errors to an exit status: 0 success, 1 failure, 2 usage,
+// 130 interrupted.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a root context that SIGINT and SIGTERM cancel; commands get it as
+// cli.Context.Context.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(flagsFirst(app, args))
+	err := app.RunContext(ctx, flagsFirst(app, args))
 	if err == nil {
 		return 0
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// A command that did not say more about its interruption.
+		fmt.Fprintln(stderr, "gemmatool: interrupted")
+		return exitInterrupted
 	}
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
