@@ -41,6 +41,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands:  cmds,
+		// An unknown command is a usage error (urfave/cli's default help topic exits 3).
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError("unknown command %q (see gemmatool --help)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		// Errors are printed once by run, not by urfave/cli.
 		ExitErrHandler:         func(*cli.Context, error) {},
 		UseShortOptionHandling: true,

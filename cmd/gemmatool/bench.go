@@ -91,7 +91,7 @@ func benchAction(c *cli.Context) error {
 
 // benchModel runs llama-bench style pp and tg tests on a model file.
 func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
-	f, err := format.Open(c.String("model"), nil)
+	f, err := openFormat(c.String("model"), "--model")
 	if err != nil {
 		return err
 	}

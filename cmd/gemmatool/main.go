@@ -9,6 +9,11 @@ import (
 )
 
 func main() {
+	os.Exit(mainExit())
+}
+
+// mainExit runs the command line of the process and returns its exit status.
+func mainExit() int {
 	// SIGINT (Ctrl-C) and SIGTERM cancel the root context: commands stop, remove what they
 	// were writing and exit with status 130. A second signal ends the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -18,5 +23,5 @@ func main() {
 	}()
 	code := runContext(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
-	os.Exit(code)
+	return code
 }

@@ -111,7 +111,7 @@ func quantizeAction(c *cli.Context) error {
 		hints = quantize.QATHints{DirName: filepath.Base(abs), NameOrPath: ck.Config.NameOrPath, ModelCard: readCard(src)}
 		job = quantize.Job{Src: ckSource{ck}, Meta: *meta, Files: files, Inputs: ck.InputPaths()}
 	} else {
-		f, err := format.Open(src, nil)
+		f, err := openFormat(src, "quantize")
 		if err != nil {
 			return err
 		}
