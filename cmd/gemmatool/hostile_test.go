@@ -109,9 +109,15 @@ func recordPeakRSS() {
 	}
 }
 
-// gemmatoolCmd returns a command running the test binary as gemmatool with args.
+// gemmatoolCmd returns a command running the test binary as gemmatool with args, or the
+// binary named by GEMMATOOL_HOSTILE_BIN (to run the suite against another build; its peak
+// RSS is then read from rusage, an upper bound).
 func gemmatoolCmd(args ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], args...)
+	bin := os.Args[0]
+	if b := os.Getenv("GEMMATOOL_HOSTILE_BIN"); b != "" {
+		bin = b
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), asGemmatoolEnv+"=1")
 	return cmd
 }
