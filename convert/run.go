@@ -92,6 +92,11 @@ func RunContext(ctx context.Context, dir, out string, opts Options, progress fun
 	if err := ck.CheckTied(); err != nil {
 		return nil, err
 	}
+	// The non-weight files are read and validated before anything is written.
+	files, err := ck.Files()
+	if err != nil {
+		return nil, err
+	}
 	w, err := format.CreateContext(ctx, out, ck.InputPaths()...)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
@@ -103,7 +108,7 @@ func RunContext(ctx context.Context, dir, out string, opts Options, progress fun
 	}
 	if err == nil {
 		rep.Sources = h.files
-		err = ck.finish(w, rep, opts)
+		err = ck.finish(w, rep, opts, files)
 	}
 	if err != nil {
 		w.Abort()
@@ -189,7 +194,7 @@ func (c *Checkpoint) write(w *format.Writer, progress func(done, total int64)) (
 						return err
 					}
 					lo, hi := r*cols*ses, (r+n)*cols*ses
-					if err := guard(func() error { _, err := out.Write(src[lo:hi]); return err }); err != nil {
+					if err := c.guard(e, func() error { _, err := out.Write(src[lo:hi]); return err }); err != nil {
 						return err
 					}
 					c.release(e, lo, hi)
@@ -264,11 +269,7 @@ func growF(b []float32, n int64) []float32 {
 }
 
 // finish embeds the auxiliary files, sets the metadata and commits.
-func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options) error {
-	files, err := c.Files()
-	if err != nil {
-		return err
-	}
+func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options, files map[string][]byte) error {
 	for _, name := range c.Aux {
 		if err := w.AddFile(name, files[name]); err != nil {
 			return fmt.Errorf("convert: embed %s: %w", name, err)

@@ -5,8 +5,6 @@ import (
 	"math"
 	"slices"
 	"time"
-
-	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // LogitsWindow computes the logits of one window: ids is BOS followed by the window's text
@@ -125,12 +123,4 @@ func klRow(p, q []float32, scratch *[2][]float32) (kl float64, agree bool, lp, l
 		neumaier(&s, &c, float64(sp[i])*((float64(p[i])-lp)-(float64(q[i])-lq)))
 	}
 	return max(0, s+c), ap == aq, lp, lq
-}
-
-// WithMode returns a scorer of the same model whose matmuls run in activation mode m (the
-// mode is set for the duration of each window and restored after).
-func (ms *ModelScorer) WithMode(m kernel.ActivationMode) *ModelScorer {
-	c := NewModelScorer(ms.m, ms.ctx)
-	c.mode = &m
-	return c
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gemmatool/gemmatool/runtime"
 	"github.com/gemmatool/gemmatool/runtime/imageproc"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/runtime/tokenizer"
 	"github.com/gemmatool/gemmatool/runtime/vision"
 )
@@ -107,14 +108,15 @@ func pixelValueImages(c *cli.Context, path string, channels, size int) ([]*runti
 }
 
 // imageBatch encodes the images with the model's vision tower and places their features in
-// the already expanded prompt ids. It returns the batch template and the encoder output.
-func imageBatch(lm *loadedModel, ids []int32, images []*runtime.Image, keepHidden bool) (*runtime.Batch, *vision.Output, time.Duration, error) {
+// the already expanded prompt ids, its products running as ex says. It returns the batch
+// template and the encoder output.
+func imageBatch(ex kernel.Exec, lm *loadedModel, ids []int32, images []*runtime.Image, keepHidden bool) (*runtime.Batch, *vision.Output, time.Duration, error) {
 	tw, err := vision.Load(lm.f)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	t0 := time.Now()
-	out, err := runtime.EncodeImages(tw, images, keepHidden)
+	out, err := runtime.EncodeImages(ex, tw, images, keepHidden)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -147,6 +149,22 @@ func chatWithImages(system, prompt string, nImages int) (string, error) {
 func rawWithImages(prompt string, nImages int) error {
 	if n := strings.Count(prompt, imageproc.BOIToken); n != nImages {
 		return usageError("the prompt has %d %s markers for %d images: with --raw (or logits --prompt), put one marker where each image goes", n, imageproc.BOIToken, nImages)
+	}
+	return nil
+}
+
+// checkNoImageTokens returns a usage error when ids hold the image soft token of a multimodal
+// model but no image was given (its embedding row is a placeholder that only the vision
+// tower's features replace).
+func checkNoImageTokens(verb string, lm *loadedModel, ids []int32) error {
+	mm := lm.f.Meta.Model.MM
+	if mm == nil {
+		return nil
+	}
+	for i, id := range ids {
+		if id == int32(mm.ImageToken) {
+			return usageError("%s: token %d at position %d is an image soft token, but no --image was given", verb, id, i)
+		}
 	}
 	return nil
 }

@@ -49,9 +49,7 @@ Example:
 }
 
 func logitsAction(c *cli.Context) error {
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
-	}
+	ex := kernel.Exec{Threads: c.Int("threads")} // exact: logits are the model's own
 	ids, err := idsFromFlags(c)
 	if err != nil {
 		return err
@@ -91,16 +89,21 @@ func logitsAction(c *cli.Context) error {
 	if len(ids) == 0 {
 		return usageError("logits: no token ids")
 	}
+	if images == nil {
+		if err := checkNoImageTokens("logits", lm, ids); err != nil {
+			return err
+		}
+	}
 	m := lm.m
 	b := &runtime.Batch{Tokens: ids}
 	var vo *vision.Output
 	if images != nil {
-		if b, vo, _, err = imageBatch(lm, ids, images, true); err != nil {
+		if b, vo, _, err = imageBatch(ex, lm, ids, images, true); err != nil {
 			return err
 		}
 	}
 	b.Logits, b.Hidden, b.FinalHidden = runtime.LogitsAll, !c.Bool("no-hidden"), true
-	s := m.NewSession(nil)
+	s := m.NewSession(&runtime.SessionOptions{Exec: ex})
 	res, err := s.Forward(b)
 	if err != nil {
 		return err

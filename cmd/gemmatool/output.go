@@ -21,9 +21,9 @@ import (
 // a process ended by Ctrl-C).
 const exitInterrupted = 130
 
-// errInterrupted is returned by a command stopped by SIGINT or SIGTERM after it removed what
-// it was writing.
-var errInterrupted = cli.Exit("interrupted; nothing written", exitInterrupted)
+// errNothingWritten is returned by a command that writes a file and was stopped by SIGINT or
+// SIGTERM after removing its temporary file; it exits 130 like every interrupted verb.
+var errNothingWritten = fmt.Errorf("%w; nothing written", errInterrupted)
 
 // checkOutput refuses an output path that cannot receive the command's file (see
 // format.CheckOutput: a missing directory, something other than a regular file, or one of
@@ -49,10 +49,10 @@ func noteStaleOutputs(c *cli.Context, dir string) {
 }
 
 // interrupted maps an error caused by the cancellation of the command's context (SIGINT or
-// SIGTERM) to errInterrupted; other errors pass unchanged.
+// SIGTERM) to errNothingWritten; other errors pass unchanged.
 func interrupted(c *cli.Context, err error) error {
 	if err != nil && c.Context.Err() != nil && errors.Is(err, context.Canceled) {
-		return errInterrupted
+		return errNothingWritten
 	}
 	return err
 }

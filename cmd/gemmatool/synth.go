@@ -81,8 +81,8 @@ func runSynth(c *cli.Context) error {
 		func(done, total int64) { bar.total = total; bar.Update(done) })
 	bar.Done()
 	if err != nil {
-		if interrupted(c, err) == errInterrupted {
-			return cli.Exit("interrupted; the files completed so far are in "+out, exitInterrupted)
+		if interrupted(c, err) == errNothingWritten {
+			return fmt.Errorf("%w; the files completed so far are in %s", errInterrupted, out)
 		}
 		return fmt.Errorf("synth: %w", err)
 	}

@@ -71,9 +71,6 @@ Example:
 // windowInput validates the window flags, reads --text, opens --model with its tokenizer and
 // tokenizes the text once as one string (no BOS), as perplexity and kld both do.
 func windowInput(c *cli.Context) (*loadedModel, []int32, error) {
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
-	}
 	name := "verify " + c.Command.Name
 	ctx, stride, chunks := c.Int("ctx"), c.Int("stride"), c.Int("chunks")
 	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
@@ -107,7 +104,7 @@ func perplexityAction(c *cli.Context) error {
 	ctx, tok := c.Int("ctx"), lm.tok
 	jsonOut := c.Bool("json")
 	opts, done := windowOptions(c, "perplexity", tok.BOS())
-	res, err := verify.Perplexity(verify.NewModelScorer(lm.m, ctx), ids, opts)
+	res, err := verify.Perplexity(verify.NewModelScorer(lm.m, ctx, kernel.Exec{Threads: c.Int("threads")}), ids, opts)
 	done()
 	if err != nil {
 		return err
@@ -139,8 +136,9 @@ func kldAction(c *cli.Context) error {
 	}
 	defer lm.Close()
 	tok := lm.tok
-	test := verify.NewModelScorer(lm.m, ctx).WithMode(mode)
-	ref := verify.NewModelScorer(lm.m, ctx).WithMode(kernel.ModeExact)
+	exact := kernel.Exec{Threads: c.Int("threads")}
+	test := verify.NewModelScorer(lm.m, ctx, kernel.Exec{Mode: mode, Threads: exact.Threads})
+	ref := verify.NewModelScorer(lm.m, ctx, exact)
 	if c.IsSet("reference") {
 		rm, err := openModel(c.String("reference"), true, false, false, c.App.ErrWriter)
 		if err != nil {
@@ -150,7 +148,7 @@ func kldAction(c *cli.Context) error {
 		if rm.m.VocabRows() != lm.m.VocabRows() {
 			return fmt.Errorf("verify kld: %s has %d logits, %s has %d", c.String("reference"), rm.m.VocabRows(), c.String("model"), lm.m.VocabRows())
 		}
-		ref = verify.NewModelScorer(rm.m, ctx).WithMode(kernel.ModeExact)
+		ref = verify.NewModelScorer(rm.m, ctx, exact)
 	}
 	jsonOut := c.Bool("json")
 	opts, done := windowOptions(c, "kld", tok.BOS())

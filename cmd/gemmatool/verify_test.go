@@ -9,6 +9,7 @@ import (
 
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/verify"
 )
 
@@ -44,7 +45,7 @@ func TestPerplexityGoldenA(t *testing.T) {
 	}
 	n := len(ids) - 1
 	wantPPL := math.Exp(sum / float64(n))
-	res, err := verify.Perplexity(verify.NewModelScorer(m, len(ids)), ids[1:], verify.PerplexityOptions{Ctx: len(ids), BOS: ids[0]})
+	res, err := verify.Perplexity(verify.NewModelScorer(m, len(ids), kernel.Exec{}), ids[1:], verify.PerplexityOptions{Ctx: len(ids), BOS: ids[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestPerplexityGoldenA(t *testing.T) {
 			wn++
 		}
 	}
-	res2, err := verify.Perplexity(verify.NewModelScorer(m, 9), text, verify.PerplexityOptions{Ctx: 9, Stride: 4, BOS: ids[0]})
+	res2, err := verify.Perplexity(verify.NewModelScorer(m, 9, kernel.Exec{}), text, verify.PerplexityOptions{Ctx: 9, Stride: 4, BOS: ids[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
