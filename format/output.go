@@ -69,7 +69,7 @@ func CheckOutput(path string, inputs ...string) (string, error) {
 	switch {
 	case err == nil:
 		if !st.Mode().IsRegular() {
-			return bad("%s; write to a new path or over a regular file", kindOf(st.Mode()))
+			return bad("%s; write to a new path or over a regular file", FileKind(st.Mode()))
 		}
 		if dest, err = filepath.EvalSymlinks(path); err != nil {
 			return bad("%v", unwrapPath(err))
@@ -226,7 +226,7 @@ func (o *Output) Commit() error {
 	// but a regular file.
 	if st, err := os.Lstat(o.dest); err == nil && !st.Mode().IsRegular() {
 		o.Abort()
-		return &OutputError{Path: o.path, Msg: kindOf(st.Mode()) + " appeared while writing; nothing written"}
+		return &OutputError{Path: o.path, Msg: FileKind(st.Mode()) + " appeared while writing; nothing written"}
 	}
 	if err := os.Rename(o.tmp, o.dest); err != nil {
 		o.Abort()
@@ -282,8 +282,9 @@ func StaleOutputs(dir string) []string {
 	return out
 }
 
-// kindOf names a file's kind for messages.
-func kindOf(m fs.FileMode) string {
+// FileKind names the kind of a file that is not a regular file ("a directory", "a named pipe
+// (FIFO)", "a character device", …) for messages that refuse it.
+func FileKind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
@@ -298,7 +299,7 @@ func kindOf(m fs.FileMode) string {
 	case m&fs.ModeSymlink != 0:
 		return "a symbolic link"
 	}
-	return "not a regular file"
+	return "a special file"
 }
 
 // unwrapPath drops the path of an *fs.PathError (it may be a temporary name).

@@ -118,28 +118,7 @@ func requireRegular(path, what string, st fs.FileInfo) error {
 	if st.Mode().IsRegular() {
 		return nil
 	}
-	return fmt.Errorf("%s %s: %s, not a regular file", what, path, fileKind(st.Mode()))
-}
-
-// fileKind names the kind of a non-regular file for error messages.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case m&fs.ModeIrregular != 0:
-		return "an irregular file"
-	}
-	return "not a regular file"
+	return fmt.Errorf("%s %s: %s, not a regular file", what, path, format.FileKind(st.Mode()))
 }
 
 // inputPathError words an OS error on an input path (*fs.PathError already names it).
