@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/gemmatool/gemmatool/format"
@@ -302,7 +303,7 @@ func (c *Checkpoint) metadata(sources []format.SourceFile, toolVersion string) *
 	meta := &format.Metadata{
 		Format: "gemmatool",
 		Model:  c.Plan.Config,
-		Source: format.Source{Name: c.Name(), Files: sources},
+		Source: format.Source{Name: c.Name(), Files: sources, Dir: absDir(c.Dir)},
 		Tool:   format.Tool{Name: "gemmatool", Version: toolVersion},
 		Transforms: format.Transforms{
 			TensorSources: map[string]string{},
@@ -324,4 +325,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// absDir returns dir as an absolute path ("" when it cannot be made absolute).
+func absDir(dir string) string {
+	a, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	return a
 }

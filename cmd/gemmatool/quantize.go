@@ -135,7 +135,7 @@ func quantizeAction(c *cli.Context) error {
 			files[n] = b
 		}
 		meta := f.Meta
-		meta.Source.From = src
+		meta.Source.From, _ = filepath.Abs(src)
 		meta.Quantization = nil
 		meta.Tool = format.Tool{Name: "gemmatool", Version: version}
 		hints = quantize.QATHints{NameOrPath: f.Meta.Source.Name, DirName: strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))}
