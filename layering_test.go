@@ -15,15 +15,17 @@ const modulePath = "github.com/gemmatool/gemmatool"
 // (a new edge is added here in the change that makes it).
 var allowed = map[string][]string{
 	"cmd/gemmatool":     {"*"},
-	"convert":           {"format", ""},
-	"quantize":          {"runtime/kernel", "format"},
-	"verify":            {"runtime", "runtime/kernel"},
+	"convert":           {"runtime/tokenizer", "runtime/imageproc", "format", ""},
+	"quantize":          {"runtime", "runtime/kernel", "format"},
+	"verify":            {"runtime", "runtime/kernel", "format"},
 	"runtime":           {"runtime/kernel", "runtime/tokenizer", "runtime/imageproc", "runtime/vision", "format"},
 	"runtime/vision":    {"runtime/kernel", "format"},
 	"runtime/kernel":    {"format"},
 	"runtime/tokenizer": {},
 	"runtime/imageproc": {},
 	"format":            {},
+	"format/gguf":       {"format"},
+	"convert/llamacpp":  {"convert", "format", "format/gguf", "runtime/tokenizer"},
 	"internal/testutil": {"*"},
 	"":                  {},
 }

@@ -98,6 +98,8 @@ type Session struct {
 	partOut []float32
 	partM   []float32
 	partL   []float64
+
+	observe Observer // nil unless SetObserver installed one
 }
 
 // SessionOptions tunes [Model.NewSession]. The zero value is valid.
@@ -231,6 +233,9 @@ func (s *Session) Forward(b *Batch) (*Result, error) {
 	case LogitsLast:
 		res.Logits = logitsBuf(m.VocabRows())
 		s.Logits(res.Logits, last, 1)
+		if err := checkFinite(res.Logits, m.VocabRows(), s.cache.pos-1); err != nil {
+			return nil, err
+		}
 	case LogitsAll:
 		res.Logits = logitsBuf(n * m.VocabRows())
 		// Bound the activation buffer of the head: a few dozen rows at a time.
@@ -239,6 +244,9 @@ func (s *Session) Forward(b *Batch) (*Result, error) {
 		for r := 0; r < n; r += rows {
 			e := min(n, r+rows)
 			s.Logits(res.Logits[r*v:e*v], res.FinalHidden[r*d:e*d], e-r)
+		}
+		if err := checkFinite(res.Logits, v, s.cache.pos-n); err != nil {
+			return nil, err
 		}
 	}
 	if !b.FinalHidden && b.Logits == LogitsAll {
@@ -373,6 +381,7 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 		ly := &m.layers[l]
 		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
 		rmsNormRows(s.ex, x, h, ly.attnNorm, m.eps, n)
+		s.tap(l, InAttn, x, n)
 		if n == 1 {
 			s.outs = [3][]float32{q, k, v}
 			s.ex.MatVecMulti(s.outs[:], ly.qkv[:], x)
@@ -408,10 +417,12 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 		}
 		s.cache.store(l, p0, n, k, v)
 		o := s.o[:n*d]
+		s.tap(l, InAttnOut, s.att[:n*qd], n)
 		matmul(s.ex, o, ly.o, s.att[:n*qd], n)
 		residualNorm(s.ex, h, o, ly.postAttnNorm, m.eps, n)
 
 		rmsNormRows(s.ex, x, h, ly.ffnNorm, m.eps, n)
+		s.tap(l, InFFN, x, n)
 		gate, up := s.gate[:n*I], s.up[:n*I]
 		if n == 1 {
 			s.ex.MatVecGLU(gate, up, ly.gate, ly.up, x) // gate ← GELU(gate)·up
@@ -420,6 +431,7 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 			matmul(s.ex, up, ly.up, x, n)
 			s.ex.ParallelFor(n, func(lo, hi int) { kernel.GELUMul(gate[lo*I:hi*I], up[lo*I:hi*I]) })
 		}
+		s.tap(l, InFFNDown, gate, n)
 		matmul(s.ex, o, ly.down, gate, n)
 		residualNorm(s.ex, h, o, ly.postFFNNorm, m.eps, n)
 		capture(l + 1)

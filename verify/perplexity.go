@@ -169,6 +169,9 @@ type Moments struct {
 	sum, sum2 kernel.Sum
 }
 
+// neumaier is one step of the compensated sum (kernel.Neumaier).
+func neumaier(sum, c *float64, x float64) { kernel.Neumaier(sum, c, x) }
+
 // Add adds one value.
 func (m *Moments) Add(x float64) {
 	m.N++

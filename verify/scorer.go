@@ -129,3 +129,11 @@ func lseInPlace(x []float32) float64 {
 	kernel.Softmax(x)
 	return m - math.Log(float64(x[k]))
 }
+
+// Exec returns the scorer's execution settings.
+func (ms *ModelScorer) Exec() kernel.Exec { return ms.s.Exec() }
+
+// WindowLogitBlocks implements [BlockLogits].
+func (ms *ModelScorer) WindowLogitBlocks(ids []int32, from int, fn func(p int, logits []float32, n int)) error {
+	return ms.logitBlocks(ids, from, fn)
+}

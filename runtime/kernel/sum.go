@@ -9,14 +9,19 @@ import "math"
 type Sum struct{ s, c float64 }
 
 // Add adds x.
-func (k *Sum) Add(x float64) {
-	t := k.s + x
-	if math.Abs(k.s) >= math.Abs(x) {
-		k.c += (k.s - t) + x
+func (k *Sum) Add(x float64) { Neumaier(&k.s, &k.c, x) }
+
+// Neumaier adds x to the compensated sum held in sum (the running sum) and c (the collected
+// rounding errors; the value is sum + c): the step [Sum] is made of, for callers that keep the
+// two terms in their own fields.
+func Neumaier(sum, c *float64, x float64) {
+	t := *sum + x
+	if math.Abs(*sum) >= math.Abs(x) {
+		*c += (*sum - t) + x
 	} else {
-		k.c += (x - t) + k.s
+		*c += (x - t) + *sum
 	}
-	k.s = t
+	*sum = t
 }
 
 // Merge adds the values accumulated in o.
