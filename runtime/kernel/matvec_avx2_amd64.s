@@ -1,17 +1,10 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "macros_amd64.h"
 
 // Hand-written AVX2+FMA+F16C block kernels (not yet generated: their loop shape has no
 // generator in _asm yet); the Go declarations in arch_amd64.go show the loops.
-
-#define REDUCE8 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VPERMILPS    $0x4e, X0, X1 \
-	VADDPS       X1, X0, X0 \
-	VPERMILPS    $0xb1, X0, X1 \
-	VADDSS       X1, X0, X0
 
 // The row kernels of F32, F16 and BF16 are generated (matvec_elem_amd64.s).
 

@@ -4,26 +4,7 @@
 // last). Each TEXT symbol's Go declaration in arch_amd64.go shows the Go loop it implements.
 
 #include "textflag.h"
-
-// q4tab holds the 16 Q4_0 / I4 code values −8…7 as float32, indexed by the nibble (VPERMPS
-// uses the low four bits of each index lane and ignores the rest).
-DATA q4tab<>+0(SB)/4, $-8.0
-DATA q4tab<>+4(SB)/4, $-7.0
-DATA q4tab<>+8(SB)/4, $-6.0
-DATA q4tab<>+12(SB)/4, $-5.0
-DATA q4tab<>+16(SB)/4, $-4.0
-DATA q4tab<>+20(SB)/4, $-3.0
-DATA q4tab<>+24(SB)/4, $-2.0
-DATA q4tab<>+28(SB)/4, $-1.0
-DATA q4tab<>+32(SB)/4, $0.0
-DATA q4tab<>+36(SB)/4, $1.0
-DATA q4tab<>+40(SB)/4, $2.0
-DATA q4tab<>+44(SB)/4, $3.0
-DATA q4tab<>+48(SB)/4, $4.0
-DATA q4tab<>+52(SB)/4, $5.0
-DATA q4tab<>+56(SB)/4, $6.0
-DATA q4tab<>+60(SB)/4, $7.0
-GLOBL q4tab<>(SB), RODATA|NOPTR, $64
+#include "macros_amd64.h"
 
 // i4perm interleaves the even-element vector (indices 0–15) and the odd-element vector
 // (16–31) of 32 I4 values: lanes 0–15 then 16–31 of the result are elements in order.
@@ -60,17 +41,6 @@ DATA i4perm<>+116(SB)/4, $30
 DATA i4perm<>+120(SB)/4, $15
 DATA i4perm<>+124(SB)/4, $31
 GLOBL i4perm<>(SB), RODATA|NOPTR, $128
-
-// REDUCE16 sums the 16 lanes of Z0 into X0 (lane 0).
-#define REDUCE16 \
-	VEXTRACTF64X4 $1, Z0, Y1 \
-	VADDPS        Y1, Y0, Y0 \
-	VEXTRACTF128  $1, Y0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0x4e, X0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0xb1, X0, X1 \
-	VADDSS        X1, X0, X0
 
 // SCALECHUNK converts the next min(R14, 16) f16 block scales at DX to float32 at 0(SP),
 // leaving the count in CX; it advances DX and decrements R14.
@@ -111,7 +81,7 @@ TEXT ·mvQ4AVX512(SB), NOSPLIT, $64-48
 	MOVQ x+24(FP), BX
 	MOVQ rows+32(FP), R8
 	MOVQ nb+40(FP), R9
-	VMOVUPS q4tab<>(SB), Z31
+	VMOVUPS ·q4tab(SB), Z31
 	TESTQ R8, R8
 	JZ    q4done
 
@@ -242,7 +212,7 @@ TEXT ·mvI4AVX512(SB), NOSPLIT, $0-48
 	MOVQ x+24(FP), BX
 	MOVQ rows+32(FP), R8
 	MOVQ n+40(FP), R9
-	VMOVUPS q4tab<>(SB), Z31
+	VMOVUPS ·q4tab(SB), Z31
 	VMOVUPS i4perm<>(SB), Z30
 	VMOVUPS i4perm<>+64(SB), Z28
 	TESTQ   R8, R8
@@ -291,7 +261,7 @@ TEXT ·dqQ4AVX512(SB), NOSPLIT, $64-32
 	MOVQ    codes+8(FP), SI
 	MOVQ    scales+16(FP), DX
 	MOVQ    nb+24(FP), R14
-	VMOVUPS q4tab<>(SB), Z31
+	VMOVUPS ·q4tab(SB), Z31
 
 dq4chunk:
 	TESTQ       R14, R14
@@ -460,7 +430,7 @@ TEXT ·dqI4AVX512(SB), NOSPLIT, $0-28
 	MOVQ        dst+0(FP), DI
 	MOVQ        codes+8(FP), SI
 	MOVQ        n+16(FP), CX
-	VMOVUPS     q4tab<>(SB), Z31
+	VMOVUPS     ·q4tab(SB), Z31
 	VMULPS.BCST s+24(FP), Z31, Z31
 	VMOVUPS     i4perm<>(SB), Z30
 	VMOVUPS     i4perm<>+64(SB), Z28
