@@ -37,6 +37,10 @@ type Source struct {
 	Name string `json:"name"`
 	// Files lists every source file read, with its size and SHA-256.
 	Files []SourceFile `json:"files"`
+	// Dir is the absolute path of the checkpoint directory when the file was written (empty
+	// when unknown). It is a hint for finding the source again (`gemmatool verify kld` uses it
+	// as the default reference); the files there are recognised by their SHA-256 in Files.
+	Dir string `json:"dir,omitempty"`
 	// From is the path of a gemmatool file when the file was re-packed from one (quantize of
 	// a converted file); empty otherwise.
 	From string `json:"from,omitempty"`

@@ -98,14 +98,17 @@ func TestPerplexityBrownTiny(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var r struct {
-		PPL       float64 `json:"ppl"`
-		PPLStderr float64 `json:"ppl_stderr"`
-		NLLMean   float64 `json:"nll_mean"`
-		Tokens    int     `json:"tokens"`
-		TokS      float64 `json:"tok_s"`
+	var doc struct {
+		Perplexity struct {
+			PPL       float64 `json:"ppl"`
+			PPLStderr float64 `json:"ppl_stderr"`
+			NLLMean   float64 `json:"nll_mean"`
+			Tokens    int     `json:"tokens"`
+			TokS      float64 `json:"tok_s"`
+		} `json:"perplexity"`
 	}
-	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+	r := &doc.Perplexity
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
 		t.Fatalf("%q: %v", stdout, err)
 	}
 	t.Logf("%s (%.1fs)", stdout, time.Since(t0).Seconds())
