@@ -94,10 +94,12 @@ type File struct {
 	opts     Options
 }
 
-// Open maps path and validates the header, section table, metadata and tensor directory:
-// every payload lies inside the data region, starts at a multiple of [Alignment], has the
-// length its type and shape imply, and overlaps no other payload. Checksums of payloads are
-// verified only by [File.VerifyChecksums].
+// Open maps path (a regular file; see [Map]) and validates the header, section table,
+// metadata and tensor directory: every payload lies inside the data region, starts at a
+// multiple of [Alignment], has the length its type and shape imply, and overlaps no other
+// payload; and every other rule doc.go states as checked at open (reserved bytes, section
+// names and flags, padding, scales, the model configuration against the tensor shapes).
+// Checksums of payloads are verified only by [File.VerifyChecksums] and [File.VerifyTensor].
 func Open(path string, opts *Options) (*File, error) {
 	var o Options
 	if opts != nil {
