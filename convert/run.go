@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,12 @@ const chunkElems = 1 << 20
 // does not grow with the model. The output appears only when complete (see
 // [format.Writer]). progress, when not nil, is called with the source bytes done so far.
 func Run(dir, out string, opts Options, progress func(done, total int64)) (*Report, error) {
+	return RunContext(context.Background(), dir, out, opts, progress)
+}
+
+// RunContext is [Run] that stops when ctx is done: the partial output is removed and the
+// error wraps ctx's error.
+func RunContext(ctx context.Context, dir, out string, opts Options, progress func(done, total int64)) (*Report, error) {
 	ck, err := OpenCheckpoint(dir)
 	if err != nil {
 		return nil, err
@@ -59,8 +66,8 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	if err := ck.Plan.SetTarget(opts.DType); err != nil {
 		return nil, err
 	}
-	if err := ck.refuseOverwrite(out); err != nil {
-		return nil, err
+	if _, err := format.CheckOutput(out, ck.InputPaths()...); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
 	}
 	// Hash the source files while converting (read(2) in another goroutine).
 	type hashed struct {
@@ -91,7 +98,7 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	if err != nil {
 		return nil, err
 	}
-	w, err := format.Create(out)
+	w, err := format.CreateContext(ctx, out, ck.InputPaths()...)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
@@ -119,18 +126,14 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	return rep, nil
 }
 
-// refuseOverwrite fails when out names one of the checkpoint's own files.
-func (c *Checkpoint) refuseOverwrite(out string) error {
-	oi, err := os.Stat(out)
-	if err != nil {
-		return nil
-	}
+// InputPaths lists the paths of the checkpoint's files that a conversion reads (weights,
+// index, configuration and tokenizer files): an output must be none of them.
+func (c *Checkpoint) InputPaths() []string {
+	var ps []string
 	for _, n := range append(append([]string(nil), c.Aux...), c.Weights...) {
-		if si, err := os.Stat(c.Path(n)); err == nil && os.SameFile(oi, si) {
-			return fmt.Errorf("convert: output %s is the checkpoint's own %s", out, n)
-		}
+		ps = append(ps, c.Path(n))
 	}
-	return nil
+	return ps
 }
 
 // CheckTied verifies that each tied copy in the plan (an lm_head that some re-saves include)

@@ -88,12 +88,14 @@ func (ms *ModelScorer) logitBlocks(ids []int32, from int, fn func(p int, logits 
 		ms.nll = make([]float64, rows)
 	}
 	last := len(ids) - 1 // positions [from, last) predict ids[from+1 … last]
-	for p := from; p < last; p += rows {
-		n := min(rows, last-p)
-		ms.s.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
-		fn(p, ms.logits[:n*v], n)
-	}
-	return nil
+	return ms.m.Guard(func() error {
+		for p := from; p < last; p += rows {
+			n := min(rows, last-p)
+			ms.s.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
+			fn(p, ms.logits[:n*v], n)
+		}
+		return nil
+	})
 }
 
 // LogSumExp returns log Σ exp(x_i) in float64 (−Inf for an empty x, NaN if x holds a NaN).

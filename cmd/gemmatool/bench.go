@@ -92,7 +92,7 @@ func benchModel(c *cli.Context, w io.Writer, bw float64, ex kernel.Exec) error {
 			return err
 		}
 	}
-	f, err := format.Open(path, nil)
+	f, err := openFormat(path, "--model")
 	if err != nil {
 		return err
 	}

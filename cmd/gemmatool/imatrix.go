@@ -60,6 +60,9 @@ func imatrixAction(c *cli.Context) error {
 	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
 		return usageError("imatrix: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0")
 	}
+	if err := checkOutput(c, out, c.String("model"), c.String("text")); err != nil {
+		return err
+	}
 	text, err := readInput(c.String("text"), c.App.Reader, maxTextInput, c.Command.Name)
 	if err != nil {
 		return err

@@ -83,7 +83,7 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 		}
 		path = p
 	}
-	f, err := format.Open(path, nil)
+	f, err := openFormat(path, "--model")
 	if err != nil {
 		return nil, err
 	}
