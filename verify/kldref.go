@@ -11,12 +11,12 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
@@ -349,8 +349,7 @@ func compareSaved(r *SavedRow, q []float32, target int32, s *rowScratch) (TokenK
 // RefWriter writes a saved reference: [CreateRef], one [RefWriter.Window] per window in
 // order, then [RefWriter.Commit] (the file appears only then).
 type RefWriter struct {
-	path, tmp string
-	f         *os.File
+	f         *format.Output
 	zw        *zstd.Encoder
 	bw        *bufio.Writer
 	h         RefHeader
@@ -358,18 +357,20 @@ type RefWriter struct {
 	buf       []byte
 }
 
-// CreateRef starts a saved reference at path with header h.
-func CreateRef(path string, h RefHeader) (*RefWriter, error) {
+// CreateRef starts a saved reference at path with header h (through [format.CreateOutput]:
+// the file appears only on [RefWriter.Commit]; inputs are the files the run reads, which path
+// must not be).
+func CreateRef(path string, h RefHeader, inputs ...string) (*RefWriter, error) {
 	h.Version = 1
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := format.CreateOutput(nil, path, inputs...)
 	if err != nil {
 		return nil, err
 	}
-	w := &RefWriter{path: path, tmp: f.Name(), f: f, h: h}
+	w := &RefWriter{f: f, h: h}
 	head := append([]byte(RefMagic), binary.LittleEndian.AppendUint32(nil, uint32(len(hj)))...)
 	if _, err := f.Write(append(head, hj...)); err != nil {
 		w.Abort()
@@ -432,13 +433,10 @@ func (w *RefWriter) Commit() error {
 		err = w.zw.Close()
 	}
 	if err == nil {
-		err = w.f.Close()
-	}
-	if err == nil {
-		err = os.Rename(w.tmp, w.path)
+		err = w.f.Commit()
 	}
 	if err != nil {
-		os.Remove(w.tmp)
+		w.f.Abort()
 	}
 	return err
 }
@@ -448,8 +446,7 @@ func (w *RefWriter) Abort() {
 	if w.zw != nil {
 		w.zw.Close()
 	}
-	w.f.Close()
-	os.Remove(w.tmp)
+	w.f.Abort()
 }
 
 // SaveReference runs the windows of [Windows] through ref and writes its truncated rows to

@@ -289,7 +289,7 @@ func kldAction(c *cli.Context) error {
 		}
 		rw, err := verify.CreateRef(save, verify.RefHeader{Vocab: refModel.m.VocabRows(), Ctx: ctx, Stride: stride, Chunks: chunks,
 			BOS: o.BOS, TextTokens: len(ids), TextSHA256: verify.TokensSHA256(ids), Windows: len(ws),
-			TailMass: ro.TailMass, KMax: ro.KMax, Reference: refPath})
+			TailMass: ro.TailMass, KMax: ro.KMax, Reference: refPath}, refPath, c.String("text"), model)
 		if err != nil {
 			return err
 		}

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/verify"
 )
 
@@ -70,20 +70,13 @@ func reportAction(c *cli.Context) error {
 	if err := verify.Report(&buf, c.String("title"), docs); err != nil {
 		return err
 	}
-	out := c.String("output")
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	o, err := format.CreateOutput(nil, c.String("output"), c.Args().Slice()...)
 	if err != nil {
 		return err
 	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
+	if _, err := o.Write(buf.Bytes()); err != nil {
+		o.Abort()
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	os.Chmod(tmp.Name(), 0o644)
-	return os.Rename(tmp.Name(), out)
+	return o.Commit()
 }
