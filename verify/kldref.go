@@ -349,12 +349,12 @@ func compareSaved(r *SavedRow, q []float32, target int32, s *rowScratch) (TokenK
 // RefWriter writes a saved reference: [CreateRef], one [RefWriter.Window] per window in
 // order, then [RefWriter.Commit] (the file appears only then).
 type RefWriter struct {
-	f         *format.Output
-	zw        *zstd.Encoder
-	bw        *bufio.Writer
-	h         RefHeader
-	windows   int
-	buf       []byte
+	f       *format.Output
+	zw      *zstd.Encoder
+	bw      *bufio.Writer
+	h       RefHeader
+	windows int
+	buf     []byte
 }
 
 // CreateRef starts a saved reference at path with header h (through [format.CreateOutput]:
