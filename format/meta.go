@@ -75,8 +75,22 @@ type Quantization struct {
 	Rules []PolicyRule `json:"rules"`
 	// I4Scale is the per-channel int4 scale rule ("search" or "absmax") when I4 is used.
 	I4Scale string `json:"i4_scale,omitempty"`
+	// Imatrix describes the importance matrix the encoders were weighted with (nil: none).
+	Imatrix *ImatrixInfo `json:"imatrix,omitempty"`
 	// Tensors has one entry per tensor whose type changed.
 	Tensors []TensorError `json:"tensors"`
+}
+
+// ImatrixInfo records the calibration behind importance-weighted encoding: the file, the
+// texts it was measured on, the windows and their length, and how many weights it covered.
+// With it, Q4_0 holds llama.cpp's weighted Q4_0 choice of scales (same bytes layout) and I4 the
+// weighted clipping search.
+type ImatrixInfo struct {
+	File      string   `json:"file"`
+	Datasets  []string `json:"datasets,omitempty"`
+	Chunks    int      `json:"chunks"`
+	ChunkSize int      `json:"chunk_size"`
+	Weighted  int      `json:"weighted_tensors"`
 }
 
 // PolicyRule maps a glob over canonical tensor names to a type.
@@ -95,6 +109,9 @@ type TensorError struct {
 	RelL2  float64 `json:"rel_l2"`
 	SNRdB  float64 `json:"snr_db"`
 	MaxAbs float64 `json:"max_abs"`
+	// WRelL2 is the importance-weighted relative error √(Σqw·(w−ŵ)²/Σqw·w²) (qw the column's
+	// mean x² from the imatrix), present when the tensor was weighted.
+	WRelL2 float64 `json:"w_rel_l2,omitempty"`
 }
 
 // MarshalJSON writes an infinite SNR (lossless) as null's stand-in 999.

@@ -30,6 +30,30 @@ type ErrorStats struct {
 	sig    sum // Σ w²
 	noise  sum // Σ (w − ŵ)²
 	maxAbs float64
+	// Importance-weighted sums (AddWeighted): Σ qw·w², Σ qw·(w − ŵ)².
+	wsig, wnoise sum
+}
+
+// AddWeighted accumulates the importance-weighted sums of one row (imp: one weight per
+// column) in addition to what [ErrorStats.Add] records.
+func (e *ErrorStats) AddWeighted(orig, decoded, imp []float32) {
+	e.Add(orig, decoded)
+	for i, w := range orig {
+		d := float64(w) - float64(decoded[i])
+		q := float64(imp[i])
+		e.wsig.add(q * float64(w) * float64(w))
+		e.wnoise.add(q * d * d)
+	}
+}
+
+// WRelL2 returns the importance-weighted relative error √(Σqw·(w − ŵ)² / Σqw·w²), or 0 when
+// no weighted rows were added.
+func (e *ErrorStats) WRelL2() float64 {
+	n, s := e.wnoise.value(), e.wsig.value()
+	if n == 0 || s == 0 {
+		return 0
+	}
+	return math.Sqrt(n / s)
 }
 
 // Add accumulates one chunk of original values and their decoded counterparts. It panics if
@@ -55,6 +79,8 @@ func (e *ErrorStats) Merge(o ErrorStats) {
 	e.n += o.n
 	e.sig.merge(o.sig)
 	e.noise.merge(o.noise)
+	e.wsig.merge(o.wsig)
+	e.wnoise.merge(o.wnoise)
 	if o.maxAbs > e.maxAbs || math.IsNaN(o.maxAbs) {
 		e.maxAbs = o.maxAbs
 	}

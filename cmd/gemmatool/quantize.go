@@ -41,10 +41,12 @@ biases, position/patch embeddings and the projector keep their precision; --over
 Examples:
    gemmatool quantize ./gemma-3-4b-it-qat-q4_0-unquantized -o gemma3-4b-q4_0.gmt --type auto
    gemmatool quantize model.gmt -o model-q8_0.gmt --type q8_0 --embed bf16
-   gemmatool quantize ./ckpt -o m.gmt --type q4_0 --override 'text.blk.0.*=q8_0' --json`,
+   gemmatool quantize ./ckpt -o m.gmt --type q4_0 --override 'text.blk.0.*=q8_0' --json
+   gemmatool quantize m.gmt -o m-q4_0.gmt --type q4_0 --embed bf16 --imatrix m.imatrix`,
 		Flags: append(policyFlags(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output file"},
 			&cli.StringFlag{Name: "i4-scale", Value: "search", Usage: "per-channel int4 scale rule: search (min squared error over clipping ratios 1.00…0.50) or absmax"},
+			&cli.StringFlag{Name: "imatrix", Usage: "importance matrix (gemmatool's or llama.cpp's GGUF imatrix, see 'gemmatool imatrix'): q4_0 and i4 minimise the importance-weighted error"},
 			&cli.BoolFlag{Name: "allow-requantize", Usage: "accept a source file that is already quantized (its decoded values are quantized again)"},
 			&cli.IntFlag{Name: "threads", Usage: "encoding goroutines (default: all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the full report as JSON"},
@@ -157,6 +159,22 @@ func quantizeAction(c *cli.Context) error {
 	default:
 		return usageError("--i4-scale %q: want search or absmax", c.String("i4-scale"))
 	}
+	if p := c.String("imatrix"); p != "" {
+		im, err := quantize.ReadImatrix(p)
+		if err != nil {
+			return err
+		}
+		hit := 0
+		for _, s := range job.Src.Specs() {
+			if im.Weights(s.Name) != nil {
+				hit++
+			}
+		}
+		if hit == 0 {
+			return fmt.Errorf("quantize: %s has no entry for any tensor of %s", p, src)
+		}
+		job.Imatrix, job.ImatrixFile = im, filepath.Base(p)
+	}
 	job.Policy, job.QAT, job.Workers = pol, qat, c.Int("threads")
 	job.Preset = c.String("type")
 	if job.Preset == "auto" {
@@ -224,11 +242,22 @@ func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *
 	if len(worst) > 10 {
 		worst = worst[:10]
 	}
+	if im := q.Imatrix; im != nil {
+		fmt.Fprintf(w, "importance-weighted encoding of %d tensors (imatrix %s: %d windows of %d)\n", im.Weighted, im.File, im.Chunks, im.ChunkSize)
+	}
 	if len(worst) > 0 {
 		fmt.Fprintf(w, "worst tensors (all of them are in the file's metadata and in --json):\n")
-		fmt.Fprintf(w, "  %-28s %-5s %10s %8s %10s\n", "tensor", "type", "rel L2", "SNR dB", "max abs")
+		fmt.Fprintf(w, "  %-28s %-5s %10s %8s %10s", "tensor", "type", "rel L2", "SNR dB", "max abs")
+		if q.Imatrix != nil {
+			fmt.Fprintf(w, " %10s", "w rel L2")
+		}
+		fmt.Fprintln(w)
 		for _, t := range worst {
-			fmt.Fprintf(w, "  %-28s %-5s %10.3e %8.2f %10.3e\n", t.Name, t.DType, t.RelL2, t.SNRdB, t.MaxAbs)
+			fmt.Fprintf(w, "  %-28s %-5s %10.3e %8.2f %10.3e", t.Name, t.DType, t.RelL2, t.SNRdB, t.MaxAbs)
+			if q.Imatrix != nil {
+				fmt.Fprintf(w, " %10.3e", t.WRelL2)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 }
