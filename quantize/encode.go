@@ -216,6 +216,8 @@ func encodeRow(l format.Layout, payload []byte, r int, x []float32, tensorScale 
 		binary.LittleEndian.PutUint32(payload[l.ScalesOff+4*r64:], math.Float32bits(s))
 	case format.SFP8:
 		return sfp8Row(codes, x, tensorScale)
+	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL:
+		return encodeKRow(l, payload, r, x)
 	default:
 		return fmt.Errorf("col 0: no encoder for %v: %w", l.DType, format.ErrUnsupported)
 	}

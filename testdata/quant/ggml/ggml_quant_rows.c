@@ -1,5 +1,6 @@
 // ggml_quant_rows: quantize float32 rows with ggml's own quantizer (ggml_quantize_chunk) and write
-// the GGML blocks. Test-vector generator for gemmatool's k-quant / IQ4_NL / weighted Q4_0 encoders.
+// the GGML blocks, and OUT.bin.f32, the blocks decoded by ggml's own dequantizer (to_float).
+// Test-vector generator for gemmatool's k-quant / IQ4_NL / weighted Q4_0 encoders and decoders.
 //   ggml_quant_rows TYPE ROWS COLS IN.f32 OUT.bin [IMATRIX.f32 (COLS floats)]
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,13 @@ int main(int argc, char **argv) {
     size_t n = ggml_quantize_chunk((enum ggml_type)type, src, dst, 0, rows, cols, imat);
     f = fopen(argv[5], "wb");
     fwrite(dst, 1, n, f);
+    fclose(f);
+    float *back = malloc(sizeof(float) * rows * cols);
+    ggml_get_type_traits((enum ggml_type)type)->to_float(dst, back, rows * cols);
+    char name[4096];
+    snprintf(name, sizeof name, "%s.f32", argv[5]);
+    f = fopen(name, "wb");
+    fwrite(back, sizeof(float), rows * cols, f);
     fclose(f);
     return 0;
 }
