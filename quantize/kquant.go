@@ -362,7 +362,6 @@ func iq4NLBlock(blk []byte, x []float32, imp []float32) {
 	}
 }
 
-
 // encodeKRow encodes row r (finite values x) of a k-quant or IQ4_NL tensor.
 func encodeKRow(l format.Layout, payload []byte, r int, x []float32) error {
 	n, _, _, _ := format.SuperBlock(l.DType)
@@ -545,7 +544,7 @@ func q3KBlock(blk []byte, x []float32) {
 	if maxScale != 0 {
 		iscale := -32 / maxScale
 		for j := range 16 {
-			l := byte(max32(-32, min(31, int32(int8(nearestInt(float32(iscale*scales[j]))))))+32)
+			l := byte(max32(-32, min(31, int32(int8(nearestInt(float32(iscale*scales[j])))))) + 32)
 			if j < 8 {
 				sc[j] = l & 0xF
 			} else {
