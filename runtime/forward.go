@@ -225,6 +225,9 @@ func (s *Session) Forward(b *Batch) (*Result, error) {
 	case LogitsLast:
 		res.Logits = logitsBuf(m.VocabRows())
 		m.Logits(res.Logits, last, 1)
+		if err := checkFinite(res.Logits, m.VocabRows(), s.cache.pos-1); err != nil {
+			return nil, err
+		}
 	case LogitsAll:
 		res.Logits = logitsBuf(n * m.VocabRows())
 		// Bound the activation buffer of the head: a few dozen rows at a time.
@@ -233,6 +236,9 @@ func (s *Session) Forward(b *Batch) (*Result, error) {
 		for r := 0; r < n; r += rows {
 			e := min(n, r+rows)
 			m.Logits(res.Logits[r*v:e*v], res.FinalHidden[r*d:e*d], e-r)
+		}
+		if err := checkFinite(res.Logits, v, s.cache.pos-n); err != nil {
+			return nil, err
 		}
 	}
 	if !b.FinalHidden && b.Logits == LogitsAll {

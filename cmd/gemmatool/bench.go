@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -91,7 +90,14 @@ func benchAction(c *cli.Context) error {
 
 // benchModel runs llama-bench style pp and tg tests on a model file.
 func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
-	f, err := format.Open(c.String("model"), nil)
+	path := c.String("model")
+	if isCheckpointDir(path) {
+		var err error
+		if path, err = modelFromCheckpoint(path, c.App.ErrWriter, false); err != nil {
+			return err
+		}
+	}
+	f, err := format.Open(path, nil)
 	if err != nil {
 		return err
 	}
@@ -99,7 +105,7 @@ func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
 	if c.Bool("vision") {
 		return benchVision(c, w, f, threads)
 	}
-	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := newWarnLogger(c.App.ErrWriter)
 	m, err := runtime.Load(f, &runtime.LoadOptions{Resident: !c.Bool("mmap"), Logger: log})
 	if err != nil {
 		return err

@@ -88,6 +88,11 @@ func logitsAction(c *cli.Context) error {
 	if len(ids) == 0 {
 		return usageError("logits: no token ids")
 	}
+	if images == nil {
+		if err := checkNoImageTokens("logits", lm, ids); err != nil {
+			return err
+		}
+	}
 	m := lm.m
 	b := &runtime.Batch{Tokens: ids}
 	var vo *vision.Output

@@ -82,6 +82,9 @@ func quantizeAction(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("quantize: want one SRC (checkpoint directory or gemmatool file), got %d arguments", c.NArg())
 	}
+	if err := checkPolicyFlags(c); err != nil {
+		return err
+	}
 	src, out := c.Args().First(), c.String("output")
 	var job quantize.Job
 	var hints quantize.QATHints
@@ -142,7 +145,7 @@ func quantizeAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.String("type") != "auto" {
+	if !strings.EqualFold(c.String("type"), "auto") {
 		if w := qat.Warning(preset); w != "" {
 			fmt.Fprintf(c.App.ErrWriter, "gemmatool: warning: %s\n", w)
 		}
@@ -222,7 +225,7 @@ func readCard(dir string) string {
 }
 
 func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *format.Quantization, pol quantize.Policy) {
-	fmt.Fprintf(w, "wrote %s: %.1f MB in %.1f s, preset %s", out, float64(size)/1e6, el.Seconds(), q.Preset)
+	fmt.Fprintf(w, "wrote %s: %s in %.1f s, preset %s", out, humanBytes(size), el.Seconds(), q.Preset)
 	if q.QAT != "" {
 		fmt.Fprintf(w, " (QAT target %s: %s)", q.QAT, q.QATEvidence)
 	}

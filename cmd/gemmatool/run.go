@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -76,14 +75,22 @@ func (l *loadedModel) Close() error { return l.f.Close() }
 
 // openModel opens path and loads the text decoder (when decoder; its weights copied into
 // huge-page memory when resident) and the embedded tokenizer (when tok and the file has one).
+// A checkpoint directory is converted once into a cache file (see modelFromCheckpoint).
 func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loadedModel, error) {
+	if isCheckpointDir(path) {
+		p, err := modelFromCheckpoint(path, stderr, false)
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
 	f, err := format.Open(path, nil)
 	if err != nil {
 		return nil, err
 	}
 	l := &loadedModel{f: f}
 	if decoder {
-		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		log := newWarnLogger(stderr)
 		if l.m, err = runtime.Load(f, &runtime.LoadOptions{Logger: log, Resident: resident}); err != nil {
 			f.Close()
 			return nil, err
@@ -153,7 +160,7 @@ func idsFromFlags(c *cli.Context) ([]int32, error) {
 		}
 		return ids, nil
 	case c.IsSet("ids-file"):
-		b, err := os.ReadFile(c.String("ids-file"))
+		b, err := readInput(c.String("ids-file"), c.App.Reader, maxIDsInput, "--ids-file")
 		if err != nil {
 			return nil, err
 		}
@@ -235,6 +242,14 @@ func runAction(c *cli.Context) error {
 			}
 		} else {
 			ids = tok.Encode(text, c.Bool("raw"))
+		}
+	}
+	if mp := m.Config.MaxPositions; c.IsSet("ctx") && mp > 0 && c.Int("ctx") > mp {
+		return usageError("run: --ctx %d is out of range: the model holds 1 … %d positions", c.Int("ctx"), mp)
+	}
+	if images == nil {
+		if err := checkNoImageTokens("run", lm, ids); err != nil {
+			return err
 		}
 	}
 	var prompt *runtime.Batch
