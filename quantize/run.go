@@ -66,6 +66,9 @@ var chunkElems = 4 << 20
 // success) and returns the recipe and per-tensor errors it recorded.
 func Run(out string, job Job) (*format.Quantization, error) {
 	specs := job.Src.Specs()
+	if job.Policy.Mix != "" && job.Policy.Layers == 0 {
+		job.Policy.Layers = CountLayers(specs)
+	}
 	q := &format.Quantization{Preset: job.Preset, QAT: job.QAT.Target, QATEvidence: job.QAT.Evidence, Rules: job.Policy.Rules()}
 	type decided struct {
 		spec TensorSpec
