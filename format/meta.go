@@ -75,10 +75,34 @@ type Quantization struct {
 	Rules []PolicyRule `json:"rules"`
 	// I4Scale is the per-channel int4 scale rule ("search" or "absmax") when I4 is used.
 	I4Scale string `json:"i4_scale,omitempty"`
+	// Smooth describes the equivalent transforms folded into the weights (nil: none).
+	Smooth *SmoothInfo `json:"smooth,omitempty"`
 	// Imatrix describes the importance matrix the encoders were weighted with (nil: none).
 	Imatrix *ImatrixInfo `json:"imatrix,omitempty"`
 	// Tensors has one entry per tensor whose type changed.
 	Tensors []TensorError `json:"tensors"`
+}
+
+// SmoothInfo records the equivalent transforms (quantize --smooth): per layer and place
+// ("attn": input_layernorm → q/k/v, "ffn": pre_feedforward_layernorm → gate/up, "down": up rows
+// ↔ down columns, "v": v rows ↔ o columns) the chosen α, how many channels were scaled, the
+// largest |exponent| and the exponents k_c themselves (scale 2^k_c; empty when none), and the
+// proxy error ratio the search measured.
+type SmoothInfo struct {
+	Method string        `json:"method"`
+	Note   string        `json:"note,omitempty"`
+	Groups []SmoothGroup `json:"groups"`
+}
+
+// SmoothGroup is one layer and place of a [SmoothInfo].
+type SmoothGroup struct {
+	Layer      int     `json:"layer"`
+	Place      string  `json:"place"`
+	Alpha      float64 `json:"alpha"`
+	Scaled     int     `json:"scaled"`
+	MaxExp     int     `json:"max_exp"`
+	ErrorRatio float64 `json:"error_ratio"`
+	Exponents  []int8  `json:"exponents,omitempty"`
 }
 
 // ImatrixInfo records the calibration behind importance-weighted encoding: the file, the

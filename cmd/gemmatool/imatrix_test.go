@@ -66,6 +66,25 @@ func TestImatrixQuantize(t *testing.T) {
 			}
 		}
 	}
+	// --smooth records its plan; without --imatrix it is refused.
+	sm := filepath.Join(dir, "smooth.gmt")
+	if _, stderr, code := cliRun(t, "", "quantize", model, "-o", sm, "--type", "q4_0", "--embed", "bf16", "--imatrix", filepath.Join(dir, "m.imatrix"), "--smooth", "-q"); code != 0 {
+		t.Fatalf("quantize --smooth: exit %d: %s", code, stderr)
+	}
+	f, err := format.Open(sm, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := f.Meta.Quantization; q.Smooth == nil || len(q.Smooth.Groups) != 4*6 {
+		t.Errorf("smoothing not recorded: %+v", q.Smooth)
+	}
+	if n, _ := f.Tensor("text.blk.0.attn_norm"); n.DType != format.F32 {
+		t.Errorf("transformed norm stored as %v, want f32", n.DType)
+	}
+	f.Close()
+	if _, _, code := cliRun(t, "", "quantize", model, "-o", sm+"2", "--type", "q4_0", "--smooth", "-q"); code != 2 {
+		t.Errorf("--smooth without --imatrix: exit %d, want 2", code)
+	}
 	// A file that is not an imatrix is refused with its name.
 	bad := filepath.Join(dir, "bad.imatrix")
 	os.WriteFile(bad, []byte("GMTIMTX1 but not really"), 0o644)

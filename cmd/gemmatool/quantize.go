@@ -47,6 +47,7 @@ Examples:
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output file"},
 			&cli.StringFlag{Name: "i4-scale", Value: "search", Usage: "per-channel int4 scale rule: search (min squared error over clipping ratios 1.00…0.50) or absmax"},
 			&cli.StringFlag{Name: "imatrix", Usage: "importance matrix (gemmatool's or llama.cpp's GGUF imatrix, see 'gemmatool imatrix'): q4_0 and i4 minimise the importance-weighted error"},
+			&cli.BoolFlag{Name: "smooth", Usage: "fold searched per-channel power-of-two scales (AWQ-style equivalent transforms: norms → q/k/v and gate/up, up rows ↔ down columns, v rows ↔ o columns) into the weights before quantizing; needs --imatrix"},
 			&cli.BoolFlag{Name: "allow-requantize", Usage: "accept a source file that is already quantized (its decoded values are quantized again)"},
 			&cli.IntFlag{Name: "threads", Usage: "encoding goroutines (default: all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the full report as JSON"},
@@ -179,6 +180,18 @@ func quantizeAction(c *cli.Context) error {
 		job.Imatrix, job.ImatrixFile = im, filepath.Base(p)
 	}
 	job.Policy, job.QAT, job.Workers = pol, qat, c.Int("threads")
+	if c.Bool("smooth") {
+		if job.Imatrix == nil {
+			return usageError("quantize: --smooth needs --imatrix FILE (the calibration statistics it searches with)")
+		}
+		folded := false
+		if fs, ok := job.Src.(quantize.FileSource); ok {
+			folded = fs.F.Meta.Transforms.NormPlusOneFolded
+		}
+		if err := job.ApplySmooth(folded); err != nil {
+			return err
+		}
+	}
 	job.Preset = c.String("type")
 	if job.Preset == "auto" {
 		job.Preset = "auto (" + presetLabel(preset) + ")"
@@ -244,6 +257,16 @@ func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *
 	sort.Slice(worst, func(i, j int) bool { return worst[i].RelL2 > worst[j].RelL2 })
 	if len(worst) > 10 {
 		worst = worst[:10]
+	}
+	if sm := q.Smooth; sm != nil {
+		scaled, groups := 0, 0
+		for _, g := range sm.Groups {
+			if g.Scaled > 0 {
+				groups++
+				scaled += g.Scaled
+			}
+		}
+		fmt.Fprintf(w, "smoothing: %d of %d layer places transformed, %d channels scaled (α and exponents in the metadata)\n", groups, len(sm.Groups), scaled)
 	}
 	if im := q.Imatrix; im != nil {
 		fmt.Fprintf(w, "importance-weighted encoding of %d tensors (imatrix %s: %d windows of %d)\n", im.Weighted, im.File, im.Chunks, im.ChunkSize)
