@@ -37,18 +37,18 @@ import (
 
 // SmoothPlan holds the chosen exponents k_c (s_c = 2^k_c) per layer and place.
 type SmoothPlan struct {
-	Folded bool // norms are stored as 1+w (format.Transforms.NormPlusOneFolded)
-	Layers []SmoothLayer
+	Folded                  bool // norms are stored as 1+w (format.Transforms.NormPlusOneFolded)
+	Layers                  []SmoothLayer
 	HeadDim, Heads, KVHeads int
 }
 
 // SmoothLayer is one layer's exponents (nil: no transform) and the chosen α per place.
 type SmoothLayer struct {
-	Attn, FFN, Down, V     []int8
-	AlphaAttn, AlphaFFN    float64
-	AlphaDown, AlphaV      float64
-	GainAttn, GainFFN      float64 // proxy error after / before
-	GainDown, GainV        float64
+	Attn, FFN, Down, V  []int8
+	AlphaAttn, AlphaFFN float64
+	AlphaDown, AlphaV   float64
+	GainAttn, GainFFN   float64 // proxy error after / before
+	GainDown, GainV     float64
 }
 
 const (
