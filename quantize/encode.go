@@ -43,8 +43,8 @@ type Options struct {
 	// I4Scale is the I4 scale rule; default [I4Search].
 	I4Scale I4Scale
 	// Importance, when set, holds one non-negative weight per column (the imatrix's mean x² of
-	// the tensor's input channels): Q4_0 and I4 then minimise the importance-weighted error
-	// (see weighted.go). Other types ignore it. Without it the bytes are the unweighted ones.
+	// the tensor's input channels): Q4_0, I4, IQ4_NL and Q6_K then minimise the
+	// importance-weighted error (see weighted.go, kquant.go). Other types ignore it. Without it the bytes are the unweighted ones.
 	Importance []float32
 	// Workers is the number of goroutines [Encode] splits the rows over; 0 means
 	// runtime.GOMAXPROCS(0). EncodeRows always runs on the calling goroutine.
@@ -217,7 +217,7 @@ func encodeRow(l format.Layout, payload []byte, r int, x []float32, tensorScale 
 	case format.SFP8:
 		return sfp8Row(codes, x, tensorScale)
 	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL:
-		return encodeKRow(l, payload, r, x)
+		return encodeKRow(l, payload, r, x, opt.Importance)
 	default:
 		return fmt.Errorf("col 0: no encoder for %v: %w", l.DType, format.ErrUnsupported)
 	}

@@ -132,3 +132,37 @@ func TestKQuantsMatchLlamaCpp(t *testing.T) {
 		})
 	}
 }
+
+// TestKQuantsWeightedMatchLlamaCpp: IQ4_NL and Q6_K with importance weights equal llama.cpp's
+// quantize_iq4_nl / quantize_q6_K with quant_weights.
+func TestKQuantsWeightedMatchLlamaCpp(t *testing.T) {
+	x, imp := readF32(t, "input.f32"), readF32(t, "imatrix.f32")
+	shape := []int64{ggmlRows, ggmlCols}
+	for _, tc := range []struct {
+		t    format.DType
+		file string
+	}{{format.Q6_K, "q6_K-imatrix.bin"}, {format.IQ4_NL, "iq4_nl-imatrix.bin"}} {
+		want := readGGML(t, tc.file)
+		payload, _, err := Encode(tc.t, shape, x, Options{Importance: imp, Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := format.LayoutOf(tc.t, shape)
+		n, _, _, _ := format.SuperBlock(tc.t)
+		bsz := format.GGMLBlockSize(tc.t)
+		nb := ggmlCols / n
+		got := make([]byte, bsz)
+		bad := 0
+		for r := range ggmlRows {
+			for b := range nb {
+				format.GGMLBlock(got, l, payload, r, b)
+				if !bytes.Equal(got, want[(r*nb+b)*bsz:(r*nb+b+1)*bsz]) {
+					bad++
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d blocks differ", tc.file, bad, ggmlRows*nb)
+		}
+	}
+}

@@ -206,8 +206,8 @@ func q45KBlock(blk []byte, x []float32, t format.DType) {
 }
 
 // q6KBlock encodes 256 values as one Q6_K block (quantize_row_q6_K_ref, or _impl with
-// importance weights imp and the row's σ² = Σx²/n).
-func q6KBlock(blk []byte, x []float32, imp []float32, sigma2 float32) {
+// importance weights imp).
+func q6KBlock(blk []byte, x []float32, imp []float32) {
 	var L [256]int8
 	var scales [16]float32
 	var weights [16]float32
@@ -220,9 +220,7 @@ func q6KBlock(blk []byte, x []float32, imp []float32, sigma2 float32) {
 				weights[i] = float32(v * v) // make_qx_quants' rmse_type 1 weights
 			}
 		} else {
-			for i, v := range xs {
-				weights[i] = float32(imp[16*ib+i] * sqrtf(sigma2+float32(v*v)))
-			}
+			copy(weights[:], imp[16*ib:16*ib+16]) // llama.cpp's _impl uses the importance as is
 		}
 		qw = weights[:]
 		scale := makeQxQuants(32, xs, L[16*ib:], qw)
@@ -362,19 +360,26 @@ func iq4NLBlock(blk []byte, x []float32, imp []float32) {
 	}
 }
 
-// encodeKRow encodes row r (finite values x) of a k-quant or IQ4_NL tensor.
-func encodeKRow(l format.Layout, payload []byte, r int, x []float32) error {
+// encodeKRow encodes row r (finite values x) of a k-quant or IQ4_NL tensor; IQ4_NL and Q6_K
+// use the importance weights imp when set (as llama.cpp's quantize_iq4_nl / quantize_q6_K
+// with quant_weights); Q2_K…Q5_K ignore them (llama.cpp's weighted versions of those are
+// other searches, not ported yet).
+func encodeKRow(l format.Layout, payload []byte, r int, x, imp []float32) error {
 	n, _, _, _ := format.SuperBlock(l.DType)
 	var blk [256]byte
 	for b := range len(x) / n {
 		xb := x[b*n : (b+1)*n]
+		var ib []float32
+		if imp != nil {
+			ib = imp[b*n : (b+1)*n]
+		}
 		switch l.DType {
 		case format.Q4_K, format.Q5_K:
 			q45KBlock(blk[:], xb, l.DType)
 		case format.Q6_K:
-			q6KBlock(blk[:], xb, nil, 0)
+			q6KBlock(blk[:], xb, ib)
 		case format.IQ4_NL:
-			iq4NLBlock(blk[:], xb, nil)
+			iq4NLBlock(blk[:], xb, ib)
 		case format.Q2_K:
 			q2KBlock(blk[:], xb)
 		case format.Q3_K:
