@@ -75,12 +75,31 @@ type Quantization struct {
 	Rules []PolicyRule `json:"rules"`
 	// I4Scale is the per-channel int4 scale rule ("search" or "absmax") when I4 is used.
 	I4Scale string `json:"i4_scale,omitempty"`
+	// Budget is the per-tensor type choice of quantize --target-bpw (nil: none).
+	Budget *BudgetInfo `json:"budget,omitempty"`
 	// Smooth describes the equivalent transforms folded into the weights (nil: none).
 	Smooth *SmoothInfo `json:"smooth,omitempty"`
 	// Imatrix describes the importance matrix the encoders were weighted with (nil: none).
 	Imatrix *ImatrixInfo `json:"imatrix,omitempty"`
 	// Tensors has one entry per tensor whose type changed.
 	Tensors []TensorError `json:"tensors"`
+}
+
+// BudgetInfo records a size-budget recipe: the target and achieved bits per weight of the
+// decoder's linear weights, how the tensors' gains were obtained, and each tensor's type.
+type BudgetInfo struct {
+	TargetBPW float64        `json:"target_bpw"`
+	BPW       float64        `json:"bpw"`
+	GainFrom  string         `json:"gain_from"`
+	Tensors   []BudgetChoice `json:"tensors"`
+}
+
+// BudgetChoice is one tensor of a [BudgetInfo]: its type, bits per weight and measured gain.
+type BudgetChoice struct {
+	Name  string  `json:"name"`
+	DType string  `json:"dtype"`
+	BPW   float64 `json:"bpw"`
+	Gain  float64 `json:"gain"`
 }
 
 // SmoothInfo records the equivalent transforms (quantize --smooth): per layer and place

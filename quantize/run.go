@@ -51,8 +51,10 @@ type Job struct {
 	// ([Options.Importance]); ImatrixFile is the name recorded in the metadata.
 	Imatrix     *Imatrix
 	ImatrixFile string
-	// SmoothInfo is recorded when [Job.ApplySmooth] transformed the source.
+	// SmoothInfo is recorded when [Job.ApplySmooth] transformed the source; BudgetInfo when a
+	// size budget chose the types.
 	SmoothInfo *format.SmoothInfo
+	BudgetInfo *format.BudgetInfo
 	// Workers encode rows in parallel (0: GOMAXPROCS).
 	Workers int
 	// Progress, when set, receives the source elements done and the total.
@@ -95,7 +97,7 @@ func Run(out string, job Job) (*format.Quantization, error) {
 	if usesI4 {
 		q.I4Scale = job.Opts.I4Scale.String()
 	}
-	q.Smooth = job.SmoothInfo
+	q.Smooth, q.Budget = job.SmoothInfo, job.BudgetInfo
 	if job.Imatrix != nil {
 		q.Imatrix = &format.ImatrixInfo{File: job.ImatrixFile, Datasets: job.Imatrix.Datasets,
 			Chunks: job.Imatrix.Chunks, ChunkSize: job.Imatrix.ChunkSize}

@@ -48,6 +48,10 @@ Examples:
 			&cli.StringFlag{Name: "i4-scale", Value: "search", Usage: "per-channel int4 scale rule: search (min squared error over clipping ratios 1.00…0.50) or absmax"},
 			&cli.StringFlag{Name: "imatrix", Usage: "importance matrix (gemmatool's or llama.cpp's GGUF imatrix, see 'gemmatool imatrix'): q4_0 and i4 minimise the importance-weighted error"},
 			&cli.BoolFlag{Name: "smooth", Usage: "fold searched per-channel power-of-two scales (AWQ-style equivalent transforms: norms → q/k/v and gate/up, up rows ↔ down columns, v rows ↔ o columns) into the weights before quantizing; needs --imatrix"},
+			&cli.Float64Flag{Name: "target-bpw", Usage: "choose a type per decoder linear weight (q3_k … q8_0, i4, iq4_nl) for this average bits per weight, from each tensor's measured sensitivity; needs --imatrix"},
+			&cli.StringFlag{Name: "calib-text", Usage: "with --target-bpw: text whose windows measure how much each tensor's error reaches the output (SRC must be a gemmatool file); without it the local weighted error alone decides"},
+			&cli.IntFlag{Name: "calib-chunks", Value: 4, Usage: "windows of --calib-text to run (--target-bpw)"},
+			&cli.IntFlag{Name: "calib-ctx", Value: 256, Usage: "window size of --calib-text (--target-bpw)"},
 			&cli.BoolFlag{Name: "allow-requantize", Usage: "accept a source file that is already quantized (its decoded values are quantized again)"},
 			&cli.IntFlag{Name: "threads", Usage: "encoding goroutines (default: all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the full report as JSON"},
@@ -180,6 +184,7 @@ func quantizeAction(c *cli.Context) error {
 		job.Imatrix, job.ImatrixFile = im, filepath.Base(p)
 	}
 	job.Policy, job.QAT, job.Workers = pol, qat, c.Int("threads")
+	gainSrc, gainIm := job.Src, job.Imatrix
 	if c.Bool("smooth") {
 		if job.Imatrix == nil {
 			return usageError("quantize: --smooth needs --imatrix FILE (the calibration statistics it searches with)")
@@ -189,6 +194,11 @@ func quantizeAction(c *cli.Context) error {
 			folded = fs.F.Meta.Transforms.NormPlusOneFolded
 		}
 		if err := job.ApplySmooth(folded); err != nil {
+			return err
+		}
+	}
+	if c.IsSet("target-bpw") {
+		if err := planBudget(c, &job, gainSrc, gainIm); err != nil {
 			return err
 		}
 	}
@@ -257,6 +267,21 @@ func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *
 	sort.Slice(worst, func(i, j int) bool { return worst[i].RelL2 > worst[j].RelL2 })
 	if len(worst) > 10 {
 		worst = worst[:10]
+	}
+	if b := q.Budget; b != nil {
+		counts := map[string]int{}
+		for _, t := range b.Tensors {
+			counts[t.DType]++
+		}
+		var parts []string
+		for k, v := range counts {
+			parts = append(parts, fmt.Sprintf("%d × %s", v, k))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "size budget: %.3f bits per weight (target %.3f), gains %s: %s\n", b.BPW, b.TargetBPW, b.GainFrom, strings.Join(parts, ", "))
+		for _, t := range b.Tensors {
+			fmt.Fprintf(w, "  %-28s %-6s %6.3f bpw  gain %.3g\n", t.Name, t.DType, t.BPW, t.Gain)
+		}
 	}
 	if sm := q.Smooth; sm != nil {
 		scaled, groups := 0, 0
