@@ -75,7 +75,7 @@ func PlanBudget(src Source, im *Imatrix, gainSrc Source, gainIm *Imatrix, target
 	var ts []tens
 	var specs []TensorSpec
 	for _, s := range src.Specs() {
-		if isLinear(s.Name, "text.blk.", textLinear) && len(s.Shape) == 2 {
+		if isLinear(s.Name, "text.blk.", format.TextLinear) && len(s.Shape) == 2 {
 			specs = append(specs, s)
 		}
 	}
@@ -85,9 +85,6 @@ func PlanBudget(src Source, im *Imatrix, gainSrc Source, gainIm *Imatrix, target
 	var base []float32
 	var sess *runtime.Session
 	if m != nil && len(windows) > 0 {
-		prev := kernel.GetActivationMode()
-		kernel.SetActivationMode(kernel.ModeExact)
-		defer kernel.SetActivationMode(prev)
 		maxLen := 0
 		for _, w := range windows {
 			maxLen = max(maxLen, len(w))

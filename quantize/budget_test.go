@@ -37,7 +37,7 @@ func TestPlanBudget(t *testing.T) {
 	im := &Imatrix{Entries: map[string]*ImatrixEntry{}}
 	const rows, cols = 16, 256
 	for l := range 2 {
-		for _, s := range textLinear {
+		for _, s := range format.TextLinear {
 			name := fmt.Sprintf("text.blk.%d.%s", l, s)
 			src.specs = append(src.specs, TensorSpec{Name: name, DType: format.BF16, Shape: []int64{rows, cols}})
 			w := make([]float32, rows*cols)

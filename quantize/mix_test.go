@@ -19,7 +19,7 @@ func TestMixPresets(t *testing.T) {
 		}
 		p := Policy{Preset: base, Mix: mix, Layers: 26}
 		for i := range 26 {
-			for _, s := range textLinear {
+			for _, s := range format.TextLinear {
 				got, _, err := p.Decide(fmt.Sprintf("text.blk.%d.%s", i, s), format.BF16, shape)
 				if err != nil {
 					t.Fatal(err)

@@ -75,12 +75,6 @@ func DefaultEmbed(preset format.DType) format.DType {
 	return preset
 }
 
-// The canonical suffixes of the linear weights (see convert's tensor table).
-var (
-	textLinear   = []string{"attn_q", "attn_k", "attn_v", "attn_o", "ffn_gate", "ffn_up", "ffn_down"}
-	visionLinear = []string{"attn_q", "attn_k", "attn_v", "attn_o", "ffn_up", "ffn_down"}
-)
-
 func isLinear(name, prefix string, suffixes []string) bool {
 	if !strings.HasPrefix(name, prefix) {
 		return false
@@ -116,11 +110,11 @@ func (p Policy) Rules() []format.PolicyRule {
 	}
 	r = append(r, format.PolicyRule{Pattern: "text.embed", DType: name(emb), Why: why})
 	r = append(r, p.mixRules()...)
-	for _, s := range textLinear {
+	for _, s := range format.TextLinear {
 		r = append(r, format.PolicyRule{Pattern: "text.blk.*." + s, DType: name(p.Preset), Why: "preset"})
 	}
 	if p.Vision != 0 {
-		for _, s := range visionLinear {
+		for _, s := range format.VisionLinear {
 			r = append(r, format.PolicyRule{Pattern: "vision.blk.*." + s, DType: name(p.Vision), Why: "--vision"})
 		}
 	}
@@ -175,7 +169,7 @@ func (p Policy) decide(name string, src format.DType) (format.DType, string) {
 			return p.Embed, "--embed"
 		}
 		return DefaultEmbed(p.Preset), "embedding default for the preset"
-	case isLinear(name, "text.blk.", textLinear):
+	case isLinear(name, "text.blk.", format.TextLinear):
 		if p.Mix != "" {
 			if t, why := p.mixType(name); t != 0 {
 				return t, why
@@ -183,7 +177,7 @@ func (p Policy) decide(name string, src format.DType) (format.DType, string) {
 			return p.Preset, p.Mix + " base type"
 		}
 		return p.Preset, "text linear weight"
-	case p.Vision != 0 && isLinear(name, "vision.blk.", visionLinear):
+	case p.Vision != 0 && isLinear(name, "vision.blk.", format.VisionLinear):
 		return p.Vision, "--vision"
 	}
 	return src, "kept in source precision"

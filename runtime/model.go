@@ -79,7 +79,33 @@ type LoadOptions struct {
 // every tensor, decodes the small norm weights into memory (applying 1 + w unless the file
 // says the +1 is folded) and describes the large weights as [kernel.Matrix] values over the
 // mapping, without copying them (unless [LoadOptions.Resident]).
-func Load(f *format.File, opts *LoadOptions) (*Model, error) {
+//
+// A memory fault reading the mapped file while loading (the file truncated meanwhile) is an
+// error wrapping [format.ErrChanged].
+func Load(f *format.File, opts *LoadOptions) (m *Model, err error) {
+	err = guard(f, func() error {
+		var err error
+		m, err = load(f, opts)
+		return err
+	})
+	return m, err
+}
+
+// Guard runs fn, which may read the model's weights outside [Session.Forward] (such as
+// [Session.Logits]), turning a memory fault (the mapped file truncated while in use) into an
+// error wrapping [format.ErrChanged].
+func (m *Model) Guard(fn func() error) error { return guard(m.File, fn) }
+
+// guard runs fn under f's fault guard (see [format.File.Guard]); with no file, it just
+// runs fn.
+func guard(f *format.File, fn func() error) error {
+	if f == nil || f.Mapped() == nil {
+		return fn()
+	}
+	return f.Guard(fn)
+}
+
+func load(f *format.File, opts *LoadOptions) (*Model, error) {
 	var o LoadOptions
 	if opts != nil {
 		o = *opts
@@ -291,17 +317,19 @@ func (m *Model) embedRow(dst []float32, id int32) {
 }
 
 // Logits computes the logits of n hidden rows (final-normed, n×d) into dst (n×VocabRows):
-// the tied LM head, then the final soft-cap when the configuration sets one.
-func (m *Model) Logits(dst, hidden []float32, n int) {
+// the tied LM head, then the final soft-cap when the configuration sets one. It runs in the
+// session's activation mode and threads.
+func (s *Session) Logits(dst, hidden []float32, n int) {
+	m := s.m
 	v := m.VocabRows()
-	kernel.MatMul(dst[:n*v], m.embed, hidden[:n*m.Hidden()], n)
+	s.ex.MatMul(dst[:n*v], m.embed, hidden[:n*m.Hidden()], n)
 	if c := m.softcap; c > 0 {
-		softcap(dst[:n*v], c)
+		softcap(s.ex, dst[:n*v], c)
 	}
 }
 
-func softcap(x []float32, c float32) {
-	kernel.ParallelFor(len(x), func(lo, hi int) {
+func softcap(e kernel.Exec, x []float32, c float32) {
+	e.ParallelFor(len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x[i] = c * float32(math.Tanh(float64(x[i]/c)))
 		}

@@ -18,22 +18,32 @@ const scoreRows = 128
 type ModelScorer struct {
 	m      *runtime.Model
 	ctx    int
-	mode   *kernel.ActivationMode // nil: the current mode
 	s      *runtime.Session
 	logits []float32
 	nll    []float64
+	rows   int // positions per logits block (0: scoreRows)
 }
 
-// NewModelScorer returns a scorer for windows of up to ctx tokens.
-func NewModelScorer(m *runtime.Model, ctx int) *ModelScorer {
-	return &ModelScorer{m: m, ctx: ctx, s: m.NewSession(&runtime.SessionOptions{MaxContext: ctx})}
+// SetBlockRows sets how many positions' logits are computed and held at once (default 128:
+// 128 MiB for a 262,144-token vocabulary). Fewer rows use less memory and amortise the LM
+// head's weight reads over fewer positions.
+func (ms *ModelScorer) SetBlockRows(n int) {
+	ms.rows = max(n, 1)
+	ms.logits, ms.nll = nil, nil
+}
+
+// NewModelScorer returns a scorer for windows of up to ctx tokens whose products run as ex
+// says: kernel.Exec{} (exact, all cores) for a model's own figures, ModeInt8 to measure the
+// int8 path. The choice stays with the scorer's session.
+func NewModelScorer(m *runtime.Model, ctx int, ex kernel.Exec) *ModelScorer {
+	return &ModelScorer{m: m, ctx: ctx, s: m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex})}
 }
 
 // ScoreWindow implements [Scorer].
 func (ms *ModelScorer) ScoreWindow(ids []int32, from int, emit func(p int, nll float64)) error {
 	return ms.logitBlocks(ids, from, func(p int, logits []float32, n int) {
 		v := len(logits) / n
-		kernel.ParallelFor(n, func(lo, hi int) {
+		ms.s.Exec().ParallelFor(n, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				row := logits[r*v : (r+1)*v]
 				target := float64(row[ids[p+r+1]])
@@ -56,15 +66,10 @@ func (ms *ModelScorer) WindowLogits(ids []int32, from int, emit func(p int, logi
 	})
 }
 
-// logitBlocks runs the window as one prefill from an empty cache (in the scorer's activation
+// logitBlocks runs the window as one prefill from an empty cache (in the session's activation
 // mode) and passes the logits of the positions [from, len(ids)−1) to fn in blocks of up to
 // scoreRows rows: fn(p, logits, n) gets the n rows of positions p … p+n−1.
 func (ms *ModelScorer) logitBlocks(ids []int32, from int, fn func(p int, logits []float32, n int)) error {
-	if ms.mode != nil {
-		prev := kernel.GetActivationMode()
-		kernel.SetActivationMode(*ms.mode)
-		defer kernel.SetActivationMode(prev)
-	}
 	ms.s.Reset()
 	if from < 0 || from >= len(ids)-1 {
 		return fmt.Errorf("verify: score from position %d of a %d-token window", from, len(ids))
@@ -74,17 +79,23 @@ func (ms *ModelScorer) logitBlocks(ids []int32, from int, fn func(p int, logits 
 		return err
 	}
 	d, v := ms.m.Hidden(), ms.m.VocabRows()
+	rows := ms.rows
+	if rows == 0 {
+		rows = scoreRows
+	}
 	if ms.logits == nil {
-		ms.logits = make([]float32, scoreRows*v)
-		ms.nll = make([]float64, scoreRows)
+		ms.logits = make([]float32, rows*v)
+		ms.nll = make([]float64, rows)
 	}
 	last := len(ids) - 1 // positions [from, last) predict ids[from+1 … last]
-	for p := from; p < last; p += scoreRows {
-		n := min(scoreRows, last-p)
-		ms.m.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
-		fn(p, ms.logits[:n*v], n)
-	}
-	return nil
+	return ms.m.Guard(func() error {
+		for p := from; p < last; p += rows {
+			n := min(rows, last-p)
+			ms.s.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
+			fn(p, ms.logits[:n*v], n)
+		}
+		return nil
+	})
 }
 
 // LogSumExp returns log Σ exp(x_i) in float64 (−Inf for an empty x, NaN if x holds a NaN).
@@ -132,4 +143,12 @@ func lseInPlace(x []float32) float64 {
 	}
 	kernel.Softmax(x)
 	return m - math.Log(float64(x[k]))
+}
+
+// Exec returns the scorer's execution settings.
+func (ms *ModelScorer) Exec() kernel.Exec { return ms.s.Exec() }
+
+// WindowLogitBlocks implements [BlockLogits].
+func (ms *ModelScorer) WindowLogitBlocks(ids []int32, from int, fn func(p int, logits []float32, n int)) error {
+	return ms.logitBlocks(ids, from, fn)
 }

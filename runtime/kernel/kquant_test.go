@@ -53,7 +53,6 @@ func kMatrix(t *testing.T, typ format.DType, name string) (*Matrix, []float32) {
 // product of those values; in ModeInt8 they agree with a float64 evaluation of the documented
 // formula (activation blocks of 32) and stay within its error bound of the exact product.
 func TestKQuantKernels(t *testing.T) {
-	defer SetActivationMode(GetActivationMode())
 	for _, tc := range []struct {
 		t    format.DType
 		name string
@@ -77,13 +76,13 @@ func TestKQuantKernels(t *testing.T) {
 			}
 			x[100] = 40 // an outlier channel
 			for _, mode := range []ActivationMode{ModeExact, ModeInt8} {
-				SetActivationMode(mode)
+				e := Exec{Mode: mode, Threads: 2}
 				y := make([]float32, n*rows)
-				MatMul(y, w, x, n)
+				e.MatMul(y, w, x, n)
 				y1 := make([]float32, rows)
 				for i := range n {
 					xi := x[i*cols : (i+1)*cols]
-					MatVec(y1, w, xi)
+					e.MatVec(y1, w, xi)
 					ref, bound := kInt8Ref(want, xi, rows, cols, mode)
 					for r := range rows {
 						var mag float64
