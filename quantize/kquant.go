@@ -11,7 +11,8 @@ import (
 // llama.cpp's k-quant and IQ4_NL encoders, ported from ggml-quants.c so that the blocks are
 // byte-identical to llama-quantize's without an imatrix (quantize_row_q4_K_ref,
 // quantize_row_q5_K_ref, quantize_row_q6_K_ref, quantize_iq4_nl with no weights; Q2_K and Q3_K
-// likewise) — checked against blocks llama.cpp wrote (testdata/quant/ggml). All arithmetic is
+// likewise) — checked against blocks llama.cpp wrote (testdata/quant/ggml) — and, for Q4_K,
+// Q5_K, Q6_K and IQ4_NL, to its importance-weighted quantizers with an imatrix. All arithmetic is
 // float32 with each operation rounded (explicit conversions forbid fused multiply-adds), in
 // llama.cpp's order. Each function writes one llama.cpp block; [format.PutGGMLBlock] puts it
 // in the planar payload.
@@ -119,8 +120,9 @@ func packScalesK4(sc []byte, j int, ls, lm uint8) {
 }
 
 // q45KBlock encodes 256 values as one Q4_K (nmax 15) or Q5_K (nmax 31) block
-// (quantize_row_q4_K_ref / quantize_row_q5_K_ref).
-func q45KBlock(blk []byte, x []float32, t format.DType) {
+// (quantize_row_q4_K_ref / quantize_row_q5_K_ref; with importance weights imp,
+// quantize_row_q4_K_impl / quantize_row_q5_K_impl).
+func q45KBlock(blk []byte, x []float32, t format.DType, imp []float32) {
 	nmax, rmin, nstep := 15, float32(-1), 20
 	if t == format.Q5_K {
 		nmax, rmin, nstep = 31, -0.5, 15
@@ -130,6 +132,36 @@ func q45KBlock(blk []byte, x []float32, t format.DType) {
 	var weights [32]float32
 	var scales, mins [8]float32
 	var maxScale, maxMin float32
+	if imp != nil {
+		var sumX2 float32
+		for _, v := range x[:256] {
+			sumX2 += float32(v * v)
+		}
+		sigma2 := float32(2*sumX2) / 256
+		var sw [8]float32
+		for j := range 8 {
+			xs := x[32*j : 32*j+32]
+			var sum float32
+			for l, v := range xs {
+				weights[l] = float32(imp[32*j+l] * sqrtf(sigma2+float32(v*v)))
+				sum += weights[l]
+			}
+			sw[j] = sum
+			scales[j], mins[j] = makeQKX2Quants(nmax, xs, weights[:], L[32*j:], Laux[:], -0.9, 0.05, 36, false)
+		}
+		var Ls, Lm [8]uint8
+		dBlock := makeQPQuants(63, scales[:], Ls[:], sw[:])
+		mBlock := makeQPQuants(63, mins[:], Lm[:], sw[:])
+		sc := blk[4:16]
+		clear(sc)
+		for j := range 8 {
+			packScalesK4(sc, j, min(63, Ls[j]), min(63, Lm[j]))
+		}
+		binary.LittleEndian.PutUint16(blk[0:], f16(dBlock))
+		binary.LittleEndian.PutUint16(blk[2:], f16(mBlock))
+		kCodes(blk, x, t, nmax, &L)
+		return
+	}
 	for j := range 8 {
 		xs := x[32*j : 32*j+32]
 		var sumX2 float32
@@ -160,6 +192,13 @@ func q45KBlock(blk []byte, x []float32, t format.DType) {
 	}
 	binary.LittleEndian.PutUint16(blk[0:], f16(maxScale/63))
 	binary.LittleEndian.PutUint16(blk[2:], f16(maxMin/63))
+	kCodes(blk, x, t, nmax, &L)
+}
+
+// kCodes writes the codes of a Q4_K / Q5_K block whose d, dmin and scales are set: each value
+// rounded against its sub-block's decoded scale and min, then packed.
+func kCodes(blk []byte, x []float32, t format.DType, nmax int, L *[256]uint8) {
+	sc := blk[4:16]
 	d, dmin := f16f(binary.LittleEndian.Uint16(blk[0:])), f16f(binary.LittleEndian.Uint16(blk[2:]))
 	top := int32(nmax)
 	for j := range 8 {
@@ -360,10 +399,10 @@ func iq4NLBlock(blk []byte, x []float32, imp []float32) {
 	}
 }
 
-// encodeKRow encodes row r (finite values x) of a k-quant or IQ4_NL tensor; IQ4_NL and Q6_K
-// use the importance weights imp when set (as llama.cpp's quantize_iq4_nl / quantize_q6_K
-// with quant_weights); Q2_K…Q5_K ignore them (llama.cpp's weighted versions of those are
-// other searches, not ported yet).
+// encodeKRow encodes row r (finite values x) of a k-quant or IQ4_NL tensor; Q4_K, Q5_K, Q6_K
+// and IQ4_NL use the importance weights imp when set (as llama.cpp's quantize_* with
+// quant_weights, byte for byte); Q2_K and Q3_K ignore them (their weighted searches are not
+// ported).
 func encodeKRow(l format.Layout, payload []byte, r int, x, imp []float32) error {
 	n, _, _, _ := format.SuperBlock(l.DType)
 	var blk [256]byte
@@ -375,7 +414,7 @@ func encodeKRow(l format.Layout, payload []byte, r int, x, imp []float32) error 
 		}
 		switch l.DType {
 		case format.Q4_K, format.Q5_K:
-			q45KBlock(blk[:], xb, l.DType)
+			q45KBlock(blk[:], xb, l.DType, ib)
 		case format.Q6_K:
 			q6KBlock(blk[:], xb, ib)
 		case format.IQ4_NL:
@@ -595,4 +634,82 @@ func q3KBlock(blk []byte, x []float32) {
 			qs[j/4+l] = byte(L[j+l]) | byte(L[j+l+32])<<2 | byte(L[j+l+64])<<4 | byte(L[j+l+96])<<6
 		}
 	}
+}
+
+// makeQPQuants is llama.cpp's make_qp_quants: non-negative x quantized to 0…nmax with one
+// scale, weighted by qw, refined by coordinate descent; it writes L and returns the scale.
+func makeQPQuants(nmax int, x []float32, L []uint8, qw []float32) float32 {
+	var mx float32
+	for _, v := range x {
+		mx = max(mx, v)
+	}
+	if mx < groupMaxEps {
+		for i := range L[:len(x)] {
+			L[i] = 0
+		}
+		return 0
+	}
+	fn := float32(nmax)
+	n32 := int32(nmax)
+	iscale := fn / mx
+	for i, v := range x {
+		L[i] = uint8(nearestInt(float32(iscale * v)))
+	}
+	scale := 1 / iscale
+	var bestMSE float32
+	for i, v := range x {
+		diff := v - float32(scale*float32(L[i]))
+		bestMSE += float32(float32(qw[i]*diff) * diff)
+	}
+	for is := -4; is <= 4; is++ {
+		if is == 0 {
+			continue
+		}
+		iscaleIs := float32(float32(0.1*float32(is))+fn) / mx
+		scaleIs := 1 / iscaleIs
+		var mse float32
+		for i, v := range x {
+			l := min(n32, nearestInt(float32(iscaleIs*v)))
+			diff := v - float32(scaleIs*float32(l))
+			mse += float32(float32(qw[i]*diff) * diff)
+		}
+		if mse < bestMSE {
+			bestMSE, iscale = mse, iscaleIs
+		}
+	}
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := min(n32, nearestInt(float32(iscale*v)))
+		L[i] = uint8(l)
+		w, fl := qw[i], float32(l)
+		sumlx += float32(float32(w*v) * fl)
+		suml2 += float32(float32(w*fl) * fl)
+	}
+	for range 5 {
+		changed := 0
+		for i, v := range x {
+			w, fl := qw[i], float32(L[i])
+			slx := sumlx - float32(float32(w*v)*fl)
+			sl2 := suml2 - float32(float32(w*fl)*fl)
+			if slx > 0 && sl2 > 0 {
+				newL := min(n32, nearestInt(float32(v*sl2)/slx))
+				if newL != int32(L[i]) {
+					nl := float32(newL)
+					slx += float32(float32(w*v) * nl)
+					sl2 += float32(float32(w*nl) * nl)
+					if float32(float32(slx*slx)*suml2) > float32(float32(sumlx*sumlx)*sl2) {
+						L[i], sumlx, suml2 = uint8(newL), slx, sl2
+						changed++
+					}
+				}
+			}
+		}
+		if changed == 0 {
+			break
+		}
+	}
+	if suml2 > 0 {
+		return sumlx / suml2
+	}
+	return 0
 }
