@@ -21,7 +21,7 @@ import (
 const (
 	Magic            = "GMTF\r\n\x1a\n"
 	VersionMajor     = 1
-	VersionMinor     = 0
+	VersionMinor     = 1
 	HeaderSize       = 64
 	Alignment        = 64
 	SectionEntrySize = 64
