@@ -186,7 +186,7 @@ func (c *Checkpoint) write(w *format.Writer, progress func(done, total int64)) (
 						return err
 					}
 					lo, hi := r*cols*ses, (r+n)*cols*ses
-					if err := guard(func() error { _, err := out.Write(src[lo:hi]); return err }); err != nil {
+					if err := c.guard(e, func() error { _, err := out.Write(src[lo:hi]); return err }); err != nil {
 						return err
 					}
 					c.release(e, lo, hi)

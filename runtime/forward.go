@@ -97,6 +97,8 @@ type Session struct {
 	partOut []float32
 	partM   []float32
 	partL   []float64
+
+	observe Observer // nil unless SetObserver installed one
 }
 
 // SessionOptions tunes [Model.NewSession]. The zero value is valid.
@@ -371,6 +373,7 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 		ly := &m.layers[l]
 		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
 		rmsNormRows(x, h, ly.attnNorm, m.eps, n)
+		s.tap(l, InAttn, x, n)
 		if n == 1 {
 			s.outs = [3][]float32{q, k, v}
 			kernel.MatVecMulti(s.outs[:], ly.qkv[:], x)
@@ -406,10 +409,12 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 		}
 		s.cache.store(l, p0, n, k, v)
 		o := s.o[:n*d]
+		s.tap(l, InAttnOut, s.att[:n*qd], n)
 		matmul(o, ly.o, s.att[:n*qd], n)
 		residualNorm(h, o, ly.postAttnNorm, m.eps, n)
 
 		rmsNormRows(x, h, ly.ffnNorm, m.eps, n)
+		s.tap(l, InFFN, x, n)
 		gate, up := s.gate[:n*I], s.up[:n*I]
 		if n == 1 {
 			kernel.MatVecGLU(gate, up, ly.gate, ly.up, x) // gate ← GELU(gate)·up
@@ -418,6 +423,7 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 			matmul(up, ly.up, x, n)
 			kernel.ParallelFor(n, func(lo, hi int) { kernel.GELUMul(gate[lo*I:hi*I], up[lo*I:hi*I]) })
 		}
+		s.tap(l, InFFNDown, gate, n)
 		matmul(o, ly.down, gate, n)
 		residualNorm(h, o, ly.postFFNNorm, m.eps, n)
 		capture(l + 1)

@@ -59,7 +59,7 @@ func estimateAction(c *cli.Context) error {
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
 			p = filepath.Join(p, "config.json")
 		}
-		b, err := os.ReadFile(p)
+		b, err := readInput(p, c.App.Reader, maxConfigInput, "config")
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -51,7 +50,7 @@ func loadImages(c *cli.Context, lm *loadedModel) ([]*runtime.Image, error) {
 		return nil, fmt.Errorf("%s: %s is a text-only model (no vision tower); it cannot take images", c.Command.Name, lm.f.Path)
 	}
 	if pv != "" {
-		return pixelValueImages(pv, mc.Vision.NumChannels, mc.Vision.ImageSize)
+		return pixelValueImages(c, pv, mc.Vision.NumChannels, mc.Vision.ImageSize)
 	}
 	cfg, err := runtime.ProcessorConfig(lm.f)
 	if err != nil {
@@ -62,7 +61,7 @@ func loadImages(c *cli.Context, lm *loadedModel) ([]*runtime.Image, error) {
 	}
 	var out []*runtime.Image
 	for _, p := range files {
-		b, err := os.ReadFile(p)
+		b, err := readInput(p, c.App.Reader, maxImageInput, "--image")
 		if err != nil {
 			return nil, err
 		}
@@ -77,8 +76,8 @@ func loadImages(c *cli.Context, lm *loadedModel) ([]*runtime.Image, error) {
 
 // pixelValueImages reads pixel_values [n, channels, size, size] F32 from a safetensors file:
 // one image per n, without crops.
-func pixelValueImages(path string, channels, size int) ([]*runtime.Image, error) {
-	b, err := os.ReadFile(path)
+func pixelValueImages(c *cli.Context, path string, channels, size int) ([]*runtime.Image, error) {
+	b, err := readInput(path, c.App.Reader, maxPixelValuesInput, "--pixel-values")
 	if err != nil {
 		return nil, err
 	}

@@ -161,7 +161,7 @@ func idsFromFlags(c *cli.Context) ([]int32, error) {
 		}
 		return ids, nil
 	case c.IsSet("ids-file"):
-		b, err := os.ReadFile(c.String("ids-file"))
+		b, err := readInput(c.String("ids-file"), c.App.Reader, maxIDsInput, "--ids-file")
 		if err != nil {
 			return nil, err
 		}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -68,23 +67,6 @@ func loadTokenizer(c *cli.Context) (*tokenizer.Tokenizer, func(), error) {
 	return tok, func() { lm.Close() }, nil
 }
 
-// maxStdin caps what a verb reads from standard input or a prompt file (64 MiB: far more than
-// any context holds, and small enough to hold in memory).
-const maxStdin = 64 << 20
-
-// readAllCapped reads r to its end, failing with an error naming what once more than maxStdin
-// bytes arrive (checked while reading).
-func readAllCapped(r io.Reader, what string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxStdin+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if len(b) > maxStdin {
-		return nil, fmt.Errorf("%s: more than %d MiB", what, maxStdin>>20)
-	}
-	return b, nil
-}
-
 // argOrStdin returns the single argument, or standard input when it is "-".
 func argOrStdin(c *cli.Context, what string) (string, error) {
 	if c.NArg() != 1 {
@@ -94,7 +76,7 @@ func argOrStdin(c *cli.Context, what string) (string, error) {
 	if a != "-" {
 		return a, nil
 	}
-	b, err := readAllCapped(c.App.Reader, "standard input")
+	b, err := readInput("-", c.App.Reader, maxTextInput, c.Command.Name)
 	if err != nil {
 		return "", err
 	}

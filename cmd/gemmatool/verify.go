@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -80,7 +79,7 @@ func windowInput(c *cli.Context) (*loadedModel, []int32, error) {
 	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
 		return nil, nil, usageError("%s: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0", name)
 	}
-	text, err := os.ReadFile(c.String("text"))
+	text, err := readInput(c.String("text"), c.App.Reader, maxTextInput, "--text")
 	if err != nil {
 		return nil, nil, err
 	}
