@@ -138,7 +138,7 @@ func chatAction(c *cli.Context) error {
 	readErr := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(c.App.Reader)
-		sc.Buffer(make([]byte, 64<<10), maxStdin)
+		sc.Buffer(make([]byte, 64<<10), maxTextInput)
 		var msg strings.Builder
 		for sc.Scan() {
 			l := sc.Text()
@@ -268,7 +268,7 @@ func (cs *chatState) attach(c *cli.Context, path string) error {
 		return err
 	}
 	cfg.PanAndScan = c.Bool("pan-and-scan")
-	b, err := readFileCapped(path, maxImageFile)
+	b, err := readInput(path, nil, maxImageInput, "/image")
 	if err != nil {
 		return err
 	}
@@ -432,31 +432,4 @@ func (cs *chatState) answer(c *cli.Context, text string, rawIDs []int32, stop fu
 	}
 	return &chatTurn{Turn: cs.turn, PromptTokens: len(ids), ContextTokens: cs.s.Pos(), GeneratedIDs: gen, Text: out.text.String(),
 		FinishReason: finishReason(st, err), PrefillTokS: st.PrefillTokS(), DecodeTokS: st.DecodeTokS()}, werr
-}
-
-// maxImageFile caps an image file read by chat's /image (the decoder checks the pixel count).
-const maxImageFile = 64 << 20
-
-// readFileCapped reads a regular file of at most limit bytes, checking while reading.
-func readFileCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d MiB", path, limit>>20)
-	}
-	return b, nil
 }

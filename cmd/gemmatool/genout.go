@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -144,34 +142,18 @@ func stopOnCancel(ctx context.Context) func() error {
 	}
 }
 
-// readPrompt returns the prompt of --prompt (standard input for "-") or --file.
+// readPrompt returns the prompt of --prompt (standard input for "-") or --file (a file, or
+// standard input for "-"), read through readInput's cap.
 func readPrompt(c *cli.Context) (string, bool, error) {
 	switch {
 	case c.IsSet("prompt") && c.IsSet("file"):
 		return "", false, usageError("give --prompt or --file, not both")
 	case c.IsSet("file"):
-		path := c.String("file")
-		if path == "-" {
-			b, err := readAllCapped(c.App.Reader, "standard input")
-			return string(b), true, err
-		}
-		st, err := os.Stat(path)
-		if err != nil {
-			return "", false, err
-		}
-		if !st.Mode().IsRegular() {
-			return "", false, fmt.Errorf("%s: not a regular file", path)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return "", false, err
-		}
-		defer f.Close()
-		b, err := readAllCapped(f, path)
+		b, err := readInput(c.String("file"), c.App.Reader, maxTextInput, "--file")
 		return string(b), true, err
 	case c.IsSet("prompt"):
 		if c.String("prompt") == "-" {
-			b, err := readAllCapped(c.App.Reader, "standard input")
+			b, err := readInput("-", c.App.Reader, maxTextInput, "--prompt")
 			return string(b), true, err
 		}
 		return c.String("prompt"), true, nil
