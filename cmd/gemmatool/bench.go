@@ -244,9 +244,9 @@ type benchRow struct {
 	AvgTS      float64   `json:"avg_ts"`
 	StddevTS   float64   `json:"stddev_ts"`
 	SamplesTS  []float64 `json:"samples_ts"`
-	ReadGBs    float64   `json:"read_gbs,omitempty"`     // tg: weight bytes per token × tok/s
-	CeilingGBs float64   `json:"ceiling_gbs,omitempty"`  // tg: best of the ceiling's methods
-	Roofline   float64   `json:"roofline_ts,omitempty"`  // tg: ceiling ÷ bytes per token
+	ReadGBs    float64   `json:"read_gbs,omitempty"`    // tg: weight bytes per token × tok/s
+	CeilingGBs float64   `json:"ceiling_gbs,omitempty"` // tg: best of the ceiling's methods
+	Roofline   float64   `json:"roofline_ts,omitempty"` // tg: ceiling ÷ bytes per token
 	Fraction   float64   `json:"roofline_fraction,omitempty"`
 	UnderMeas  bool      `json:"ceiling_under_measured,omitempty"`
 	Ceiling    *ceiling  `json:"ceiling,omitempty"`
