@@ -140,6 +140,10 @@ func TestUsageConventions(t *testing.T) {
 			}
 		})
 	}
+	// Type names in any case, as llama.cpp users type them.
+	if out, stderr, code := mainRun(t, "", "estimate", "--size", "1B", "--type", "Q4_0", "--embed", "Q8_0"); code != 0 || !strings.Contains(out, "type q4_0 (embedding q8_0)") {
+		t.Errorf("estimate --size 1B --type Q4_0: exit %d, %q %s", code, out, stderr)
+	}
 	// The binary itself (main's mapping): a usage error is status 2, a runtime failure 1.
 	if _, stderr, code := execRun(t, "", "conver"); code != 2 || !strings.Contains(stderr, "did you mean convert?") {
 		t.Errorf("binary: gemmatool conver: exit %d, %q", code, stderr)

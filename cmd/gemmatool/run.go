@@ -332,8 +332,8 @@ func runAction(c *cli.Context) error {
 	reason := finishReason(st, err)
 	if verbose {
 		kv := s.Cache()
-		fmt.Fprintf(stderr, "kv cache: %d positions, %d bytes in use (%.2f MB; a full cache on every layer would hold %.2f MB), %d bytes allocated\n",
-			kv.Len(), kv.Bytes(), float64(kv.Bytes())/1e6, float64(kv.FullBytes())/1e6, kv.AllocatedBytes())
+		fmt.Fprintf(stderr, "kv cache: %d positions, %s in use (a full cache on every layer would hold %s), %s allocated\n",
+			kv.Len(), humanBytes(int64(kv.Bytes())), humanBytes(int64(kv.FullBytes())), humanBytes(int64(kv.AllocatedBytes())))
 		fmt.Fprintf(stderr, "stop: %s after %d tokens\n", reason, st.Generated)
 	}
 	if jsonOut || stream {
