@@ -227,6 +227,9 @@ func TestModelDirectory(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(cache, "a_text_1b_like-*.gmt")); len(m) != 1 {
 		t.Errorf("cache holds %v, want one a_text_1b_like-<hash>.gmt", m)
 	}
+	if _, stderr, code := mainRun(t, "", "inspect", goldenADir); code != 1 || !strings.Contains(stderr, "gemmatool convert "+goldenADir+" -o FILE") {
+		t.Errorf("inspect DIR: exit %d, %q", code, stderr)
+	}
 	_, stderr, code := mainRun(t, "", "run", "--model", t.TempDir(), "--ids", "2")
 	if code != 1 || !strings.Contains(stderr, "directory without config.json") {
 		t.Errorf("run --model EMPTYDIR: exit %d, %q", code, stderr)

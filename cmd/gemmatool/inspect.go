@@ -63,6 +63,9 @@ func runInspect(c *cli.Context) error {
 	if len(args) != 1 {
 		return usageError("inspect: want one file, got %d arguments (see gemmatool inspect --help)", len(args))
 	}
+	if isCheckpointDir(args[0]) {
+		return fmt.Errorf("%s is a directory: inspect reads a gemmatool file; for a Hugging Face checkpoint directory, 'gemmatool estimate %s' sizes it and 'gemmatool convert %s -o FILE' converts it", args[0], args[0], args[0])
+	}
 	f, err := format.Open(args[0], nil)
 	if err != nil {
 		return err
