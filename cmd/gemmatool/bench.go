@@ -68,6 +68,7 @@ Examples:
 			&cli.IntFlag{Name: "mm-n", Value: 128, Usage: "activation rows for the matrix-matrix kernel test"},
 			&cli.Float64Flag{Name: "bw-gb", Value: 1, Usage: "buffer size in GB of the streaming bandwidth test"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON (-o jsonl with --model; JSON lines for --kernels)"},
+			&cli.BoolFlag{Name: "csv", Usage: "with --model: -o csv"},
 		},
 		Action: benchAction,
 	})
@@ -103,8 +104,13 @@ func benchAction(c *cli.Context) error {
 		return err
 	}
 	format := c.String("output")
-	if c.Bool("json") {
+	switch {
+	case c.Bool("json") && c.Bool("csv"):
+		return usageError("give --json or --csv, not both")
+	case c.Bool("json"):
 		format = "jsonl"
+	case c.Bool("csv"):
+		format = "csv"
 	}
 	if !slices.Contains([]string{"md", "csv", "json", "jsonl"}, format) {
 		return usageError("--output %q: want md, csv, json or jsonl", format)
