@@ -281,6 +281,28 @@ func TestNonFiniteLogits(t *testing.T) {
 	}
 }
 
+// TestNonFiniteLogitsVerify: verify perplexity and kld name the position of a non-finite logit.
+func TestNonFiniteLogitsVerify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("unpacks and converts gemma3-brown-tiny")
+	}
+	ck := mustUnpack(t, "gemma3-brown-tiny")
+	poisonTensor(t, filepath.Join(ck, "model.safetensors"), "model.norm.weight")
+	model := filepath.Join(t.TempDir(), "nan.gmt")
+	if _, stderr, code := mainRun(t, "", "convert", ck, "-o", model, "-q"); code != 0 {
+		t.Fatalf("convert: %s", stderr)
+	}
+	for _, args := range [][]string{
+		{"verify", "perplexity", "--model", model, "--text", brownText, "--ctx", "16", "--chunks", "1"},
+		{"verify", "kld", "--model", model, "--act", "int8", "--text", brownText, "--ctx", "16", "--chunks", "1"},
+	} {
+		_, stderr, code := mainRun(t, "", args...)
+		if code != 1 || !strings.Contains(stderr, "non-finite logits") || !strings.Contains(stderr, "at position") {
+			t.Errorf("%s on NaN weights: exit %d, %q", strings.Join(args[:2], " "), code, stderr)
+		}
+	}
+}
+
 // poisonTensor overwrites every byte of the named tensor of a safetensors file with 0xff (NaN
 // in bf16, f16 and f32).
 func poisonTensor(t *testing.T, path, name string) {
