@@ -3,6 +3,7 @@
 package convert_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -75,5 +76,55 @@ func TestSpecialFilesRefused(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestBadAuxAndConfig: wrongly typed or out-of-range configuration values and malformed
+// tokenizer files are refused before any output is written, naming the file and key.
+func TestBadAuxAndConfig(t *testing.T) {
+	tests := []struct {
+		name, file, content string
+		want                []string
+	}{
+		{"string size", "config.json", `{"model_type":"gemma3_text","hidden_size":"64"}`, []string{"config.json", `hidden_size: want an integer, got "64"`}},
+		{"string eps", "config.json", `{"model_type":"gemma3_text","rms_norm_eps":"1e-6"}`, []string{"config.json", "rms_norm_eps: want a number"}},
+		{"negative positions", "config.json", `{"model_type":"gemma3_text","max_position_embeddings":-1}`, []string{"config.json", "max_position_embeddings = -1"}},
+		{"bos beyond vocab", "config.json", `{"model_type":"gemma3_text","bos_token_id":9999999}`, []string{"config.json", "bos_token_id = 9999999"}},
+		{"tokenizer not json", "tokenizer.json", `{"model": {"type": "BPE", `, []string{"tokenizer.json", "offset"}},
+		{"tokenizer_config not json", "tokenizer_config.json", `{"chat_template": 3`, []string{"tokenizer_config.json", "not JSON"}},
+		{"special_tokens_map not an object", "special_tokens_map.json", `[1,2]`, []string{"special_tokens_map.json", "not a JSON object"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyGolden(t, "a_text_1b_like")
+			content := tt.content
+			if tt.file == "config.json" {
+				// Keep the golden config and override one key.
+				b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+				var m map[string]any
+				json.Unmarshal(b, &m)
+				var o map[string]any
+				json.Unmarshal([]byte(tt.content), &o)
+				for k, v := range o {
+					m[k] = v
+				}
+				nb, _ := json.Marshal(m)
+				content = string(nb)
+			}
+			os.WriteFile(filepath.Join(dir, tt.file), []byte(content), 0o644)
+			outDir := t.TempDir()
+			_, err := convert.Run(dir, filepath.Join(outDir, "out.gmt"), convert.Options{}, nil)
+			if err == nil {
+				t.Fatal("Run succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Run = %q, want it to contain %q", err, w)
+				}
+			}
+			if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+				t.Errorf("left in the output directory: %v", ents)
+			}
+		})
 	}
 }

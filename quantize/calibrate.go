@@ -14,12 +14,14 @@ type CalibrateOptions struct {
 	Dataset string
 	// ChunkSize is recorded as the window length (tokens, BOS included).
 	ChunkSize int
+	// Threads is the number of threads of the products (below 1: GOMAXPROCS).
+	Threads int
 	// Progress, when set, is called after each window with the windows done and planned.
 	Progress func(done, total int)
 }
 
 // Calibrate runs every window (token ids, BOS included) through m as one prefill from an empty
-// cache, on the exact activation path (float32 activations, whatever the current mode), and
+// cache, on the exact activation path (float32 activations), and
 // accumulates, for every decoder linear weight, Σ x_j² over every position of every window
 // (BOS included, as llama.cpp's imatrix does) per input column, in float64, with the token
 // count. Weights that share an input (q/k/v, gate/up) get equal entries.
@@ -31,15 +33,12 @@ func Calibrate(m *runtime.Model, windows [][]int32, o CalibrateOptions) (*Imatri
 	for _, w := range windows {
 		maxLen = max(maxLen, len(w))
 	}
-	prev := kernel.GetActivationMode()
-	kernel.SetActivationMode(kernel.ModeExact)
-	defer kernel.SetActivationMode(prev)
-
 	L := m.NumLayers()
 	const nIn = 4
 	sums := make([][]float64, L*nIn)
 	counts := make([]int64, L*nIn)
-	s := m.NewSession(&runtime.SessionOptions{MaxContext: maxLen})
+	ex := kernel.Exec{Mode: kernel.ModeExact, Threads: o.Threads}
+	s := m.NewSession(&runtime.SessionOptions{MaxContext: maxLen, Exec: ex})
 	s.SetObserver(func(layer int, in runtime.LinearInput, x []float32, n int) {
 		k := layer*nIn + int(in)
 		cols := len(x) / n
@@ -49,7 +48,7 @@ func Calibrate(m *runtime.Model, windows [][]int32, o CalibrateOptions) (*Imatri
 		acc := sums[k]
 		// Columns split over the pool; each column sums its n rows in position order, so the
 		// result does not depend on the split.
-		kernel.ParallelFor(cols, func(lo, hi int) {
+		ex.ParallelFor(cols, func(lo, hi int) {
 			for i := range n {
 				row := x[i*cols : (i+1)*cols]
 				for j := lo; j < hi; j++ {

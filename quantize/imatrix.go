@@ -2,15 +2,17 @@ package quantize
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/gemmatool/gemmatool/format"
 )
 
 // Imatrix is an importance matrix: for every linear weight (by canonical tensor name, such
@@ -273,6 +275,9 @@ func ReadImatrix(path string) (*Imatrix, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	if st.Size() > maxImatrixFile {
 		return nil, fmt.Errorf("%s: %d bytes, larger than any imatrix (%d)", path, st.Size(), int64(maxImatrixFile))
 	}
@@ -305,25 +310,15 @@ func WriteImatrix(path string, m *Imatrix, gguf bool) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := format.CreateOutput(context.Background(), path)
 	if err != nil {
 		return err
 	}
-	name := tmp.Name()
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
+	if _, err := f.Write(b); err != nil {
+		f.Abort()
+		return err
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-	}
-	return err
+	return f.Commit()
 }
 
 // GGUFImatrixName maps a canonical decoder weight name ("text.blk.3.attn_o") to llama.cpp's

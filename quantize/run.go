@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ type Job struct {
 	Workers int
 	// Progress, when set, receives the source elements done and the total.
 	Progress func(done, total int64)
+	// Inputs are the files the source reads; the output may not resolve to any of them.
+	Inputs []string
 }
 
 // chunkElems bounds the float32 rows held at once per tensor (16 MiB of values), which
@@ -61,6 +64,16 @@ var chunkElems = 4 << 20
 // Run quantizes job.Src into a new file at out (written to a temporary file and renamed on
 // success) and returns the recipe and per-tensor errors it recorded.
 func Run(out string, job Job) (*format.Quantization, error) {
+	return RunContext(context.Background(), out, job)
+}
+
+// RunContext is [Run] that stops when ctx is done: the partial output is removed and the
+// error wraps ctx's error. job.Inputs are the paths the output must not be (see
+// [format.CheckOutput]).
+func RunContext(ctx context.Context, out string, job Job) (*format.Quantization, error) {
+	if _, err := format.CheckOutput(out, job.Inputs...); err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
 	specs := job.Src.Specs()
 	q := &format.Quantization{Preset: job.Preset, QAT: job.QAT.Target, QATEvidence: job.QAT.Evidence, Rules: job.Policy.Rules()}
 	type decided struct {
@@ -86,7 +99,7 @@ func Run(out string, job Job) (*format.Quantization, error) {
 	if usesI4 {
 		q.I4Scale = job.Opts.I4Scale.String()
 	}
-	w, err := format.Create(out)
+	w, err := format.CreateContext(ctx, out, job.Inputs...)
 	if err != nil {
 		return nil, err
 	}

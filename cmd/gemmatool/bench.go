@@ -88,7 +88,7 @@ func intList(c *cli.Context, name string, lo, hi int) ([]int, error) {
 }
 
 func benchAction(c *cli.Context) error {
-	threads := []int{kernel.Threads()}
+	threads := []int{kernel.Exec{}.NumThreads()}
 	if c.IsSet("threads") {
 		var err error
 		if threads, err = intList(c, "threads", 1, maxThreads); err != nil {
@@ -115,20 +115,21 @@ func benchAction(c *cli.Context) error {
 	if !slices.Contains([]string{"md", "csv", "json", "jsonl"}, format) {
 		return usageError("--output %q: want md, csv, json or jsonl", format)
 	}
-	if err := setActivationMode(c.String("act")); err != nil {
+	ex, err := execFromFlags(c)
+	if err != nil {
 		return err
 	}
 	w := c.App.Writer
 	if c.String("model") != "" {
-		return benchModel(c, w, threads, pps, tgs, format)
+		return benchModel(c, w, ex, threads, pps, tgs, format)
 	}
-	kernel.SetThreads(threads[0])
-	ceil := measureCeiling(int(c.Float64("bw-gb")*1e9), threads[0])
+	ex.Threads = threads[0]
+	ceil := measureCeiling(int(c.Float64("bw-gb")*1e9), ex)
 	if !c.Bool("json") {
 		fmt.Fprintf(w, "machine: %s, %d threads; memory read ceiling %s\n", cpuName(), threads[0], &ceil)
 	}
 	if c.Bool("kernels") {
-		return benchKernels(c, w, ceil.Best, threads[0])
+		return benchKernels(c, w, ceil.Best, ex)
 	}
 	if c.Bool("json") {
 		return json.NewEncoder(w).Encode(map[string]any{"bandwidth_gbs": ceil.Best, "bandwidth_methods": ceil.Methods, "bandwidth_spread": ceil.Spread(), "threads": threads[0], "cpu": cpuName()})
@@ -179,12 +180,14 @@ func (c *ceiling) String() string {
 // pattern, MatVec over bytes/2 (512 MB by default) of resident F32 and BF16 copies of a Gemma 3 1B feed-forward
 // matrix (6912 × 1152; each thread reads its rows of one matrix after another, each call
 // reading its matrix from memory).
-func measureCeiling(bytes, threads int) ceiling {
+func measureCeiling(bytes int, ex kernel.Exec) ceiling {
+	threads := ex.NumThreads()
+	ex.Mode = kernel.ModeExact // the products are read-bound on the exact path
 	var c ceiling
 	c.add(fmt.Sprintf("stream ×%d", threads), kernel.MeasureBandwidth(bytes, threads))
 	c.add(fmt.Sprintf("stream ×%d", 2*threads), kernel.MeasureBandwidth(bytes, 2*threads))
 	for _, t := range []format.DType{format.F32, format.BF16} {
-		if g, err := matVecBandwidth(t, 6912, 1152, max(bytes/2, 32<<20)); err == nil {
+		if g, err := matVecBandwidth(ex, t, 6912, 1152, max(bytes/2, 32<<20)); err == nil {
 			c.add("matvec "+t.String(), g)
 		}
 	}
@@ -194,7 +197,7 @@ func measureCeiling(bytes, threads int) ceiling {
 // matVecBandwidth returns the best weight bytes per second of MatVec over copies of a
 // rows × cols matrix of type t totalling about total bytes (resident, as a loaded model's
 // weights).
-func matVecBandwidth(t format.DType, rows, cols, total int) (float64, error) {
+func matVecBandwidth(ex kernel.Exec, t format.DType, rows, cols, total int) (float64, error) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	src := make([]float32, rows*cols)
 	for i := range src {
@@ -228,7 +231,7 @@ func matVecBandwidth(t format.DType, rows, cols, total int) (float64, error) {
 	for pass := 0; pass < 5; pass++ {
 		t0 := time.Now()
 		for _, m := range ms {
-			kernel.MatVec(y, m, x)
+			ex.MatVec(y, m, x)
 		}
 		best = min(best, time.Since(t0).Seconds())
 	}
@@ -266,7 +269,7 @@ func (r *benchRow) test() string {
 }
 
 // benchModel runs llama-bench's pp and tg tests on a model for every thread count.
-func benchModel(c *cli.Context, w io.Writer, threads, pps, tgs []int, outFmt string) error {
+func benchModel(c *cli.Context, w io.Writer, ex kernel.Exec, threads, pps, tgs []int, outFmt string) error {
 	path := c.String("model")
 	if isCheckpointDir(path) {
 		var err error
@@ -274,14 +277,14 @@ func benchModel(c *cli.Context, w io.Writer, threads, pps, tgs []int, outFmt str
 			return err
 		}
 	}
-	f, err := format.Open(path, nil)
+	f, err := openFormat(path, "--model")
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	if c.Bool("vision") {
-		kernel.SetThreads(threads[0])
-		return benchVision(c, w, f, threads[0])
+		ex.Threads = threads[0]
+		return benchVision(c, w, f, ex)
 	}
 	m, err := runtime.Load(f, &runtime.LoadOptions{Resident: !c.Bool("mmap"), Logger: newWarnLogger(c.App.ErrWriter)})
 	if err != nil {
@@ -303,7 +306,9 @@ func benchModel(c *cli.Context, w io.Writer, threads, pps, tgs []int, outFmt str
 	if mp := m.Config.MaxPositions; mp > 0 && maxLen >= mp {
 		return usageError("tests of %d tokens exceed the model's %d positions", maxLen, mp)
 	}
-	sess := m.NewSession(&runtime.SessionOptions{MaxContext: maxLen + 1})
+	newSession := func(ex kernel.Exec) *runtime.Session {
+		return m.NewSession(&runtime.SessionOptions{MaxContext: maxLen + 1, Exec: ex})
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	vocab := min(m.SamplingLimit(), m.VocabRows())
 	ids := make([]int32, maxLen)
@@ -319,8 +324,9 @@ func benchModel(c *cli.Context, w io.Writer, threads, pps, tgs []int, outFmt str
 		fmt.Fprintf(w, "| model | size | params | backend | threads | test | t/s |\n| --- | ---: | ---: | --- | ---: | --- | ---: |\n")
 	}
 	for _, th := range threads {
-		kernel.SetThreads(th)
-		ceil := measureCeiling(bwBytes, th)
+		ex.Threads = th
+		sess := newSession(ex)
+		ceil := measureCeiling(bwBytes, ex)
 		var thRows []*benchRow
 		var tests []benchRow
 		for _, pp := range pps {
@@ -367,7 +373,7 @@ func benchModel(c *cli.Context, w io.Writer, threads, pps, tgs []int, outFmt str
 		}
 		// Measure the ceiling again after the tests: the machine's bandwidth drifts, and a low
 		// moment must not flatter the decode figures.
-		after := measureCeiling(bwBytes, th)
+		after := measureCeiling(bwBytes, ex)
 		for _, mm := range after.Methods {
 			ceil.add(mm.Method+" (after)", mm.GBs)
 		}
@@ -491,7 +497,8 @@ func projectionShapes(size string) ([]benchShape, error) {
 	}, nil
 }
 
-func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
+func benchKernels(c *cli.Context, w io.Writer, bw float64, ex kernel.Exec) error {
+	threads := ex.NumThreads()
 	var shapes []benchShape
 	for _, s := range strings.Split(c.String("shapes"), ",") {
 		sh, err := projectionShapes(strings.TrimSpace(s))
@@ -508,7 +515,7 @@ func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
 		}
 		types = append(types, t)
 	}
-	peak := peakGFLOPS(format.F32, threads)
+	peak := peakGFLOPS(format.F32, ex)
 	// The int8 path (--act int8 with q4_0, q8_0 or i4 weights) multiplies integers: its ceiling
 	// is measured on its own (Q8_0 weights, cache-resident), never the f32 one.
 	int8Path := func(t format.DType) bool {
@@ -516,7 +523,7 @@ func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
 	}
 	var peak8 float64
 	if slices.ContainsFunc(types, int8Path) {
-		peak8 = peakGFLOPS(format.Q8_0, threads)
+		peak8 = peakGFLOPS(format.Q8_0, ex)
 	}
 	n := c.Int("mm-n")
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -579,7 +586,7 @@ func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
 			y := make([]float32, n*sh.rows)
 			next := 0
 			mv := timeIt(func() {
-				kernel.MatVec(y[:sh.rows], ms[next], x[:sh.cols])
+				ex.MatVec(y[:sh.rows], ms[next], x[:sh.cols])
 				next = (next + 1) % len(ms)
 			})
 			gbs := float64(m.WeightBytes()) / mv / 1e9
@@ -587,7 +594,7 @@ func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
 			if sh.rows > 100000 {
 				mmN = min(n, 16) // the lm_head matmul only runs on the last position
 			}
-			mm := timeIt(func() { kernel.MatMul(y[:mmN*sh.rows], m, x[:mmN*sh.cols], mmN) })
+			mm := timeIt(func() { ex.MatMul(y[:mmN*sh.rows], m, x[:mmN*sh.cols], mmN) })
 			gf := 2 * float64(sh.rows) * float64(sh.cols) * float64(mmN) / mm / 1e9
 			pk := peak
 			if int8Path(t) {
@@ -668,7 +675,7 @@ func cpuName() string {
 // throughput of the matrix product with weights of type t (F32, or Q8_0 for the int8 path) on a cache-resident problem (1024×1024 weights, 4 MB,
 // and 480 activation rows: 1 GFLOP with no memory traffic to speak of), best of 10 runs. The CPU's nominal clock
 // is not a usable basis on virtual machines (this one reports 2.1 GHz and turbos well above).
-func peakGFLOPS(t format.DType, threads int) float64 {
+func peakGFLOPS(t format.DType, ex kernel.Exec) float64 {
 	const rows, cols, n = 1024, 1024, 480
 	rng := rand.New(rand.NewPCG(7, 8))
 	w := make([]float32, rows*cols)
@@ -694,7 +701,7 @@ func peakGFLOPS(t format.DType, threads int) float64 {
 	best := math.Inf(1)
 	for r := 0; r < 10; r++ {
 		t0 := time.Now()
-		kernel.MatMul(y, m, x, n)
+		ex.MatMul(y, m, x, n)
 		best = min(best, time.Since(t0).Seconds())
 	}
 	return 2 * rows * cols * n / best / 1e9
@@ -717,7 +724,8 @@ func cpuinfo(key string) string {
 }
 
 // benchVision times the vision tower and projector on one image of random pixels.
-func benchVision(c *cli.Context, w io.Writer, f *format.File, threads int) error {
+func benchVision(c *cli.Context, w io.Writer, f *format.File, ex kernel.Exec) error {
+	threads := ex.NumThreads()
 	tw, err := vision.Load(f)
 	if err != nil {
 		return err
@@ -729,9 +737,9 @@ func benchVision(c *cli.Context, w io.Writer, f *format.File, threads int) error
 		px[i] = float32(rng.Float64()*2 - 1)
 	}
 	var secs []float64
-	for r := 0; r < max(1, c.Int("reps")); r++ {
+	for r := 0; r < max(1, c.Int("repetitions")); r++ {
 		t0 := time.Now()
-		if _, err := tw.Encode(px, 1, false); err != nil {
+		if _, err := tw.Encode(ex, px, 1, false); err != nil {
 			return err
 		}
 		secs = append(secs, time.Since(t0).Seconds())
@@ -744,7 +752,7 @@ func benchVision(c *cli.Context, w io.Writer, f *format.File, threads int) error
 	flops := 2 * (np*pl*vh + float64(v.NumLayers)*perLayer + float64(tw.MM.TokensPerImage)*vh*float64(tw.TextDim))
 	med := median(secs)
 	gf := flops / med / 1e9
-	peak := peakGFLOPS(format.F32, threads)
+	peak := peakGFLOPS(format.F32, ex)
 	if c.Bool("json") {
 		return json.NewEncoder(w).Encode(map[string]any{"model": c.String("model"), "image_size": v.ImageSize, "layers": v.NumLayers,
 			"seconds": med, "runs_seconds": secs, "gflop": flops / 1e9, "gflops": gf, "peak_gflops": peak, "peak_fraction": gf / peak, "threads": threads})

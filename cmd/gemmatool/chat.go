@@ -75,6 +75,7 @@ type chatTurn struct {
 // generated one (pending), which the next turn's prefill starts with.
 type chatState struct {
 	lm      *loadedModel
+	ex      kernel.Exec
 	s       *runtime.Session
 	smp     *runtime.Sampler
 	system  string
@@ -87,8 +88,9 @@ type chatState struct {
 
 func chatAction(c *cli.Context) error {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
+	ex, err := execFromFlags(c)
+	if err != nil {
+		return err
 	}
 	for _, st := range c.StringSlice("stop") {
 		if st == "" {
@@ -100,9 +102,6 @@ func chatAction(c *cli.Context) error {
 		return err
 	}
 	defer lm.Close()
-	if err := setActivationMode(c.String("act")); err != nil {
-		return err
-	}
 	if mp := lm.m.Config.MaxPositions; c.IsSet("ctx") && mp > 0 && c.Int("ctx") > mp {
 		return usageError("--ctx %d is out of range: the model holds 1 … %d positions", c.Int("ctx"), mp)
 	}
@@ -114,8 +113,8 @@ func chatAction(c *cli.Context) error {
 	if !c.IsSet("seed") {
 		seed = uint64(time.Now().UnixNano())
 	}
-	cs := &chatState{lm: lm, smp: newSampler(c, lm, seed), system: c.String("system"), images: images,
-		s: lm.m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx")})}
+	cs := &chatState{lm: lm, ex: ex, smp: newSampler(c, lm, seed), system: c.String("system"), images: images,
+		s: lm.m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx"), Exec: ex})}
 
 	// Ctrl-C during an answer stops the answer; at the prompt (or SIGTERM) it ends the chat.
 	var answering, stopAnswer atomic.Bool
@@ -374,7 +373,7 @@ func (cs *chatState) answer(c *cli.Context, text string, rawIDs []int32, stop fu
 	}
 	var prompt *runtime.Batch
 	if cs.images != nil {
-		if prompt, _, _, err = imageBatch(cs.lm, ids, cs.images, false); err != nil {
+		if prompt, _, _, err = imageBatch(cs.ex, cs.lm, ids, cs.images, false); err != nil {
 			return nil, err
 		}
 	} else if err := checkNoImageTokens("chat", cs.lm, ids); err != nil {

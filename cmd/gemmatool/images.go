@@ -12,6 +12,7 @@ import (
 
 	"github.com/gemmatool/gemmatool/runtime"
 	"github.com/gemmatool/gemmatool/runtime/imageproc"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/runtime/tokenizer"
 	"github.com/gemmatool/gemmatool/runtime/vision"
 )
@@ -107,14 +108,15 @@ func pixelValueImages(c *cli.Context, path string, channels, size int) ([]*runti
 }
 
 // imageBatch encodes the images with the model's vision tower and places their features in
-// the already expanded prompt ids. It returns the batch template and the encoder output.
-func imageBatch(lm *loadedModel, ids []int32, images []*runtime.Image, keepHidden bool) (*runtime.Batch, *vision.Output, time.Duration, error) {
+// the already expanded prompt ids, its products running as ex says. It returns the batch
+// template and the encoder output.
+func imageBatch(ex kernel.Exec, lm *loadedModel, ids []int32, images []*runtime.Image, keepHidden bool) (*runtime.Batch, *vision.Output, time.Duration, error) {
 	tw, err := vision.Load(lm.f)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	t0 := time.Now()
-	out, err := runtime.EncodeImages(tw, images, keepHidden)
+	out, err := runtime.EncodeImages(ex, tw, images, keepHidden)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -3,14 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/quantize"
-	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/verify"
 )
 
@@ -47,9 +45,6 @@ Example:
 }
 
 func imatrixAction(c *cli.Context) error {
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
-	}
 	out := c.String("output")
 	gguf := strings.HasSuffix(strings.ToLower(out), ".gguf")
 	switch c.String("format") {
@@ -65,7 +60,10 @@ func imatrixAction(c *cli.Context) error {
 	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
 		return usageError("imatrix: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0")
 	}
-	text, err := os.ReadFile(c.String("text"))
+	if err := checkOutput(c, out, c.String("model"), c.String("text")); err != nil {
+		return err
+	}
+	text, err := readInput(c.String("text"), c.App.Reader, maxTextInput, c.Command.Name)
 	if err != nil {
 		return err
 	}
@@ -93,7 +91,7 @@ func imatrixAction(c *cli.Context) error {
 	}
 	var bar *progress
 	im, err := quantize.Calibrate(lm.m, windows, quantize.CalibrateOptions{
-		Dataset: filepath.Base(c.String("text")), ChunkSize: ctx,
+		Dataset: filepath.Base(c.String("text")), ChunkSize: ctx, Threads: c.Int("threads"),
 		Progress: func(done, total int) {
 			if bar == nil {
 				bar = newProgress(c.App.ErrWriter, "imatrix", int64(total), "", c.Bool("json") || c.Bool("quiet"))

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime/imageproc"
 )
 
@@ -76,25 +77,40 @@ func readInput(path string, stdin io.Reader, limit int64, what string) ([]byte, 
 }
 
 // readCappedFrom reads r to its end, failing once more than limit bytes arrive. size, when
-// not negative, sizes the buffer (the file's size, itself checked against limit).
+// not negative, is the expected length (a regular file's size, itself checked against
+// limit). Input of unknown length is gathered in chunks and joined once at the end, so an
+// input refused at the cap has cost at most the cap in memory.
 func readCappedFrom(r io.Reader, name string, limit int64, what string, size int64) ([]byte, error) {
-	buf := make([]byte, 0, min(max(size+1, 512), limit+1))
+	const chunk = 1 << 20
+	var chunks [][]byte
+	var total int64
+	next := min(max(size+1, 512), limit+1, chunk)
 	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+		b := make([]byte, min(next, limit+1-total))
+		n, err := io.ReadFull(r, b)
+		total += int64(n)
+		if n > 0 {
+			chunks = append(chunks, b[:n])
 		}
-		n, err := r.Read(buf[len(buf):min(int64(cap(buf)), limit+1)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
+		if total > limit {
 			return nil, fmt.Errorf("%s %s: more than the %s cap for %s: %w", what, name, capLabel(limit), what, errInputTooLarge)
 		}
-		if err == io.EOF {
-			return buf, nil
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", what, name, err)
 		}
+		next = chunk
 	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	out := make([]byte, 0, total)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return out, nil
 }
 
 // requireRegular refuses anything but a regular file where one is read whole.
@@ -102,28 +118,7 @@ func requireRegular(path, what string, st fs.FileInfo) error {
 	if st.Mode().IsRegular() {
 		return nil
 	}
-	return fmt.Errorf("%s %s: %s, not a regular file", what, path, fileKind(st.Mode()))
-}
-
-// fileKind names the kind of a non-regular file for error messages.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case m&fs.ModeIrregular != 0:
-		return "an irregular file"
-	}
-	return "not a regular file"
+	return fmt.Errorf("%s %s: %s, not a regular file", what, path, format.FileKind(st.Mode()))
 }
 
 // inputPathError words an OS error on an input path (*fs.PathError already names it).
@@ -142,4 +137,20 @@ func capLabel(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// openFormat opens a gemmatool file named by a flag or argument called what, refusing up
+// front anything but a regular file (opening a FIFO would block forever).
+func openFormat(path, what string) (*format.File, error) {
+	if path == "" {
+		return nil, usageError("%s: empty path", what)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, inputPathError(what, err)
+	}
+	if err := requireRegular(path, what, st); err != nil {
+		return nil, err
+	}
+	return format.Open(path, nil)
 }

@@ -66,7 +66,7 @@ func runInspect(c *cli.Context) error {
 	if isCheckpointDir(args[0]) {
 		return fmt.Errorf("%s is a directory: inspect reads a gemmatool file; for a Hugging Face checkpoint directory, 'gemmatool estimate %s' sizes it and 'gemmatool convert %s -o FILE' converts it", args[0], args[0], args[0])
 	}
-	f, err := format.Open(args[0], nil)
+	f, err := openFormat(args[0], "inspect")
 	if err != nil {
 		return err
 	}

@@ -9,10 +9,20 @@ import (
 )
 
 func main() {
+	os.Exit(mainExit())
+}
+
+// mainExit runs the command line of the process and returns its exit status.
+func mainExit() int {
 	// SIGINT and SIGTERM cancel the context of the running verb, which stops at its next
-	// check, prints what it has and exits 130.
+	// check, prints what it has (or removes what it was writing) and exits 130. A second
+	// signal ends the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := runContext(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	os.Exit(code)
+	return code
 }

@@ -90,6 +90,9 @@ func quantizeAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOutput(c, out, src); err != nil {
+		return err
+	}
 	if st.IsDir() {
 		ck, err := convert.OpenCheckpoint(src)
 		if err != nil {
@@ -109,9 +112,9 @@ func quantizeAction(c *cli.Context) error {
 		}
 		abs, _ := filepath.Abs(src)
 		hints = quantize.QATHints{DirName: filepath.Base(abs), NameOrPath: ck.Config.NameOrPath, ModelCard: readCard(src)}
-		job = quantize.Job{Src: ckSource{ck}, Meta: *meta, Files: files}
+		job = quantize.Job{Src: ckSource{ck}, Meta: *meta, Files: files, Inputs: ck.InputPaths()}
 	} else {
-		f, err := format.Open(src, nil)
+		f, err := openFormat(src, "quantize")
 		if err != nil {
 			return err
 		}
@@ -132,11 +135,11 @@ func quantizeAction(c *cli.Context) error {
 			files[n] = b
 		}
 		meta := f.Meta
-		meta.Source.From = src
+		meta.Source.From, _ = filepath.Abs(src)
 		meta.Quantization = nil
 		meta.Tool = format.Tool{Name: "gemmatool", Version: version}
 		hints = quantize.QATHints{NameOrPath: f.Meta.Source.Name, DirName: strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))}
-		job = quantize.Job{Src: quantize.FileSource{F: f}, Meta: meta, Files: files}
+		job = quantize.Job{Src: quantize.FileSource{F: f}, Meta: meta, Files: files, Inputs: []string{src}}
 	}
 	qat := quantize.DetectQAT(hints)
 	preset, err := presetFromFlags(c, qat)
@@ -173,10 +176,10 @@ func quantizeAction(c *cli.Context) error {
 	bar := newProgress(c.App.ErrWriter, "quantize", total, "", c.Bool("quiet") || c.Bool("json"))
 	job.Progress = func(done, _ int64) { bar.Update(done) }
 	t0 := time.Now()
-	q, err := quantize.Run(out, job)
+	q, err := quantize.RunContext(c.Context, out, job)
 	bar.Done()
 	if err != nil {
-		return err
+		return interrupted(c, err)
 	}
 	el := time.Since(t0)
 	size := int64(0)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime"
-	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/runtime/tokenizer"
 )
 
@@ -85,7 +84,7 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 		}
 		path = p
 	}
-	f, err := format.Open(path, nil)
+	f, err := openFormat(path, "--model")
 	if err != nil {
 		return nil, err
 	}
@@ -190,8 +189,9 @@ type runResult struct {
 
 func runAction(c *cli.Context) error {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
+	ex, err := execFromFlags(c)
+	if err != nil {
+		return err
 	}
 	if c.Bool("json") && c.Bool("json-stream") {
 		return usageError("give --json or --json-stream, not both")
@@ -224,9 +224,6 @@ func runAction(c *cli.Context) error {
 	}
 	defer lm.Close()
 	m, tok := lm.m, lm.tok
-	if err := setActivationMode(c.String("act")); err != nil {
-		return err
-	}
 	images, err := loadImages(c, lm)
 	if err != nil {
 		return err
@@ -268,7 +265,7 @@ func runAction(c *cli.Context) error {
 	var prompt *runtime.Batch
 	var visionTime time.Duration
 	if images != nil {
-		if prompt, _, visionTime, err = imageBatch(lm, ids, images, false); err != nil {
+		if prompt, _, visionTime, err = imageBatch(ex, lm, ids, images, false); err != nil {
 			return err
 		}
 	}
@@ -277,7 +274,7 @@ func runAction(c *cli.Context) error {
 		seed = uint64(time.Now().UnixNano())
 	}
 	smp := newSampler(c, lm, seed)
-	s := m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx")})
+	s := m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx"), Exec: ex})
 	if len(ids) >= s.MaxContext() {
 		return fmt.Errorf("run: the prompt has %d tokens, the context holds %d", len(ids), s.MaxContext())
 	}
@@ -286,7 +283,7 @@ func runAction(c *cli.Context) error {
 		cfg := m.Config
 		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %s, %d threads\n",
 			lm.f.Path, cfg.NumLayers, cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.SlidingWindow, m.VocabRows(),
-			humanBytes(m.WeightBytes()), kernel.Threads())
+			humanBytes(m.WeightBytes()), ex.NumThreads())
 		fmt.Fprintf(stderr, "prompt: %d tokens; sampling: temp %g top-k %d top-p %g min-p %g repeat-penalty %g seed %d\n",
 			len(ids), c.Float64("temp"), c.Int("top-k"), c.Float64("top-p"), c.Float64("min-p"), c.Float64("repeat-penalty"), seed)
 	}
@@ -376,16 +373,3 @@ func newSampler(c *cli.Context, lm *loadedModel, seed uint64) *runtime.Sampler {
 
 // mmapFlag opts out of copying the weights into huge-page memory at load (run, bench).
 var mmapFlag = &cli.BoolFlag{Name: "mmap", Usage: "read the weights in place from the file mapping instead of copying them into huge-page memory at load: starts at once and shares the page cache with other processes, but decode is slower (see README)"}
-
-// setActivationMode selects the kernels' activation precision from --act.
-func setActivationMode(s string) error {
-	switch s {
-	case "exact", "":
-		kernel.SetActivationMode(kernel.ModeExact)
-	case "int8":
-		kernel.SetActivationMode(kernel.ModeInt8)
-	default:
-		return usageError("--act %q: want exact or int8", s)
-	}
-	return nil
-}
