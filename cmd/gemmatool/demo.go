@@ -75,7 +75,7 @@ real, so perplexity and quantization error mean something; it is far too small t
 			[]string{"quantize", ck, "-o", q4, "--type", "q4_0", "--embed", "bf16"}},
 		{"generate 40 tokens greedily from a raw prompt. Expect English words in loops: a 6-layer model\n" +
 			"trained for minutes knows frequent words and phrases, not meaning, and greedy decoding repeats",
-			[]string{"run", "--model", q4, "--raw", "--prompt", c.String("prompt"), "--max-tokens", "40", "--temp", "0", "--act", "exact"}},
+			[]string{"run", "--model", q4, "--raw", "--prompt", c.String("prompt"), "--max-tokens", "40", "--temp", "0"}},
 		{fmt.Sprintf("perplexity of the BF16 file on held-out Brown text: %d windows of 256 tokens, 255 scored in each", chunks),
 			[]string{"verify", "perplexity", "-q", "--model", bf16, "--text", text, "--ctx", "256", "--chunks", fmt.Sprint(chunks)}},
 		{"the same for the Q4_0 file",
