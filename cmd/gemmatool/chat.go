@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/runtime/tokenizer"
@@ -279,7 +280,8 @@ func (cs *chatState) attach(c *cli.Context, path string) error {
 	return nil
 }
 
-// save writes the conversation as {"messages":[…]} through a temporary file.
+// save writes the conversation as {"messages":[…]} through format.CreateOutput (a temporary
+// file renamed into place; the model file is refused as the destination).
 func (cs *chatState) save(path string) error {
 	if path == "" {
 		return errors.New("/save: give a file")
@@ -292,22 +294,15 @@ func (cs *chatState) save(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	out, err := format.CreateOutput(nil, path, cs.lm.f.Path)
 	if err != nil {
-		return fmt.Errorf("/save %s: %w", path, err)
+		return err
 	}
-	_, err = tmp.Write(append(b, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	if _, err := out.Write(append(b, '\n')); err != nil {
+		out.Abort()
+		return err
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("/save %s: %w", path, err)
-	}
-	return nil
+	return out.Commit()
 }
 
 // turnIDs returns the ids that the next turn appends to the conversation: the pending answer

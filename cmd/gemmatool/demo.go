@@ -9,6 +9,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/urfave/cli/v2"
+
+	"github.com/gemmatool/gemmatool/format"
 )
 
 func init() {
@@ -154,7 +156,15 @@ func unpackBundled(testdata, name, parent string) (string, error) {
 				return "", fmt.Errorf("%s: %w", f.src, err)
 			}
 		}
-		if err := os.WriteFile(filepath.Join(dst, f.dst), b, 0o644); err != nil {
+		out, err := format.CreateOutput(nil, filepath.Join(dst, f.dst))
+		if err != nil {
+			return "", err
+		}
+		if _, err := out.Write(b); err != nil {
+			out.Abort()
+			return "", err
+		}
+		if err := out.Commit(); err != nil {
 			return "", err
 		}
 	}
