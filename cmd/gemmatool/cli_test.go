@@ -112,6 +112,7 @@ func TestUsageConventions(t *testing.T) {
 		{"missing required flag", []string{"run", "-p", "hi"}, `^gemmatool: run: --model is required \(see gemmatool run --help\)$`},
 		{"verify alone", []string{"verify"}, `^gemmatool: verify: give one of perplexity, kld, .* \(see gemmatool verify --help\)$`},
 		{"misspelled subcommand", []string{"verify", "perplexty"}, `did you mean perplexity\?`},
+		{"help of a misspelled verb", []string{"help", "rnu"}, `^gemmatool: unknown verb "rnu"; did you mean run\? \(see gemmatool --help\)$`},
 		{"estimate size", []string{"estimate", "--size", "2b"}, `^gemmatool: estimate: --size "2b": want one of 270m`},
 		{"convert without -o", []string{"convert", "dir"}, `^gemmatool: convert: .*--help\)$`},
 		{"quantize type before work", []string{"quantize", "/nonexistent", "-o", "x.gmt", "--type", "q4"}, `^gemmatool: quantize: --type "q4": want q4_0`},
@@ -139,6 +140,9 @@ func TestUsageConventions(t *testing.T) {
 				t.Errorf("gemmatool %s: exit %d, %q; want exit 2 and %s", strings.Join(tc.args, " "), code, last, tc.want)
 			}
 		})
+	}
+	if out, _, code := mainRun(t, "", "help", "run"); code != 0 || !strings.Contains(out, "gemmatool run - generate") {
+		t.Errorf("gemmatool help run: exit %d, %.80q", code, out)
 	}
 	// Type names in any case, as llama.cpp users type them.
 	if out, stderr, code := mainRun(t, "", "estimate", "--size", "1B", "--type", "Q4_0", "--embed", "Q8_0"); code != 0 || !strings.Contains(out, "type q4_0 (embedding q8_0)") {

@@ -98,6 +98,16 @@ func appAction(c *cli.Context) error {
 		return usageError("give a verb")
 	}
 	v := c.Args().First()
+	if v == "help" {
+		// "gemmatool help [VERB]", as git and go take it.
+		if c.NArg() == 1 {
+			return cli.ShowAppHelp(c)
+		}
+		if cmd := c.App.Command(c.Args().Get(1)); cmd != nil {
+			return cli.ShowCommandHelp(c, cmd.Name)
+		}
+		v = c.Args().Get(1)
+	}
 	return usageError("unknown verb %q%s", v, suggest(v, names, ""))
 }
 
