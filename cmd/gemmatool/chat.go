@@ -410,6 +410,11 @@ func (cs *chatState) answer(c *cli.Context, text string, rawIDs []int32, stop fu
 	if rest := out.flush(); !jsonOut {
 		io.WriteString(w, rest+"\n")
 	}
+	var user []tokenizer.Part
+	for range cs.images {
+		user = append(user, tokenizer.Part{Type: "image"})
+	}
+	user = append(user, tokenizer.Part{Type: "text", Text: text})
 	cs.images = nil
 	cs.turn++
 	cs.pending = nil
@@ -417,7 +422,6 @@ func (cs *chatState) answer(c *cli.Context, text string, rawIDs []int32, stop fu
 		cs.pending = gen[len(gen)-1:]
 	}
 	cs.lastEOS = st.StopReason == runtime.StopEOS
-	user := []tokenizer.Part{{Type: "text", Text: text}}
 	cs.msgs = append(cs.msgs,
 		tokenizer.Message{Role: "user", Content: user},
 		tokenizer.Message{Role: "assistant", Content: []tokenizer.Part{{Type: "text", Text: out.text.String()}}})
