@@ -97,7 +97,7 @@ func goldenA(t testing.TB) string {
 	return goldenAModel.path
 }
 
-// TestUsageConventions checks the exit status and the first line of usage errors: status 2,
+// TestUsageConventions runs the binary and checks the exit status and the line of usage errors: status 2,
 // "gemmatool VERB: …", a pointer to --help, and suggestions for misspelled verbs and flags
 // (defects 4 and 5).
 func TestUsageConventions(t *testing.T) {
@@ -133,7 +133,7 @@ func TestUsageConventions(t *testing.T) {
 		{"verify threads", []string{"verify", "perplexity", "-m", "x", "--text", "y", "-t", "0"}, `^gemmatool: verify perplexity: --threads 0 is out of range`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, stderr, code := mainRun(t, "", tc.args...)
+			_, stderr, code := execRun(t, "", tc.args...)
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			last := lines[len(lines)-1]
 			if code != 2 || !regexp.MustCompile(tc.want).MatchString(last) {
@@ -205,7 +205,7 @@ func TestHelpConventions(t *testing.T) {
 func TestDetokenizeArgs(t *testing.T) {
 	model := brownTiny(t)
 	for _, args := range [][]string{{"2", "9259", "1902"}, {"2,9259,1902"}, {"2 9259 1902"}, {"-"}} {
-		out, stderr, code := mainRun(t, "2 9259 1902\n", append([]string{"detokenize", "--model", model}, args...)...)
+		out, stderr, code := execRun(t, "2 9259 1902\n", append([]string{"detokenize", "--model", model}, args...)...)
 		if code != 0 || out != "<bos>Hello world\n" {
 			t.Errorf("detokenize %q = %q (exit %d, %s), want %q", args, out, code, stderr, "<bos>Hello world\n")
 		}
