@@ -46,7 +46,8 @@
 //	off  size  field
 //	0    8     magic: the bytes 'G' 'M' 'T' 'F' 0x0D 0x0A 0x1A 0x0A
 //	8    2     major version (1)
-//	10   2     minor version (0)
+//	10   2     minor version (1: the k-quant and IQ4_NL types; files without them are also
+//	           valid 1.0 files)
 //	12   4     header flags (0; a reader fails with ErrUnsupported on any set bit)
 //	16   8     absolute offset of the section table
 //	24   4     number of section table entries (1..1024 by default)
@@ -172,8 +173,10 @@
 //
 // # Tensor types and payload layouts
 //
-// DType values: 1 F32, 2 F16, 3 BF16, 16 Q8_0, 17 Q4_0, 18 I4, 19 FP8 (E4M3FN), 20 SFP8.
-// Values 4–15 and 21+ are reserved for later types.
+// DType values: 1 F32, 2 F16, 3 BF16, 16 Q8_0, 17 Q4_0, 18 I4, 19 FP8 (E4M3FN), 20 SFP8, and
+// since minor version 1: 21 Q4_K, 22 Q5_K, 23 Q6_K, 24 IQ4_NL, 25 Q2_K, 26 Q3_K (llama.cpp's
+// k-quants and IQ4_NL, GGUF 12, 13, 14, 20, 10, 11). Values 4–15 and 27+ are reserved for later
+// types.
 //
 // Plain types (F32, F16, BF16): elements in row-major order (last dimension fastest),
 // little-endian; size = elements × 4 or × 2.
@@ -189,6 +192,9 @@
 //	I4    codes: [Rows][ceil(Cols/2)] bytes, element 2i low nibble, 2i+1 high    scales: f32 [Rows]
 //	FP8   codes: E4M3FN [Rows][Cols]               scales: f32 [Rows]
 //	SFP8  codes: [Rows][Cols]                      no scales plane; per-tensor scale in the directory
+//	Q2_K … Q6_K, IQ4_NL: llama.cpp's blocks split in two planes: the codes plane holds each
+//	      (super-)block's quant bytes, the scales plane its scale fields, both in llama.cpp's
+//	      field order; the table (block size, bytes per plane, GGUF order) is in kquant.go
 //
 // Block b of row r has its scale at index r·(Cols/32)+b. Separating scales from codes keeps
 // every row's codes contiguous and vector-aligned, so a kernel streams codes with full-width

@@ -176,6 +176,10 @@ func DecodeRow(dst []float32, t DType, l Layout, payload []byte, row int, tensor
 	}
 	r := int64(row)
 	codes := payload[l.CodesOff+r*l.RowStride : l.CodesOff+(r+1)*l.RowStride]
+	if _, ok := superBlocks[t]; ok {
+		decodeKRow(dst, l, payload, row)
+		return
+	}
 	switch t {
 	case F32:
 		for i := range dst {

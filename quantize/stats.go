@@ -15,6 +15,30 @@ type ErrorStats struct {
 	sig    kernel.Sum // Σ w²
 	noise  kernel.Sum // Σ (w − ŵ)²
 	maxAbs float64
+	// Importance-weighted sums (AddWeighted): Σ qw·w², Σ qw·(w − ŵ)².
+	wsig, wnoise kernel.Sum
+}
+
+// AddWeighted accumulates the importance-weighted sums of one row (imp: one weight per
+// column) in addition to what [ErrorStats.Add] records.
+func (e *ErrorStats) AddWeighted(orig, decoded, imp []float32) {
+	e.Add(orig, decoded)
+	for i, w := range orig {
+		d := float64(w) - float64(decoded[i])
+		q := float64(imp[i])
+		e.wsig.Add(q * float64(w) * float64(w))
+		e.wnoise.Add(q * d * d)
+	}
+}
+
+// WRelL2 returns the importance-weighted relative error √(Σqw·(w − ŵ)² / Σqw·w²), or 0 when
+// no weighted rows were added.
+func (e *ErrorStats) WRelL2() float64 {
+	n, s := e.wnoise.Value(), e.wsig.Value()
+	if n == 0 || s == 0 {
+		return 0
+	}
+	return math.Sqrt(n / s)
 }
 
 // Add accumulates one chunk of original values and their decoded counterparts. It panics if
@@ -40,6 +64,8 @@ func (e *ErrorStats) Merge(o ErrorStats) {
 	e.n += o.n
 	e.sig.Merge(o.sig)
 	e.noise.Merge(o.noise)
+	e.wsig.Merge(o.wsig)
+	e.wnoise.Merge(o.wnoise)
 	if o.maxAbs > e.maxAbs || math.IsNaN(o.maxAbs) {
 		e.maxAbs = o.maxAbs
 	}

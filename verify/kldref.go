@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -357,16 +358,15 @@ type RefWriter struct {
 	buf     []byte
 }
 
-// CreateRef starts a saved reference at path with header h (through [format.CreateOutput]:
-// the file appears only on [RefWriter.Commit]; inputs are the files the run reads, which path
-// must not be).
-func CreateRef(path string, h RefHeader, inputs ...string) (*RefWriter, error) {
+// CreateRef starts a saved reference at path with header h, written through a
+// [format.Output] (path may be none of inputs; once ctx is done writes fail).
+func CreateRef(ctx context.Context, path string, h RefHeader, inputs ...string) (*RefWriter, error) {
 	h.Version = 1
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
 	}
-	f, err := format.CreateOutput(nil, path, inputs...)
+	f, err := format.CreateOutput(ctx, path, inputs...)
 	if err != nil {
 		return nil, err
 	}
@@ -433,11 +433,9 @@ func (w *RefWriter) Commit() error {
 		err = w.zw.Close()
 	}
 	if err == nil {
-		err = w.f.Commit()
+		return w.f.Commit()
 	}
-	if err != nil {
-		w.f.Abort()
-	}
+	w.f.Abort()
 	return err
 }
 

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -137,7 +138,7 @@ func TestSavedReference(t *testing.T) {
 	o := PerplexityOptions{Ctx: 40, Stride: 20, Chunks: 8, BOS: 2}
 	ws, _ := Windows(len(text), o.Ctx, o.Stride, o.Chunks)
 	path := filepath.Join(t.TempDir(), "r.kldref")
-	w, err := CreateRef(path, RefHeader{Vocab: 2000, Ctx: o.Ctx, Stride: o.Stride, Chunks: o.Chunks, BOS: o.BOS,
+	w, err := CreateRef(context.Background(), path, RefHeader{Vocab: 2000, Ctx: o.Ctx, Stride: o.Stride, Chunks: o.Chunks, BOS: o.BOS,
 		TextTokens: len(text), TextSHA256: TokensSHA256(text), Windows: len(ws), TailMass: 1e-4, KMax: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +275,7 @@ func FuzzRefReader(f *testing.F) {
 	text := []int32{5, 9, 11, 3, 7, 1, 2, 8}
 	o := PerplexityOptions{Ctx: 5, BOS: 2}
 	ws, _ := Windows(len(text), o.Ctx, 0, 0)
-	w, err := CreateRef(path, RefHeader{Vocab: 300, Ctx: 5, BOS: 2, TextTokens: len(text), Windows: len(ws), TailMass: 1e-3, KMax: 20})
+	w, err := CreateRef(context.Background(), path, RefHeader{Vocab: 300, Ctx: 5, BOS: 2, TextTokens: len(text), Windows: len(ws), TailMass: 1e-3, KMax: 20})
 	if err != nil {
 		f.Fatal(err)
 	}
