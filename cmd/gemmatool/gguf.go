@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -153,4 +154,25 @@ func importGGUF(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %s: %d tensors %v, %s; source sha256 %s\n", out, rep.Tensors, rep.Types, tok, rep.SHA256)
 	return nil
+}
+
+// openModelFile opens a gemmatool file; a GGUF is imported first into a temporary gemmatool
+// file (see [llamacpp.ImportTemp]), which is unlinked once mapped, so every verb that takes
+// --model (run, logits, verify perplexity and kld) reads llama.cpp files too.
+func openModelFile(path string, stderr io.Writer) (*format.File, error) {
+	if !llamacpp.IsGGUF(path) {
+		return format.Open(path, nil)
+	}
+	fmt.Fprintf(stderr, "gemmatool: importing %s (as gemmatool import gguf would)\n", path)
+	tmp, cleanup, err := llamacpp.ImportTemp(path, llamacpp.ImportOptions{ToolVersion: version})
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	f, err := format.Open(tmp, nil)
+	if err != nil {
+		return nil, err
+	}
+	f.Path = path
+	return f, nil
 }

@@ -77,7 +77,7 @@ func (l *loadedModel) Close() error { return l.f.Close() }
 // openModel opens path and loads the text decoder (when decoder; its weights copied into
 // huge-page memory when resident) and the embedded tokenizer (when tok and the file has one).
 func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loadedModel, error) {
-	f, err := format.Open(path, nil)
+	f, err := openModelFile(path, stderr)
 	if err != nil {
 		return nil, err
 	}
