@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -135,10 +136,50 @@ func TestGGUFRoundTripGolden(t *testing.T) {
 			t.Run(filepath.Base(dir)+"/"+typ, func(t *testing.T) {
 				model := filepath.Join(t.TempDir(), "m.gmt")
 				ggufModel(t, dir, typ, model)
-				_, back := exportImport(t, model)
+				g, back := exportImport(t, model)
 				checkRoundTrip(t, model, back)
+				if dir == goldenADir {
+					checkSameLogits(t, model, g)
+				}
 			})
 		}
+	}
+}
+
+// checkSameLogits runs `logits` on the gemmatool file and on its GGUF export (read through
+// the importer) and requires bit-identical results: the folded norms are the very float32
+// values the runtime computes from centred ones.
+func checkSameLogits(t testing.TB, model, ggufPath string) {
+	t.Helper()
+	dir := t.TempDir()
+	idsFile := filepath.Join(dir, "ids.json")
+	b, _ := json.Marshal(goldenIDs(t, goldenADir))
+	if err := os.WriteFile(idsFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var outs [2][]byte
+	for i, m := range []string{model, ggufPath} {
+		out := filepath.Join(dir, fmt.Sprintf("out%d.safetensors", i))
+		if _, stderr, code := cliRun(t, "", "logits", "--model", m, "--ids-file", idsFile, "-o", out); code != 0 {
+			t.Fatalf("logits --model %s: exit %d: %s", m, code, stderr)
+		}
+		var err error
+		if outs[i], err = os.ReadFile(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(outs[0], outs[1]) {
+		t.Errorf("logits of the GGUF differ from the gemmatool file's")
+	}
+	stdout, stderr, code := cliRun(t, "", "inspect", "--json", ggufPath)
+	var rep struct {
+		Format  string `json:"format"`
+		Tensors []struct {
+			Name string `json:"name"`
+		} `json:"tensors"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil || rep.Format != "gguf" || len(rep.Tensors) != 106 {
+		t.Errorf("inspect --json %s: exit %d, %d tensors, format %q (%s)", ggufPath, code, len(rep.Tensors), rep.Format, stderr)
 	}
 }
 
