@@ -2,8 +2,8 @@ package llamacpp
 
 import (
 	"bufio"
-	"io"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
