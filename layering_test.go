@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"runtime/tokenizer": {},
 	"runtime/imageproc": {},
 	"format":            {},
-	"format/gguf":       {},
+	"format/gguf":       {"format"},
 	"convert/llamacpp":  {"convert", "format", "format/gguf", "runtime/tokenizer"},
 	"internal/testutil": {"*"},
 	"":                  {},

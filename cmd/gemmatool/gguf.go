@@ -86,17 +86,21 @@ func exportGGUF(c *cli.Context) error {
 	default:
 		return usageError("export gguf: --requantize %q, want q8_0, q4_0 or bf16", rq)
 	}
-	f, err := format.Open(c.Args().First(), nil)
+	if err := checkOutput(c, out, c.Args().First()); err != nil {
+		return err
+	}
+	f, err := openFormat(c.Args().First(), "export gguf")
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	bar := newProgress(c.App.ErrWriter, "export", 0, "B", c.Bool("quiet") || c.Bool("json"))
 	o.Progress = func(done, total int64) { bar.total = total; bar.Update(done) }
+	o.Context, o.Inputs = c.Context, []string{c.Args().First()}
 	rep, err := llamacpp.Export(f, out, o)
 	bar.Done()
 	if err != nil {
-		return err
+		return interrupted(c, err)
 	}
 	if c.Bool("json") {
 		return json.NewEncoder(c.App.Writer).Encode(rep)
@@ -135,12 +139,15 @@ func importGGUF(c *cli.Context) error {
 	if c.String("mmproj") != "" {
 		return fmt.Errorf("import gguf: --mmproj is not implemented yet: the text model imports alone")
 	}
+	if err := checkOutput(c, out, c.Args().First()); err != nil {
+		return err
+	}
 	bar := newProgress(c.App.ErrWriter, "import", 0, "B", c.Bool("quiet") || c.Bool("json"))
-	rep, err := llamacpp.Import(c.Args().First(), out, llamacpp.ImportOptions{ToolVersion: version,
+	rep, err := llamacpp.Import(c.Args().First(), out, llamacpp.ImportOptions{ToolVersion: version, Context: c.Context,
 		Progress: func(done, total int64) { bar.total = total; bar.Update(done) }})
 	bar.Done()
 	if err != nil {
-		return err
+		return interrupted(c, err)
 	}
 	if c.Bool("json") {
 		return json.NewEncoder(c.App.Writer).Encode(rep)
@@ -161,7 +168,7 @@ func importGGUF(c *cli.Context) error {
 // --model (run, logits, verify perplexity and kld) reads llama.cpp files too.
 func openModelFile(path string, stderr io.Writer) (*format.File, error) {
 	if !llamacpp.IsGGUF(path) {
-		return format.Open(path, nil)
+		return openFormat(path, "--model")
 	}
 	fmt.Fprintf(stderr, "gemmatool: importing %s (as gemmatool import gguf would)\n", path)
 	tmp, cleanup, err := llamacpp.ImportTemp(path, llamacpp.ImportOptions{ToolVersion: version})

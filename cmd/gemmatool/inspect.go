@@ -66,7 +66,7 @@ func runInspect(c *cli.Context) error {
 	if llamacpp.IsGGUF(args[0]) {
 		return inspectGGUF(c, args[0])
 	}
-	f, err := format.Open(args[0], nil)
+	f, err := openFormat(args[0], "inspect")
 	if err != nil {
 		return err
 	}

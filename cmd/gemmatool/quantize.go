@@ -80,11 +80,17 @@ func quantizeAction(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("quantize: want one SRC (checkpoint directory or gemmatool file), got %d arguments", c.NArg())
 	}
+	if err := checkPolicyFlags(c); err != nil {
+		return err
+	}
 	src, out := c.Args().First(), c.String("output")
 	var job quantize.Job
 	var hints quantize.QATHints
 	st, err := os.Stat(src)
 	if err != nil {
+		return err
+	}
+	if err := checkOutput(c, out, src); err != nil {
 		return err
 	}
 	if st.IsDir() {
@@ -106,9 +112,9 @@ func quantizeAction(c *cli.Context) error {
 		}
 		abs, _ := filepath.Abs(src)
 		hints = quantize.QATHints{DirName: filepath.Base(abs), NameOrPath: ck.Config.NameOrPath, ModelCard: readCard(src)}
-		job = quantize.Job{Src: ckSource{ck}, Meta: *meta, Files: files}
+		job = quantize.Job{Src: ckSource{ck}, Meta: *meta, Files: files, Inputs: ck.InputPaths()}
 	} else {
-		f, err := format.Open(src, nil)
+		f, err := openFormat(src, "quantize")
 		if err != nil {
 			return err
 		}
@@ -129,18 +135,18 @@ func quantizeAction(c *cli.Context) error {
 			files[n] = b
 		}
 		meta := f.Meta
-		meta.Source.From = src
+		meta.Source.From, _ = filepath.Abs(src)
 		meta.Quantization = nil
 		meta.Tool = format.Tool{Name: "gemmatool", Version: version}
 		hints = quantize.QATHints{NameOrPath: f.Meta.Source.Name, DirName: strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))}
-		job = quantize.Job{Src: quantize.FileSource{F: f}, Meta: meta, Files: files}
+		job = quantize.Job{Src: quantize.FileSource{F: f}, Meta: meta, Files: files, Inputs: []string{src}}
 	}
 	qat := quantize.DetectQAT(hints)
 	preset, err := presetFromFlags(c, qat)
 	if err != nil {
 		return err
 	}
-	if c.String("type") != "auto" {
+	if !strings.EqualFold(c.String("type"), "auto") {
 		if w := qat.Warning(preset); w != "" {
 			fmt.Fprintf(c.App.ErrWriter, "gemmatool: warning: %s\n", w)
 		}
@@ -170,10 +176,10 @@ func quantizeAction(c *cli.Context) error {
 	bar := newProgress(c.App.ErrWriter, "quantize", total, "", c.Bool("quiet") || c.Bool("json"))
 	job.Progress = func(done, _ int64) { bar.Update(done) }
 	t0 := time.Now()
-	q, err := quantize.Run(out, job)
+	q, err := quantize.RunContext(c.Context, out, job)
 	bar.Done()
 	if err != nil {
-		return err
+		return interrupted(c, err)
 	}
 	el := time.Since(t0)
 	size := int64(0)
@@ -204,7 +210,7 @@ func readCard(dir string) string {
 }
 
 func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *format.Quantization, pol quantize.Policy) {
-	fmt.Fprintf(w, "wrote %s: %.1f MB in %.1f s, preset %s", out, float64(size)/1e6, el.Seconds(), q.Preset)
+	fmt.Fprintf(w, "wrote %s: %s in %.1f s, preset %s", out, humanBytes(size), el.Seconds(), q.Preset)
 	if q.QAT != "" {
 		fmt.Fprintf(w, " (QAT target %s: %s)", q.QAT, q.QATEvidence)
 	}

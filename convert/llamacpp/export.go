@@ -2,6 +2,7 @@ package llamacpp
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -27,6 +28,11 @@ type ExportOptions struct {
 	EncodeBlock func(t format.DType, dst []byte, x []float32) error
 	// Progress, when not nil, is called with the payload bytes written so far and the total.
 	Progress func(done, total int64)
+	// Context, when not nil, stops the export when done: the partial output is removed and
+	// the error wraps the context's error.
+	Context context.Context
+	// Inputs are files the output may not resolve to (see [format.CheckOutput]).
+	Inputs []string
 }
 
 // ExportReport summarises an export.
@@ -151,7 +157,11 @@ func Export(in *format.File, out string, o ExportOptions) (*ExportReport, error)
 	for i, p := range plan {
 		infos[i] = p.info
 	}
-	w, err := gguf.Create(out, kvs, infos)
+	ctx := o.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	w, err := gguf.CreateContext(ctx, out, kvs, infos, o.Inputs...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package llamacpp
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -27,6 +28,9 @@ type ImportOptions struct {
 	Limits *gguf.Limits
 	// Progress, when not nil, is called with the payload bytes written so far and the total.
 	Progress func(done, total int64)
+	// Context, when not nil, stops the import when done: the partial output is removed and
+	// the error wraps the context's error.
+	Context context.Context
 }
 
 // ImportReport summarises an import.
@@ -185,7 +189,11 @@ func Import(path, out string, o ImportOptions) (*ImportReport, error) {
 			TensorSources:     map[string]string{},
 		},
 	}
-	w, err := format.Create(out)
+	ctx := o.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	w, err := format.CreateContext(ctx, out, path)
 	if err != nil {
 		return nil, err
 	}

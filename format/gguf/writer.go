@@ -2,13 +2,14 @@ package gguf
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
+
+	"github.com/gemmatool/gemmatool/format"
 )
 
 // Writer streams a GGUF v3 file. The metadata and tensor descriptors are fixed at [Create] (the
@@ -17,15 +18,14 @@ import (
 // place by [Writer.Commit] after an fsync, so a failed write never leaves a partial file
 // under the destination name. Memory use does not depend on payload sizes.
 type Writer struct {
-	path, tmp string
-	f         *os.File
-	bw        *bufio.Writer
-	infos     []TensorInfo
-	align     uint64
-	next      int   // index of the next tensor to write
-	pos       int64 // bytes written into the data section
-	err       error
-	done      bool
+	f     *format.Output
+	bw    *bufio.Writer
+	infos []TensorInfo
+	align uint64
+	next  int   // index of the next tensor to write
+	pos   int64 // bytes written into the data section
+	err   error
+	done  bool
 }
 
 // Layout fills in each tensor's Size and Offset (relative to the data section) for the given
@@ -211,6 +211,13 @@ func appendValue(dst []byte, vt ValueType, v any) ([]byte, error) {
 // "general.alignment" when the alignment is not [DefaultAlignment]; infos give each tensor's
 // Name, Ne and Type (Offset and Size are computed).
 func Create(path string, kvs []KV, infos []TensorInfo) (*Writer, error) {
+	return CreateContext(context.Background(), path, kvs, infos)
+}
+
+// CreateContext is [Create] writing through a [format.Output]: path must be acceptable to
+// [format.CheckOutput] with inputs, and once ctx is done writes fail with its error and the
+// temporary file is removed.
+func CreateContext(ctx context.Context, path string, kvs []KV, infos []TensorInfo, inputs ...string) (*Writer, error) {
 	align := uint64(DefaultAlignment)
 	for _, kv := range kvs {
 		if kv.Key == "general.alignment" {
@@ -231,11 +238,11 @@ func Create(path string, kvs []KV, infos []TensorInfo) (*Writer, error) {
 	}
 	pad := (uint64(len(hdr))+align-1)/align*align - uint64(len(hdr))
 	hdr = append(hdr, make([]byte, pad)...)
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := format.CreateOutput(ctx, path, inputs...)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{path: path, tmp: f.Name(), f: f, bw: bufio.NewWriterSize(f, 1<<20), infos: infos, align: align}
+	w := &Writer{f: f, bw: bufio.NewWriterSize(f, 1<<20), infos: infos, align: align}
 	if _, err := w.bw.Write(hdr); err != nil {
 		return nil, w.fail(err)
 	}
@@ -305,22 +312,12 @@ func (w *Writer) Commit() error {
 	if err := w.bw.Flush(); err != nil {
 		return w.fail(err)
 	}
-	// CreateTemp makes the file private (0600); a GGUF is usually read by another program's
-	// service user (ollama), so it is made world-readable.
-	if err := w.f.Chmod(0o644); err != nil {
-		return w.fail(err)
-	}
-	if err := w.f.Sync(); err != nil {
-		return w.fail(err)
-	}
-	if err := w.f.Close(); err != nil {
+	// The file gets 0666 minus the umask (a GGUF is usually read by another program's
+	// service user, such as ollama's).
+	if err := w.f.Commit(); err != nil {
 		return w.fail(err)
 	}
 	w.done = true
-	if err := os.Rename(w.tmp, w.path); err != nil {
-		os.Remove(w.tmp)
-		return err
-	}
 	return nil
 }
 
@@ -330,6 +327,5 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
-	w.f.Close()
-	os.Remove(w.tmp)
+	w.f.Abort()
 }
