@@ -302,3 +302,101 @@ func TestGGUFExportErrors(t *testing.T) {
 		t.Errorf("import of a corrupt GGUF: exit %d, %q; want 1 and one line naming the file", code, stderr)
 	}
 }
+
+// TestGGUFMMProjGoldenB exports golden case b with its vision tower and projector as a
+// llama.cpp mmproj file and imports both back: the image logits are bit-identical, every
+// tensor's values are kept (matrices byte for byte; 1-D tensors, embeddings and the
+// projector as the F32 llama.cpp wants), and a second export reproduces both files.
+func TestGGUFMMProjGoldenB(t *testing.T) {
+	for _, typ := range []string{"bf16", "f32"} {
+		t.Run(typ, func(t *testing.T) {
+			dir := t.TempDir()
+			model := filepath.Join(dir, "b.gmt")
+			ggufModel(t, goldenBDir, typ, model)
+			g, mm, back := filepath.Join(dir, "b.gguf"), filepath.Join(dir, "b-mmproj.gguf"), filepath.Join(dir, "back.gmt")
+			g2, mm2 := filepath.Join(dir, "again.gguf"), filepath.Join(dir, "again-mmproj.gguf")
+			gt1(t, "export", "gguf", model, "-o", g, "--mmproj", mm, "-q")
+			gt1(t, "import", "gguf", g, "--mmproj", mm, "-o", back, "-q")
+			gt1(t, "export", "gguf", back, "-o", g2, "--mmproj", mm2, "-q")
+			for _, p := range [][2]string{{g, g2}, {mm, mm2}} {
+				a, _ := os.ReadFile(p[0])
+				b, _ := os.ReadFile(p[1])
+				if len(a) == 0 || !bytes.Equal(a, b) {
+					t.Errorf("%s and %s differ", filepath.Base(p[0]), filepath.Base(p[1]))
+				}
+			}
+			checkVisionValues(t, model, back)
+			ids := filepath.Join(dir, "ids.json")
+			b, _ := json.Marshal(goldenIDs(t, goldenBDir))
+			os.WriteFile(ids, b, 0o644)
+			var outs [2][]byte
+			for i, m := range []string{model, back} {
+				out := filepath.Join(dir, fmt.Sprintf("logits%d.safetensors", i))
+				gt1(t, "logits", "--model", m, "--ids-file", ids, "--image", filepath.Join(goldenBDir, "image0.png"), "-o", out)
+				outs[i], _ = os.ReadFile(out)
+			}
+			if len(outs[0]) == 0 || !bytes.Equal(outs[0], outs[1]) {
+				t.Errorf("image logits of the imported model differ from the original's")
+			}
+		})
+	}
+	_, stderr, code := cliRun(t, "", "export", "gguf", convertDir(t, goldenADir), "-o", filepath.Join(t.TempDir(), "a.gguf"), "--mmproj", filepath.Join(t.TempDir(), "m.gguf"))
+	if code != 1 || !strings.Contains(stderr, "no vision tower") {
+		t.Errorf("--mmproj on a text model: exit %d, %q", code, stderr)
+	}
+}
+
+// checkVisionValues compares the vision and projector tensors of two files by value (the
+// projector's RMSNorm as 1+w when only the second is folded), and by bytes when both
+// have the same type.
+func checkVisionValues(t testing.TB, origPath, backPath string) {
+	t.Helper()
+	orig, err := format.Open(origPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	back, err := format.Open(backPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if !reflect.DeepEqual(orig.Meta.Model.Vision, back.Meta.Model.Vision) || !reflect.DeepEqual(orig.Meta.Model.MM, back.Meta.Model.MM) {
+		t.Errorf("vision config %+v %+v, want %+v %+v", back.Meta.Model.Vision, back.Meta.Model.MM, orig.Meta.Model.Vision, orig.Meta.Model.MM)
+	}
+	n := 0
+	for _, o := range orig.Tensors() {
+		if strings.HasPrefix(o.Name, "text.") {
+			continue
+		}
+		n++
+		b, ok := back.Tensor(o.Name)
+		if !ok || !slices.Equal(o.Shape, b.Shape) {
+			t.Errorf("tensor %q missing or reshaped after the round trip", o.Name)
+			continue
+		}
+		if o.DType == b.DType && o.Name != "mm.soft_emb_norm" {
+			if !bytes.Equal(o.Data, b.Data) {
+				t.Errorf("tensor %q: bytes differ", o.Name)
+			}
+			continue
+		}
+		ne, _ := format.NumElements(o.Shape)
+		x, y := make([]float32, ne), make([]float32, ne)
+		format.Dequantize(x, o.DType, o.Shape, o.Data, o.Scale)
+		format.Dequantize(y, b.DType, b.Shape, b.Data, b.Scale)
+		for i := range x {
+			w := x[i]
+			if o.Name == "mm.soft_emb_norm" {
+				w = 1 + w
+			}
+			if math.Float32bits(w) != math.Float32bits(y[i]) {
+				t.Errorf("tensor %q[%d] = %g (%v), want %g (%v)", o.Name, i, y[i], b.DType, w, o.DType)
+				break
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no vision tensors")
+	}
+}
