@@ -299,14 +299,17 @@ func TestLlamaCppPerplexity(t *testing.T) {
 			ggufModel(t, ck, typ, model)
 			g := filepath.Join(dir, typ+".gguf")
 			gt1(t, "export", "gguf", model, "-o", g, "-q")
-			var ours struct {
-				PPL    float64 `json:"ppl"`
-				Tokens int     `json:"tokens"`
+			var doc struct {
+				Perplexity struct {
+					PPL    float64 `json:"ppl"`
+					Tokens int     `json:"tokens"`
+				} `json:"perplexity"`
 			}
 			out := gt1(t, "verify", "perplexity", "--model", g, "--text", brownText, "--ctx", "256", "--chunks", strconv.Itoa(peerChunks()), "--json")
-			if err := json.Unmarshal([]byte(out), &ours); err != nil {
+			if err := json.Unmarshal([]byte(out), &doc); err != nil {
 				t.Fatalf("verify perplexity: %v: %s", err, out)
 			}
+			ours := doc.Perplexity
 			var theirs struct {
 				N   int     `json:"n"`
 				PPL float64 `json:"ppl"`
