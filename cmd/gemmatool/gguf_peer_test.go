@@ -326,3 +326,53 @@ func TestLlamaCppPerplexity(t *testing.T) {
 		})
 	}
 }
+
+// TestLlamaCppMMProj loads golden case b's exported projector file with llama.cpp's own clip
+// loader and encodes the reference pixel values: the image embeddings must match gemmatool's
+// (the `image_features` of `logits`). The prebuilt llama.cpp has no multimodal library, so the
+// driver (testdata/llamacpp_clip.cpp) is built from the llama.cpp sources by hand and named by
+// GEMMATOOL_LLAMACPP_CLIP; the README gives the commands. Skipped without it.
+func TestLlamaCppMMProj(t *testing.T) {
+	drv := os.Getenv("GEMMATOOL_LLAMACPP_CLIP")
+	if drv == "" || testing.Short() {
+		t.Skip("GEMMATOOL_LLAMACPP_CLIP names no llama.cpp clip driver")
+	}
+	dir := t.TempDir()
+	model := filepath.Join(dir, "b.gmt")
+	ggufModel(t, goldenBDir, "bf16", model)
+	mm := filepath.Join(dir, "mmproj.gguf")
+	gt1(t, "export", "gguf", model, "-o", filepath.Join(dir, "b.gguf"), "--mmproj", mm, "-q")
+	pv, shapes := readF32Safetensors(t, filepath.Join(goldenBDir, "pixel_values.safetensors"))
+	px := pv["pixel_values"]
+	size := int(shapes["pixel_values"][3])
+	var raw bytes.Buffer
+	binary.Write(&raw, binary.LittleEndian, px)
+	pxPath, outPath := filepath.Join(dir, "px.f32"), filepath.Join(dir, "emb.f32")
+	os.WriteFile(pxPath, raw.Bytes(), 0o644)
+	runPeer(t, drv, mm, pxPath, strconv.Itoa(size), outPath)
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := make([]float32, len(b)/4)
+	binary.Read(bytes.NewReader(b), binary.LittleEndian, theirs)
+	ids := filepath.Join(dir, "ids.json")
+	j, _ := json.Marshal(goldenIDs(t, goldenBDir))
+	os.WriteFile(ids, j, 0o644)
+	lo := filepath.Join(dir, "logits.safetensors")
+	gt1(t, "logits", "--model", model, "--ids-file", ids, "--pixel-values", filepath.Join(goldenBDir, "pixel_values.safetensors"), "-o", lo)
+	got, _ := readF32Safetensors(t, lo)
+	ours := got["image_features"]
+	if len(ours) != len(theirs) {
+		t.Fatalf("llama.cpp gives %d embedding values, gemmatool %d", len(theirs), len(ours))
+	}
+	var md, mw float64
+	for i := range ours {
+		md = max(md, math.Abs(float64(ours[i])-float64(theirs[i])))
+		mw = max(mw, math.Abs(float64(ours[i])))
+	}
+	t.Logf("image embeddings: max |gemmatool − llama.cpp| / max |gemmatool| = %.3g over %d values", md/mw, len(ours))
+	if !(md/mw <= 1e-2) {
+		t.Errorf("image embeddings differ: norm_err %.3g, want ≤ 1e-2", md/mw)
+	}
+}
