@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -398,5 +399,72 @@ func checkVisionValues(t testing.TB, origPath, backPath string) {
 	}
 	if n == 0 {
 		t.Error("no vision tensors")
+	}
+}
+
+// TestGGUFQueryScaleFold gives golden case a a query_pre_attn_scalar other than its head_dim
+// (which llama.cpp would ignore): the export folds the ratio into attn_q_norm, the import
+// records the scalar llama.cpp uses, and the imported model's logits equal the original's
+// to float32 rounding.
+func TestGGUFQueryScaleFold(t *testing.T) {
+	dir := t.TempDir()
+	src, err := format.Open(convertDir(t, goldenADir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	meta := src.Meta
+	meta.Model.Text.QueryPreAttnScalar = 50 // head_dim is 32
+	model := filepath.Join(dir, "qpas.gmt")
+	w, err := format.Create(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range src.Tensors() {
+		err := w.WriteTensor(ts.Name, ts.DType, ts.Shape, ts.Scale, func(d io.Writer) error { _, err := d.Write(ts.Data); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.SetMetadata(&meta)
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	g, back := filepath.Join(dir, "q.gguf"), filepath.Join(dir, "back.gmt")
+	stdout := gt1(t, "export", "gguf", model, "-o", g, "--json")
+	var rep struct {
+		Fold float64 `json:"query_scale_folded"`
+	}
+	json.Unmarshal([]byte(stdout), &rep)
+	if want := math.Sqrt(32.0 / 50); math.Abs(rep.Fold-want) > 1e-12 {
+		t.Errorf("folded query scale %v, want sqrt(32/50) = %v", rep.Fold, want)
+	}
+	gt1(t, "import", "gguf", g, "-o", back, "-q")
+	bf, err := format.Open(back, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := bf.Meta.Model.Text.QueryPreAttnScalar; q != 32 {
+		t.Errorf("imported query_pre_attn_scalar %v, want 32 (llama.cpp's head_dim)", q)
+	}
+	bf.Close()
+	ids := filepath.Join(dir, "ids.json")
+	b, _ := json.Marshal(goldenIDs(t, goldenADir))
+	os.WriteFile(ids, b, 0o644)
+	var logits [2][]float32
+	for i, m := range []string{model, back} {
+		out := filepath.Join(dir, fmt.Sprintf("l%d.safetensors", i))
+		gt1(t, "logits", "--model", m, "--ids-file", ids, "-o", out)
+		v, _ := readF32Safetensors(t, out)
+		logits[i] = v["logits"]
+	}
+	var md, mw float64
+	for i, w := range logits[0] {
+		md = max(md, math.Abs(float64(logits[1][i])-float64(w)))
+		mw = max(mw, math.Abs(float64(w)))
+	}
+	t.Logf("logits after the fold: max diff / max |logit| = %.3g", md/mw)
+	if md == 0 || !(md/mw <= 1e-5) {
+		t.Errorf("logits after the fold: norm_err %.3g, want in (0, 1e-5]", md/mw)
 	}
 }
