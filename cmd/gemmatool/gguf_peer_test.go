@@ -372,7 +372,7 @@ func TestLlamaCppMMProj(t *testing.T) {
 		mw = max(mw, math.Abs(float64(ours[i])))
 	}
 	t.Logf("image embeddings: max |gemmatool − llama.cpp| / max |gemmatool| = %.3g over %d values", md/mw, len(ours))
-	if !(md/mw <= 1e-2) {
-		t.Errorf("image embeddings differ: norm_err %.3g, want ≤ 1e-2", md/mw)
+	if !(md/mw <= 5e-3) {
+		t.Errorf("image embeddings differ: norm_err %.3g, want ≤ 5e-3 (llama.cpp evaluates GELU through an f16 table)", md/mw)
 	}
 }

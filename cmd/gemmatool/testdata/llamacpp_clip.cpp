@@ -57,7 +57,8 @@ int main(int argc, char ** argv) {
     clip_image_f32 img;
     img.set_size({size, size}, false, false);
     img.cpy_buf(rgb);
-    std::vector<float> out;
+    // clip_encode copies into a buffer of the right size only.
+    std::vector<float> out((size_t) clip_n_output_tokens(r.ctx_v, &img) * clip_n_mmproj_embd(r.ctx_v));
     if (!clip_image_encode(r.ctx_v, 2, &img, out)) {
         fprintf(stderr, "llamacpp_clip: encode failed\n");
         return 1;
