@@ -48,6 +48,14 @@ type Job struct {
 	Preset string
 	QAT    QAT
 	Opts   Options
+	// Imatrix, when set, weights the encoders of every tensor it has an entry for
+	// ([Options.Importance]); ImatrixFile is the name recorded in the metadata.
+	Imatrix     *Imatrix
+	ImatrixFile string
+	// SmoothInfo is recorded when [Job.ApplySmooth] transformed the source; BudgetInfo when a
+	// size budget chose the types.
+	SmoothInfo *format.SmoothInfo
+	BudgetInfo *format.BudgetInfo
 	// Workers encode rows in parallel (0: GOMAXPROCS).
 	Workers int
 	// Progress, when set, receives the source elements done and the total.
@@ -75,6 +83,9 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	specs := job.Src.Specs()
+	if job.Policy.Mix != "" && job.Policy.Layers == 0 {
+		job.Policy.Layers = CountLayers(specs)
+	}
 	q := &format.Quantization{Preset: job.Preset, QAT: job.QAT.Target, QATEvidence: job.QAT.Evidence, Rules: job.Policy.Rules()}
 	type decided struct {
 		spec TensorSpec
@@ -98,6 +109,11 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 	}
 	if usesI4 {
 		q.I4Scale = job.Opts.I4Scale.String()
+	}
+	q.Smooth, q.Budget = job.SmoothInfo, job.BudgetInfo
+	if job.Imatrix != nil {
+		q.Imatrix = &format.ImatrixInfo{File: job.ImatrixFile, Datasets: job.Imatrix.Datasets,
+			Chunks: job.Imatrix.Chunks, ChunkSize: job.Imatrix.ChunkSize}
 	}
 	w, err := format.CreateContext(ctx, out, job.Inputs...)
 	if err != nil {
@@ -157,7 +173,10 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 		job.Src.Done(s.Name)
 		if d.t != s.DType && stats != nil {
 			q.Tensors = append(q.Tensors, format.TensorError{Name: s.Name, From: s.DType.String(), DType: d.t.String(),
-				RelL2: stats.RelL2(), SNRdB: stats.SNRdB(), MaxAbs: stats.MaxAbs()})
+				RelL2: stats.RelL2(), SNRdB: stats.SNRdB(), MaxAbs: stats.MaxAbs(), WRelL2: stats.WRelL2()})
+			if stats.WRelL2() > 0 && q.Imatrix != nil {
+				q.Imatrix.Weighted++
+			}
 		}
 		done += n
 		if job.Progress != nil {
@@ -220,6 +239,12 @@ func writeTensor(wr io.Writer, job Job, s TensorSpec, t format.DType, tensorScal
 	stats := &ErrorStats{}
 	opts := job.Opts
 	opts.Name = s.Name
+	if imp := job.Imatrix.Weights(s.Name); imp != nil && t.Quantized() {
+		if len(imp) != cols {
+			return nil, fmt.Errorf("quantize %s: the imatrix has %d columns for it, the tensor %d", s.Name, len(imp), cols)
+		}
+		opts.Importance = imp
+	}
 	for r := 0; r < rows; r += per {
 		k := min(per, rows-r)
 		b := buf[:k*cols]
@@ -254,7 +279,11 @@ func writeTensor(wr io.Writer, job Job, s TensorSpec, t format.DType, tensorScal
 				dec := make([]float32, cols)
 				for row := r0; row < r1; row++ {
 					format.DecodeRow(dec, t, cl, payload, row, tensorScale)
-					part[i].Add(b[row*cols:(row+1)*cols], dec)
+					if opts.Importance != nil {
+						part[i].AddWeighted(b[row*cols:(row+1)*cols], dec, opts.Importance)
+					} else {
+						part[i].Add(b[row*cols:(row+1)*cols], dec)
+					}
 				}
 			}(i, r0, r1)
 		}
