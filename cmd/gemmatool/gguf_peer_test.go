@@ -202,6 +202,8 @@ func TestLlamaCppQuantizeIdentical(t *testing.T) {
 	}{
 		{"q4_0", []string{"--embed", "q4_0"}, []string{"Q4_0", "--pure"}},
 		{"q8_0", nil, []string{"Q8_0"}},
+		{"q4_k", []string{"--embed", "q4_k"}, []string{"Q4_K_M", "--pure"}},
+		{"q6_k", []string{"--embed", "q6_k"}, []string{"Q6_K", "--pure"}},
 	} {
 		t.Run(c.typ, func(t *testing.T) {
 			ours, oursG, theirs := filepath.Join(dir, c.typ+".gmt"), filepath.Join(dir, c.typ+".gguf"), filepath.Join(dir, c.typ+"-llama.gguf")
@@ -257,7 +259,7 @@ func compareGGUFTensors(t testing.TB, a, b string) (n, quant int) {
 			continue
 		}
 		n++
-		if ta.Type == gguf.Q4_0 || ta.Type == gguf.Q8_0 {
+		if ta.Type != gguf.F32 && ta.Type != gguf.F16 && ta.Type != gguf.BF16 {
 			quant++
 		}
 	}

@@ -19,11 +19,11 @@ import (
 )
 
 // ggufModel makes a gemmatool file of the given type from a checkpoint directory: convert
-// with --dtype for f32/f16/bf16, quantize --type for q8_0/q4_0.
+// with --dtype for f32/f16/bf16, quantize --type for the quantized types.
 func ggufModel(t testing.TB, dir, typ, out string) {
 	t.Helper()
 	args := []string{"convert", dir, "-o", out, "--dtype", typ, "-q"}
-	if strings.HasPrefix(typ, "q") {
+	if typ != "f32" && typ != "f16" && typ != "bf16" {
 		args = []string{"quantize", dir, "-o", out, "--type", typ, "-q"}
 	}
 	if _, stderr, code := cliRun(t, "", args...); code != 0 {
@@ -133,7 +133,7 @@ func checkRoundTrip(t testing.TB, origPath, backPath string) {
 // in every mappable type and imports them back.
 func TestGGUFRoundTripGolden(t *testing.T) {
 	for _, dir := range []string{goldenADir, "../../testdata/b_mm_4b_like"} {
-		for _, typ := range []string{"f32", "f16", "bf16", "q8_0", "q4_0"} {
+		for _, typ := range []string{"f32", "f16", "bf16", "q8_0", "q4_0", "iq4_nl"} {
 			t.Run(filepath.Base(dir)+"/"+typ, func(t *testing.T) {
 				model := filepath.Join(t.TempDir(), "m.gmt")
 				ggufModel(t, dir, typ, model)
@@ -185,14 +185,15 @@ func checkSameLogits(t testing.TB, model, ggufPath string) {
 }
 
 // TestGGUFRoundTripBrown does the same for the bundled trained model (real tokenizer) in its
-// BF16 and both quantized types, and checks that the tokenizer rebuilt from the GGUF's
+// BF16, Q8_0, Q4_0 and Q4_K (rows of 256: a k-quant applies; the golden cases' rows are too
+// short), and checks that the tokenizer rebuilt from the GGUF's
 // tokenizer.ggml.* keys encodes every golden tokenizer case exactly.
 func TestGGUFRoundTripBrown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("exports gemma3-brown-tiny three times")
 	}
 	ck := mustUnpack(t, "gemma3-brown-tiny")
-	for _, typ := range []string{"bf16", "q8_0", "q4_0"} {
+	for _, typ := range []string{"bf16", "q8_0", "q4_0", "q4_k"} {
 		t.Run(typ, func(t *testing.T) {
 			model := filepath.Join(t.TempDir(), "m.gmt")
 			ggufModel(t, ck, typ, model)

@@ -171,7 +171,7 @@ func Import(path, out string, o ImportOptions) (*ImportReport, error) {
 		}
 		dt, ok := dtypeOf(ti.Type)
 		if !ok {
-			return nil, fmt.Errorf("llamacpp: %s: tensor %q is %v, which gemmatool does not read yet (F32, F16, BF16, Q8_0, Q4_0): %w", src.Path, g, ti.Type, gguf.ErrUnsupported)
+			return nil, fmt.Errorf("llamacpp: %s: tensor %q is %v, which gemmatool does not read yet (%s): %w", src.Path, g, ti.Type, mappableNames(), gguf.ErrUnsupported)
 		}
 		if (norm || transpose) && dt.Quantized() {
 			return nil, errorf("%s: tensor %q is %v, want F32, F16 or BF16", src.Path, g, ti.Type)
@@ -332,6 +332,9 @@ func readPayload(dst io.Writer, f *gguf.File, ti gguf.TensorInfo, dt format.DTyp
 		}
 		return nil
 	}
+	if layoutOf(dt) == gathered {
+		return readGathered(dst, f, ti, dt, shape)
+	}
 	cb := codeBytesOf(dt)
 	if cb == 0 {
 		if _, err := io.Copy(dst, io.LimitReader(r, ti.Size)); err != nil {
@@ -366,6 +369,46 @@ func readPayload(dst io.Writer, f *gguf.File, ti gguf.TensorInfo, dt format.DTyp
 		}
 		if _, err := dst.Write(blk[:2]); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// readGathered copies a k-quant or IQ4_NL tensor: two passes over the GGUF blocks, each block
+// scattered into a one-block gemmatool payload whose codes are written in the first pass and
+// scale fields in the second, so memory stays one block.
+func readGathered(dst io.Writer, f *gguf.File, ti gguf.TensorInfo, dt format.DType, shape []int64) error {
+	l, err := format.LayoutOf(dt, shape)
+	if err != nil {
+		return err
+	}
+	n, codes, scales, _ := format.SuperBlock(dt)
+	one, err := format.LayoutOf(dt, []int64{1, int64(n)})
+	if err != nil {
+		return err
+	}
+	scratch := make([]byte, one.Size)
+	blk := make([]byte, format.GGMLBlockSize(dt))
+	blocks := l.Rows * (l.Cols / int64(n))
+	for pass := range 2 {
+		r := bufio.NewReaderSize(f.TensorReader(ti), 1<<16)
+		for range blocks {
+			if _, err := io.ReadFull(r, blk); err != nil {
+				return readErr(f, ti, err)
+			}
+			format.PutGGMLBlock(scratch, one, 0, 0, blk)
+			part := scratch[:codes]
+			if pass == 1 {
+				part = scratch[one.ScalesOff : one.ScalesOff+int64(scales)]
+			}
+			if _, err := dst.Write(part); err != nil {
+				return err
+			}
+		}
+		if pad := l.ScalesOff - l.CodesLen; pass == 0 && pad > 0 {
+			if _, err := dst.Write(make([]byte, pad)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
