@@ -68,8 +68,13 @@ func ImportTemp(path string, o ImportOptions) (string, func(), error) {
 	return out, cleanup, nil
 }
 
-// IsGGUF reports whether the file at path starts with the GGUF magic.
+// IsGGUF reports whether path is a regular file that starts with the GGUF magic. Anything
+// else (a named pipe, whose open would block, a directory, a missing file) is not.
 func IsGGUF(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return false
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return false
