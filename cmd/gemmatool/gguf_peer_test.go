@@ -179,10 +179,10 @@ func TestLlamaCppTokenize(t *testing.T) {
 	}
 }
 
-// TestLlamaCppQuantizeIdentical checks that gemmatool's Q4_0 and Q8_0, exported, hold the very
-// bytes llama.cpp's quantizer writes from an F16 export of the same weights: Q4_0 with
-// --pure (every matrix, the embedding included, in Q4_0), Q8_0 with the default mix (which is
-// all Q8_0).
+// TestLlamaCppQuantizeIdentical checks that gemmatool's Q4_0 and Q8_0 (and with
+// GEMMATOOL_PEER_FULL, Q4_K and Q6_K), exported, hold the very bytes llama.cpp's quantizer
+// writes from an F16 export of the same weights: --pure (every matrix, the embedding
+// included, in the type) except for Q8_0, whose default mix is all Q8_0.
 func TestLlamaCppQuantizeIdentical(t *testing.T) {
 	llamaPeer(t)
 	bin := filepath.Join(peerWork(), "bin", "llama_peer")
