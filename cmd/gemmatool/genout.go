@@ -124,7 +124,7 @@ func samplingFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "min-p", Value: 0, Usage: "drop tokens below this fraction of the best one's probability (0: off)"},
 		&cli.Float64Flag{Name: "repeat-penalty", Value: 1, Usage: "repetition penalty (1: off)"},
 		&cli.Uint64Flag{Name: "seed", Aliases: []string{"s"}, Usage: "random seed (default: from the clock)"},
-		&cli.StringSliceFlag{Name: "stop", Aliases: []string{"r", "reverse-prompt"}, Usage: "stop when the output contains this string, which is not printed (repeatable)"},
+		&cli.StringSliceFlag{Name: "stop", Aliases: []string{"r"}, Usage: "stop when the output contains this string, which is not printed (repeatable)"},
 		&cli.BoolFlag{Name: "ignore-eos", Usage: "keep generating after an end-of-sequence id"},
 		&cli.IntFlag{Name: "ctx", Aliases: []string{"c", "ctx-size"}, Usage: "context length (default: the model's maximum)"},
 		&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
