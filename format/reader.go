@@ -337,7 +337,7 @@ func decompress(stored []byte, raw int64) ([]byte, error) {
 	}
 	defer dec.Close()
 	var buf bytes.Buffer
-	// Start from what the stored bytes suggest (a tokenizer compresses about 4:1), capped by
+	// Start from what the stored bytes suggest (a tokenizer.json compresses about 8:1), capped by
 	// the recorded size; ReadFrom grows the buffer as output arrives.
 	buf.Grow(int(min(raw+1, 4*int64(len(stored))+4096)))
 	if _, err := buf.ReadFrom(io.LimitReader(dec, raw+1)); err != nil {

@@ -17,9 +17,4 @@
 #define REDUCE16 \
 	VEXTRACTF64X4 $1, Z0, Y1 \
 	VADDPS        Y1, Y0, Y0 \
-	VEXTRACTF128  $1, Y0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0x4e, X0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0xb1, X0, X1 \
-	VADDSS        X1, X0, X0
+	REDUCE8
