@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -59,7 +60,10 @@ type textOut struct {
 }
 
 func newTextOut(tok *tokenizer.Tokenizer, stops []string) *textOut {
-	t := &textOut{stops: stops}
+	t := &textOut{}
+	for _, st := range stops {
+		t.stops = append(t.stops, unescape(st))
+	}
 	if tok != nil {
 		t.sd = tok.NewStreamDecoder(true)
 	}
@@ -114,6 +118,19 @@ func (t *textOut) release(s string) (string, bool) {
 	return out, false
 }
 
+// unescape turns the escapes \n, \t, \\ and \" of a command-line string into characters (as
+// llama.cpp does for its reverse prompts); a string that is not a valid Go string body stays as
+// it is.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	if u, err := strconv.Unquote(`"` + s + `"`); err == nil {
+		return u
+	}
+	return s
+}
+
 // genFlags are the flags of run and chat that shape one generation.
 func samplingFlags() []cli.Flag {
 	return []cli.Flag{
@@ -124,7 +141,7 @@ func samplingFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "min-p", Value: 0, Usage: "drop tokens below this fraction of the best one's probability (0: off)"},
 		&cli.Float64Flag{Name: "repeat-penalty", Value: 1, Usage: "repetition penalty (1: off)"},
 		&cli.Uint64Flag{Name: "seed", Aliases: []string{"s"}, Usage: "random seed (default: from the clock)"},
-		&cli.StringSliceFlag{Name: "stop", Aliases: []string{"r", "reverse-prompt"}, Usage: "stop when the output contains this string, which is not printed (repeatable)"},
+		&cli.StringSliceFlag{Name: "stop", Aliases: []string{"r"}, Usage: "stop when the output contains this string, which is not printed (repeatable; \\n and \\t are newline and tab)"},
 		&cli.BoolFlag{Name: "ignore-eos", Usage: "keep generating after an end-of-sequence id"},
 		&cli.IntFlag{Name: "ctx", Aliases: []string{"c", "ctx-size"}, Usage: "context length (default: the model's maximum)"},
 		&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},

@@ -10,13 +10,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/convert"
+	"github.com/gemmatool/gemmatool/convert/llamacpp"
 	"github.com/gemmatool/gemmatool/format"
 )
 
 func init() {
 	register(&cli.Command{
 		Name:      "inspect",
-		Usage:     "show a gemmatool file's metadata, configuration, tensors and sizes",
+		Usage:     "show a gemmatool file's (or a GGUF's) metadata, configuration, tensors and sizes",
 		ArgsUsage: "FILE",
 		Description: `Prints the source and tool provenance, the resolved model configuration, the tensor
 table (name, type, shape, bytes), totals per component (text embedding, text decoder, vision
@@ -62,6 +63,9 @@ func runInspect(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) != 1 {
 		return usageError("inspect: want one file, got %d arguments (see gemmatool inspect --help)", len(args))
+	}
+	if llamacpp.IsGGUF(args[0]) {
+		return inspectGGUF(c, args[0])
 	}
 	if isCheckpointDir(args[0]) {
 		return fmt.Errorf("%s is a directory: inspect reads a gemmatool file; for a Hugging Face checkpoint directory, 'gemmatool estimate %s' sizes it and 'gemmatool convert %s -o FILE' converts it", args[0], args[0], args[0])

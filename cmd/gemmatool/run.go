@@ -84,7 +84,7 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 		}
 		path = p
 	}
-	f, err := openFormat(path, "--model")
+	f, err := openModelFile(path, stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -94,6 +94,14 @@ func TestRunStop(t *testing.T) {
 	}
 }
 
+func TestUnescape(t *testing.T) {
+	for in, want := range map[string]string{`\n\n`: "\n\n", `User:`: "User:", `a\tb`: "a\tb", `bad\q`: `bad\q`} {
+		if got := unescape(in); got != want {
+			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestTextOutHoldsStopPrefix(t *testing.T) {
 	to := &textOut{stops: []string{"END"}}
 	var got strings.Builder

@@ -118,7 +118,7 @@ func referenceKind(path string) (refKind, error) {
 func defaultReference(f *format.File) (string, error) {
 	src := f.Meta.Source
 	if src.From != "" {
-		if g, err := format.Open(src.From, nil); err == nil {
+		if g, err := openFormat(src.From, "reference"); err == nil { // a recorded path may name anything
 			same := slices.Equal(g.Meta.Source.Files, src.Files)
 			g.Close()
 			if same {
