@@ -15,6 +15,7 @@ import (
 	"sort"
 
 	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/x448/float16"
 )
 
@@ -366,9 +367,7 @@ func decodeOne(b []byte, t format.DType) float32 {
 func decode(dst []float32, src []byte, t format.DType) {
 	switch t {
 	case format.BF16:
-		for i := range dst {
-			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
-		}
+		kernel.WidenBF16(dst, src)
 	case format.F16:
 		for i := range dst {
 			dst[i] = float16.Frombits(binary.LittleEndian.Uint16(src[2*i:])).Float32()

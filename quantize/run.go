@@ -2,15 +2,14 @@ package quantize
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	goruntime "runtime"
 	"sort"
-	"sync"
 
 	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // Source is a model whose tensors can be read row by row: an HF checkpoint being ingested or
@@ -45,12 +44,15 @@ type Job struct {
 	Workers int
 	// Progress, when set, receives the source elements done and the total.
 	Progress func(done, total int64)
+	// FinishMeta, when set, is called once the tensors are written, before the file is
+	// committed, to complete Meta (for example with source hashes computed meanwhile).
+	FinishMeta func(*format.Metadata) error
 }
 
-// chunkElems bounds the float32 rows held at once per tensor (16 MiB of values), which
-// with the encoded chunk and the scales plane of the largest Gemma 3 tensor keeps a run well
-// under 256 MiB whatever the model size.
-var chunkElems = 4 << 20
+// chunkElems bounds the float32 rows of one piece of work (4 MiB of values): a few pieces
+// are in flight per worker, which with the scales plane of the largest Gemma 3 tensor keeps a
+// run well under 256 MiB whatever the model size.
+var chunkElems = 1 << 20
 
 // Run quantizes job.Src into a new file at out (written to a temporary file and renamed on
 // success) and returns the recipe and per-tensor errors it recorded.
@@ -99,47 +101,58 @@ func Run(out string, job Job) (*format.Quantization, error) {
 	if workers <= 0 {
 		workers = goruntime.GOMAXPROCS(0)
 	}
+	tensors := make([]pipeTensor, len(plan))
+	for i, d := range plan {
+		pt := &tensors[i]
+		pt.spec, pt.t, pt.scale = d.spec, d.t, 1
+		if d.t == d.spec.DType {
+			if pt.raw, pt.scale, err = job.Src.Raw(d.spec.Name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	p := startPipeline(job, tensors, workers)
+	defer p.stop()
 	var done int64
-	for _, d := range plan {
-		s := d.spec
+	for i := range tensors {
+		pt := &tensors[i]
+		s := pt.spec
 		n, _ := format.NumElements(s.Shape)
 		var stats *ErrorStats
-		var raw []byte
-		var scale float32 = 1
-		if d.t == s.DType {
-			if raw, scale, err = job.Src.Raw(s.Name); err != nil {
-				return nil, err
-			}
-		}
-		if raw == nil && d.t == format.SFP8 {
-			// The tensor scale goes in the directory entry, written with the payload:
-			// compute it first in one streaming pass.
-			m, err := maxAbsOf(job.Src, s)
-			if err != nil {
-				return nil, err
-			}
-			scale = SFP8Scale(m)
-		}
-		fill := func(wr io.Writer) error {
-			if raw != nil {
-				_, err := wr.Write(raw)
+		if pt.raw != nil {
+			if err := w.WriteTensor(s.Name, pt.t, s.Shape, pt.scale, func(wr io.Writer) error {
+				_, err := wr.Write(pt.raw)
 				return err
+			}); err != nil {
+				return nil, err
 			}
-			var err error
-			stats, err = writeTensor(wr, job, s, d.t, scale, workers)
-			return err
-		}
-		if err := w.WriteTensor(s.Name, d.t, s.Shape, scale, fill); err != nil {
-			return nil, err
+		} else {
+			// The first piece carries the tensor scale (SFP8), which the directory entry needs.
+			first := <-p.out
+			<-first.done
+			if first.err != nil {
+				return nil, first.err
+			}
+			stats = &ErrorStats{}
+			if err := w.WriteTensor(s.Name, pt.t, s.Shape, pt.scale, func(wr io.Writer) error {
+				return p.writeTensor(wr, pt, first, stats)
+			}); err != nil {
+				return nil, err
+			}
 		}
 		job.Src.Done(s.Name)
-		if d.t != s.DType && stats != nil {
-			q.Tensors = append(q.Tensors, format.TensorError{Name: s.Name, From: s.DType.String(), DType: d.t.String(),
+		if pt.t != s.DType && stats != nil {
+			q.Tensors = append(q.Tensors, format.TensorError{Name: s.Name, From: s.DType.String(), DType: pt.t.String(),
 				RelL2: stats.RelL2(), SNRdB: stats.SNRdB(), MaxAbs: stats.MaxAbs()})
 		}
 		done += n
 		if job.Progress != nil {
 			job.Progress(done, total)
+		}
+	}
+	if job.FinishMeta != nil {
+		if err := job.FinishMeta(&job.Meta); err != nil {
+			return nil, err
 		}
 	}
 	meta := job.Meta
@@ -183,91 +196,13 @@ func rowsCols(shape []int64) (int, int) {
 	return int(shape[0]), int(n / max(shape[0], 1))
 }
 
-// writeTensor streams one tensor converted to type t: rows are read in chunks, encoded
-// (in parallel over row ranges), decoded back for the error statistics, and the codes plane
-// is written as it is produced; the scales plane is kept and written at the end.
-func writeTensor(wr io.Writer, job Job, s TensorSpec, t format.DType, tensorScale float32, workers int) (*ErrorStats, error) {
-	rows, cols := rowsCols(s.Shape)
-	full, err := format.LayoutOf(t, s.Shape)
-	if err != nil {
-		return nil, err
-	}
-	per := max(1, chunkElems/max(cols, 1))
-	buf := make([]float32, min(per, rows)*cols)
-	var scales []byte
-	stats := &ErrorStats{}
-	opts := job.Opts
-	opts.Name = s.Name
-	for r := 0; r < rows; r += per {
-		k := min(per, rows-r)
-		b := buf[:k*cols]
-		if err := job.Src.ReadRows(s.Name, r, b); err != nil {
-			return nil, err
-		}
-		if !t.Quantized() {
-			if err := writePlain(wr, t, b, stats); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		chunkShape := []int64{int64(k), int64(cols)}
-		cl, err := format.LayoutOf(t, chunkShape)
-		if err != nil {
-			return nil, err
-		}
-		payload := make([]byte, cl.Size)
-		var wg sync.WaitGroup
-		nw := min(workers, k)
-		errs := make([]error, nw)
-		part := make([]ErrorStats, nw)
-		for i := 0; i < nw; i++ {
-			r0, r1 := k*i/nw, k*(i+1)/nw
-			wg.Add(1)
-			go func(i, r0, r1 int) {
-				defer wg.Done()
-				if err := EncodeRows(cl, payload, r0, b[r0*cols:r1*cols], tensorScale, opts); err != nil {
-					errs[i] = fmt.Errorf("%w (row %d of the tensor)", err, r+r0)
-					return
-				}
-				dec := make([]float32, cols)
-				for row := r0; row < r1; row++ {
-					format.DecodeRow(dec, t, cl, payload, row, tensorScale)
-					part[i].Add(b[row*cols:(row+1)*cols], dec)
-				}
-			}(i, r0, r1)
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-		for i := range part {
-			stats.Merge(part[i])
-		}
-		if _, err := wr.Write(payload[:cl.CodesLen]); err != nil {
-			return nil, err
-		}
-		if cl.ScalesLen > 0 {
-			scales = append(scales, payload[cl.ScalesOff:cl.ScalesOff+cl.ScalesLen]...)
-		}
-	}
-	if full.ScalesLen > 0 {
-		if _, err := wr.Write(make([]byte, full.ScalesOff-full.CodesLen)); err != nil {
-			return nil, err
-		}
-		if _, err := wr.Write(scales); err != nil {
-			return nil, err
-		}
-	}
-	return stats, nil
-}
-
-// writePlain writes float32 values as a plain type, recording the rounding error.
-func writePlain(wr io.Writer, t format.DType, b []float32, stats *ErrorStats) error {
+// plainBytes returns float32 values in a plain type, recording the rounding error.
+func plainBytes(t format.DType, b []float32, stats *ErrorStats) ([]byte, error) {
 	var out []byte
 	dec := make([]float32, len(b))
 	switch t {
 	case format.F32:
-		out = format.Float32Bytes(b)
+		out = append([]byte(nil), format.Float32Bytes(b)...)
 		copy(dec, b)
 	case format.BF16, format.F16:
 		out = make([]byte, 2*len(b))
@@ -283,11 +218,10 @@ func writePlain(wr io.Writer, t format.DType, b []float32, stats *ErrorStats) er
 			binary.LittleEndian.PutUint16(out[2*i:], h)
 		}
 	default:
-		return fmt.Errorf("quantize: %v is not a plain type", t)
+		return nil, fmt.Errorf("quantize: %v is not a plain type", t)
 	}
 	stats.Add(b, dec)
-	_, err := wr.Write(out)
-	return err
+	return out, nil
 }
 
 // FileSource reads the tensors of an open gemmatool file (any stored type) as a [Source].
@@ -317,14 +251,27 @@ func (s FileSource) ReadRows(name string, row0 int, dst []float32) error {
 	if !t.DType.Quantized() {
 		// Plain types: a vector's rows are its elements.
 		es := int64(t.DType.ElemSize())
-		sub := t.Data[int64(row0*cols)*es : int64(row0*cols+len(dst))*es]
-		return format.Dequantize(dst, t.DType, []int64{int64(len(dst))}, sub, 1)
+		lo, hi := int64(row0*cols)*es, int64(row0*cols+len(dst))*es
+		var err error
+		if t.DType == format.BF16 {
+			kernel.WidenBF16(dst, t.Data[lo:hi])
+		} else {
+			err = format.Dequantize(dst, t.DType, []int64{int64(len(dst))}, t.Data[lo:hi], 1)
+		}
+		s.F.Release(t, lo-releaseSlack, hi)
+		return err
 	}
 	for i := 0; i < len(dst)/cols; i++ {
 		format.DecodeRow(dst[i*cols:(i+1)*cols], t.DType, t.Layout, t.Data, row0+i, t.Scale)
 	}
 	return nil
 }
+
+// releaseSlack widens the range a read releases backwards: a page fault maps the whole
+// page-cache folio around the address (up to 2 MiB), so reading rows also maps pages before
+// them, which the previous piece's release may already have passed. Pages ahead of the rows
+// are released by the read of the next rows, the rest by [FileSource.Done].
+const releaseSlack = 4 << 20
 
 // Raw implements [Source].
 func (s FileSource) Raw(name string) ([]byte, float32, error) {
@@ -335,5 +282,9 @@ func (s FileSource) Raw(name string) ([]byte, float32, error) {
 	return t.Data, t.Scale, nil
 }
 
-// Done implements [Source].
-func (s FileSource) Done(string) {}
+// Done implements [Source]: it releases the tensor's pages from the resident set.
+func (s FileSource) Done(name string) {
+	if t, ok := s.F.Tensor(name); ok {
+		s.F.Release(t, 0, t.Length)
+	}
+}

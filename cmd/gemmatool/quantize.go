@@ -93,10 +93,19 @@ func quantizeAction(c *cli.Context) error {
 			return err
 		}
 		defer ck.Close()
-		meta, err := ck.Metadata(version)
-		if err != nil {
+		if err := ck.CheckTied(); err != nil {
 			return err
 		}
+		// Hashing the source files (for the metadata) overlaps the quantization.
+		type metaResult struct {
+			meta *format.Metadata
+			err  error
+		}
+		metac := make(chan metaResult, 1)
+		go func() {
+			m, err := ck.Metadata(version)
+			metac <- metaResult{m, err}
+		}()
 		files, err := ck.Files()
 		if err != nil {
 			return err
@@ -106,7 +115,14 @@ func quantizeAction(c *cli.Context) error {
 		}
 		abs, _ := filepath.Abs(src)
 		hints = quantize.QATHints{DirName: filepath.Base(abs), NameOrPath: ck.Config.NameOrPath, ModelCard: readCard(src)}
-		job = quantize.Job{Src: ckSource{ck}, Meta: *meta, Files: files}
+		job = quantize.Job{Src: ckSource{ck}, Files: files, FinishMeta: func(m *format.Metadata) error {
+			r := <-metac
+			if r.err != nil {
+				return r.err
+			}
+			*m = *r.meta
+			return nil
+		}}
 	} else {
 		f, err := format.Open(src, nil)
 		if err != nil {

@@ -1,0 +1,51 @@
+package kernel
+
+import "math"
+
+// Block encoders for package quantize: llama.cpp's reference Q4_0 and Q8_0 rounding
+// (quantize_row_q4_0_ref, quantize_row_q8_0_ref) with the quantization error accumulated in
+// the same pass. They write the same bytes as the scalar encoders of package quantize, which
+// test them block for block; they stop at a block that needs the scalar path's care.
+
+// EncodeSums accumulates what an encoder saw of the error it made: Σw², Σ(w − ŵ)² (float64,
+// each block's terms summed in lanes and added per call) and max |w − ŵ|, over N elements.
+type EncodeSums struct {
+	N             int64
+	Signal, Noise float64
+	MaxAbs        float64
+}
+
+// EncodeQ4_0 encodes the leading whole blocks of x (len(x)/32 blocks) as Q4_0: block b's 16
+// code bytes go to codes[16b:], its f16 scale (little-endian) to scales[2b:]. It returns the
+// number of blocks it encoded, which is smaller than len(x)/32 when block n holds a non-finite
+// value, its scale overflows f16, or the scale's reciprocal overflows float32 (the caller
+// encodes that block itself and calls again with the rest), and 0 on machines without the
+// vector path. The error of the encoded blocks is added to s.
+func EncodeQ4_0(codes, scales []byte, x []float32, s *EncodeSums) int {
+	nb := len(x) / 32
+	if len(codes) < 16*nb || len(scales) < 2*nb {
+		panic("kernel.EncodeQ4_0: codes or scales shorter than the blocks of x")
+	}
+	return encodeQ4_0(codes, scales, x[:32*nb], s)
+}
+
+// EncodeQ8_0 is [EncodeQ4_0] for Q8_0: block b's 32 int8 codes go to codes[32b:].
+func EncodeQ8_0(codes, scales []byte, x []float32, s *EncodeSums) int {
+	nb := len(x) / 32
+	if len(codes) < 32*nb || len(scales) < 2*nb {
+		panic("kernel.EncodeQ8_0: codes or scales shorter than the blocks of x")
+	}
+	return encodeQ8_0(codes, scales, x[:32*nb], s)
+}
+
+// WidenBF16 sets dst[i] to the bfloat16 value in src[2i:2i+2] (little-endian) widened to
+// float32, which is exact: the bits move up by 16. It panics if src is shorter than 2·len(dst).
+func WidenBF16(dst []float32, src []byte) {
+	if len(src) < 2*len(dst) {
+		panic("kernel.WidenBF16: src shorter than 2·len(dst)")
+	}
+	n := widenBF16(dst, src)
+	for i := n; i < len(dst); i++ {
+		dst[i] = math.Float32frombits(uint32(src[2*i])<<16 | uint32(src[2*i+1])<<24)
+	}
+}

@@ -1,0 +1,58 @@
+//go:build !purego
+
+package kernel
+
+// encQ4AVX512 encodes up to nb Q4_0 blocks of x and returns how many it encoded; sums gets
+// Σw², Σ(w − ŵ)² added and max |w − ŵ| merged.
+//
+//go:noescape
+func encQ4AVX512(codes, scales *byte, x *float32, nb int, sums *[3]float64) int
+
+// encQ8AVX512 is encQ4AVX512 for Q8_0.
+//
+//go:noescape
+func encQ8AVX512(codes, scales *byte, x *float32, nb int, sums *[3]float64) int
+
+func encodeQ4_0(codes, scales []byte, x []float32, s *EncodeSums) int {
+	nb := len(x) / 32
+	if !useAVX512 || nb == 0 {
+		return 0
+	}
+	var sums [3]float64
+	n := encQ4AVX512(&codes[0], &scales[0], &x[0], nb, &sums)
+	s.add(n, sums)
+	return n
+}
+
+func encodeQ8_0(codes, scales []byte, x []float32, s *EncodeSums) int {
+	nb := len(x) / 32
+	if !useAVX512 || nb == 0 {
+		return 0
+	}
+	var sums [3]float64
+	n := encQ8AVX512(&codes[0], &scales[0], &x[0], nb, &sums)
+	s.add(n, sums)
+	return n
+}
+
+func (s *EncodeSums) add(blocks int, sums [3]float64) {
+	s.N += 32 * int64(blocks)
+	s.Signal += sums[0]
+	s.Noise += sums[1]
+	s.MaxAbs = max(s.MaxAbs, sums[2])
+}
+
+// widenBF16AVX512 widens n bfloat16 values (n a multiple of 64) to float32.
+//
+//go:noescape
+func widenBF16AVX512(dst *float32, src *byte, n int)
+
+// widenBF16 widens the leading multiple of 64 elements and returns how many it did.
+func widenBF16(dst []float32, src []byte) int {
+	n := len(dst) &^ 63
+	if !useAVX512 || n == 0 {
+		return 0
+	}
+	widenBF16AVX512(&dst[0], &src[0], n)
+	return n
+}

@@ -1,0 +1,272 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Registers shared by both encoders:
+//   SI x, DI codes, R8 scales, CX blocks wanted, R10 blocks done, R9 sums
+//   Z20 Σw², Z21 Σ(w−ŵ)², Z22 max|w−ŵ| (float64 lanes); Z27 float64 |·| mask; Z31 float32 |·| mask
+
+// AMAX puts max|x| over the block in Z0, Z1 into lane 0 of X4 (and its bits into AX); Z2, Z3
+// keep |x|.
+#define AMAX \
+	VPANDD        Z31, Z0, Z2 \
+	VPANDD        Z31, Z1, Z3 \
+	VPMAXUD       Z3, Z2, Z4 \
+	VEXTRACTI64X4 $1, Z4, Y5 \
+	VPMAXUD       Y5, Y4, Y4 \
+	VEXTRACTI128  $1, Y4, X5 \
+	VPMAXUD       X5, X4, X4 \
+	VPSHUFD       $0x4e, X4, X5 \
+	VPMAXUD       X5, X4, X4 \
+	VPSHUFD       $0xb1, X4, X5 \
+	VPMAXUD       X5, X4, X4 \
+	VMOVD         X4, AX
+
+// SCALE turns the scale d (lane 0 of X8) into its f16 bits in DX (X9), jumping to bail when it
+// overflows f16, and its reciprocal (0 for d = 0) broadcast into Z10, jumping to bail when the
+// reciprocal overflows.
+#define SCALE(bail, ok) \
+	VCVTPS2PH    $0, X8, X9 \
+	VMOVD        X9, DX \
+	ANDL         $0xffff, DX \
+	MOVL         DX, BX \
+	ANDL         $0x7c00, BX \
+	CMPL         BX, $0x7c00 \
+	JEQ          bail \
+	VXORPS       X10, X10, X10 \
+	VUCOMISS     X10, X8 \
+	JEQ          ok \
+	VDIVSS       X8, X25, X10 \
+	VMOVD        X10, BX \
+	ANDL         $0x7fffffff, BX \
+	CMPL         BX, $0x7f800000 \
+	JEQ          bail \
+ok: \
+	VBROADCASTSS X10, Z10
+
+// STATS accumulates 16 values w (zw, yw) and their decodings v (zv, yv) into Z20–Z22.
+#define STATS(zw, yw, zv, yv) \
+	VCVTPS2PD     yw, Z15 \
+	VCVTPS2PD     yv, Z16 \
+	VSUBPD        Z16, Z15, Z16 \
+	VFMADD231PD   Z15, Z15, Z20 \
+	VFMADD231PD   Z16, Z16, Z21 \
+	VANDPD        Z27, Z16, Z16 \
+	VMAXPD        Z16, Z22, Z22 \
+	VEXTRACTF64X4 $1, zw, Y15 \
+	VEXTRACTF64X4 $1, zv, Y16 \
+	VCVTPS2PD     Y15, Z15 \
+	VCVTPS2PD     Y16, Z16 \
+	VSUBPD        Z16, Z15, Z16 \
+	VFMADD231PD   Z15, Z15, Z20 \
+	VFMADD231PD   Z16, Z16, Z21 \
+	VANDPD        Z27, Z16, Z16 \
+	VMAXPD        Z16, Z22, Z22
+
+#define SETUP \
+	MOVQ         codes+0(FP), DI \
+	MOVQ         scales+8(FP), R8 \
+	MOVQ         x+16(FP), SI \
+	MOVQ         nb+24(FP), CX \
+	MOVQ         sums+32(FP), R9 \
+	XORQ         R10, R10 \
+	MOVL         $0x7fffffff, AX \
+	VPBROADCASTD AX, Z31 \
+	MOVQ         $0x7fffffffffffffff, AX \
+	VPBROADCASTQ AX, Z27 \
+	MOVL         $0x3f800000, AX \
+	VMOVD        AX, X25 \
+	VPXORQ       Z20, Z20, Z20 \
+	VPXORQ       Z21, Z21, Z21 \
+	VPXORQ       Z22, Z22, Z22
+
+// FINISH adds the lane sums to sums[0], sums[1], merges the max into sums[2] and returns R10.
+#define FINISH \
+	VEXTRACTF64X4 $1, Z20, Y23 \
+	VADDPD        Y23, Y20, Y20 \
+	VEXTRACTF64X2 $1, Y20, X23 \
+	VADDPD        X23, X20, X20 \
+	VPERMILPD     $1, X20, X23 \
+	VADDSD        X23, X20, X20 \
+	VADDSD        (R9), X20, X20 \
+	VMOVSD        X20, (R9) \
+	VEXTRACTF64X4 $1, Z21, Y23 \
+	VADDPD        Y23, Y21, Y21 \
+	VEXTRACTF64X2 $1, Y21, X23 \
+	VADDPD        X23, X21, X21 \
+	VPERMILPD     $1, X21, X23 \
+	VADDSD        X23, X21, X21 \
+	VADDSD        8(R9), X21, X21 \
+	VMOVSD        X21, 8(R9) \
+	VEXTRACTF64X4 $1, Z22, Y23 \
+	VMAXPD        Y23, Y22, Y22 \
+	VEXTRACTF64X2 $1, Y22, X23 \
+	VMAXPD        X23, X22, X22 \
+	VPERMILPD     $1, X22, X23 \
+	VMAXSD        X23, X22, X22 \
+	VMAXSD        16(R9), X22, X22 \
+	VMOVSD        X22, 16(R9) \
+	MOVQ          R10, ret+40(FP) \
+	VZEROUPPER \
+	RET
+
+// func encQ4AVX512(codes, scales *byte, x *float32, nb int, sums *[3]float64) int
+//
+// Per block: amax and the signed value m of its first occurrence, d = m/−8, id = 1/d (0 for
+// d = 0), code = min(15, trunc(float32(float32(w·id) + 8.5))); ŵ = float32(code−8)·f16(d).
+TEXT ·encQ4AVX512(SB), NOSPLIT, $0-48
+	SETUP
+	MOVL         $0x41080000, AX // 8.5
+	VPBROADCASTD AX, Z30
+	MOVL         $15, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $8, AX
+	VPBROADCASTD AX, Z28
+	MOVL         $0xc1000000, AX // −8.0
+	VMOVD        AX, X26
+
+q4block:
+	CMPQ      R10, CX
+	JAE       q4done
+	VMOVUPS   (SI), Z0
+	VMOVUPS   64(SI), Z1
+	AMAX
+	CMPL      AX, $0x7f800000
+	JAE       q4done
+	VXORPS    X6, X6, X6
+	TESTL     AX, AX
+	JZ        q4max
+	VPBROADCASTD X4, Z5
+	VPCMPEQD  Z5, Z2, K1
+	VPCMPEQD  Z5, Z3, K2
+	KMOVW     K1, BX
+	KMOVW     K2, DX
+	SHLL      $16, DX
+	ORL       DX, BX
+	BSFL      BX, BX
+	VMOVSS    (SI)(BX*4), X6
+
+q4max:
+	VDIVSS    X26, X6, X8
+	SCALE(q4done, q4id)
+	VMULPS     Z10, Z0, Z11
+	VADDPS     Z30, Z11, Z11
+	VCVTTPS2DQ Z11, Z11
+	VPMINSD    Z29, Z11, Z11
+	VMULPS     Z10, Z1, Z12
+	VADDPS     Z30, Z12, Z12
+	VCVTTPS2DQ Z12, Z12
+	VPMINSD    Z29, Z12, Z12
+	VPSLLD     $4, Z12, Z13
+	VPORD      Z13, Z11, Z13
+	VPMOVDB    Z13, (DI)
+	MOVW       DX, (R8)
+	VCVTPH2PS  X9, X14
+	VBROADCASTSS X14, Z14
+	VPSUBD     Z28, Z11, Z11
+	VCVTDQ2PS  Z11, Z11
+	VMULPS     Z14, Z11, Z11
+	VPSUBD     Z28, Z12, Z12
+	VCVTDQ2PS  Z12, Z12
+	VMULPS     Z14, Z12, Z12
+	STATS(Z0, Y0, Z11, Y11)
+	STATS(Z1, Y1, Z12, Y12)
+	ADDQ       $128, SI
+	ADDQ       $16, DI
+	ADDQ       $2, R8
+	INCQ       R10
+	JMP        q4block
+
+q4done:
+	FINISH
+
+// func encQ8AVX512(codes, scales *byte, x *float32, nb int, sums *[3]float64) int
+//
+// Per block: d = amax/127, id = 1/d (0 for d = 0), code = roundf(float32(w·id)) (ties away
+// from zero: truncate, then step away when the exact remainder is ≥ 0.5);
+// ŵ = float32(code)·f16(d).
+TEXT ·encQ8AVX512(SB), NOSPLIT, $0-48
+	SETUP
+	MOVL         $0x42fe0000, AX // 127.0
+	VMOVD        AX, X26
+	MOVL         $0x3f000000, AX // 0.5
+	VPBROADCASTD AX, Z24
+	MOVL         $0x80000000, AX
+	VPBROADCASTD AX, Z23
+	MOVL         $0x3f800000, AX
+	VPBROADCASTD AX, Z19
+
+q8block:
+	CMPQ      R10, CX
+	JAE       q8done
+	VMOVUPS   (SI), Z0
+	VMOVUPS   64(SI), Z1
+	AMAX
+	CMPL      AX, $0x7f800000
+	JAE       q8done
+	VDIVSS    X26, X4, X8
+	SCALE(q8done, q8id)
+	VMULPS      Z10, Z0, Z11
+	VRNDSCALEPS $3, Z11, Z12
+	VSUBPS      Z12, Z11, Z13
+	VPANDD      Z31, Z13, Z13
+	VCMPPS      $0x1d, Z24, Z13, K1
+	VPANDD      Z23, Z11, Z17
+	VPORD       Z19, Z17, Z17
+	VADDPS      Z17, Z12, K1, Z12
+	VCVTTPS2DQ  Z12, Z11
+	VMULPS      Z10, Z1, Z12
+	VRNDSCALEPS $3, Z12, Z13
+	VSUBPS      Z13, Z12, Z18
+	VPANDD      Z31, Z18, Z18
+	VCMPPS      $0x1d, Z24, Z18, K1
+	VPANDD      Z23, Z12, Z17
+	VPORD       Z19, Z17, Z17
+	VADDPS      Z17, Z13, K1, Z13
+	VCVTTPS2DQ  Z13, Z12
+	VPMOVSDB    Z11, (DI)
+	VPMOVSDB    Z12, 16(DI)
+	MOVW        DX, (R8)
+	VCVTPH2PS   X9, X14
+	VBROADCASTSS X14, Z14
+	VCVTDQ2PS   Z11, Z11
+	VMULPS      Z14, Z11, Z11
+	VCVTDQ2PS   Z12, Z12
+	VMULPS      Z14, Z12, Z12
+	STATS(Z0, Y0, Z11, Y11)
+	STATS(Z1, Y1, Z12, Y12)
+	ADDQ        $128, SI
+	ADDQ        $32, DI
+	ADDQ        $2, R8
+	INCQ        R10
+	JMP         q8block
+
+q8done:
+	FINISH
+
+// func widenBF16AVX512(dst *float32, src *byte, n int)
+TEXT ·widenBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $6, CX
+
+wbloop:
+	VPMOVZXWD (SI), Z0
+	VPMOVZXWD 32(SI), Z1
+	VPMOVZXWD 64(SI), Z2
+	VPMOVZXWD 96(SI), Z3
+	VPSLLD    $16, Z0, Z0
+	VPSLLD    $16, Z1, Z1
+	VPSLLD    $16, Z2, Z2
+	VPSLLD    $16, Z3, Z3
+	VMOVUPS   Z0, (DI)
+	VMOVUPS   Z1, 64(DI)
+	VMOVUPS   Z2, 128(DI)
+	VMOVUPS   Z3, 192(DI)
+	ADDQ      $128, SI
+	ADDQ      $256, DI
+	DECQ      CX
+	JNZ       wbloop
+	VZEROUPPER
+	RET
