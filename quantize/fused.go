@@ -12,15 +12,15 @@ import (
 // encodeRowsStats is [EncodeRows] that also adds the error of every encoded value to st. Q4_0
 // and Q8_0 rows are encoded and measured in one pass (the vector encoders of package kernel
 // where the machine has them, the scalar block encoders for the rest); other types are
-// encoded, decoded back and compared.
-func encodeRowsStats(l format.Layout, payload []byte, rowStart int, rows []float32, tensorScale float32, opt Options, st *ErrorStats) error {
+// encoded, decoded back and compared (dec, l.Cols values, is scratch for that).
+func encodeRowsStats(l format.Layout, payload []byte, rowStart int, rows []float32, tensorScale float32, opt Options, st *ErrorStats, dec []float32) error {
 	t := l.DType
 	if (t != format.Q4_0 && t != format.Q8_0) || tensorScale != 1 || int64(len(payload)) != l.Size || l.Cols == 0 {
 		if err := EncodeRows(l, payload, rowStart, rows, tensorScale, opt); err != nil {
 			return err
 		}
 		cols := int(l.Cols)
-		dec := make([]float32, cols)
+		dec = dec[:cols]
 		for i := 0; i < len(rows)/max(cols, 1); i++ {
 			format.DecodeRow(dec, t, l, payload, rowStart+i, tensorScale)
 			st.Add(rows[i*cols:(i+1)*cols], dec)

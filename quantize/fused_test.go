@@ -98,10 +98,10 @@ func TestEncodeRowsStats(t *testing.T) {
 		// Row by row and all at once, starting at row 1 too.
 		got := make([]byte, l.Size)
 		var st ErrorStats
-		if err := encodeRowsStats(l, got, 0, all[:cols], 1, Options{}, &st); err != nil {
+		if err := encodeRowsStats(l, got, 0, all[:cols], 1, Options{}, &st, make([]float32, cols)); err != nil {
 			t.Fatal(err)
 		}
-		if err := encodeRowsStats(l, got, 1, all[cols:], 1, Options{}, &st); err != nil {
+		if err := encodeRowsStats(l, got, 1, all[cols:], 1, Options{}, &st, make([]float32, cols)); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
@@ -139,7 +139,7 @@ func TestEncodeRowsStatsErrors(t *testing.T) {
 			l, _ := format.LayoutOf(ty, []int64{2, cols})
 			want := EncodeRows(l, make([]byte, l.Size), 0, x, 1, Options{Name: "w"})
 			var st ErrorStats
-			got := encodeRowsStats(l, make([]byte, l.Size), 0, x, 1, Options{Name: "w"}, &st)
+			got := encodeRowsStats(l, make([]byte, l.Size), 0, x, 1, Options{Name: "w"}, &st, make([]float32, cols))
 			if want == nil || got == nil || got.Error() != want.Error() {
 				t.Errorf("%s %v: error %v, EncodeRows says %v", name, ty, got, want)
 			}

@@ -44,6 +44,31 @@ type pipeline struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+	// free holds written pieces' payloads for reuse: a run allocates a few buffers, not
+	// one per piece (which would keep the garbage collector busy).
+	free chan []byte
+}
+
+// buffer returns a zeroed payload buffer of n bytes.
+func (p *pipeline) buffer(n int) []byte {
+	select {
+	case b := <-p.free:
+		if cap(b) >= n {
+			b = b[:n]
+			clear(b)
+			return b
+		}
+	default:
+	}
+	return make([]byte, n)
+}
+
+// recycle offers a written payload for reuse.
+func (p *pipeline) recycle(b []byte) {
+	select {
+	case p.free <- b:
+	default:
+	}
 }
 
 func startPipeline(job Job, tensors []pipeTensor, workers int) *pipeline {
@@ -51,6 +76,7 @@ func startPipeline(job Job, tensors []pipeTensor, workers int) *pipeline {
 		out:  make(chan *piece, 2*workers+2),
 		work: make(chan *piece),
 		quit: make(chan struct{}),
+		free: make(chan []byte, 2*workers+4),
 	}
 	for range workers {
 		p.wg.Go(func() { p.worker(job) })
@@ -114,7 +140,7 @@ func (p *pipeline) dispatch(job Job, tensors []pipeTensor) {
 }
 
 func (p *pipeline) worker(job Job) {
-	var buf []float32
+	var buf, dec []float32
 	for {
 		select {
 		case <-p.quit:
@@ -123,14 +149,14 @@ func (p *pipeline) worker(job Job) {
 			if !ok {
 				return
 			}
-			pc.err = pc.encode(job, &buf)
+			pc.err = pc.encode(p, job, &buf, &dec)
 			close(pc.done)
 		}
 	}
 }
 
 // encode reads the piece's rows and encodes them, measuring the error.
-func (pc *piece) encode(job Job, buf *[]float32) error {
+func (pc *piece) encode(p *pipeline, job Job, buf, dec *[]float32) error {
 	s, t := pc.pt.spec, pc.pt.t
 	_, cols := rowsCols(s.Shape)
 	n := pc.k * cols
@@ -142,19 +168,24 @@ func (pc *piece) encode(job Job, buf *[]float32) error {
 		return err
 	}
 	if !t.Quantized() {
-		var err error
-		pc.payload, err = plainBytes(t, b, &pc.stats)
-		return err
+		pc.payload = p.buffer(n * t.ElemSize())
+		if cap(*dec) < n {
+			*dec = make([]float32, n)
+		}
+		return plainBytes(pc.payload, (*dec)[:n], t, b, &pc.stats)
 	}
 	l, err := format.LayoutOf(t, []int64{int64(pc.k), int64(cols)})
 	if err != nil {
 		return err
 	}
 	pc.layout = l
-	pc.payload = make([]byte, l.Size)
+	pc.payload = p.buffer(int(l.Size))
 	opts := job.Opts
 	opts.Name = s.Name
-	if err := encodeRowsStats(l, pc.payload, 0, b, pc.pt.scale, opts, &pc.stats); err != nil {
+	if cap(*dec) < cols {
+		*dec = make([]float32, cols)
+	}
+	if err := encodeRowsStats(l, pc.payload, 0, b, pc.pt.scale, opts, &pc.stats, (*dec)[:cols]); err != nil {
 		return fmt.Errorf("%w (row %d of the tensor)", err, pc.r0)
 	}
 	return nil
@@ -193,6 +224,8 @@ func (p *pipeline) writeTensor(wr io.Writer, pt *pipeTensor, first *piece, stats
 				scales = append(scales, pc.payload[l.ScalesOff:l.ScalesOff+l.ScalesLen]...)
 			}
 		}
+		p.recycle(pc.payload)
+		pc.payload = nil
 		if pc.last {
 			break
 		}

@@ -196,16 +196,14 @@ func rowsCols(shape []int64) (int, int) {
 	return int(shape[0]), int(n / max(shape[0], 1))
 }
 
-// plainBytes returns float32 values in a plain type, recording the rounding error.
-func plainBytes(t format.DType, b []float32, stats *ErrorStats) ([]byte, error) {
-	var out []byte
-	dec := make([]float32, len(b))
+// plainBytes writes float32 values b in a plain type into out (ElemSize bytes each),
+// recording the rounding error; dec (len(b)) is scratch.
+func plainBytes(out []byte, dec []float32, t format.DType, b []float32, stats *ErrorStats) error {
 	switch t {
 	case format.F32:
-		out = append([]byte(nil), format.Float32Bytes(b)...)
+		copy(out, format.Float32Bytes(b))
 		copy(dec, b)
 	case format.BF16, format.F16:
-		out = make([]byte, 2*len(b))
 		for i, v := range b {
 			var h uint16
 			if t == format.BF16 {
@@ -218,10 +216,10 @@ func plainBytes(t format.DType, b []float32, stats *ErrorStats) ([]byte, error) 
 			binary.LittleEndian.PutUint16(out[2*i:], h)
 		}
 	default:
-		return nil, fmt.Errorf("quantize: %v is not a plain type", t)
+		return fmt.Errorf("quantize: %v is not a plain type", t)
 	}
 	stats.Add(b, dec)
-	return out, nil
+	return nil
 }
 
 // FileSource reads the tensors of an open gemmatool file (any stored type) as a [Source].

@@ -49,3 +49,16 @@ func WidenBF16(dst []float32, src []byte) {
 		dst[i] = math.Float32frombits(uint32(src[2*i])<<16 | uint32(src[2*i+1])<<24)
 	}
 }
+
+// I4SqErrs sets errs[k], for each candidate scale s = scales[k], to the squared error
+// Σᵢ (float64(xᵢ) − float64(float32(q(xᵢ, s)·s)))² of the per-channel int4 rounding
+// q(x, s) = clamp(rne(float32(x/s)), −8, 7), each square rounded to float64 before it is added,
+// over the leading n elements of x, and returns n: a multiple of 16, 0 on machines without the
+// vector path. The summation order is the vector lanes', so a sum may differ from a
+// sequential one by a relative n·2⁻⁵³. Scales must be positive and finite.
+func I4SqErrs(errs []float64, x []float32, scales []float32) int {
+	if len(errs) < len(scales) {
+		panic("kernel.I4SqErrs: errs shorter than scales")
+	}
+	return i4SqErrs(errs, x, scales)
+}

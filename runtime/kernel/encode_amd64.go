@@ -56,3 +56,17 @@ func widenBF16(dst []float32, src []byte) int {
 	widenBF16AVX512(&dst[0], &src[0], n)
 	return n
 }
+
+// i4ErrAVX512 is I4SqErrs over n elements (a multiple of 16) and ns scales.
+//
+//go:noescape
+func i4ErrAVX512(x *float32, n int, scales *float32, ns int, errs *float64)
+
+func i4SqErrs(errs []float64, x []float32, scales []float32) int {
+	n := len(x) &^ 15
+	if !useAVX512 || n == 0 || len(scales) == 0 {
+		return 0
+	}
+	i4ErrAVX512(&x[0], n, &scales[0], len(scales), &errs[0])
+	return n
+}

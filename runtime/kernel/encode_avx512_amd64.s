@@ -270,3 +270,64 @@ wbloop:
 	JNZ       wbloop
 	VZEROUPPER
 	RET
+
+// func i4ErrAVX512(x *float32, n int, scales *float32, ns int, errs *float64)
+TEXT ·i4ErrAVX512(SB), NOSPLIT, $0-40
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVQ         scales+16(FP), R8
+	MOVQ         ns+24(FP), R9
+	MOVQ         errs+32(FP), DI
+	SHRQ         $4, CX
+	MOVL         $0x40e00000, AX // 7.0
+	VPBROADCASTD AX, Z29
+	MOVL         $0xc1000000, AX // −8.0
+	VPBROADCASTD AX, Z28
+	MOVL         $0x4b400000, AX // 1.5·2²³
+	VPBROADCASTD AX, Z27
+
+i4scale:
+	VBROADCASTSS (R8), Z26
+	VPXORQ       Z20, Z20, Z20
+	VPXORQ       Z21, Z21, Z21
+	MOVQ         SI, R10
+	MOVQ         CX, R11
+
+i4elem:
+	VMOVUPS       (R10), Z0
+	VDIVPS        Z26, Z0, Z1
+	VMINPS        Z29, Z1, Z1
+	VMAXPS        Z28, Z1, Z1
+	VADDPS        Z27, Z1, Z1
+	VSUBPS        Z27, Z1, Z1
+	VMULPS        Z26, Z1, Z1
+	VCVTPS2PD     Y0, Z2
+	VCVTPS2PD     Y1, Z3
+	VSUBPD        Z3, Z2, Z2
+	VMULPD        Z2, Z2, Z2
+	VADDPD        Z2, Z20, Z20
+	VEXTRACTF32X8 $1, Z0, Y4
+	VEXTRACTF32X8 $1, Z1, Y5
+	VCVTPS2PD     Y4, Z4
+	VCVTPS2PD     Y5, Z5
+	VSUBPD        Z5, Z4, Z4
+	VMULPD        Z4, Z4, Z4
+	VADDPD        Z4, Z21, Z21
+	ADDQ          $64, R10
+	DECQ          R11
+	JNZ           i4elem
+
+	VADDPD        Z21, Z20, Z20
+	VEXTRACTF64X4 $1, Z20, Y21
+	VADDPD        Y21, Y20, Y20
+	VEXTRACTF64X2 $1, Y20, X21
+	VADDPD        X21, X20, X20
+	VPERMILPD     $1, X20, X21
+	VADDSD        X21, X20, X20
+	VMOVSD        X20, (DI)
+	ADDQ          $4, R8
+	ADDQ          $8, DI
+	DECQ          R9
+	JNZ           i4scale
+	VZEROUPPER
+	RET
