@@ -23,6 +23,8 @@ var allowed = map[string][]string{
 	"runtime/tokenizer": {},
 	"runtime/imageproc": {},
 	"format":            {},
+	"format/gguf":       {"format"},
+	"convert/llamacpp":  {"convert", "format", "format/gguf", "runtime/tokenizer"},
 	"internal/testutil": {"*"},
 	"":                  {},
 }

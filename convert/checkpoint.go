@@ -11,7 +11,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 
 	"github.com/gemmatool/gemmatool/format"
@@ -47,7 +46,7 @@ type Checkpoint struct {
 	// Aux are the entries of [AuxFiles] present in Dir.
 	Aux      []string
 	Warnings []string
-	maps     map[string][]byte // safetensors base name → mapping
+	maps     map[string]*format.Mapped // safetensors base name → mapping
 }
 
 // OpenCheckpoint reads dir's config.json (and generation_config.json), maps its safetensors
@@ -55,7 +54,7 @@ type Checkpoint struct {
 // directions), and plans the conversion from the headers. No weight is read. Close releases
 // the mappings.
 func OpenCheckpoint(dir string) (*Checkpoint, error) {
-	ck := &Checkpoint{Dir: dir, maps: map[string][]byte{}}
+	ck := &Checkpoint{Dir: dir, maps: map[string]*format.Mapped{}}
 	if err := ck.open(); err != nil {
 		ck.Close()
 		return nil, err
@@ -90,7 +89,11 @@ func (ck *Checkpoint) open() error {
 		return err
 	}
 	for _, name := range AuxFiles {
-		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil {
+			if !fi.Mode().IsRegular() {
+				return errAt(p, "", -1, ErrCheckpoint, "not a regular file")
+			}
 			ck.Aux = append(ck.Aux, name)
 		}
 	}
@@ -143,28 +146,20 @@ func (ck *Checkpoint) open() error {
 }
 
 // openSafetensors maps a safetensors file and validates its header.
-func openSafetensors(path string) ([]byte, *stHeader, error) {
-	f, err := os.Open(path)
+// Anything but a regular file is refused before it is opened.
+func openSafetensors(path string) (*format.Mapped, *stHeader, error) {
+	m, err := format.Map(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("convert: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("convert: %w", err)
-	}
-	m, err := mapFile(f, st.Size())
-	if err != nil {
-		return nil, nil, fmt.Errorf("convert: map %s: %w", path, err)
 	}
 	var h *stHeader
-	err = guard(func() error {
+	err = m.Guard(func() error {
 		var err error
-		h, err = parseSafetensors(m)
+		h, err = parseSafetensors(m.Bytes())
 		return err
 	})
 	if err != nil {
-		unmapFile(m)
+		m.Close()
 		return nil, nil, withPath(err, path)
 	}
 	// The header has been parsed; its pages are not needed any more.
@@ -204,13 +199,25 @@ func checkIndex(dir, ixPath string, ix *stIndex, headers []shardHeader) error {
 	return nil
 }
 
-// readCapped reads a small file whole, refusing files above limit bytes.
+// readCapped reads a small file whole, refusing files above limit bytes (checked against the
+// file's size before reading, and while reading) and anything but a regular file (a FIFO
+// would block, a device could be endless).
 func readCapped(path string, limit int64) ([]byte, error) {
+	if err := format.RegularFile(path); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return nil, errAt(path, "", -1, ErrCheckpoint, "not a regular file")
+	} else if st.Size() > limit {
+		return nil, errAt(path, "", -1, ErrCheckpoint, "%d bytes, above the %d-byte limit for this file", st.Size(), limit)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
@@ -225,7 +232,7 @@ func readCapped(path string, limit int64) ([]byte, error) {
 func (c *Checkpoint) Close() error {
 	var first error
 	for k, m := range c.maps {
-		if err := unmapFile(m); err != nil && first == nil {
+		if err := m.Close(); err != nil && first == nil {
 			first = err
 		}
 		delete(c.maps, k)
@@ -239,10 +246,30 @@ func (c *Checkpoint) Path(name string) string { return filepath.Join(c.Dir, name
 // source returns e's bytes in its mapping.
 func (c *Checkpoint) source(e *Entry) ([]byte, error) {
 	m, ok := c.maps[e.File]
-	if !ok || e.Offset < 0 || e.Length < 0 || e.Offset+e.Length > int64(len(m)) {
+	if !ok {
 		return nil, fmt.Errorf("convert: %s: tensor %q: not in an open mapping (checkpoint closed?)", e.File, e.Source)
 	}
-	return m[e.Offset : e.Offset+e.Length : e.Offset+e.Length], nil
+	b, err := m.Slice(e.Offset, e.Length)
+	if err != nil {
+		return nil, fmt.Errorf("convert: tensor %q: %w", e.Source, err)
+	}
+	return b, nil
+}
+
+// guard runs fn, which reads e's mapping, turning a memory fault (the file truncated while
+// converting) into an error wrapping [format.ErrChanged].
+func (c *Checkpoint) guard(e *Entry, fn func() error) error {
+	m, ok := c.maps[e.File]
+	if !ok {
+		return fmt.Errorf("convert: %s: tensor %q: not in an open mapping (checkpoint closed?)", e.File, e.Source)
+	}
+	if err := m.Guard(fn); err != nil {
+		if errors.Is(err, format.ErrChanged) {
+			return fmt.Errorf("convert: tensor %q: %w", e.Source, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // ReadRows decodes canonical rows [row0, row0+n) of e into dst as float32 (exactly: BF16 and
@@ -265,7 +292,7 @@ func (c *Checkpoint) ReadRows(e *Entry, row0, n int64, dst []float32) error {
 	if es == 0 || int64(len(src)) != e.Elements()*es {
 		return fmt.Errorf("convert: tensor %q: %d source bytes for %d %v elements", e.Source, len(src), e.Elements(), e.SrcDType)
 	}
-	return guard(func() error {
+	return c.guard(e, func() error {
 		if !e.Transpose {
 			lo, hi := row0*cols*es, (row0+n)*cols*es
 			decode(dst[:n*cols], src[lo:hi], e.SrcDType)
@@ -293,7 +320,7 @@ func (c *Checkpoint) readRaw(e *Entry, row0, n int64, dst []byte) error {
 		return err
 	}
 	es := int64(e.SrcDType.ElemSize())
-	return guard(func() error {
+	return c.guard(e, func() error {
 		if !e.Transpose {
 			lo, hi := row0*cols*es, (row0+n)*cols*es
 			copy(dst, src[lo:hi])
@@ -316,42 +343,25 @@ func (c *Checkpoint) release(e *Entry, lo, hi int64) {
 	releaseRange(c.maps[e.File], e.Offset+lo, e.Offset+hi)
 }
 
-// releaseRange releases m[lo:hi] widened by [releaseSlack] on both sides and to whole pages
-// (a mapping starts on a page boundary; madvise needs a page-aligned start and rounds the
-// length up). The slack matters: a page fault maps the whole page-cache folio around the
-// faulting address (large folios reach 2 MiB), so reading a chunk also maps pages before
-// and after it; without the slack they would pile up, about a folio per chunk. Pages
-// released early are simply faulted in again from the page cache.
-func releaseRange(m []byte, lo, hi int64) {
-	lo = max(0, lo-releaseSlack) &^ int64(pageSize-1)
-	hi = min(hi+releaseSlack, int64(len(m)))
+// releaseRange releases m's bytes [lo, hi) widened by [releaseSlack] on both sides. The
+// slack matters: a page fault maps the whole page-cache folio around the faulting address
+// (large folios reach 2 MiB), so reading a chunk also maps pages before and after it;
+// without the slack they would pile up, about a folio per chunk. Pages released early are
+// simply faulted in again from the page cache.
+func releaseRange(m *format.Mapped, lo, hi int64) {
+	if m == nil {
+		return
+	}
+	lo = max(0, lo-releaseSlack)
+	hi = min(hi+releaseSlack, m.Len())
 	if lo < hi {
-		release(m[lo:hi])
+		m.Release(lo, hi-lo)
 	}
 }
-
-var pageSize = os.Getpagesize()
 
 // releaseSlack is twice the largest page-cache folio (a PMD, 2 MiB on x86-64 and arm64 with
 // 4 KiB pages).
 const releaseSlack = 4 << 20
-
-// guard runs f turning a memory fault (a mapped file truncated underneath us gives SIGBUS)
-// into an error instead of a crash.
-func guard(f func() error) (err error) {
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			if re, ok := r.(interface{ Addr() uintptr }); ok {
-				err = fmt.Errorf("convert: memory fault reading a mapped checkpoint file at %#x (file changed while converting?)", re.Addr())
-				return
-			}
-			panic(r)
-		}
-	}()
-	return f()
-}
 
 func decodeOne(b []byte, t format.DType) float32 {
 	switch t {

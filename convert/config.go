@@ -123,9 +123,16 @@ func (o jsonObject) boolean(key string, def bool) bool {
 	return b
 }
 
+// isNumber reports whether r is a JSON number (encoding/json also decodes a string holding
+// a number into a json.Number: "64" is not an integer here).
+func isNumber(r json.RawMessage) bool {
+	r = bytes.TrimSpace(r)
+	return len(r) > 0 && (r[0] == '-' || r[0] >= '0' && r[0] <= '9')
+}
+
 func parseInt(r json.RawMessage) (int, bool) {
 	var n json.Number
-	if json.Unmarshal(r, &n) != nil {
+	if !isNumber(r) || json.Unmarshal(r, &n) != nil {
 		return 0, false
 	}
 	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil && i >= math.MinInt32 && i <= math.MaxInt32 {
@@ -158,7 +165,7 @@ func (o jsonObject) float(key string, def float64) float64 {
 		return def
 	}
 	var n json.Number
-	if json.Unmarshal(r, &n) != nil {
+	if !isNumber(r) || json.Unmarshal(r, &n) != nil {
 		o.fail(key, "want a number, got %s", clip(r))
 		return def
 	}

@@ -19,7 +19,9 @@ func (c *Checkpoint) Name() string {
 	return filepath.Base(abs)
 }
 
-// Files returns the checkpoint's non-weight files that a gemmatool file embeds, by name.
+// Files returns the checkpoint's non-weight files that a gemmatool file embeds, by name,
+// after validating them (see checkAux): a tokenizer that would not load, or a JSON file that
+// is not JSON, is an error naming the file rather than something embedded for later.
 func (c *Checkpoint) Files() (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, name := range c.Aux {
@@ -28,6 +30,9 @@ func (c *Checkpoint) Files() (map[string][]byte, error) {
 			return nil, err
 		}
 		out[name] = data
+	}
+	if err := c.checkAux(out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

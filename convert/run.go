@@ -1,10 +1,12 @@
 package convert
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/gemmatool/gemmatool/format"
@@ -50,6 +52,12 @@ const chunkElems = 1 << 20
 // does not grow with the model. The output appears only when complete (see
 // [format.Writer]). progress, when not nil, is called with the source bytes done so far.
 func Run(dir, out string, opts Options, progress func(done, total int64)) (*Report, error) {
+	return RunContext(context.Background(), dir, out, opts, progress)
+}
+
+// RunContext is [Run] that stops when ctx is done: the partial output is removed and the
+// error wraps ctx's error.
+func RunContext(ctx context.Context, dir, out string, opts Options, progress func(done, total int64)) (*Report, error) {
 	ck, err := OpenCheckpoint(dir)
 	if err != nil {
 		return nil, err
@@ -58,8 +66,8 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	if err := ck.Plan.SetTarget(opts.DType); err != nil {
 		return nil, err
 	}
-	if err := ck.refuseOverwrite(out); err != nil {
-		return nil, err
+	if _, err := format.CheckOutput(out, ck.InputPaths()...); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
 	}
 	// Hash the source files while converting (read(2) in another goroutine).
 	type hashed struct {
@@ -85,7 +93,12 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	if err := ck.CheckTied(); err != nil {
 		return nil, err
 	}
-	w, err := format.Create(out)
+	// The non-weight files are read and validated before anything is written.
+	files, err := ck.Files()
+	if err != nil {
+		return nil, err
+	}
+	w, err := format.CreateContext(ctx, out, ck.InputPaths()...)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
@@ -96,7 +109,7 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	}
 	if err == nil {
 		rep.Sources = h.files
-		err = ck.finish(w, rep, opts)
+		err = ck.finish(w, rep, opts, files)
 	}
 	if err != nil {
 		w.Abort()
@@ -113,18 +126,14 @@ func Run(dir, out string, opts Options, progress func(done, total int64)) (*Repo
 	return rep, nil
 }
 
-// refuseOverwrite fails when out names one of the checkpoint's own files.
-func (c *Checkpoint) refuseOverwrite(out string) error {
-	oi, err := os.Stat(out)
-	if err != nil {
-		return nil
-	}
+// InputPaths lists the paths of the checkpoint's files that a conversion reads (weights,
+// index, configuration and tokenizer files): an output must be none of them.
+func (c *Checkpoint) InputPaths() []string {
+	var ps []string
 	for _, n := range append(append([]string(nil), c.Aux...), c.Weights...) {
-		if si, err := os.Stat(c.Path(n)); err == nil && os.SameFile(oi, si) {
-			return fmt.Errorf("convert: output %s is the checkpoint's own %s", out, n)
-		}
+		ps = append(ps, c.Path(n))
 	}
-	return nil
+	return ps
 }
 
 // CheckTied verifies that each tied copy in the plan (an lm_head that some re-saves include)
@@ -186,7 +195,7 @@ func (c *Checkpoint) write(w *format.Writer, progress func(done, total int64)) (
 						return err
 					}
 					lo, hi := r*cols*ses, (r+n)*cols*ses
-					if err := guard(func() error { _, err := out.Write(src[lo:hi]); return err }); err != nil {
+					if err := c.guard(e, func() error { _, err := out.Write(src[lo:hi]); return err }); err != nil {
 						return err
 					}
 					c.release(e, lo, hi)
@@ -261,11 +270,7 @@ func growF(b []float32, n int64) []float32 {
 }
 
 // finish embeds the auxiliary files, sets the metadata and commits.
-func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options) error {
-	files, err := c.Files()
-	if err != nil {
-		return err
-	}
+func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options, files map[string][]byte) error {
 	for _, name := range c.Aux {
 		if err := w.AddFile(name, files[name]); err != nil {
 			return fmt.Errorf("convert: embed %s: %w", name, err)
@@ -298,7 +303,7 @@ func (c *Checkpoint) metadata(sources []format.SourceFile, toolVersion string) *
 	meta := &format.Metadata{
 		Format: "gemmatool",
 		Model:  c.Plan.Config,
-		Source: format.Source{Name: c.Name(), Files: sources},
+		Source: format.Source{Name: c.Name(), Files: sources, Dir: absDir(c.Dir)},
 		Tool:   format.Tool{Name: "gemmatool", Version: toolVersion},
 		Transforms: format.Transforms{
 			TensorSources: map[string]string{},
@@ -320,4 +325,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// absDir returns dir as an absolute path ("" when it cannot be made absolute).
+func absDir(dir string) string {
+	a, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	return a
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/bits"
 	"sort"
 	"strconv"
@@ -17,8 +18,9 @@ import (
 const (
 	// maxHeaderBytes caps the JSON header (the reference implementation's limit, 100 MB).
 	maxHeaderBytes = 100_000_000
-	// maxTensorsPerFile caps the tensors of one file.
-	maxTensorsPerFile = 1 << 20
+	// maxTensorsPerFile caps the tensors of one file: a whole Gemma 3 27B checkpoint in one
+	// file has about 1,250; the cap keeps a hostile header's parse within tens of megabytes.
+	maxTensorsPerFile = 1 << 14
 	// maxRank caps a tensor's rank.
 	maxRank = 8
 )
@@ -76,26 +78,35 @@ func parseSafetensors(data []byte) (*stHeader, error) {
 	}
 	h := &stHeader{Size: size, HeaderLen: int64(n)}
 	js := data[8 : 8+n]
-	var raw map[string]json.RawMessage
-	if err := decodeNumbers(js, &raw); err != nil || raw == nil {
-		msg := "not a JSON object"
-		if err != nil {
-			msg = err.Error()
-		}
-		return nil, bad("", 8, "header is not valid JSON: %s", msg)
-	}
-	if len(raw) > maxTensorsPerFile {
-		return nil, bad("", 8, "%d header entries, above the limit %d", len(raw), maxTensorsPerFile)
-	}
 	dataStart, dataLen := 8+int64(n), size-8-int64(n)
-	for name, r := range raw {
+	// Walk the top-level object entry by entry, so that the entry cap stops a hostile header
+	// before it has been parsed whole, and memory follows the entries accepted so far.
+	d := json.NewDecoder(bytes.NewReader(js))
+	d.UseNumber()
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return nil, bad("", 8, "header is not valid JSON: not a JSON object")
+	}
+	seen := map[string]bool{}
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, bad("", 8+d.InputOffset(), "header is not valid JSON: %v", err)
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return nil, bad(name, 8+d.InputOffset(), "duplicate header entry")
+		}
+		seen[name] = true
+		if len(seen) > maxTensorsPerFile+1 {
+			return nil, bad("", 8+d.InputOffset(), "more than %d header entries", maxTensorsPerFile)
+		}
 		if name == "__metadata__" {
-			if err := json.Unmarshal(r, &h.Meta); err != nil {
+			if err := d.Decode(&h.Meta); err != nil {
 				return nil, bad("", 8, "__metadata__ is not a map of strings")
 			}
 			continue
 		}
-		t, err := parseEntry(name, r)
+		t, err := parseEntry(name, d)
 		if err != nil {
 			return nil, err
 		}
@@ -105,6 +116,12 @@ func parseSafetensors(data []byte) (*stHeader, error) {
 		t.Begin += dataStart
 		t.End += dataStart
 		h.Tensors = append(h.Tensors, t)
+	}
+	if _, err := d.Token(); err != nil {
+		return nil, bad("", 8+d.InputOffset(), "header is not valid JSON: %v", err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, bad("", 8+d.InputOffset(), "header is not valid JSON: data after the JSON object")
 	}
 	sort.Slice(h.Tensors, func(i, j int) bool {
 		a, b := h.Tensors[i], h.Tensors[j]
@@ -142,33 +159,78 @@ func parseSafetensors(data []byte) (*stHeader, error) {
 	return h, nil
 }
 
-func parseEntry(name string, r json.RawMessage) (stTensor, error) {
+// parseEntry reads one tensor entry, the next value of d, token by token (no intermediate
+// maps or buffers: a header's parse costs little more than its tokens).
+func parseEntry(name string, d *json.Decoder) (stTensor, error) {
 	bad := func(format string, args ...any) (stTensor, error) {
 		return stTensor{}, errAt("", name, -1, ErrCheckpoint, format, args...)
 	}
-	var e map[string]json.RawMessage
-	if decodeNumbers(r, &e) != nil || e == nil {
+	if tok, err := d.Token(); err != nil {
+		return bad("header is not valid JSON: %v", err)
+	} else if tok != json.Delim('{') {
 		return bad("header entry is not a JSON object")
 	}
-	for k := range e {
-		if k != "dtype" && k != "shape" && k != "data_offsets" {
-			return bad("unknown header key %q", k)
+	t := stTensor{Name: name}
+	var shape, offs []json.Number
+	var haveDType, haveShape bool
+	// numbers reads a JSON array of at most max numbers.
+	numbers := func(max int) ([]json.Number, bool) {
+		if tok, err := d.Token(); err != nil || tok != json.Delim('[') {
+			return nil, false
+		}
+		out := []json.Number{}
+		for d.More() {
+			tok, err := d.Token()
+			n, ok := tok.(json.Number)
+			if err != nil || !ok || len(out) == max {
+				return nil, false
+			}
+			out = append(out, n)
+		}
+		_, err := d.Token()
+		return out, err == nil
+	}
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return bad("header is not valid JSON: %v", err)
+		}
+		key, _ := tok.(string)
+		switch key {
+		case "dtype":
+			tok, err := d.Token()
+			dt, ok := tok.(string)
+			if err != nil || !ok || haveDType {
+				return bad("dtype missing, repeated or not a string")
+			}
+			t.DType, haveDType = dt, true
+		case "shape":
+			var ok bool
+			if shape, ok = numbers(maxRank); !ok || haveShape {
+				return bad("shape not a list of at most %d integers (or repeated)", maxRank)
+			}
+			haveShape = true
+		case "data_offsets":
+			var ok bool
+			if offs, ok = numbers(2); !ok || len(offs) != 2 {
+				return bad("data_offsets missing or not a pair of integers")
+			}
+		default:
+			return bad("unknown header key %q", key)
 		}
 	}
-	t := stTensor{Name: name}
-	if json.Unmarshal(e["dtype"], &t.DType) != nil {
+	if _, err := d.Token(); err != nil {
+		return bad("header is not valid JSON: %v", err)
+	}
+	if !haveDType {
 		return bad("dtype missing or not a string")
 	}
 	es, ok := stDTypes[t.DType]
 	if !ok {
 		return bad("unknown dtype %q", t.DType)
 	}
-	var shape, offs []json.Number
-	if decodeNumbers(e["shape"], &shape) != nil || shape == nil {
+	if !haveShape {
 		return bad("shape missing or not a list of integers")
-	}
-	if len(shape) > maxRank {
-		return bad("rank %d above %d", len(shape), maxRank)
 	}
 	elems := uint64(1)
 	for _, s := range shape {
@@ -183,7 +245,7 @@ func parseEntry(name string, r json.RawMessage) (stTensor, error) {
 		elems = lo
 		t.Shape = append(t.Shape, int64(d))
 	}
-	if decodeNumbers(e["data_offsets"], &offs) != nil || len(offs) != 2 {
+	if len(offs) != 2 {
 		return bad("data_offsets missing or not a pair of integers")
 	}
 	b, err1 := strconv.ParseUint(string(offs[0]), 10, 63)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -93,5 +94,35 @@ func TestEncodeSafetensorsHeader(t *testing.T) {
 	}
 	if got := fmt.Sprint(h.Tensors[0].Shape, h.Tensors[1].Shape); got != "[3 2] []" {
 		t.Errorf("shapes = %s", got)
+	}
+}
+
+// TestSafetensorsManyEntries: a header with more entries than the cap is refused while
+// parsing, with memory proportional to the entries read, not to the header.
+func TestSafetensorsManyEntries(t *testing.T) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := 0; i < 200_000; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"t%07d":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`, i)
+	}
+	b.WriteByte('}')
+	file := stFile(b.String(), nil)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := parseSafetensors(file)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrCheckpoint) || !strings.Contains(err.Error(), "header entries") {
+		t.Errorf("parseSafetensors(200000 entries) = %v, want the entry cap", err)
+	}
+	if a := after.TotalAlloc - before.TotalAlloc; a > 40<<20 {
+		t.Errorf("parsing a %d-byte header allocated %d MiB", len(file), a>>20)
+	}
+	// A duplicate name is refused (a JSON map would keep only one of them silently).
+	dup := `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`
+	if _, err := parseSafetensors(stFile(dup, make([]byte, 8))); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("duplicate entry: %v", err)
 	}
 }

@@ -69,7 +69,9 @@
 // A JSON object, the [Metadata] type: "format" (always "gemmatool"), "model" (the canonical
 // configuration, [ModelConfig], with every Hugging Face default resolved: layer types listed
 // per layer, the global-layer linear RoPE factor as a number, the EOS id list), "source"
-// (checkpoint name, every input file with size and SHA-256), "tool" (name and version),
+// (checkpoint name, every input file with size and SHA-256, the checkpoint directory's
+// absolute path when written, and the gemmatool file it was re-packed from, if any), "tool"
+// (name and version),
 // "transforms" (norm weights stored centred — applied as 1+w — unless
 // norm_plus_one_folded; tensors stored transposed; canonical → source tensor names) and,
 // for quantized files, "quantization" (the preset, the detected QAT target, the policy rules

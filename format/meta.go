@@ -37,6 +37,10 @@ type Source struct {
 	Name string `json:"name"`
 	// Files lists every source file read, with its size and SHA-256.
 	Files []SourceFile `json:"files"`
+	// Dir is the absolute path of the checkpoint directory when the file was written (empty
+	// when unknown). It is a hint for finding the source again (`gemmatool verify kld` uses it
+	// as the default reference); the files there are recognised by their SHA-256 in Files.
+	Dir string `json:"dir,omitempty"`
 	// From is the path of a gemmatool file when the file was re-packed from one (quantize of
 	// a converted file); empty otherwise.
 	From string `json:"from,omitempty"`
@@ -213,6 +217,32 @@ func (c *ModelConfig) Validate() error {
 	if !(t.QueryPreAttnScalar > 0) || !(t.RopeTheta > 0) || !(t.RopeLocalTheta > 0) || !(t.RopeScaling > 0) || !(t.RMSNormEps > 0) {
 		return fmt.Errorf("config: query_pre_attn_scalar, rope bases, rope scaling and rms_norm_eps must be positive")
 	}
+	finite := []struct {
+		name   string
+		v, max float64
+	}{{"query_pre_attn_scalar", t.QueryPreAttnScalar, 1 << 24}, {"rope_theta", t.RopeTheta, 1e12}, {"rope_local_base_freq", t.RopeLocalTheta, 1e12},
+		{"rope_scaling factor", t.RopeScaling, 1 << 20}, {"rms_norm_eps", t.RMSNormEps, 1}, {"final_logit_softcapping", t.FinalLogitSoftcap, 1e6},
+		{"attn_logit_softcapping", t.AttnLogitSoftcap, 1e6}}
+	for _, f := range finite {
+		if !(f.v >= 0 && f.v <= f.max) {
+			return fmt.Errorf("config: %s = %g, want 0..%g", f.name, f.v, f.max)
+		}
+	}
+	if t.MaxPositions <= 0 || t.MaxPositions > 1<<24 {
+		return fmt.Errorf("config: max_position_embeddings = %d, want 1..%d", t.MaxPositions, 1<<24)
+	}
+	ids := []idField{{"bos_token_id", t.BOS}, {"pad_token_id", t.PAD}}
+	for i, e := range t.EOS {
+		ids = append(ids, idField{fmt.Sprintf("eos_token_id[%d]", i), e})
+	}
+	if c.MM != nil {
+		ids = append(ids, idField{"boi_token_index", c.MM.BOIToken}, idField{"eoi_token_index", c.MM.EOIToken}, idField{"image_token_index", c.MM.ImageToken})
+	}
+	for _, id := range ids {
+		if id.v < 0 || id.v >= t.VocabSize {
+			return fmt.Errorf("config: %s = %d, want 0..%d (vocab_size %d)", id.name, id.v, t.VocabSize-1, t.VocabSize)
+		}
+	}
 	if v := c.Vision; v != nil {
 		vp := []struct {
 			name string
@@ -243,6 +273,12 @@ func (c *ModelConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// idField is a token id of the configuration, for range checks.
+type idField struct {
+	name string
+	v    int
 }
 
 // IsGlobal reports whether layer i attends over all positions (full attention).

@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
-	"os"
 	"sort"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/zstd"
@@ -82,9 +83,10 @@ type File struct {
 	Major    int
 	Minor    int
 	Meta     Metadata
-	data     []byte
-	unmap    func() error
+	m        *Mapped
+	data     []byte // m's bytes
 	tensors  []Tensor
+	verified []atomic.Bool // per tensor: payload CRC checked
 	byName   map[string]int
 	sections []sectionEntry
 	opts     Options
@@ -100,37 +102,35 @@ func Open(path string, opts *Options) (*File, error) {
 		o = *opts
 	}
 	o.defaults()
-	fh, err := os.Open(path)
+	m, err := Map(path)
 	if err != nil {
 		return nil, err
 	}
-	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, err
-	}
-	data, unmap, err := mapFile(fh, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("format: map %s: %w", path, err)
-	}
-	f := &File{Path: path, data: data, unmap: unmap, opts: o}
-	if err := f.parse(); err != nil {
+	f := &File{Path: path, m: m, data: m.Bytes(), opts: o}
+	if err := m.Guard(f.parse); err != nil {
 		f.Close()
 		return nil, err
 	}
+	f.verified = make([]atomic.Bool, len(f.tensors))
 	return f, nil
 }
 
 // Close releases the mapping. Tensor data must not be used afterwards.
 func (f *File) Close() error {
-	if f.unmap == nil {
+	if f.m == nil {
 		return nil
 	}
-	u := f.unmap
-	f.unmap = nil
-	f.data = nil
-	return u()
+	m := f.m
+	f.m, f.data = nil, nil
+	return m.Close()
 }
+
+// Mapped returns the file's mapping, for reads under [Mapped.Guard] and page release.
+func (f *File) Mapped() *Mapped { return f.m }
+
+// Guard runs fn, which reads tensor data, turning a memory fault (the file truncated while
+// mapped) into an error wrapping [ErrChanged]; see [Mapped.Guard].
+func (f *File) Guard(fn func() error) error { return f.m.Guard(fn) }
 
 func (f *File) errf(off int64, tensor string, sentinel error, format string, args ...any) error {
 	return &Error{Path: f.Path, Offset: off, Tensor: tensor, Msg: fmt.Sprintf(format, args...), Err: sentinel}
@@ -239,19 +239,40 @@ func (f *File) sectionBytes(s sectionEntry) ([]byte, error) {
 	if s.Flags&sectionZstd == 0 {
 		return stored, nil
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(s.Raw)+1<<20), zstd.WithDecoderConcurrency(1))
+	out, err := decompress(stored, s.Raw)
 	if err != nil {
-		return nil, err
-	}
-	defer dec.Close()
-	out, err := dec.DecodeAll(stored, make([]byte, 0, s.Raw))
-	if err != nil {
-		return nil, f.errf(s.Offset, "", ErrFormat, "section %q: zstd: %v", s.Name, err)
+		return nil, f.errf(s.Offset, "", ErrFormat, "section %q: %v", s.Name, err)
 	}
 	if int64(len(out)) != s.Raw {
 		return nil, f.errf(s.Offset, "", ErrFormat, "section %q decompresses to %d bytes, header says %d", s.Name, len(out), s.Raw)
 	}
 	return out, nil
+}
+
+// maxWindow caps the zstd window (history) of a section's frame that records no content
+// size: 8 MiB, what zstd's levels up to 19 use. A single-segment frame's window is its
+// content size, capped by the section's raw size.
+const maxWindow = 8 << 20
+
+// decompress decodes one or more zstd frames with a streaming decoder, producing at most
+// raw+1 bytes. Memory follows the bytes actually produced (the output grows as it is
+// decoded, never allocated from the recorded size up front), and frames without a
+// recorded content size (as zstd writes from a pipe) decode like any other.
+func decompress(stored []byte, raw int64) ([]byte, error) {
+	dec, err := zstd.NewReader(bytes.NewReader(stored), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderMaxMemory(uint64(max(raw, maxWindow))))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	var buf bytes.Buffer
+	// Start from what the stored bytes suggest (a tokenizer compresses about 4:1), capped by
+	// the recorded size; ReadFrom grows the buffer as output arrives.
+	buf.Grow(int(min(raw+1, 4*int64(len(stored))+4096)))
+	if _, err := buf.ReadFrom(io.LimitReader(dec, raw+1)); err != nil {
+		return nil, fmt.Errorf("zstd: %v", err)
+	}
+	return buf.Bytes(), nil
 }
 
 func (f *File) parseDirectory(b []byte, base, dataEnd int64) error {
@@ -400,7 +421,14 @@ func (f *File) FileNames() []string {
 func (f *File) EmbeddedFile(name string) ([]byte, bool, error) {
 	for _, s := range f.sections {
 		if s.Kind == SectionFile && s.Name == name {
-			b, err := f.sectionBytes(s)
+			var b []byte
+			err := f.m.Guard(func() (err error) {
+				b, err = f.sectionBytes(s)
+				if err == nil && s.Flags&sectionZstd == 0 {
+					b = bytes.Clone(b) // never hand out the mapping itself
+				}
+				return err
+			})
 			return b, err == nil, err
 		}
 	}
@@ -411,15 +439,8 @@ func (f *File) EmbeddedFile(name string) ([]byte, bool, error) {
 func (f *File) Size() int64 { return int64(len(f.data)) }
 
 // release drops the process's pages of the mapping that cover [off, off+n), widened to
-// whole 4 KiB pages (the mapping itself is page-aligned).
-func (f *File) release(off, n int64) {
-	const page = 4096
-	lo := off &^ (page - 1)
-	hi := min(int64(len(f.data)), (off+n+page-1)&^(page-1))
-	if lo < hi {
-		releasePages(f.data[lo:hi])
-	}
-}
+// whole pages.
+func (f *File) release(off, n int64) { f.m.Release(off, n) }
 
 // Release drops the process's pages of bytes [lo, hi) of t's payload, widened to whole pages
 // (they stay in the page cache): for a caller that has copied the payload elsewhere, or
@@ -432,14 +453,53 @@ func (f *File) Release(t Tensor, lo, hi int64) {
 	}
 }
 
-// VerifyChecksums recomputes the CRC-32C of every payload and returns the first mismatch,
-// naming the tensor. progress, when not nil, is called with the bytes checked so far.
+// VerifyChecksums recomputes the CRC-32C of every payload and of every section (metadata,
+// directory and embedded files, whose stored bytes are also decompressed to their recorded
+// size) and returns the first mismatch, naming the tensor or section. progress, when not
+// nil, is called with the payload bytes checked so far. A memory fault (the file truncated
+// while mapped) is an error wrapping [ErrChanged].
 func (f *File) VerifyChecksums(progress func(done, total int64)) error {
 	var total, done int64
 	for _, t := range f.tensors {
 		total += t.Length
 	}
-	for _, t := range f.tensors {
+	for i := range f.tensors {
+		if err := f.verifyTensor(i); err != nil {
+			return err
+		}
+		done += f.tensors[i].Length
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	return f.m.Guard(func() error {
+		for _, s := range f.sections {
+			if _, err := f.sectionBytes(s); err != nil {
+				return err
+			}
+			f.release(s.Offset, s.Stored)
+		}
+		return nil
+	})
+}
+
+// VerifyTensor checks the CRC-32C of t's payload (once per open file: a tensor already
+// verified returns nil at once). Readers that stream a payload into a new file call it
+// first, so that a corrupted payload is refused rather than copied under fresh checksums.
+func (f *File) VerifyTensor(name string) error {
+	i, ok := f.byName[name]
+	if !ok {
+		return &Error{Path: f.Path, Offset: -1, Tensor: name, Msg: "no such tensor", Err: ErrFormat}
+	}
+	return f.verifyTensor(i)
+}
+
+func (f *File) verifyTensor(i int) error {
+	if f.verified[i].Load() {
+		return nil
+	}
+	t := f.tensors[i]
+	err := f.m.Guard(func() error {
 		// Checksum in 64 MiB pieces, releasing each piece's pages, so that verifying a
 		// file larger than memory keeps a small resident set.
 		var c uint32
@@ -451,10 +511,10 @@ func (f *File) VerifyChecksums(progress func(done, total int64)) error {
 		if c != t.CRC {
 			return f.errf(t.Offset, t.Name, ErrChecksum, "payload CRC-32C %08x, directory records %08x", c, t.CRC)
 		}
-		done += t.Length
-		if progress != nil {
-			progress(done, total)
-		}
+		return nil
+	})
+	if err == nil {
+		f.verified[i].Store(true)
 	}
-	return nil
+	return err
 }

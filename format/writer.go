@@ -3,6 +3,7 @@ package format
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,8 +11,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -19,21 +18,20 @@ import (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Writer streams a file: tensors first, in the order they are written, then the sections.
-// It writes to a temporary file next to the destination and renames it into place on
-// [Writer.Commit], after an fsync, so a failed or interrupted write never leaves a partial
-// file under the destination name. Memory use is bounded by the directory and the embedded
-// files, never by tensor payloads.
+// It writes through an [Output]: a temporary file next to the destination, renamed into
+// place on [Writer.Commit] after an fsync, so a failed or interrupted write never leaves a
+// partial file under the destination name. Memory use is bounded by the directory and the
+// embedded files, never by tensor payloads.
 type Writer struct {
-	path, tmp string
-	f         *os.File
-	bw        *bufio.Writer
-	off       int64
-	tensors   []TensorInfo
-	names     map[string]bool
-	files     []namedBlob
-	meta      *Metadata
-	done      bool
-	err       error
+	f       *Output
+	bw      *bufio.Writer
+	off     int64
+	tensors []TensorInfo
+	names   map[string]bool
+	files   []namedBlob
+	meta    *Metadata
+	done    bool
+	err     error
 }
 
 type namedBlob struct {
@@ -43,12 +41,18 @@ type namedBlob struct {
 
 // Create starts writing a file that will appear at path on Commit.
 func Create(path string) (*Writer, error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	return CreateContext(context.Background(), path)
+}
+
+// CreateContext starts writing a file that will appear at path on Commit. path must be
+// acceptable to [CheckOutput] with inputs: a new name or a regular file, none of the
+// inputs. Once ctx is done, writes fail with its error and the temporary file is removed.
+func CreateContext(ctx context.Context, path string, inputs ...string) (*Writer, error) {
+	f, err := CreateOutput(ctx, path, inputs...)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{path: path, tmp: f.Name(), f: f, bw: bufio.NewWriterSize(f, 1<<20), names: map[string]bool{}}
+	w := &Writer{f: f, bw: bufio.NewWriterSize(f, 1<<20), names: map[string]bool{}}
 	if _, err := w.bw.Write(make([]byte, HeaderSize)); err != nil {
 		w.Abort()
 		return nil, err
@@ -217,22 +221,10 @@ func (w *Writer) Commit() error {
 	if _, err := w.f.WriteAt(hdr, 0); err != nil {
 		return w.fail(err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return w.fail(err)
-	}
-	if err := w.f.Close(); err != nil {
-		w.f = nil
-		return w.fail(err)
-	}
-	w.f = nil
-	if err := os.Rename(w.tmp, w.path); err != nil {
+	if err := w.f.Commit(); err != nil {
 		return w.fail(err)
 	}
 	w.done = true
-	if d, err := os.Open(filepath.Dir(w.path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
 	return nil
 }
 
@@ -242,11 +234,7 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
-	if w.f != nil {
-		w.f.Close()
-		w.f = nil
-	}
-	os.Remove(w.tmp)
+	w.f.Abort()
 }
 
 func encodeDirectory(ts []TensorInfo) []byte {

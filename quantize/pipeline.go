@@ -118,15 +118,17 @@ func (p *pipeline) dispatch(job Job, tensors []pipeTensor) {
 			// compute it first in one streaming pass.
 			m, err := maxAbsOf(job.Src, pt.spec)
 			if err != nil {
-				pc := &piece{pt: pt, last: true, err: err, done: make(chan struct{})}
-				close(pc.done)
-				select {
-				case p.out <- pc:
-				case <-p.quit:
-				}
+				p.fail(pt, err)
 				return
 			}
 			pt.scale = SFP8Scale(m)
+		}
+		if v, ok := job.Src.(verifier); ok {
+			// One checksum pass per tensor, ahead of its parallel reads.
+			if err := v.Verify(pt.spec.Name); err != nil {
+				p.fail(pt, err)
+				return
+			}
 		}
 		rows, cols := rowsCols(pt.spec.Shape)
 		per := max(1, chunkElems/max(cols, 1))
@@ -136,6 +138,21 @@ func (p *pipeline) dispatch(job Job, tensors []pipeTensor) {
 				return
 			}
 		}
+	}
+}
+
+// verifier is a [Source] that checks a tensor's payload before it is read.
+type verifier interface {
+	Verify(name string) error
+}
+
+// fail hands the writer a finished piece of pt carrying err.
+func (p *pipeline) fail(pt *pipeTensor, err error) {
+	pc := &piece{pt: pt, last: true, err: err, done: make(chan struct{})}
+	close(pc.done)
+	select {
+	case p.out <- pc:
+	case <-p.quit:
 	}
 }
 

@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -28,6 +29,12 @@ type Source interface {
 	Done(name string)
 }
 
+// guarded is a [Source] whose Raw payloads alias a mapping that may fault (see
+// [FileSource.Guard]).
+type guarded interface {
+	Guard(fn func() error) error
+}
+
 // Job is one quantization run.
 type Job struct {
 	Src    Source
@@ -44,6 +51,8 @@ type Job struct {
 	Workers int
 	// Progress, when set, receives the source elements done and the total.
 	Progress func(done, total int64)
+	// Inputs are the files the source reads; the output may not resolve to any of them.
+	Inputs []string
 	// FinishMeta, when set, is called once the tensors are written, before the file is
 	// committed, to complete Meta (for example with source hashes computed meanwhile).
 	FinishMeta func(*format.Metadata) error
@@ -57,6 +66,16 @@ var chunkElems = 1 << 20
 // Run quantizes job.Src into a new file at out (written to a temporary file and renamed on
 // success) and returns the recipe and per-tensor errors it recorded.
 func Run(out string, job Job) (*format.Quantization, error) {
+	return RunContext(context.Background(), out, job)
+}
+
+// RunContext is [Run] that stops when ctx is done: the partial output is removed and the
+// error wraps ctx's error. job.Inputs are the paths the output must not be (see
+// [format.CheckOutput]).
+func RunContext(ctx context.Context, out string, job Job) (*format.Quantization, error) {
+	if _, err := format.CheckOutput(out, job.Inputs...); err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
 	specs := job.Src.Specs()
 	q := &format.Quantization{Preset: job.Preset, QAT: job.QAT.Target, QATEvidence: job.QAT.Evidence, Rules: job.Policy.Rules()}
 	type decided struct {
@@ -82,7 +101,7 @@ func Run(out string, job Job) (*format.Quantization, error) {
 	if usesI4 {
 		q.I4Scale = job.Opts.I4Scale.String()
 	}
-	w, err := format.Create(out)
+	w, err := format.CreateContext(ctx, out, job.Inputs...)
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +140,11 @@ func Run(out string, job Job) (*format.Quantization, error) {
 		var stats *ErrorStats
 		if pt.raw != nil {
 			if err := w.WriteTensor(s.Name, pt.t, s.Shape, pt.scale, func(wr io.Writer) error {
-				_, err := wr.Write(pt.raw)
-				return err
+				write := func() error { _, err := wr.Write(pt.raw); return err }
+				if g, ok := job.Src.(guarded); ok {
+					return g.Guard(write)
+				}
+				return write()
 			}); err != nil {
 				return nil, err
 			}
@@ -223,6 +245,10 @@ func plainBytes(out []byte, dec []float32, t format.DType, b []float32, stats *E
 }
 
 // FileSource reads the tensors of an open gemmatool file (any stored type) as a [Source].
+// Each payload's CRC-32C is verified the first time the tensor is read, so a corrupted
+// source is refused (naming the file and tensor) instead of being copied into a new file
+// under fresh checksums; reads of the mapping run under [format.File.Guard], so a source
+// truncated while mapped is an error wrapping [format.ErrChanged].
 type FileSource struct {
 	F *format.File
 }
@@ -236,33 +262,47 @@ func (s FileSource) Specs() []TensorSpec {
 	return out
 }
 
-// ReadRows implements [Source].
-func (s FileSource) ReadRows(name string, row0 int, dst []float32) error {
+// tensor returns the named tensor after verifying its payload's checksum.
+func (s FileSource) tensor(name string) (format.Tensor, error) {
 	t, ok := s.F.Tensor(name)
 	if !ok {
-		return fmt.Errorf("quantize: %s: no tensor %q", s.F.Path, name)
+		return t, fmt.Errorf("quantize: %s: no tensor %q", s.F.Path, name)
+	}
+	if err := s.F.VerifyTensor(name); err != nil {
+		return t, fmt.Errorf("quantize: source %w", err)
+	}
+	return t, nil
+}
+
+// ReadRows implements [Source].
+func (s FileSource) ReadRows(name string, row0 int, dst []float32) error {
+	t, err := s.tensor(name)
+	if err != nil {
+		return err
 	}
 	rows, cols := rowsCols(t.Shape)
 	if cols == 0 || len(dst)%cols != 0 || row0 < 0 || row0+len(dst)/cols > rows {
 		return fmt.Errorf("quantize: %s: tensor %q: rows [%d, +%d) out of range", s.F.Path, name, row0, len(dst)/max(cols, 1))
 	}
-	if !t.DType.Quantized() {
-		// Plain types: a vector's rows are its elements.
-		es := int64(t.DType.ElemSize())
-		lo, hi := int64(row0*cols)*es, int64(row0*cols+len(dst))*es
-		var err error
-		if t.DType == format.BF16 {
-			kernel.WidenBF16(dst, t.Data[lo:hi])
-		} else {
-			err = format.Dequantize(dst, t.DType, []int64{int64(len(dst))}, t.Data[lo:hi], 1)
+	return s.F.Guard(func() error {
+		if !t.DType.Quantized() {
+			// Plain types: a vector's rows are its elements.
+			es := int64(t.DType.ElemSize())
+			lo, hi := int64(row0*cols)*es, int64(row0*cols+len(dst))*es
+			var err error
+			if t.DType == format.BF16 {
+				kernel.WidenBF16(dst, t.Data[lo:hi])
+			} else {
+				err = format.Dequantize(dst, t.DType, []int64{int64(len(dst))}, t.Data[lo:hi], 1)
+			}
+			s.F.Release(t, lo-releaseSlack, hi)
+			return err
 		}
-		s.F.Release(t, lo-releaseSlack, hi)
-		return err
-	}
-	for i := 0; i < len(dst)/cols; i++ {
-		format.DecodeRow(dst[i*cols:(i+1)*cols], t.DType, t.Layout, t.Data, row0+i, t.Scale)
-	}
-	return nil
+		for i := 0; i < len(dst)/cols; i++ {
+			format.DecodeRow(dst[i*cols:(i+1)*cols], t.DType, t.Layout, t.Data, row0+i, t.Scale)
+		}
+		return nil
+	})
 }
 
 // releaseSlack widens the range a read releases backwards: a page fault maps the whole
@@ -271,16 +311,26 @@ func (s FileSource) ReadRows(name string, row0 int, dst []float32) error {
 // are released by the read of the next rows, the rest by [FileSource.Done].
 const releaseSlack = 4 << 20
 
+// Verify checks the named tensor's payload checksum ahead of its reads (the pipeline calls
+// it once per tensor, so that parallel readers do not each verify it).
+func (s FileSource) Verify(name string) error {
+	_, err := s.tensor(name)
+	return err
+}
+
 // Raw implements [Source].
 func (s FileSource) Raw(name string) ([]byte, float32, error) {
-	t, ok := s.F.Tensor(name)
-	if !ok {
-		return nil, 0, fmt.Errorf("quantize: %s: no tensor %q", s.F.Path, name)
+	t, err := s.tensor(name)
+	if err != nil {
+		return nil, 0, err
 	}
 	return t.Data, t.Scale, nil
 }
 
-// Done implements [Source]: it releases the tensor's pages from the resident set.
+// Guard runs fn, which reads payloads returned by Raw, under the file's fault guard.
+func (s FileSource) Guard(fn func() error) error { return s.F.Guard(fn) }
+
+// Done implements [Source]: the tensor's pages leave the resident set.
 func (s FileSource) Done(name string) {
 	if t, ok := s.F.Tensor(name); ok {
 		s.F.Release(t, 0, t.Length)

@@ -16,16 +16,16 @@ import (
 //
 //	gemmatool synth --size 1b -o /tmp/s1b && gemmatool convert /tmp/s1b -o /tmp/s1b.gmt
 //	GEMMATOOL_BENCH_MODEL=/tmp/s1b.gmt go test ./runtime -run '^$' -bench 'Prefill|Decode' -benchtime 3x
-func benchModel(b *testing.B) *Model {
+func benchModel(b *testing.B) (*Model, kernel.Exec) {
 	p := os.Getenv("GEMMATOOL_BENCH_MODEL")
 	if p == "" {
 		b.Skip("GEMMATOOL_BENCH_MODEL is not set")
 	}
+	var ex kernel.Exec
 	switch a := os.Getenv("GEMMATOOL_BENCH_ACT"); a {
 	case "", "exact":
 	case "int8":
-		kernel.SetActivationMode(kernel.ModeInt8)
-		b.Cleanup(func() { kernel.SetActivationMode(kernel.ModeExact) })
+		ex.Mode = kernel.ModeInt8
 	default:
 		b.Fatalf("GEMMATOOL_BENCH_ACT=%q: want exact or int8", a)
 	}
@@ -38,7 +38,7 @@ func benchModel(b *testing.B) *Model {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return m
+	return m, ex
 }
 
 func benchTokens(m *Model, n int) []int32 {
@@ -52,10 +52,10 @@ func benchTokens(m *Model, n int) []int32 {
 
 // BenchmarkPrefill prefills 256 tokens from an empty cache (logits of the last position).
 func BenchmarkPrefill(b *testing.B) {
-	m := benchModel(b)
+	m, ex := benchModel(b)
 	const n = 256
 	ids := benchTokens(m, n)
-	s := m.NewSession(&SessionOptions{MaxContext: 4096})
+	s := m.NewSession(&SessionOptions{MaxContext: 4096, Exec: ex})
 	var total time.Duration
 	for b.Loop() {
 		s.Reset()
@@ -70,10 +70,10 @@ func BenchmarkPrefill(b *testing.B) {
 
 // BenchmarkDecode decodes 64 tokens one at a time after a 32-token prompt.
 func BenchmarkDecode(b *testing.B) {
-	m := benchModel(b)
+	m, ex := benchModel(b)
 	const prompt, steps = 32, 64
 	ids := benchTokens(m, prompt+steps)
-	s := m.NewSession(&SessionOptions{MaxContext: 4096})
+	s := m.NewSession(&SessionOptions{MaxContext: 4096, Exec: ex})
 	logits := make([]float32, m.VocabRows())
 	var total time.Duration
 	for b.Loop() {
@@ -99,11 +99,11 @@ func BenchmarkDecode(b *testing.B) {
 // LM head alone. step − layers − head is what the rest of the step (norms, RoPE, attention,
 // the KV cache, activation quantization) costs on top of the matrices.
 func BenchmarkDecodeSplit(b *testing.B) {
-	m := benchModel(b)
+	m, ex := benchModel(b)
 	const prompt, steps = 32, 64
 	ids := benchTokens(m, prompt+steps)
-	s := m.NewSession(&SessionOptions{MaxContext: 4096})
-	dc := newDecodeCalls(m)
+	s := m.NewSession(&SessionOptions{MaxContext: 4096, Exec: ex})
+	dc := newDecodeCalls(m, ex)
 	logits := make([]float32, m.VocabRows())
 	// decode times the steps after a fresh prompt, with or without the LM head.
 	decode := func(mode LogitsMode) time.Duration {
@@ -134,7 +134,7 @@ func BenchmarkDecodeSplit(b *testing.B) {
 		layersOnly += time.Since(t0)
 		t0 = time.Now()
 		for range steps {
-			m.Logits(logits, dc.x[:m.Hidden()], 1)
+			s.Logits(logits, dc.x[:m.Hidden()], 1)
 		}
 		head += time.Since(t0)
 	}
@@ -151,14 +151,15 @@ var callKinds = []string{"attn", "glu", "down"}
 
 // decodeCalls makes a decode step's matrix–vector calls on a fixed input.
 type decodeCalls struct {
+	ex       kernel.Exec
 	x, y, y2 []float32
 	qkv      [][]float32
 }
 
-func newDecodeCalls(m *Model) *decodeCalls {
+func newDecodeCalls(m *Model, ex kernel.Exec) *decodeCalls {
 	c := m.Config
 	d, qd, kvd, I := m.Hidden(), c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim, c.IntermediateSize
-	dc := &decodeCalls{x: make([]float32, max(d, qd, I)), y: make([]float32, max(d, I)), y2: make([]float32, I),
+	dc := &decodeCalls{ex: ex, x: make([]float32, max(d, qd, I)), y: make([]float32, max(d, I)), y2: make([]float32, I),
 		qkv: [][]float32{make([]float32, qd), make([]float32, kvd), make([]float32, kvd)}}
 	for i := range dc.x {
 		dc.x[i] = float32(i%7) - 3
@@ -170,12 +171,12 @@ func newDecodeCalls(m *Model) *decodeCalls {
 func (dc *decodeCalls) run(ly *layer, kind string) {
 	switch kind {
 	case "attn":
-		kernel.MatVecMulti(dc.qkv, ly.qkv[:], dc.x[:ly.q.Cols()])
-		kernel.MatVec(dc.y, ly.o, dc.x[:ly.o.Cols()])
+		dc.ex.MatVecMulti(dc.qkv, ly.qkv[:], dc.x[:ly.q.Cols()])
+		dc.ex.MatVec(dc.y, ly.o, dc.x[:ly.o.Cols()])
 	case "glu":
-		kernel.MatVecGLU(dc.y, dc.y2, ly.gate, ly.up, dc.x[:ly.gate.Cols()])
+		dc.ex.MatVecGLU(dc.y, dc.y2, ly.gate, ly.up, dc.x[:ly.gate.Cols()])
 	default:
-		kernel.MatVec(dc.y, ly.down, dc.x[:ly.down.Cols()])
+		dc.ex.MatVec(dc.y, ly.down, dc.x[:ly.down.Cols()])
 	}
 }
 
@@ -197,7 +198,7 @@ func (dc *decodeCalls) bytes(ly *layer, kind string) int64 {
 // LoadOptions.Resident does); b.SetBytes makes the result read as GB/s. It separates the
 // matrices' streaming rate from the rest of a decode step, and shows what the page size costs.
 func BenchmarkDecoderMatrices(b *testing.B) {
-	m := benchModel(b)
+	m, ex := benchModel(b)
 	var mapped []*kernel.Matrix
 	for i := range m.layers {
 		ly := &m.layers[i]
@@ -226,7 +227,7 @@ func BenchmarkDecoderMatrices(b *testing.B) {
 			b.SetBytes(bytes)
 			for b.Loop() {
 				for _, w := range set.ms {
-					kernel.MatVec(y[:w.Rows()], w, x[:w.Cols()])
+					ex.MatVec(y[:w.Rows()], w, x[:w.Cols()])
 				}
 			}
 		})
@@ -237,8 +238,8 @@ func BenchmarkDecoderMatrices(b *testing.B) {
 // call kind over all layers (b.SetBytes: GB/s of weights): "attn" the q/k/v and o calls, "glu"
 // the gate/up calls, "down" the down projections. It shows which calls stream below the rest.
 func BenchmarkDecodeCalls(b *testing.B) {
-	m := benchModel(b)
-	dc := newDecodeCalls(m)
+	m, ex := benchModel(b)
+	dc := newDecodeCalls(m, ex)
 	for _, kind := range callKinds {
 		var bytes int64
 		for l := range m.layers {

@@ -126,11 +126,9 @@ func TestAttendOneParts(t *testing.T) {
 	}
 	const p0 = 300
 	defer func(w int) { attnPartWork = w }(attnPartWork)
-	defer kernel.SetThreads(kernel.Threads())
-	kernel.SetThreads(2) // parts are only made with more than one thread
 	for _, work := range []int{1 << 30, 64} {
 		attnPartWork = work
-		s := m.NewSession(nil)
+		s := m.NewSession(&SessionOptions{Exec: kernel.Exec{Threads: 2}}) // parts need two threads
 		s.ensureScratch(1)
 		for l := range m.layers {
 			s.cache.store(l, 0, p0, rnd(p0*kvd, 1), rnd(p0*kvd, 1))

@@ -11,9 +11,10 @@
 // scale query_pre_attn_scalar^−½, the float32 embedding scale √d, a tied LM head, the final
 // logit soft-cap when set and no attention soft-cap. Activations and accumulators are float32.
 //
-// Every weight product goes through [kernel.MatVec] and [kernel.MatMul], which read the weights
-// in place from the file mapping in any stored type; embedding rows are decoded on lookup with
-// [kernel.DequantRow].
+// Every weight product goes through [kernel.Exec.MatVec] and [kernel.Exec.MatMul] with the
+// session's [kernel.Exec] (activation mode and threads, from [SessionOptions]), which read the
+// weights in place from the file mapping in any stored type; embedding rows are decoded on
+// lookup with [kernel.DequantRow].
 //
 // Multimodal prompts use two hooks of [Batch]: Overrides replace the input embedding of given
 // positions (image soft tokens, not scaled), and Bidi lists the runs of positions that attend to

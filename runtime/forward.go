@@ -78,6 +78,7 @@ type Result struct {
 // for concurrent use.
 type Session struct {
 	m      *Model
+	ex     kernel.Exec // activation mode and threads of every product
 	cache  *KVCache
 	maxPos int
 	chunk  int
@@ -97,6 +98,8 @@ type Session struct {
 	partOut []float32
 	partM   []float32
 	partL   []float64
+
+	observe Observer // nil unless SetObserver installed one
 }
 
 // SessionOptions tunes [Model.NewSession]. The zero value is valid.
@@ -105,6 +108,10 @@ type SessionOptions struct {
 	MaxContext int
 	// Chunk is the prefill chunk size (default [DefaultChunk]).
 	Chunk int
+	// Exec is the activation mode and thread count of the session's products (default:
+	// exact, all cores). It is the session's own: sessions with different modes run
+	// interleaved without affecting each other.
+	Exec kernel.Exec
 }
 
 // NewSession starts an empty sequence.
@@ -124,11 +131,14 @@ func (m *Model) NewSession(opts *SessionOptions) *Session {
 	if chunk <= 0 {
 		chunk = DefaultChunk
 	}
-	return &Session{m: m, cache: newKVCache(m, maxPos), maxPos: maxPos, chunk: chunk}
+	return &Session{m: m, ex: o.Exec, cache: newKVCache(m, maxPos), maxPos: maxPos, chunk: chunk}
 }
 
 // Model returns the session's model.
 func (s *Session) Model() *Model { return s.m }
+
+// Exec returns the activation mode and thread count of the session's products.
+func (s *Session) Exec() kernel.Exec { return s.ex }
 
 // Cache returns the session's key/value cache.
 func (s *Session) Cache() *KVCache { return s.cache }
@@ -222,7 +232,10 @@ func (s *Session) Forward(b *Batch) (*Result, error) {
 	switch b.Logits {
 	case LogitsLast:
 		res.Logits = logitsBuf(m.VocabRows())
-		m.Logits(res.Logits, last, 1)
+		s.Logits(res.Logits, last, 1)
+		if err := checkFinite(res.Logits, m.VocabRows(), s.cache.pos-1); err != nil {
+			return nil, err
+		}
 	case LogitsAll:
 		res.Logits = logitsBuf(n * m.VocabRows())
 		// Bound the activation buffer of the head: a few dozen rows at a time.
@@ -230,7 +243,10 @@ func (s *Session) Forward(b *Batch) (*Result, error) {
 		v := m.VocabRows()
 		for r := 0; r < n; r += rows {
 			e := min(n, r+rows)
-			m.Logits(res.Logits[r*v:e*v], res.FinalHidden[r*d:e*d], e-r)
+			s.Logits(res.Logits[r*v:e*v], res.FinalHidden[r*d:e*d], e-r)
+		}
+		if err := checkFinite(res.Logits, v, s.cache.pos-n); err != nil {
+			return nil, err
 		}
 	}
 	if !b.FinalHidden && b.Logits == LogitsAll {
@@ -307,13 +323,13 @@ func rmsNorm(dst, x, w []float32, eps float32) {
 }
 
 // rmsNormRows applies rmsNorm to n rows of width len(w).
-func rmsNormRows(dst, x, w []float32, eps float32, n int) {
+func rmsNormRows(e kernel.Exec, dst, x, w []float32, eps float32, n int) {
 	d := len(w)
 	if n == 1 {
 		rmsNorm(dst[:d], x[:d], w, eps)
 		return
 	}
-	kernel.ParallelFor(n, func(lo, hi int) {
+	e.ParallelFor(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			rmsNorm(dst[i*d:(i+1)*d], x[i*d:(i+1)*d], w, eps)
 		}
@@ -321,12 +337,12 @@ func rmsNormRows(dst, x, w []float32, eps float32, n int) {
 }
 
 // matmul is the single seam through which every weight product of the decoder goes.
-func matmul(y []float32, w *kernel.Matrix, x []float32, n int) {
+func matmul(e kernel.Exec, y []float32, w *kernel.Matrix, x []float32, n int) {
 	if n == 1 {
-		kernel.MatVec(y, w, x)
+		e.MatVec(y, w, x)
 		return
 	}
-	kernel.MatMul(y, w, x, n)
+	e.MatMul(y, w, x, n)
 }
 
 // chunkForward runs all layers over one chunk of tokens (batch offset off, total batch size
@@ -343,7 +359,7 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 	h, x := s.h[:n*d], s.x[:n*d]
 
 	// Input embeddings.
-	kernel.ParallelFor(n, func(lo, hi int) {
+	s.ex.ParallelFor(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			if v, ok := ov[off+i]; ok {
 				copy(h[i*d:(i+1)*d], v)
@@ -364,21 +380,22 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 	for l := range m.layers {
 		ly := &m.layers[l]
 		q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
-		rmsNormRows(x, h, ly.attnNorm, m.eps, n)
+		rmsNormRows(s.ex, x, h, ly.attnNorm, m.eps, n)
+		s.tap(l, InAttn, x, n)
 		if n == 1 {
 			s.outs = [3][]float32{q, k, v}
-			kernel.MatVecMulti(s.outs[:], ly.qkv[:], x)
+			s.ex.MatVecMulti(s.outs[:], ly.qkv[:], x)
 		} else {
-			matmul(q, ly.q, x, n)
-			matmul(k, ly.k, x, n)
-			matmul(v, ly.v, x, n)
+			matmul(s.ex, q, ly.q, x, n)
+			matmul(s.ex, k, ly.k, x, n)
+			matmul(s.ex, v, ly.v, x, n)
 		}
 		cos, sin := s.cosL, s.sinL
 		if ly.global {
 			cos, sin = s.cosG, s.sinG
 		}
 		half := hd / 2
-		kernel.ParallelFor(n, func(lo, hi int) {
+		s.ex.ParallelFor(n, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				cs, sn := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
 				for j := range H {
@@ -400,33 +417,36 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 		}
 		s.cache.store(l, p0, n, k, v)
 		o := s.o[:n*d]
-		matmul(o, ly.o, s.att[:n*qd], n)
-		residualNorm(h, o, ly.postAttnNorm, m.eps, n)
+		s.tap(l, InAttnOut, s.att[:n*qd], n)
+		matmul(s.ex, o, ly.o, s.att[:n*qd], n)
+		residualNorm(s.ex, h, o, ly.postAttnNorm, m.eps, n)
 
-		rmsNormRows(x, h, ly.ffnNorm, m.eps, n)
+		rmsNormRows(s.ex, x, h, ly.ffnNorm, m.eps, n)
+		s.tap(l, InFFN, x, n)
 		gate, up := s.gate[:n*I], s.up[:n*I]
 		if n == 1 {
-			kernel.MatVecGLU(gate, up, ly.gate, ly.up, x) // gate ← GELU(gate)·up
+			s.ex.MatVecGLU(gate, up, ly.gate, ly.up, x) // gate ← GELU(gate)·up
 		} else {
-			matmul(gate, ly.gate, x, n)
-			matmul(up, ly.up, x, n)
-			kernel.ParallelFor(n, func(lo, hi int) { kernel.GELUMul(gate[lo*I:hi*I], up[lo*I:hi*I]) })
+			matmul(s.ex, gate, ly.gate, x, n)
+			matmul(s.ex, up, ly.up, x, n)
+			s.ex.ParallelFor(n, func(lo, hi int) { kernel.GELUMul(gate[lo*I:hi*I], up[lo*I:hi*I]) })
 		}
-		matmul(o, ly.down, gate, n)
-		residualNorm(h, o, ly.postFFNNorm, m.eps, n)
+		s.tap(l, InFFNDown, gate, n)
+		matmul(s.ex, o, ly.down, gate, n)
+		residualNorm(s.ex, h, o, ly.postFFNNorm, m.eps, n)
 		capture(l + 1)
 	}
 	s.cache.pos = p0 + n
-	rmsNormRows(x, h, m.outputNorm, m.eps, n)
+	rmsNormRows(s.ex, x, h, m.outputNorm, m.eps, n)
 	if res.FinalHidden != nil {
 		copy(res.FinalHidden[off*d:], x)
 	}
 }
 
 // residualNorm computes h += RMSNorm(a; w) row by row (a is overwritten).
-func residualNorm(h, a, w []float32, eps float32, n int) {
+func residualNorm(e kernel.Exec, h, a, w []float32, eps float32, n int) {
 	d := len(w)
-	kernel.ParallelFor(n, func(lo, hi int) {
+	e.ParallelFor(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			r := a[i*d : (i+1)*d]
 			rmsNorm(r, r, w, eps)
@@ -461,7 +481,7 @@ func (s *Session) attention(l int, n, p0 int, spans []Span) {
 			}
 		}
 	}
-	kernel.ParallelFor(n*H, func(lo, hi int) {
+	s.ex.ParallelFor(n*H, func(lo, hi int) {
 		scores := make([]float32, 0, p0+n)
 		for item := lo; item < hi; item++ {
 			i, j := item/H, item%H
@@ -528,7 +548,7 @@ func (s *Session) attendOne(l, p0 int) {
 	P := p0 + 1 - first // attended positions, the query's own included
 	// Parts: about 64k multiply-adds (per operand) each, at most four per thread.
 	parts := 1
-	if t := kernel.Threads(); t > 1 {
+	if t := s.ex.NumThreads(); t > 1 {
 		parts = min(P*H*hd/attnPartWork, 4*t, (P+15)/16)
 		parts = max(1, parts)
 	}
@@ -579,7 +599,7 @@ func (s *Session) attendOne(l, p0 int) {
 		}
 	}
 	if items := K * parts; items > 1 {
-		kernel.ParallelFor(items, body)
+		s.ex.ParallelFor(items, body)
 	} else {
 		body(0, items)
 	}

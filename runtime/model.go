@@ -291,17 +291,19 @@ func (m *Model) embedRow(dst []float32, id int32) {
 }
 
 // Logits computes the logits of n hidden rows (final-normed, n×d) into dst (n×VocabRows):
-// the tied LM head, then the final soft-cap when the configuration sets one.
-func (m *Model) Logits(dst, hidden []float32, n int) {
+// the tied LM head, then the final soft-cap when the configuration sets one. It runs in the
+// session's activation mode and threads.
+func (s *Session) Logits(dst, hidden []float32, n int) {
+	m := s.m
 	v := m.VocabRows()
-	kernel.MatMul(dst[:n*v], m.embed, hidden[:n*m.Hidden()], n)
+	s.ex.MatMul(dst[:n*v], m.embed, hidden[:n*m.Hidden()], n)
 	if c := m.softcap; c > 0 {
-		softcap(dst[:n*v], c)
+		softcap(s.ex, dst[:n*v], c)
 	}
 }
 
-func softcap(x []float32, c float32) {
-	kernel.ParallelFor(len(x), func(lo, hi int) {
+func softcap(e kernel.Exec, x []float32, c float32) {
+	e.ParallelFor(len(x), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x[i] = c * float32(math.Tanh(float64(x[i]/c)))
 		}

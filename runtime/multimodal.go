@@ -6,6 +6,7 @@ import (
 
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime/imageproc"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/runtime/tokenizer"
 	"github.com/gemmatool/gemmatool/runtime/vision"
 )
@@ -110,8 +111,9 @@ func ExpandImages(tok *tokenizer.Tokenizer, text string, images []*Image, tokens
 }
 
 // EncodeImages runs the vision tower over every image and crop, in prompt order, and returns
-// the concatenated features (and the tower's intermediates when keepHidden).
-func EncodeImages(tw *vision.Tower, images []*Image, keepHidden bool) (*vision.Output, error) {
+// the concatenated features (and the tower's intermediates when keepHidden); its products run
+// as e says.
+func EncodeImages(e kernel.Exec, tw *vision.Tower, images []*Image, keepHidden bool) (*vision.Output, error) {
 	var px []float32
 	n := 0
 	for _, im := range images {
@@ -123,5 +125,5 @@ func EncodeImages(tw *vision.Tower, images []*Image, keepHidden bool) (*vision.O
 	if n == 0 {
 		return &vision.Output{}, nil
 	}
-	return tw.Encode(px, n, keepHidden)
+	return tw.Encode(e, px, n, keepHidden)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gemmatool/gemmatool/convert"
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/internal/testutil"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/runtime/tokenizer"
 	"github.com/gemmatool/gemmatool/runtime/vision"
 )
@@ -63,7 +64,7 @@ func TestGoldenBFull(t *testing.T) {
 		img  *Image
 	}{{"png", fromPNG}, {"pixel_values", &Image{Pixels: [][]float32{ref.Data}}}} {
 		t.Run(src.name, func(t *testing.T) {
-			vo, err := EncodeImages(tw, []*Image{src.img}, true)
+			vo, err := EncodeImages(kernel.Exec{}, tw, []*Image{src.img}, true)
 			if err != nil {
 				t.Fatal(err)
 			}

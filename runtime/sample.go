@@ -126,10 +126,17 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 				kept = append(kept, e)
 			}
 		}
+		if len(kept) == 0 {
+			// MinP above 1 (or NaN probabilities) dropped everything: keep the most likely id.
+			kept = append(kept, best(c))
+		}
 		c = kept
 		renorm(c)
 	}
 	s.cands = c[:0]
+	if len(c) == 0 {
+		return int32(argmaxF32(x))
+	}
 	r := s.rng.Float64()
 	var cum float64
 	for _, e := range c {
@@ -145,6 +152,17 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 		}
 	}
 	return c[0].id
+}
+
+// best returns the candidate with the highest probability (the first one when none compares).
+func best(c []cand) cand {
+	b := c[0]
+	for _, e := range c[1:] {
+		if e.p > b.p {
+			b = e
+		}
+	}
+	return b
 }
 
 // argmaxF32 returns the first index of the largest value (NaNs are never chosen unless all are).

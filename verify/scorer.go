@@ -18,22 +18,23 @@ const scoreRows = 128
 type ModelScorer struct {
 	m      *runtime.Model
 	ctx    int
-	mode   *kernel.ActivationMode // nil: the current mode
 	s      *runtime.Session
 	logits []float32
 	nll    []float64
 }
 
-// NewModelScorer returns a scorer for windows of up to ctx tokens.
-func NewModelScorer(m *runtime.Model, ctx int) *ModelScorer {
-	return &ModelScorer{m: m, ctx: ctx, s: m.NewSession(&runtime.SessionOptions{MaxContext: ctx})}
+// NewModelScorer returns a scorer for windows of up to ctx tokens whose products run as ex
+// says: kernel.Exec{} (exact, all cores) for a model's own figures, ModeInt8 to measure the
+// int8 path. The choice stays with the scorer's session.
+func NewModelScorer(m *runtime.Model, ctx int, ex kernel.Exec) *ModelScorer {
+	return &ModelScorer{m: m, ctx: ctx, s: m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex})}
 }
 
 // ScoreWindow implements [Scorer].
 func (ms *ModelScorer) ScoreWindow(ids []int32, from int, emit func(p int, nll float64)) error {
 	return ms.logitBlocks(ids, from, func(p int, logits []float32, n int) {
 		v := len(logits) / n
-		kernel.ParallelFor(n, func(lo, hi int) {
+		ms.s.Exec().ParallelFor(n, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				row := logits[r*v : (r+1)*v]
 				target := float64(row[ids[p+r+1]])
@@ -56,15 +57,10 @@ func (ms *ModelScorer) WindowLogits(ids []int32, from int, emit func(p int, logi
 	})
 }
 
-// logitBlocks runs the window as one prefill from an empty cache (in the scorer's activation
+// logitBlocks runs the window as one prefill from an empty cache (in the session's activation
 // mode) and passes the logits of the positions [from, len(ids)−1) to fn in blocks of up to
 // scoreRows rows: fn(p, logits, n) gets the n rows of positions p … p+n−1.
 func (ms *ModelScorer) logitBlocks(ids []int32, from int, fn func(p int, logits []float32, n int)) error {
-	if ms.mode != nil {
-		prev := kernel.GetActivationMode()
-		kernel.SetActivationMode(*ms.mode)
-		defer kernel.SetActivationMode(prev)
-	}
 	ms.s.Reset()
 	if from < 0 || from >= len(ids)-1 {
 		return fmt.Errorf("verify: score from position %d of a %d-token window", from, len(ids))
@@ -81,7 +77,7 @@ func (ms *ModelScorer) logitBlocks(ids []int32, from int, fn func(p int, logits 
 	last := len(ids) - 1 // positions [from, last) predict ids[from+1 … last]
 	for p := from; p < last; p += scoreRows {
 		n := min(scoreRows, last-p)
-		ms.m.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
+		ms.s.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
 		fn(p, ms.logits[:n*v], n)
 	}
 	return nil
@@ -132,4 +128,12 @@ func lseInPlace(x []float32) float64 {
 	}
 	kernel.Softmax(x)
 	return m - math.Log(float64(x[k]))
+}
+
+// Exec returns the scorer's execution settings.
+func (ms *ModelScorer) Exec() kernel.Exec { return ms.s.Exec() }
+
+// WindowLogitBlocks implements [BlockLogits].
+func (ms *ModelScorer) WindowLogitBlocks(ids []int32, from int, fn func(p int, logits []float32, n int)) error {
+	return ms.logitBlocks(ids, from, fn)
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -23,16 +25,7 @@ func register(c *cli.Command) { commands = append(commands, c) }
 func newApp(stdout, stderr io.Writer) *cli.App {
 	cmds := append([]*cli.Command(nil), commands...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
-	var usage func([]*cli.Command)
-	usage = func(cs []*cli.Command) {
-		for _, c := range cs {
-			if c.OnUsageError == nil {
-				c.OnUsageError = usageExit
-			}
-			usage(c.Subcommands)
-		}
-	}
-	usage(cmds)
+	applyConventions(cmds)
 	return &cli.App{
 		Name:      "gemmatool",
 		Usage:     "convert, quantize, verify and run Gemma 3 checkpoints on the CPU",
@@ -40,6 +33,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands:  cmds,
+		Action:    appAction,
+		// Usage errors are printed by run; help only on --help.
+		HideHelpCommand: true,
 		// Errors are printed once by run, not by urfave/cli.
 		ExitErrHandler:         func(*cli.Context, error) {},
 		UseShortOptionHandling: true,
@@ -49,30 +45,69 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 
 // run executes the app and maps errors to an exit status: 0 success, 1 failure, 2 usage.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, os.Stdin, stdout, stderr)
+}
+
+// runContext is run with a context (cancelled by SIGINT or SIGTERM in main) and standard input.
+func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(flagsFirst(app, args))
+	app.Reader = stdin
+	args = flagsFirst(app, args)
+	err := app.RunContext(ctx, args)
 	if err == nil {
 		return 0
 	}
+	fmt.Fprintf(stderr, "gemmatool: %s\n", errorLine(app, args, err))
+	return exitCode(err)
+}
+
+// exitCode is 2 for usage errors, the code of an interruption (130), else 1.
+func exitCode(err error) int {
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
-		if msg := strings.TrimSpace(err.Error()); msg != "" {
-			fmt.Fprintf(stderr, "gemmatool: %s\n", msg)
-		}
 		return ec.ExitCode()
 	}
-	fmt.Fprintf(stderr, "gemmatool: %v\n", err)
+	if errors.Is(err, errInterrupted) {
+		return 130
+	}
 	return 1
 }
 
-// usageExit turns urfave/cli's flag parsing errors into usage errors (exit status 2).
-func usageExit(c *cli.Context, err error, _ bool) error {
-	return cli.Exit(fmt.Sprintf("%s: %v (see gemmatool %s --help)", c.Command.Name, err, c.Command.FullName()), 2)
+// errorLine is the message of err as printed after "gemmatool: ". A usage error names the verb
+// and ends with a pointer to its --help.
+func errorLine(app *cli.App, args []string, err error) string {
+	msg := strings.TrimSpace(err.Error())
+	if exitCode(err) != 2 {
+		return msg
+	}
+	verb := strings.Join(verbPath(app, args), " ")
+	if verb != "" && !strings.HasPrefix(msg, verb+":") {
+		msg = verb + ": " + msg
+	}
+	if !strings.Contains(msg, "--help") {
+		msg += " (see " + strings.TrimSpace("gemmatool "+verb) + " --help)"
+	}
+	return msg
 }
 
-// usageError reports a command-line mistake (exit status 2).
-func usageError(format string, args ...any) error {
-	return cli.Exit(fmt.Sprintf(format, args...), 2)
+// verbPath returns the names of the (sub)commands that args invoke.
+func verbPath(app *cli.App, args []string) []string {
+	var path []string
+	cmds := app.Commands
+	for _, a := range args[min(1, len(args)):] {
+		var next *cli.Command
+		for _, c := range cmds {
+			if c.HasName(a) {
+				next = c
+			}
+		}
+		if next == nil {
+			break
+		}
+		path = append(path, next.Name)
+		cmds = next.Subcommands
+	}
+	return path
 }
 
 // flagsFirst moves the flags of the invoked (sub)command before its positional arguments, so

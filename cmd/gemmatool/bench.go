@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -60,28 +59,22 @@ Examples:
 	})
 }
 
-func setThreadsAndAct(c *cli.Context) error {
-	if n := c.Int("threads"); n > 0 {
-		kernel.SetThreads(n)
-	}
-	return setActivationMode(c.String("act"))
-}
-
 func benchAction(c *cli.Context) error {
-	if err := setThreadsAndAct(c); err != nil {
+	ex, err := execFromFlags(c)
+	if err != nil {
 		return err
 	}
 	w := c.App.Writer
-	threads := kernel.Threads()
+	threads := ex.NumThreads()
 	bw := kernel.MeasureBandwidth(int(c.Float64("bw-gb")*1e9), threads)
 	if !c.Bool("json") {
 		fmt.Fprintf(w, "machine: %s, %d threads; memory read bandwidth %.1f GB/s\n", cpuName(), threads, bw)
 	}
 	if c.String("model") != "" {
-		return benchModel(c, w, bw, threads)
+		return benchModel(c, w, bw, ex)
 	}
 	if c.Bool("kernels") {
-		return benchKernels(c, w, bw, threads)
+		return benchKernels(c, w, bw, ex)
 	}
 	if c.Bool("json") {
 		return json.NewEncoder(w).Encode(map[string]any{"bandwidth_gbs": bw, "threads": threads, "cpu": cpuName()})
@@ -90,22 +83,30 @@ func benchAction(c *cli.Context) error {
 }
 
 // benchModel runs llama-bench style pp and tg tests on a model file.
-func benchModel(c *cli.Context, w io.Writer, bw float64, threads int) error {
-	f, err := format.Open(c.String("model"), nil)
+func benchModel(c *cli.Context, w io.Writer, bw float64, ex kernel.Exec) error {
+	threads := ex.NumThreads()
+	path := c.String("model")
+	if isCheckpointDir(path) {
+		var err error
+		if path, err = modelFromCheckpoint(path, c.App.ErrWriter, false); err != nil {
+			return err
+		}
+	}
+	f, err := openFormat(path, "--model")
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	if c.Bool("vision") {
-		return benchVision(c, w, f, threads)
+		return benchVision(c, w, f, ex)
 	}
-	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := newWarnLogger(c.App.ErrWriter)
 	m, err := runtime.Load(f, &runtime.LoadOptions{Resident: !c.Bool("mmap"), Logger: log})
 	if err != nil {
 		return err
 	}
 	pp, tg, reps := c.Int("pp"), c.Int("tg"), max(1, c.Int("reps"))
-	sess := m.NewSession(&runtime.SessionOptions{MaxContext: max(pp, tg) + 1})
+	sess := m.NewSession(&runtime.SessionOptions{MaxContext: max(pp, tg) + 1, Exec: ex})
 	rng := rand.New(rand.NewPCG(1, 2))
 	vocab := min(m.SamplingLimit(), m.VocabRows())
 	ids := make([]int32, max(pp, tg))
@@ -210,7 +211,8 @@ func projectionShapes(size string) ([]benchShape, error) {
 	}, nil
 }
 
-func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
+func benchKernels(c *cli.Context, w io.Writer, bw float64, ex kernel.Exec) error {
+	threads := ex.NumThreads()
 	var shapes []benchShape
 	for _, s := range strings.Split(c.String("shapes"), ",") {
 		sh, err := projectionShapes(strings.TrimSpace(s))
@@ -227,7 +229,7 @@ func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
 		}
 		types = append(types, t)
 	}
-	peak := peakGFLOPS(threads)
+	peak := peakGFLOPS(ex)
 	n := c.Int("mm-n")
 	rng := rand.New(rand.NewPCG(3, 4))
 	if !c.Bool("json") {
@@ -273,7 +275,7 @@ func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
 			y := make([]float32, n*sh.rows)
 			next := 0
 			mv := timeIt(func() {
-				kernel.MatVec(y[:sh.rows], ms[next], x[:sh.cols])
+				ex.MatVec(y[:sh.rows], ms[next], x[:sh.cols])
 				next = (next + 1) % len(ms)
 			})
 			gbs := float64(m.WeightBytes()) / mv / 1e9
@@ -281,7 +283,7 @@ func benchKernels(c *cli.Context, w io.Writer, bw float64, threads int) error {
 			if sh.rows > 100000 {
 				mmN = min(n, 16) // the lm_head matmul only runs on the last position
 			}
-			mm := timeIt(func() { kernel.MatMul(y[:mmN*sh.rows], m, x[:mmN*sh.cols], mmN) })
+			mm := timeIt(func() { ex.MatMul(y[:mmN*sh.rows], m, x[:mmN*sh.cols], mmN) })
 			gf := 2 * float64(sh.rows) * float64(sh.cols) * float64(mmN) / mm / 1e9
 			if c.Bool("json") {
 				enc.Encode(map[string]any{"shape": sh.name, "rows": sh.rows, "cols": sh.cols, "type": t.String(),
@@ -357,7 +359,7 @@ func cpuName() string {
 // throughput of the f32 matrix product on a cache-resident problem (1024×1024 weights, 4 MB,
 // and 480 activation rows: 1 GFLOP with no memory traffic to speak of), best of 10 runs. The CPU's nominal clock
 // is not a usable basis on virtual machines (this one reports 2.1 GHz and turbos well above).
-func peakGFLOPS(threads int) float64 {
+func peakGFLOPS(ex kernel.Exec) float64 {
 	const rows, cols, n = 1024, 1024, 480
 	rng := rand.New(rand.NewPCG(7, 8))
 	w := make([]float32, rows*cols)
@@ -376,7 +378,7 @@ func peakGFLOPS(threads int) float64 {
 	best := math.Inf(1)
 	for r := 0; r < 10; r++ {
 		t0 := time.Now()
-		kernel.MatMul(y, m, x, n)
+		ex.MatMul(y, m, x, n)
 		best = min(best, time.Since(t0).Seconds())
 	}
 	return 2 * rows * cols * n / best / 1e9
@@ -399,7 +401,8 @@ func cpuinfo(key string) string {
 }
 
 // benchVision times the vision tower and projector on one image of random pixels.
-func benchVision(c *cli.Context, w io.Writer, f *format.File, threads int) error {
+func benchVision(c *cli.Context, w io.Writer, f *format.File, ex kernel.Exec) error {
+	threads := ex.NumThreads()
 	tw, err := vision.Load(f)
 	if err != nil {
 		return err
@@ -413,7 +416,7 @@ func benchVision(c *cli.Context, w io.Writer, f *format.File, threads int) error
 	var secs []float64
 	for r := 0; r < max(1, c.Int("reps")); r++ {
 		t0 := time.Now()
-		if _, err := tw.Encode(px, 1, false); err != nil {
+		if _, err := tw.Encode(ex, px, 1, false); err != nil {
 			return err
 		}
 		secs = append(secs, time.Since(t0).Seconds())
@@ -426,7 +429,7 @@ func benchVision(c *cli.Context, w io.Writer, f *format.File, threads int) error
 	flops := 2 * (np*pl*vh + float64(v.NumLayers)*perLayer + float64(tw.MM.TokensPerImage)*vh*float64(tw.TextDim))
 	med := median(secs)
 	gf := flops / med / 1e9
-	peak := peakGFLOPS(threads)
+	peak := peakGFLOPS(ex)
 	if c.Bool("json") {
 		return json.NewEncoder(w).Encode(map[string]any{"model": c.String("model"), "image_size": v.ImageSize, "layers": v.NumLayers,
 			"seconds": med, "runs_seconds": secs, "gflop": flops / 1e9, "gflops": gf, "peak_gflops": peak, "peak_fraction": gf / peak, "threads": threads})

@@ -53,12 +53,16 @@ func runConvert(c *cli.Context) error {
 	if !valid {
 		return usageError("convert: --dtype %q, want keep, bf16, f16 or f32", c.String("dtype"))
 	}
+	// The checkpoint's own files are refused as outputs by convert.RunContext, which knows them.
+	if err := checkOutput(c, out); err != nil {
+		return err
+	}
 	bar := newProgress(c.App.ErrWriter, "convert", 0, "B", c.Bool("quiet") || c.Bool("json"))
-	rep, err := convert.Run(args[0], out, convert.Options{DType: dt, ToolVersion: version},
+	rep, err := convert.RunContext(c.Context, args[0], out, convert.Options{DType: dt, ToolVersion: version},
 		func(done, total int64) { bar.total = total; bar.Update(done) })
 	bar.Done()
 	if err != nil {
-		return err
+		return interrupted(c, err)
 	}
 	w := c.App.Writer
 	if c.Bool("json") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,13 +39,19 @@ Example:
 }
 
 func estimateAction(c *cli.Context) error {
+	if n := c.Int("ctx"); n < 1 || n > maxCtx {
+		return usageError("estimate: --ctx %d: want 1 … %d", n, maxCtx)
+	}
+	if err := checkPolicyFlags(c); err != nil {
+		return err
+	}
 	var cfg format.ModelConfig
 	var what string
 	switch {
 	case c.String("size") != "" && c.NArg() == 0:
 		var err error
-		if cfg, err = convert.ReleasedConfig(c.String("size"), 0); err != nil {
-			return usageError("%v", err)
+		if cfg, err = convert.ReleasedConfig(strings.ToLower(c.String("size")), 0); err != nil {
+			return usageError("estimate: --size %q: want one of 270m, 1b, 4b, 12b, 27b", c.String("size"))
 		}
 		what = "Gemma 3 " + c.String("size")
 	case c.NArg() == 1 && c.String("size") == "":
@@ -52,7 +59,7 @@ func estimateAction(c *cli.Context) error {
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
 			p = filepath.Join(p, "config.json")
 		}
-		b, err := os.ReadFile(p)
+		b, err := readInput(p, c.App.Reader, maxConfigInput, "config")
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gemmatool/gemmatool/runtime"
 	"github.com/gemmatool/gemmatool/runtime/imageproc"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/runtime/tokenizer"
 	"github.com/gemmatool/gemmatool/runtime/vision"
 )
@@ -51,7 +51,7 @@ func loadImages(c *cli.Context, lm *loadedModel) ([]*runtime.Image, error) {
 		return nil, fmt.Errorf("%s: %s is a text-only model (no vision tower); it cannot take images", c.Command.Name, lm.f.Path)
 	}
 	if pv != "" {
-		return pixelValueImages(pv, mc.Vision.NumChannels, mc.Vision.ImageSize)
+		return pixelValueImages(c, pv, mc.Vision.NumChannels, mc.Vision.ImageSize)
 	}
 	cfg, err := runtime.ProcessorConfig(lm.f)
 	if err != nil {
@@ -62,7 +62,7 @@ func loadImages(c *cli.Context, lm *loadedModel) ([]*runtime.Image, error) {
 	}
 	var out []*runtime.Image
 	for _, p := range files {
-		b, err := os.ReadFile(p)
+		b, err := readInput(p, c.App.Reader, maxImageInput, "--image")
 		if err != nil {
 			return nil, err
 		}
@@ -77,8 +77,8 @@ func loadImages(c *cli.Context, lm *loadedModel) ([]*runtime.Image, error) {
 
 // pixelValueImages reads pixel_values [n, channels, size, size] F32 from a safetensors file:
 // one image per n, without crops.
-func pixelValueImages(path string, channels, size int) ([]*runtime.Image, error) {
-	b, err := os.ReadFile(path)
+func pixelValueImages(c *cli.Context, path string, channels, size int) ([]*runtime.Image, error) {
+	b, err := readInput(path, c.App.Reader, maxPixelValuesInput, "--pixel-values")
 	if err != nil {
 		return nil, err
 	}
@@ -108,14 +108,15 @@ func pixelValueImages(path string, channels, size int) ([]*runtime.Image, error)
 }
 
 // imageBatch encodes the images with the model's vision tower and places their features in
-// the already expanded prompt ids. It returns the batch template and the encoder output.
-func imageBatch(lm *loadedModel, ids []int32, images []*runtime.Image, keepHidden bool) (*runtime.Batch, *vision.Output, time.Duration, error) {
+// the already expanded prompt ids, its products running as ex says. It returns the batch
+// template and the encoder output.
+func imageBatch(ex kernel.Exec, lm *loadedModel, ids []int32, images []*runtime.Image, keepHidden bool) (*runtime.Batch, *vision.Output, time.Duration, error) {
 	tw, err := vision.Load(lm.f)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	t0 := time.Now()
-	out, err := runtime.EncodeImages(tw, images, keepHidden)
+	out, err := runtime.EncodeImages(ex, tw, images, keepHidden)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -148,6 +149,22 @@ func chatWithImages(system, prompt string, nImages int) (string, error) {
 func rawWithImages(prompt string, nImages int) error {
 	if n := strings.Count(prompt, imageproc.BOIToken); n != nImages {
 		return usageError("the prompt has %d %s markers for %d images: with --raw (or logits --prompt), put one marker where each image goes", n, imageproc.BOIToken, nImages)
+	}
+	return nil
+}
+
+// checkNoImageTokens returns a usage error when ids hold the image soft token of a multimodal
+// model but no image was given (its embedding row is a placeholder that only the vision
+// tower's features replace).
+func checkNoImageTokens(verb string, lm *loadedModel, ids []int32) error {
+	mm := lm.f.Meta.Model.MM
+	if mm == nil {
+		return nil
+	}
+	for i, id := range ids {
+		if id == int32(mm.ImageToken) {
+			return usageError("%s: token %d at position %d is an image soft token, but no --image was given", verb, id, i)
+		}
 	}
 	return nil
 }

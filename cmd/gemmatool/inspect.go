@@ -62,7 +62,7 @@ func runInspect(c *cli.Context) error {
 	if len(args) != 1 {
 		return usageError("inspect: want one file, got %d arguments (see gemmatool inspect --help)", len(args))
 	}
-	f, err := format.Open(args[0], nil)
+	f, err := openFormat(args[0], "inspect")
 	if err != nil {
 		return err
 	}

@@ -34,10 +34,7 @@ func TestInt8ActivationError(t *testing.T) {
 				t.Fatal(err)
 			}
 			logits := func(mode kernel.ActivationMode) []float32 {
-				prev := kernel.GetActivationMode()
-				kernel.SetActivationMode(mode)
-				defer kernel.SetActivationMode(prev)
-				res, err := m.NewSession(nil).Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsAll})
+				res, err := m.NewSession(&runtime.SessionOptions{Exec: kernel.Exec{Mode: mode}}).Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsAll})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -67,5 +64,84 @@ func TestInt8ActivationError(t *testing.T) {
 				t.Errorf("int8 path: KL mean %.3g (want < 1e-3), top-1 %d/%d (want ≥ 90%%)", mean, agree, len(ids))
 			}
 		})
+	}
+}
+
+// TestSessionsKeepTheirMode runs an int8 session and an exact session of one Q4_0 model token
+// by token, interleaved, then both concurrently: the exact session's logits must equal, bit for
+// bit, those of an exact session run alone, and the int8 session's must differ from them (so
+// the test would see a mode leaking from one session into the other).
+func TestSessionsKeepTheirMode(t *testing.T) {
+	ids := goldenIDs(t, goldenADir)
+	path := filepath.Join(t.TempDir(), "a.gmt")
+	if _, stderr, code := cliRun(t, "", "quantize", goldenADir, "-o", path, "--type", "q4_0", "--embed", "q4_0", "-q"); code != 0 {
+		t.Fatalf("quantize: %s", stderr)
+	}
+	f, err := format.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := runtime.Load(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := kernel.Exec{Threads: 2}
+	int8 := kernel.Exec{Mode: kernel.ModeInt8, Threads: 2}
+	// stepwise feeds ids one token at a time to each session in turn and returns each
+	// session's logits per step.
+	stepwise := func(execs ...kernel.Exec) [][]float32 {
+		ss := make([]*runtime.Session, len(execs))
+		for i, e := range execs {
+			ss[i] = m.NewSession(&runtime.SessionOptions{Exec: e})
+		}
+		out := make([][]float32, len(execs))
+		for _, id := range ids {
+			for i, s := range ss {
+				res, err := s.Forward(&runtime.Batch{Tokens: []int32{id}, Logits: runtime.LogitsLast})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[i] = append(out[i], res.Logits...)
+			}
+		}
+		return out
+	}
+	alone := stepwise(exact)[0]
+	both := stepwise(int8, exact)
+	for i := range alone {
+		if math.Float32bits(both[1][i]) != math.Float32bits(alone[i]) {
+			t.Fatalf("exact session interleaved with an int8 one: logit %d = %v, alone %v", i, both[1][i], alone[i])
+		}
+	}
+	differ := 0
+	for i := range alone {
+		if both[0][i] != alone[i] {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Fatalf("the int8 session's logits equal the exact ones: it did not run in int8")
+	}
+	// Concurrently: one prefill each, on two goroutines.
+	prefill := func(e kernel.Exec) []float32 {
+		res, err := m.NewSession(&runtime.SessionOptions{Exec: e}).Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsAll})
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return res.Logits
+	}
+	want := prefill(exact)
+	for range 3 {
+		done := make(chan []float32)
+		go func() { done <- prefill(int8) }()
+		got := prefill(exact)
+		<-done
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("exact prefill beside an int8 one: logit %d = %v, alone %v", i, got[i], want[i])
+			}
+		}
 	}
 }

@@ -2,11 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -50,15 +49,17 @@ Example:
 }
 
 func logitsAction(c *cli.Context) error {
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
-	}
+	ex := kernel.Exec{Threads: c.Int("threads")} // exact: logits are the model's own
 	ids, err := idsFromFlags(c)
 	if err != nil {
 		return err
 	}
 	if (ids != nil) == c.IsSet("prompt") {
 		return usageError("logits: give exactly one of --ids, --ids-file or --prompt")
+	}
+	inputs := append([]string{c.String("model"), c.String("ids-file"), c.String("pixel-values")}, c.StringSlice("image")...)
+	if err := checkOutput(c, c.String("output"), inputs...); err != nil {
+		return err
 	}
 	lm, err := openModel(c.String("model"), true, ids == nil, false, c.App.ErrWriter)
 	if err != nil {
@@ -88,16 +89,21 @@ func logitsAction(c *cli.Context) error {
 	if len(ids) == 0 {
 		return usageError("logits: no token ids")
 	}
+	if images == nil {
+		if err := checkNoImageTokens("logits", lm, ids); err != nil {
+			return err
+		}
+	}
 	m := lm.m
 	b := &runtime.Batch{Tokens: ids}
 	var vo *vision.Output
 	if images != nil {
-		if b, vo, _, err = imageBatch(lm, ids, images, true); err != nil {
+		if b, vo, _, err = imageBatch(ex, lm, ids, images, true); err != nil {
 			return err
 		}
 	}
 	b.Logits, b.Hidden, b.FinalHidden = runtime.LogitsAll, !c.Bool("no-hidden"), true
-	s := m.NewSession(nil)
+	s := m.NewSession(&runtime.SessionOptions{Exec: ex})
 	res, err := s.Forward(b)
 	if err != nil {
 		return err
@@ -117,7 +123,8 @@ func logitsAction(c *cli.Context) error {
 			stTensor{"mm_pooled", []int64{ni, tokens, vh}, vo.Pooled},
 			stTensor{"image_features", []int64{ni, tokens, d}, vo.Features})
 	}
-	return writeSafetensorsFile(c.String("output"), ts, map[string]string{"format": "pt", "producer": "gemmatool logits"})
+	err = writeSafetensorsFile(c.Context, c.String("output"), inputs, ts, map[string]string{"format": "pt", "producer": "gemmatool logits"})
+	return interrupted(c, err)
 }
 
 // stTensor is one F32 tensor to write.
@@ -129,34 +136,21 @@ type stTensor struct {
 
 // writeSafetensorsFile writes F32 tensors in the safetensors format (8-byte little-endian
 // header length, JSON header padded with spaces to a multiple of 8, then the data in order)
-// through a temporary file renamed into place.
-func writeSafetensorsFile(path string, ts []stTensor, meta map[string]string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+// through a format.Output (a temporary file renamed into place; path may be none of inputs).
+func writeSafetensorsFile(ctx context.Context, path string, inputs []string, ts []stTensor, meta map[string]string) error {
+	f, err := format.CreateOutput(ctx, path, inputs...)
 	if err != nil {
 		return err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
+	defer f.Abort()
+	bw := bufio.NewWriterSize(f, 1<<20)
 	if err := writeSafetensors(bw, ts, meta); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+	return f.Commit()
 }
 
 func writeSafetensors(w io.Writer, ts []stTensor, meta map[string]string) error {

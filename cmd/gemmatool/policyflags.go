@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/format"
@@ -19,7 +21,7 @@ func policyFlags() []cli.Flag {
 
 // presetFromFlags resolves --type (auto uses the detected QAT target).
 func presetFromFlags(c *cli.Context, qat quantize.QAT) (format.DType, error) {
-	s := c.String("type")
+	s := strings.ToLower(c.String("type"))
 	switch s {
 	case "auto":
 		return qat.AutoType(), nil
@@ -36,7 +38,7 @@ func presetFromFlags(c *cli.Context, qat quantize.QAT) (format.DType, error) {
 func policyFromFlags(c *cli.Context, preset format.DType) (quantize.Policy, error) {
 	p := quantize.Policy{Preset: preset}
 	parse := func(flag string) (format.DType, error) {
-		v := c.String(flag)
+		v := strings.ToLower(c.String(flag))
 		if v == "" {
 			return 0, nil
 		}
@@ -53,13 +55,16 @@ func policyFromFlags(c *cli.Context, preset format.DType) (quantize.Policy, erro
 	if p.Embed, err = parse("embed"); err != nil {
 		return p, err
 	}
-	if c.String("embed") == "keep" {
+	if strings.EqualFold(c.String("embed"), "keep") {
 		p.Overrides = append(p.Overrides, quantize.Override{Glob: "text.embed"})
 	}
 	if p.Vision, err = parse("vision"); err != nil {
 		return p, err
 	}
 	for _, o := range c.StringSlice("override") {
+		if g, t, ok := strings.Cut(o, "="); ok {
+			o = g + "=" + strings.ToLower(t)
+		}
 		ov, err := quantize.ParseOverride(o)
 		if err != nil {
 			return p, usageError("%v", err)
@@ -67,4 +72,14 @@ func policyFromFlags(c *cli.Context, preset format.DType) (quantize.Policy, erro
 		p.Overrides = append(p.Overrides, ov)
 	}
 	return p, nil
+}
+
+// checkPolicyFlags validates --type, --embed, --vision and --override before any file is opened
+// (the QAT detection that "auto" needs comes later).
+func checkPolicyFlags(c *cli.Context) error {
+	if _, err := presetFromFlags(c, quantize.QAT{}); err != nil {
+		return err
+	}
+	_, err := policyFromFlags(c, 0)
+	return err
 }

@@ -80,11 +80,17 @@ func quantizeAction(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("quantize: want one SRC (checkpoint directory or gemmatool file), got %d arguments", c.NArg())
 	}
+	if err := checkPolicyFlags(c); err != nil {
+		return err
+	}
 	src, out := c.Args().First(), c.String("output")
 	var job quantize.Job
 	var hints quantize.QATHints
 	st, err := os.Stat(src)
 	if err != nil {
+		return err
+	}
+	if err := checkOutput(c, out, src); err != nil {
 		return err
 	}
 	if st.IsDir() {
@@ -96,16 +102,16 @@ func quantizeAction(c *cli.Context) error {
 		if err := ck.CheckTied(); err != nil {
 			return err
 		}
-		// Hashing the source files (for the metadata) overlaps the quantization.
-		type metaResult struct {
-			meta *format.Metadata
-			err  error
-		}
-		metac := make(chan metaResult, 1)
+		// Hashing the source files (for the metadata) overlaps the quantization; it ends
+		// before the checkpoint is closed.
+		var meta *format.Metadata
+		var metaErr error
+		hashed := make(chan struct{})
 		go func() {
-			m, err := ck.Metadata(version)
-			metac <- metaResult{m, err}
+			defer close(hashed)
+			meta, metaErr = ck.Metadata(version)
 		}()
+		defer func() { <-hashed }()
 		files, err := ck.Files()
 		if err != nil {
 			return err
@@ -115,16 +121,16 @@ func quantizeAction(c *cli.Context) error {
 		}
 		abs, _ := filepath.Abs(src)
 		hints = quantize.QATHints{DirName: filepath.Base(abs), NameOrPath: ck.Config.NameOrPath, ModelCard: readCard(src)}
-		job = quantize.Job{Src: ckSource{ck}, Files: files, FinishMeta: func(m *format.Metadata) error {
-			r := <-metac
-			if r.err != nil {
-				return r.err
+		job = quantize.Job{Src: ckSource{ck}, Files: files, Inputs: ck.InputPaths(), FinishMeta: func(m *format.Metadata) error {
+			<-hashed
+			if metaErr != nil {
+				return metaErr
 			}
-			*m = *r.meta
+			*m = *meta
 			return nil
 		}}
 	} else {
-		f, err := format.Open(src, nil)
+		f, err := openFormat(src, "quantize")
 		if err != nil {
 			return err
 		}
@@ -145,18 +151,18 @@ func quantizeAction(c *cli.Context) error {
 			files[n] = b
 		}
 		meta := f.Meta
-		meta.Source.From = src
+		meta.Source.From, _ = filepath.Abs(src)
 		meta.Quantization = nil
 		meta.Tool = format.Tool{Name: "gemmatool", Version: version}
 		hints = quantize.QATHints{NameOrPath: f.Meta.Source.Name, DirName: strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))}
-		job = quantize.Job{Src: quantize.FileSource{F: f}, Meta: meta, Files: files}
+		job = quantize.Job{Src: quantize.FileSource{F: f}, Meta: meta, Files: files, Inputs: []string{src}}
 	}
 	qat := quantize.DetectQAT(hints)
 	preset, err := presetFromFlags(c, qat)
 	if err != nil {
 		return err
 	}
-	if c.String("type") != "auto" {
+	if !strings.EqualFold(c.String("type"), "auto") {
 		if w := qat.Warning(preset); w != "" {
 			fmt.Fprintf(c.App.ErrWriter, "gemmatool: warning: %s\n", w)
 		}
@@ -186,10 +192,10 @@ func quantizeAction(c *cli.Context) error {
 	bar := newProgress(c.App.ErrWriter, "quantize", total, "", c.Bool("quiet") || c.Bool("json"))
 	job.Progress = func(done, _ int64) { bar.Update(done) }
 	t0 := time.Now()
-	q, err := quantize.Run(out, job)
+	q, err := quantize.RunContext(c.Context, out, job)
 	bar.Done()
 	if err != nil {
-		return err
+		return interrupted(c, err)
 	}
 	el := time.Since(t0)
 	size := int64(0)
@@ -220,7 +226,7 @@ func readCard(dir string) string {
 }
 
 func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *format.Quantization, pol quantize.Policy) {
-	fmt.Fprintf(w, "wrote %s: %.1f MB in %.1f s, preset %s", out, float64(size)/1e6, el.Seconds(), q.Preset)
+	fmt.Fprintf(w, "wrote %s: %s in %.1f s, preset %s", out, humanBytes(size), el.Seconds(), q.Preset)
 	if q.QAT != "" {
 		fmt.Fprintf(w, " (QAT target %s: %s)", q.QAT, q.QATEvidence)
 	}

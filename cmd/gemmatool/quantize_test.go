@@ -114,12 +114,15 @@ func TestQuantizeQAT(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("perplexity: exit %d: %s", code, stderr)
 	}
-	var r struct {
-		PPL float64 `json:"ppl"`
+	var doc struct {
+		Perplexity struct {
+			PPL float64 `json:"ppl"`
+		} `json:"perplexity"`
 	}
-	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
 		t.Fatal(err)
 	}
+	r := doc.Perplexity
 	t.Logf("QAT checkpoint as q4_0: ppl %.4f (reference 643.34; its BF16: 647.47)", r.PPL)
 	if math.Abs(r.PPL/643.34-1) > 2e-4 {
 		t.Errorf("ppl %.4f, want 643.34 within 2e-4", r.PPL)

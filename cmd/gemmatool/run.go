@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime"
-	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/runtime/tokenizer"
 )
 
@@ -76,14 +74,22 @@ func (l *loadedModel) Close() error { return l.f.Close() }
 
 // openModel opens path and loads the text decoder (when decoder; its weights copied into
 // huge-page memory when resident) and the embedded tokenizer (when tok and the file has one).
+// A checkpoint directory is converted once into a cache file (see modelFromCheckpoint).
 func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loadedModel, error) {
-	f, err := format.Open(path, nil)
+	if isCheckpointDir(path) {
+		p, err := modelFromCheckpoint(path, stderr, false)
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	f, err := openFormat(path, "--model")
 	if err != nil {
 		return nil, err
 	}
 	l := &loadedModel{f: f}
 	if decoder {
-		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		log := newWarnLogger(stderr)
 		if l.m, err = runtime.Load(f, &runtime.LoadOptions{Logger: log, Resident: resident}); err != nil {
 			f.Close()
 			return nil, err
@@ -153,7 +159,7 @@ func idsFromFlags(c *cli.Context) ([]int32, error) {
 		}
 		return ids, nil
 	case c.IsSet("ids-file"):
-		b, err := os.ReadFile(c.String("ids-file"))
+		b, err := readInput(c.String("ids-file"), c.App.Reader, maxIDsInput, "--ids-file")
 		if err != nil {
 			return nil, err
 		}
@@ -179,8 +185,9 @@ type runResult struct {
 
 func runAction(c *cli.Context) error {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	if c.IsSet("threads") {
-		kernel.SetThreads(c.Int("threads"))
+	ex, err := execFromFlags(c)
+	if err != nil {
+		return err
 	}
 	ids, err := idsFromFlags(c)
 	if err != nil {
@@ -204,9 +211,6 @@ func runAction(c *cli.Context) error {
 	}
 	defer lm.Close()
 	m, tok := lm.m, lm.tok
-	if err := setActivationMode(c.String("act")); err != nil {
-		return err
-	}
 	images, err := loadImages(c, lm)
 	if err != nil {
 		return err
@@ -237,10 +241,18 @@ func runAction(c *cli.Context) error {
 			ids = tok.Encode(text, c.Bool("raw"))
 		}
 	}
+	if mp := m.Config.MaxPositions; c.IsSet("ctx") && mp > 0 && c.Int("ctx") > mp {
+		return usageError("run: --ctx %d is out of range: the model holds 1 … %d positions", c.Int("ctx"), mp)
+	}
+	if images == nil {
+		if err := checkNoImageTokens("run", lm, ids); err != nil {
+			return err
+		}
+	}
 	var prompt *runtime.Batch
 	var visionTime time.Duration
 	if images != nil {
-		if prompt, _, visionTime, err = imageBatch(lm, ids, images, false); err != nil {
+		if prompt, _, visionTime, err = imageBatch(ex, lm, ids, images, false); err != nil {
 			return err
 		}
 	}
@@ -256,7 +268,7 @@ func runAction(c *cli.Context) error {
 		Temperature: c.Float64("temp"), TopK: c.Int("top-k"), TopP: c.Float64("top-p"), MinP: c.Float64("min-p"),
 		RepetitionPenalty: c.Float64("repeat-penalty"), Seed: seed, Limit: limit,
 	})
-	s := m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx")})
+	s := m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx"), Exec: ex})
 	if len(ids) >= s.MaxContext() {
 		return fmt.Errorf("run: the prompt has %d tokens, the context holds %d", len(ids), s.MaxContext())
 	}
@@ -265,7 +277,7 @@ func runAction(c *cli.Context) error {
 		cfg := m.Config
 		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %.1f MB, %d threads\n",
 			lm.f.Path, cfg.NumLayers, cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.SlidingWindow, m.VocabRows(),
-			float64(m.WeightBytes())/1e6, kernel.Threads())
+			float64(m.WeightBytes())/1e6, ex.NumThreads())
 		fmt.Fprintf(stderr, "prompt: %d tokens; sampling: temp %g top-k %d top-p %g min-p %g repeat-penalty %g seed %d\n",
 			len(ids), c.Float64("temp"), c.Int("top-k"), c.Float64("top-p"), c.Float64("min-p"), c.Float64("repeat-penalty"), seed)
 	}
@@ -325,16 +337,3 @@ func runAction(c *cli.Context) error {
 
 // mmapFlag opts out of copying the weights into huge-page memory at load (run, bench).
 var mmapFlag = &cli.BoolFlag{Name: "mmap", Usage: "read the weights in place from the file mapping instead of copying them into huge-page memory at load: starts at once and shares the page cache with other processes, but decode is slower (see README)"}
-
-// setActivationMode selects the kernels' activation precision from --act.
-func setActivationMode(s string) error {
-	switch s {
-	case "exact", "":
-		kernel.SetActivationMode(kernel.ModeExact)
-	case "int8":
-		kernel.SetActivationMode(kernel.ModeInt8)
-	default:
-		return usageError("--act %q: want exact or int8", s)
-	}
-	return nil
-}

@@ -85,6 +85,12 @@ func brownTiny(t testing.TB) string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(asGemmatoolEnv) != "" {
+		// The test binary re-executed as gemmatool itself (see gemmatoolCmd).
+		code := mainExit()
+		recordPeakRSS()
+		os.Exit(code)
+	}
 	code := m.Run()
 	if brownModel.path != "" {
 		os.RemoveAll(filepath.Dir(brownModel.path))

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -72,10 +73,17 @@ func runSynth(c *cli.Context) error {
 		}
 	}
 	bar := newProgress(c.App.ErrWriter, "synth", 0, "B", c.Bool("quiet") || c.Bool("json"))
-	res, err := testutil.Synth(out, testutil.SynthOptions{Size: size, Layers: c.Int("layers"), VisionLayers: c.Int("vision-layers"), Seed: c.Uint64("seed"), ShardBytes: shard},
+	if st, err := os.Stat(out); err == nil && !st.IsDir() {
+		return fmt.Errorf("synth: output %s: not a directory (-o names the checkpoint directory to create or fill)", out)
+	}
+	noteStaleOutputs(c, out)
+	res, err := testutil.Synth(out, testutil.SynthOptions{Size: size, Layers: c.Int("layers"), VisionLayers: c.Int("vision-layers"), Seed: c.Uint64("seed"), ShardBytes: shard, Context: c.Context},
 		func(done, total int64) { bar.total = total; bar.Update(done) })
 	bar.Done()
 	if err != nil {
+		if interrupted(c, err) == errNothingWritten {
+			return fmt.Errorf("%w; the files completed so far are in %s", errInterrupted, out)
+		}
 		return fmt.Errorf("synth: %w", err)
 	}
 	if c.Bool("json") {

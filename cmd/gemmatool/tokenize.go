@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -39,12 +38,14 @@ Example:
 	register(&cli.Command{
 		Name:      "detokenize",
 		Usage:     "print the text of token ids with the model's tokenizer",
-		ArgsUsage: "IDS|-",
-		Description: `IDS are comma- or space-separated, or a JSON array; "-" reads them from standard input.
+		ArgsUsage: "ID... | IDS | -",
+		Description: `The ids are separate arguments, one comma- or space-separated list, or a JSON array; "-"
+reads them from standard input.
 Special tokens (BOS, turn markers…) are kept unless --skip-special.
 
 Example:
-   gemmatool detokenize --model m.gmt 2,9259,1902`,
+   gemmatool detokenize --model m.gmt 2 9259 1902
+   gemmatool tokenize --model m.gmt "Hello world" | gemmatool detokenize --model m.gmt -`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "gemmatool model file (its embedded tokenizer)"},
 			&cli.BoolFlag{Name: "skip-special", Usage: "drop special tokens"},
@@ -75,7 +76,7 @@ func argOrStdin(c *cli.Context, what string) (string, error) {
 	if a != "-" {
 		return a, nil
 	}
-	b, err := io.ReadAll(c.App.Reader)
+	b, err := readInput("-", c.App.Reader, maxTextInput, c.Command.Name)
 	if err != nil {
 		return "", err
 	}
@@ -182,9 +183,17 @@ func tokenizeAction(c *cli.Context) error {
 }
 
 func detokenizeAction(c *cli.Context) error {
-	s, err := argOrStdin(c, "IDS")
-	if err != nil {
-		return err
+	var s string
+	var err error
+	switch {
+	case c.NArg() == 0:
+		return usageError("detokenize: give the token ids as arguments (2 9259 1902, or 2,9259,1902), or - for standard input")
+	case c.NArg() == 1:
+		if s, err = argOrStdin(c, "IDS"); err != nil {
+			return err
+		}
+	default:
+		s = strings.Join(c.Args().Slice(), " ")
 	}
 	ids, err := parseIDs(s)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/verify"
 )
 
@@ -44,7 +45,7 @@ func TestPerplexityGoldenA(t *testing.T) {
 	}
 	n := len(ids) - 1
 	wantPPL := math.Exp(sum / float64(n))
-	res, err := verify.Perplexity(verify.NewModelScorer(m, len(ids)), ids[1:], verify.PerplexityOptions{Ctx: len(ids), BOS: ids[0]})
+	res, err := verify.Perplexity(verify.NewModelScorer(m, len(ids), kernel.Exec{}), ids[1:], verify.PerplexityOptions{Ctx: len(ids), BOS: ids[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestPerplexityGoldenA(t *testing.T) {
 			wn++
 		}
 	}
-	res2, err := verify.Perplexity(verify.NewModelScorer(m, 9), text, verify.PerplexityOptions{Ctx: 9, Stride: 4, BOS: ids[0]})
+	res2, err := verify.Perplexity(verify.NewModelScorer(m, 9, kernel.Exec{}), text, verify.PerplexityOptions{Ctx: 9, Stride: 4, BOS: ids[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +98,17 @@ func TestPerplexityBrownTiny(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var r struct {
-		PPL       float64 `json:"ppl"`
-		PPLStderr float64 `json:"ppl_stderr"`
-		NLLMean   float64 `json:"nll_mean"`
-		Tokens    int     `json:"tokens"`
-		TokS      float64 `json:"tok_s"`
+	var doc struct {
+		Perplexity struct {
+			PPL       float64 `json:"ppl"`
+			PPLStderr float64 `json:"ppl_stderr"`
+			NLLMean   float64 `json:"nll_mean"`
+			Tokens    int     `json:"tokens"`
+			TokS      float64 `json:"tok_s"`
+		} `json:"perplexity"`
 	}
-	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+	r := &doc.Perplexity
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
 		t.Fatalf("%q: %v", stdout, err)
 	}
 	t.Logf("%s (%.1fs)", stdout, time.Since(t0).Seconds())

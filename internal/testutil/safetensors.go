@@ -2,11 +2,14 @@ package testutil
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/gemmatool/gemmatool/format"
 )
 
 // stElemSize is the byte size of the safetensors dtypes the writer handles.
@@ -33,6 +36,10 @@ type STensor struct {
 // WriteSafetensors streams a safetensors file: the JSON header (with __metadata__), padded
 // with spaces to a multiple of 8, then every tensor's bytes in order.
 func WriteSafetensors(path string, meta map[string]string, ts []STensor) error {
+	return writeSafetensors(context.Background(), path, meta, ts)
+}
+
+func writeSafetensors(ctx context.Context, path string, meta map[string]string, ts []STensor) error {
 	header := map[string]any{}
 	if meta != nil {
 		header["__metadata__"] = meta
@@ -57,10 +64,11 @@ func WriteSafetensors(path string, meta map[string]string, ts []STensor) error {
 	for len(hj)%8 != 0 {
 		hj = append(hj, ' ')
 	}
-	f, err := os.Create(path)
+	f, err := format.CreateOutput(ctx, path)
 	if err != nil {
 		return err
 	}
+	defer f.Abort()
 	bw := bufio.NewWriterSize(f, 1<<20)
 	var lenb [8]byte
 	binary.LittleEndian.PutUint64(lenb[:], uint64(len(hj)))
@@ -69,19 +77,29 @@ func WriteSafetensors(path string, meta map[string]string, ts []STensor) error {
 	for _, t := range ts {
 		cw := &countWriter{w: bw}
 		if err := t.Fill(cw); err != nil {
-			f.Close()
 			return fmt.Errorf("testutil: tensor %s: %w", t.Name, err)
 		}
 		if want := STBytes(t.DType, t.Shape); cw.n != want {
-			f.Close()
 			return fmt.Errorf("testutil: tensor %s: wrote %d bytes, want %d", t.Name, cw.n, want)
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		f.Close()
 		return err
 	}
-	return f.Close()
+	return f.Commit()
+}
+
+// writeFile writes data to path through a [format.Output] (whole or not at all).
+func writeFile(ctx context.Context, path string, data []byte) error {
+	f, err := format.CreateOutput(ctx, path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return err
+	}
+	return f.Commit()
 }
 
 type countWriter struct {
@@ -97,12 +115,17 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // WriteIndex writes model.safetensors.index.json for sharded checkpoints.
 func WriteIndex(path string, totalBytes int64, weightMap map[string]string) error {
+	b, err := indexJSON(totalBytes, weightMap)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func indexJSON(totalBytes int64, weightMap map[string]string) ([]byte, error) {
 	b, err := json.MarshalIndent(map[string]any{
 		"metadata":   map[string]any{"total_size": totalBytes},
 		"weight_map": weightMap,
 	}, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return append(b, '\n'), err
 }

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -32,6 +33,9 @@ type SynthOptions struct {
 	ShardBytes int64
 	// NoTokenizer leaves out tokenizer.json and tokenizer_config.json (fast tests).
 	NoTokenizer bool
+	// Context, when not nil, stops the writing when done: the file being written is
+	// removed and Synth's error wraps the context's error.
+	Context context.Context
 }
 
 // DefaultShardBytes is transformers' default max_shard_size (5 GB).
@@ -75,9 +79,13 @@ func Synth(dir string, o SynthOptions, progress func(done, total int64)) (*Synth
 		return nil, err
 	}
 	res := &SynthResult{Dir: dir, Size: strings.ToLower(o.Size), Config: cfg}
+	ctx := o.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	write := func(name string, data []byte) error {
 		res.Files = append(res.Files, name)
-		return os.WriteFile(filepath.Join(dir, name), data, 0o644)
+		return writeFile(ctx, filepath.Join(dir, name), data)
 	}
 	style := convert.HFStyle{Minimal: cfg.Vision != nil, LayerTypes: res.Size == "270m"}
 	cj, err := convert.MarshalHFConfig(&cfg, style)
@@ -171,13 +179,17 @@ func Synth(dir string, o SynthOptions, progress func(done, total int64)) (*Synth
 				})
 			}}
 		}
-		if err := WriteSafetensors(filepath.Join(dir, file), map[string]string{"format": "pt"}, ts); err != nil {
+		if err := writeSafetensors(ctx, filepath.Join(dir, file), map[string]string{"format": "pt"}, ts); err != nil {
 			return nil, err
 		}
 		res.Files = append(res.Files, file)
 	}
 	if len(shards) > 1 {
-		if err := WriteIndex(filepath.Join(dir, "model.safetensors.index.json"), total, weightMap); err != nil {
+		b, err := indexJSON(total, weightMap)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFile(ctx, filepath.Join(dir, "model.safetensors.index.json"), b); err != nil {
 			return nil, err
 		}
 		res.Files = append(res.Files, "model.safetensors.index.json")

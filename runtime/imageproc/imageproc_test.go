@@ -277,6 +277,15 @@ func TestLoadErrors(t *testing.T) {
 	crc := crc32IEEE(huge[12:29])
 	huge[29], huge[30], huge[31], huge[32] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
 
+	// A 10000×10000 16-bit RGBA PNG header: 10^8 pixels is within MaxPixels, but decoding
+	// it would take 1.2 GB; refused from its header, whatever follows.
+	deep := append([]byte(nil), small[:33]...)
+	deep[16], deep[17], deep[18], deep[19] = 0, 0, 0x27, 0x10
+	deep[20], deep[21], deep[22], deep[23] = 0, 0, 0x27, 0x10
+	deep[24], deep[25] = 16, 6
+	crc = crc32IEEE(deep[12:29])
+	deep[29], deep[30], deep[31], deep[32] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
+
 	tests := []struct {
 		name    string
 		data    []byte
@@ -288,6 +297,7 @@ func TestLoadErrors(t *testing.T) {
 		{"text", []byte("hello world"), MaxPixels, ErrUnsupported, "68 65 6c 6c"},
 		{"truncated png", small[:40], MaxPixels, ErrFormat, "png"},
 		{"huge png", huge, MaxPixels, ErrTooLarge, "100000x100000"},
+		{"16-bit png", deep, MaxPixels, ErrTooLarge, "10000x10000 pixels would take 1144 MiB to decode from 33 bytes"},
 		{"over custom limit", small, 1000, ErrTooLarge, "40x30 = 1200 pixels"},
 		{"truncated jpeg", []byte{0xff, 0xd8, 0xff, 0xe0, 0, 16}, MaxPixels, ErrFormat, "jpeg"},
 		{"bad gif", []byte("GIF89a\x01"), MaxPixels, ErrFormat, "gif"},

@@ -37,7 +37,39 @@ const (
 	// MaxBytes is the default cap on the encoded size read by [Load]: 256 MiB, far above
 	// any compressed image of MaxPixels.
 	MaxBytes = 256 << 20
+	// MaxDecodedBytes caps the memory that decoding and converting a small file may take:
+	// an image's working set — pixels × (bytes per decoded pixel of its colour model + 4
+	// for the RGB copy and alpha plane) — may not exceed the larger of MaxDecodedBytes and
+	// DecodedPerEncodedByte × its encoded size. So a file under 1 MB never takes more than
+	// 192 MiB (a 583 KB 10000×10000 16-bit PNG would take 1.2 GB), while a real photo, whose
+	// pixels cost at most tens of bytes per encoded byte, passes at any size up to MaxPixels.
+	MaxDecodedBytes = 192 << 20
+	// DecodedPerEncodedByte is the decoded-to-encoded ratio allowed above MaxDecodedBytes.
+	DecodedPerEncodedByte = 64
 )
+
+// workingSet estimates the bytes that decoding an image of cfg and converting it to RGB
+// take: the decoded pixels in the decoder's colour model plus 4 bytes per pixel.
+func workingSet(cfg image.Config) int64 {
+	var bpp int64
+	switch cfg.ColorModel {
+	case color.GrayModel, color.AlphaModel:
+		bpp = 1
+	case color.Gray16Model, color.Alpha16Model:
+		bpp = 2
+	case color.YCbCrModel:
+		bpp = 3
+	case color.RGBAModel, color.NRGBAModel, color.NYCbCrAModel, color.CMYKModel:
+		bpp = 4
+	default:
+		if _, ok := cfg.ColorModel.(color.Palette); ok {
+			bpp = 1
+		} else {
+			bpp = 8 // RGBA64, NRGBA64 and anything unknown: the widest
+		}
+	}
+	return int64(cfg.Width) * int64(cfg.Height) * (bpp + 4)
+}
 
 // Load decodes one PNG, JPEG, GIF (first frame) or WebP image from r, sniffing the format
 // from its magic bytes, and returns it with the format name ("png", "jpeg", "gif",
@@ -103,6 +135,10 @@ func decode(data []byte, maxPixels int64) (img image.Image, format string, err e
 	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
 		return nil, c.name, fmt.Errorf("%w: %s image is %dx%d = %d pixels, limit %d",
 			ErrTooLarge, c.name, cfg.Width, cfg.Height, px, maxPixels)
+	}
+	if ws, limit := workingSet(cfg), max(MaxDecodedBytes, DecodedPerEncodedByte*int64(len(data))); ws > limit {
+		return nil, c.name, fmt.Errorf("%w: %s image of %dx%d pixels would take %d MiB to decode from %d bytes, limit %d MiB",
+			ErrTooLarge, c.name, cfg.Width, cfg.Height, ws>>20, len(data), limit>>20)
 	}
 	// The standard decoders are not documented never to panic on hostile input; turn a
 	// panic into an error rather than crash the caller.

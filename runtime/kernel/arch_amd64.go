@@ -4,26 +4,9 @@ package kernel
 
 import (
 	"math"
-	"unsafe"
-
-	"golang.org/x/sys/cpu"
 
 	"github.com/gemmatool/gemmatool/format"
 )
-
-func hasAVX2() bool {
-	return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
-}
-
-func hasAVX512() bool {
-	x := &cpu.X86
-	return hasAVX2() && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512DQ
-}
-
-func init() {
-	useAVX2 = hasAVX2()
-	useAVX512 = hasAVX512()
-}
 
 // The row kernels compute, for r in [0, rows):
 //
@@ -97,145 +80,18 @@ func mvF16AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
 //go:noescape
 func mvBF16AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
 
-func matVecRowsAVX2(y []float32, w *Matrix, x []float32, lo, hi int) bool {
-	rows, cols := hi-lo, w.Cols()
-	l := &w.Layout
-	stride := int(l.RowStride)
-	codes := w.Data[int(l.CodesOff)+lo*stride:]
-	switch w.DType {
-	case format.Q4_0, format.Q8_0:
-		nb := cols / format.BlockSize
-		if nb == 0 {
-			clear(y[lo:hi])
-			return true
-		}
-		scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
-		if w.DType == format.Q4_0 {
-			mvQ4AVX2(&y[lo], &codes[0], &scales[0], &x[0], rows, nb)
-		} else {
-			mvQ8AVX2(&y[lo], &codes[0], &scales[0], &x[0], rows, nb)
-		}
-		return true
-	case format.F32, format.F16, format.BF16, format.I4, format.FP8, format.SFP8:
-	default:
-		return false
-	}
-	n := cols &^ 7
-	if w.DType == format.I4 {
-		n = cols &^ 15
-	}
-	switch {
-	case n == 0:
-		clear(y[lo:hi])
-	case w.DType == format.F32:
-		mvF32AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
-	case w.DType == format.F16:
-		mvF16AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
-	case w.DType == format.BF16:
-		mvBF16AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
-	case w.DType == format.I4:
-		mvI4AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
-	case w.DType == format.FP8:
-		mvFP8AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
-	default:
-		mvSFP8AVX2(&y[lo], &codes[0], stride, &x[0], rows, n)
-	}
-	finishRows(y, w, x, lo, hi, n)
-	return true
-}
-
-func matVecRowsArch(y []float32, w *Matrix, x, xp []float32, lo, hi int) bool {
-	if hi <= lo || !finite(w.Scale) {
-		return false
-	}
-	if !matVecRowsArchUnscaled(y, w, x, xp, lo, hi) {
-		return false
-	}
-	if w.Scale != 1 {
-		for r := lo; r < hi; r++ {
-			y[r] *= w.Scale
-		}
-	}
-	return true
-}
-
 func finite(f float32) bool { return !math.IsInf(float64(f), 0) && f == f }
 
-// matVecRowsArchUnscaled is matVecRowsArch without the per-tensor scale.
-func matVecRowsArchUnscaled(y []float32, w *Matrix, x, xp []float32, lo, hi int) bool {
-	if !useAVX512 {
-		return useAVX2 && matVecRowsAVX2(y, w, x, lo, hi)
-	}
-	if xp != nil && nibKernels(w.DType, w.Cols()) {
-		matVecRowsNib(y, w, x, xp, lo, hi)
-		if w.DType != format.Q4_0 && w.DType != format.Q8_0 {
-			finishRows(y, w, x, lo, hi, len(xp))
-			for r := lo; r < hi; r++ {
-				if !finite(y[r]) {
-					y[r] = dotRowUnscaled(w, r, x)
-				}
-			}
-		}
-		return true
-	}
-	rows, cols := hi-lo, w.Cols()
-	l := &w.Layout
-	stride := int(l.RowStride)
-	codes := w.Data[int(l.CodesOff)+lo*stride:]
-	switch w.DType {
-	case format.Q4_0, format.Q8_0:
-		nb := cols / format.BlockSize
-		scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
-		if nb == 0 {
-			clear(y[lo:hi])
-			return true
-		}
-		if w.DType == format.Q4_0 {
-			mvQ4AVX512(&y[lo], &codes[0], &scales[0], &x[0], rows, nb)
-		} else {
-			mvQ8AVX512(&y[lo], &codes[0], &scales[0], &x[0], rows, nb)
-		}
-		return true
-	case format.F32, format.F16, format.BF16, format.FP8, format.I4, format.SFP8:
-	default:
-		return false
-	}
-	n := cols &^ 15
-	if w.DType == format.I4 {
-		n = cols &^ 31
-	}
-	if n == 0 {
-		clear(y[lo:hi])
-	} else {
-		switch w.DType {
-		case format.F32:
-			mvF32AVX512(&y[lo], &codes[0], stride, &x[0], rows, n)
-		case format.F16:
-			mvF16AVX512(&y[lo], &codes[0], stride, &x[0], rows, n)
-		case format.BF16:
-			mvBF16AVX512(&y[lo], &codes[0], stride, &x[0], rows, n)
-		case format.FP8:
-			mvFP8AVX512(&y[lo], &codes[0], stride, &x[0], rows, n)
-		case format.I4:
-			mvI4AVX512(&y[lo], &codes[0], stride, &x[0], rows, n)
-		case format.SFP8:
-			mvSFP8AVX512(&y[lo], &codes[0], stride, &x[0], rows, n)
-		}
-	}
-	finishRows(y, w, x, lo, hi, n)
-	return true
-}
-
 // finishRows adds the columns [n, Cols) the asm kernels leave out and applies the per-row
-// scale of the types whose kernels return unscaled sums. Rows with a non-finite scale are
-// recomputed by the reference (0·Inf must give NaN per element).
-func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int) {
+// scale (rowScaled: the type's kernels return unscaled sums). Rows with a non-finite scale
+// are recomputed by the reference (0·Inf must give NaN per element).
+func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int, rowScaled bool) {
 	cols := w.Cols()
 	for r := lo; r < hi; r++ {
 		if n < cols {
 			y[r] += rawTail(w, r, x, n)
 		}
-		if w.DType == format.FP8 || w.DType == format.I4 {
+		if rowScaled {
 			s := lef32(w.rowScales(r), 0)
 			if !finite(s) {
 				y[r] = dotRowUnscaled(w, r, x)
@@ -249,6 +105,9 @@ func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int) {
 // rawTail returns Σ_{c≥n} raw(W[r,c])·x[c] where raw is the decoded code without the row or
 // tensor scale (plain types: the value).
 func rawTail(w *Matrix, r int, x []float32, n int) float32 {
+	if w.DType == format.Q4_0 || w.DType == format.Q8_0 {
+		return blockTail(w, r, x, n/format.BlockSize)
+	}
 	codes := w.rowCodes(r)
 	var sum float32
 	for c := n; c < len(x); c++ {
@@ -318,7 +177,7 @@ func streamReadAVX2(p *byte, n int) uint64
 
 func dot(a, b []float32) float32 {
 	n := len(a) &^ 7
-	if !useAVX2 || n == 0 {
+	if !featAVX2.on() || n == 0 {
 		return dotGeneric(a, b)
 	}
 	s := dotAVX2(&a[0], &b[0], n)
@@ -327,7 +186,7 @@ func dot(a, b []float32) float32 {
 
 func axpy(y []float32, a float32, x []float32) {
 	n := len(x) &^ 7
-	if !useAVX2 || n == 0 {
+	if !featAVX2.on() || n == 0 {
 		axpyGeneric(y, a, x)
 		return
 	}
@@ -337,7 +196,7 @@ func axpy(y []float32, a float32, x []float32) {
 
 func sumSquares(x []float32) float32 {
 	n := len(x) &^ 7
-	if !useAVX2 || n == 0 {
+	if !featAVX2.on() || n == 0 {
 		return sumSquaresGeneric(x)
 	}
 	return sumSquaresAVX2(&x[0], n) + sumSquaresGeneric(x[n:])
@@ -345,7 +204,7 @@ func sumSquares(x []float32) float32 {
 
 func scale(x []float32, a float32) {
 	n := len(x) &^ 7
-	if !useAVX2 || n == 0 {
+	if !featAVX2.on() || n == 0 {
 		scaleGeneric(x, a)
 		return
 	}
@@ -355,7 +214,7 @@ func scale(x []float32, a float32) {
 
 func scaleMul(dst, x []float32, a float32, w []float32) {
 	n := len(x) &^ 7
-	if !useAVX2 || n == 0 {
+	if !featAVX2.on() || n == 0 {
 		scaleMulGeneric(dst, x, a, w)
 		return
 	}
@@ -365,7 +224,7 @@ func scaleMul(dst, x []float32, a float32, w []float32) {
 
 func add(y, x []float32) {
 	n := len(x) &^ 7
-	if !useAVX2 || n == 0 {
+	if !featAVX2.on() || n == 0 {
 		addGeneric(y, x)
 		return
 	}
@@ -376,7 +235,7 @@ func add(y, x []float32) {
 func rope(x, cos, sin []float32) {
 	h := len(cos)
 	n := h &^ 7
-	if !useAVX2 || n == 0 {
+	if !featAVX2.on() || n == 0 {
 		ropeGeneric(x, cos, sin)
 		return
 	}
@@ -386,7 +245,7 @@ func rope(x, cos, sin []float32) {
 
 func streamRead(p []byte) uint64 {
 	n := len(p) &^ 127
-	if !useAVX2 || n == 0 {
+	if !featAVX2.on() || n == 0 {
 		return streamReadGeneric(p)
 	}
 	return streamReadAVX2(&p[0], n) ^ streamReadGeneric(p[n:])
@@ -425,56 +284,6 @@ func dqFP8AVX512(dst *float32, codes *byte, n int, s float32)
 //go:noescape
 func dqI4AVX512(dst *float32, codes *byte, n int, s float32)
 
-func dequantRowArch(dst []float32, w *Matrix, r int) bool {
-	if !useAVX512 {
-		return false
-	}
-	cols := w.Cols()
-	codes := w.rowCodes(r)
-	n := cols &^ 15
-	switch w.DType {
-	case format.F32:
-		n = cols
-		if n > 0 {
-			copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(&codes[0])), n))
-		}
-	case format.F16:
-		if n > 0 {
-			dqF16AVX512(&dst[0], &codes[0], n)
-		}
-	case format.BF16:
-		if n > 0 {
-			dqBF16AVX512(&dst[0], &codes[0], n)
-		}
-	case format.Q4_0, format.Q8_0:
-		nb := cols / format.BlockSize
-		if nb > 0 {
-			sc := w.rowScales(r)
-			if w.DType == format.Q4_0 {
-				dqQ4AVX512(&dst[0], &codes[0], &sc[0], nb)
-			} else {
-				dqQ8AVX512(&dst[0], &codes[0], &sc[0], nb)
-			}
-		}
-		applyTensorScale(dst, w.Scale)
-		return true
-	case format.FP8:
-		if n > 0 {
-			dqFP8AVX512(&dst[0], &codes[0], n, lef32(w.rowScales(r), 0))
-		}
-	case format.I4:
-		n = cols &^ 31
-		if n > 0 {
-			dqI4AVX512(&dst[0], &codes[0], n, lef32(w.rowScales(r), 0))
-		}
-	default:
-		return false
-	}
-	applyTensorScale(dst[:n], w.Scale)
-	dequantTail(dst, w, r, n)
-	return true
-}
-
 // gemm12x32AVX512 is the register-blocked microkernel of MatMul:
 //
 //	for r := range 12 { for i := range 32 { tile[32r+i] = Σ_{c<k} w[r·ldw+c]·xp[32c+i] } }
@@ -491,15 +300,3 @@ func gemm12x32AVX512(w *float32, ldw int, xp *float32, k int, tile *float32)
 //
 //go:noescape
 func gemm6x16AVX2(w *float32, ldw int, xp *float32, k int, tile *float32)
-
-func matMulArch(y []float32, w *Matrix, x []float32, n int) bool {
-	switch {
-	case useAVX512:
-		matMulTiled(y, w, x, n, 12, 32, gemm12x32AVX512)
-	case useAVX2:
-		matMulTiled(y, w, x, n, 6, 16, gemm6x16AVX2)
-	default:
-		return false
-	}
-	return true
-}

@@ -2,8 +2,6 @@
 
 package kernel
 
-import "github.com/gemmatool/gemmatool/format"
-
 func dot(a, b []float32) float32                        { return dotGeneric(a, b) }
 func axpy(y []float32, a float32, x []float32)          { axpyGeneric(y, a, x) }
 func sumSquares(x []float32) float32                    { return sumSquaresGeneric(x) }
@@ -12,21 +10,7 @@ func scaleMul(dst, x []float32, a float32, w []float32) { scaleMulGeneric(dst, x
 func add(y, x []float32)                                { addGeneric(y, x) }
 func rope(x, cos, sin []float32)                        { ropeGeneric(x, cos, sin) }
 
-func matVecRowsArch(y []float32, w *Matrix, x, xp []float32, lo, hi int) bool { return false }
-
-func nibKernels(t format.DType, cols int) bool                   { return false }
-func dequantRowArch(dst []float32, w *Matrix, r int) bool        { return false }
-func matMulArch(y []float32, w *Matrix, x []float32, n int) bool { return false }
-
-func hasAVX2() bool   { return false }
-func hasAVX512() bool { return false }
-
 func streamRead(p []byte) uint64 { return streamReadGeneric(p) }
-
-func int8Asm() bool  { return false }
-func int8VNNI() bool { return false }
-
-func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool { return false }
 
 func gemmKernel(y []float32, ldy, m, na int, scale float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
 	panic("kernel: no int8 prefill kernel")

@@ -9,11 +9,11 @@ import (
 // MeasureBandwidth measures memory read bandwidth in GB/s (10⁹ bytes per second): threads
 // goroutines each stream repeatedly through their share of a bytes-long buffer, and the best
 // of ten passes counts. Pick bytes well above the last-level cache (e.g. 1 GiB). threads < 1
-// means [Threads]. The buffer is [WeightMemory] (huge pages where available, as resident
+// means GOMAXPROCS. The buffer is [WeightMemory] (huge pages where available, as resident
 // weights are), allocated for the duration of the call.
 func MeasureBandwidth(bytes int, threads int) (gbs float64) {
 	if threads < 1 {
-		threads = Threads()
+		threads = Exec{}.NumThreads()
 	}
 	per := max(bytes/threads, 4096) &^ 4095
 	buf := WeightMemory(per * threads)

@@ -40,7 +40,7 @@ func BenchmarkMatVec(b *testing.B) {
 					b.SetBytes(w.WeightBytes())
 					b.ReportAllocs()
 					for b.Loop() {
-						MatVec(y, w, x)
+						Exec{}.MatVec(y, w, x)
 					}
 				})
 			})
@@ -63,7 +63,7 @@ func BenchmarkMatMul(b *testing.B) {
 				forEachImplB(b, func(b *testing.B) {
 					b.ReportAllocs()
 					for b.Loop() {
-						MatMul(y, w, x, n)
+						Exec{}.MatMul(y, w, x, n)
 					}
 					b.ReportMetric(2*float64(n*s.rows*s.cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				})
@@ -74,7 +74,7 @@ func BenchmarkMatMul(b *testing.B) {
 
 func BenchmarkBandwidth(b *testing.B) {
 	for b.Loop() {
-		b.ReportMetric(MeasureBandwidth(512<<20, Threads()), "GB/s")
+		b.ReportMetric(MeasureBandwidth(512<<20, 0), "GB/s")
 	}
 }
 
@@ -90,7 +90,7 @@ func BenchmarkMatVecStream(b *testing.B) {
 		for i := range ms {
 			c := *w
 			c.Data = append([]byte(nil), w.Data...)
-			ms[i] = &c
+			ms[i] = track(&c)
 		}
 		x := randVec(rng, cols)
 		y := make([]float32, rows)
@@ -100,12 +100,12 @@ func BenchmarkMatVecStream(b *testing.B) {
 			}
 			b.Run(typ.String()+"/"+modeName(mode), func(b *testing.B) {
 				forEachImplB(b, func(b *testing.B) {
-					withMode(mode, func() {
+					withMode(mode, func(e Exec) {
 						b.SetBytes(w.WeightBytes())
 						b.ReportAllocs()
 						i := 0
 						for b.Loop() {
-							MatVec(y, ms[i], x)
+							e.MatVec(y, ms[i], x)
 							i = (i + 1) % len(ms)
 						}
 					})

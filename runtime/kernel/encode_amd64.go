@@ -15,7 +15,7 @@ func encQ8AVX512(codes, scales *byte, x *float32, nb int, sums *[3]float64) int
 
 func encodeQ4_0(codes, scales []byte, x []float32, s *EncodeSums) int {
 	nb := len(x) / 32
-	if !useAVX512 || nb == 0 {
+	if !featAVX512.on() || nb == 0 {
 		return 0
 	}
 	var sums [3]float64
@@ -26,7 +26,7 @@ func encodeQ4_0(codes, scales []byte, x []float32, s *EncodeSums) int {
 
 func encodeQ8_0(codes, scales []byte, x []float32, s *EncodeSums) int {
 	nb := len(x) / 32
-	if !useAVX512 || nb == 0 {
+	if !featAVX512.on() || nb == 0 {
 		return 0
 	}
 	var sums [3]float64
@@ -50,7 +50,7 @@ func widenBF16AVX512(dst *float32, src *byte, n int)
 // widenBF16 widens the leading multiple of 64 elements and returns how many it did.
 func widenBF16(dst []float32, src []byte) int {
 	n := len(dst) &^ 63
-	if !useAVX512 || n == 0 {
+	if !featAVX512.on() || n == 0 {
 		return 0
 	}
 	widenBF16AVX512(&dst[0], &src[0], n)
@@ -64,7 +64,7 @@ func i4ErrAVX512(x *float32, n int, scales *float32, ns int, errs *float64)
 
 func i4SqErrs(errs []float64, x []float32, scales []float32) int {
 	n := len(x) &^ 15
-	if !useAVX512 || n == 0 || len(scales) == 0 {
+	if !featAVX512.on() || n == 0 || len(scales) == 0 {
 		return 0
 	}
 	i4ErrAVX512(&x[0], n, &scales[0], len(scales), &errs[0])

@@ -16,6 +16,14 @@ func TestWidenBF16(t *testing.T) {
 	}
 	src[0], src[1] = 0x00, 0x80 // −0
 	src[2], src[3] = 0x81, 0x7f // a NaN payload
+	for _, off := range [][]feature{nil, {featAVX512}} {
+		restore := disableFeatures(off...)
+		widenLengths(t, src)
+		restore()
+	}
+}
+
+func widenLengths(t *testing.T, src []byte) {
 	for n := 0; n <= 300; n++ {
 		dst := make([]float32, n)
 		WidenBF16(dst, src)

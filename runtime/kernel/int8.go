@@ -90,10 +90,11 @@ var qactBuf struct {
 	qa qact
 }
 
-// quantize quantizes n rows of x (cols each) for weights of type t into qa, reusing its
-// buffers. forAsm fills the assembly layout too. It returns false if x holds NaN or ±Inf.
-func (qa *qact) quantize(t format.DType, x []float32, n, cols int, forAsm bool) bool {
-	qa.layout = layoutOf(t)
+// quantize quantizes n rows of x (cols each) for weights of activation layout layout into
+// qa, reusing its buffers. forAsm fills the assembly layout too. It returns false if x holds
+// NaN or ±Inf.
+func (qa *qact) quantize(layout actLayout, x []float32, n, cols int, forAsm bool) bool {
+	qa.layout = layout
 	qa.n, qa.cols = n, cols
 	step := qa.layout.stepCols()
 	qa.colsA = 0
@@ -282,14 +283,6 @@ func matVecRowsInt8Generic(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
 	}
 }
 
-// matVecRowsInt8 computes y[lo:hi] (outputs of activation row i) with the fastest available
-// implementation.
-func matVecRowsInt8(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
-	if !qa.asm || !matVecRowsInt8Arch(y, w, qa, i, lo, hi) {
-		matVecRowsInt8Generic(y, w, qa, i, lo, hi)
-	}
-}
-
 // getQact returns the shared quantization buffer (locked: the caller calls putQact) or, if
 // another call holds it, a fresh one.
 func getQact() *qact {
@@ -307,20 +300,20 @@ func putQact(qa *qact) {
 
 // matVecInt8 is MatVec in ModeInt8; false if the activations are not finite (the caller then
 // computes exactly).
-func matVecInt8(y []float32, w *Matrix, x []float32) bool {
+func matVecInt8(e Exec, y []float32, w *Matrix, x []float32) bool {
 	qa := getQact()
 	defer putQact(qa)
-	if !qa.quantize(w.DType, x, 1, len(x), int8Asm()) {
+	if !qa.quantize(w.k.layout, x, 1, len(x), w.k.int8.asm) {
 		return false
 	}
 	rows, cols := len(y), len(x)
-	if rows*cols < parallelMinWork || Threads() == 1 {
-		matVecRowsInt8(y, w, qa, 0, 0, rows)
+	if rows*cols < parallelMinWork || e.Threads == 1 {
+		w.k.int8.rows(y, w, qa, 0, 0, rows)
 		return true
 	}
-	chunk := max(16, (rows/(2*Threads())+15)&^15)
-	parallel(rows, chunk, args{y: y, w: w, qa: qa}, func(j *job, _, lo, hi int) {
-		matVecRowsInt8(j.y, j.w, j.qa, 0, lo, hi)
+	chunk := max(16, (rows/(2*e.Threads)+15)&^15)
+	parallel(e.Threads, rows, chunk, args{y: y, w: w, qa: qa}, func(j *job, _, lo, hi int) {
+		j.w.k.int8.rows(j.y, j.w, j.qa, 0, lo, hi)
 	})
 	return true
 }
@@ -333,28 +326,28 @@ const (
 )
 
 // matMulInt8 is MatMul in ModeInt8; false if the activations are not finite.
-func matMulInt8(y []float32, w *Matrix, x []float32, n int) bool {
-	if int8VNNI() && n >= gemmMinN {
-		return matMulInt8Gemm(y, w, x, n)
+func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
+	if w.k.int8.gemm && n >= gemmMinN {
+		return matMulInt8Gemm(e, y, w, x, n)
 	}
 	qa := getQact()
 	defer putQact(qa)
-	if !qa.quantize(w.DType, x, n, w.Cols(), int8Asm()) {
+	if !qa.quantize(w.k.layout, x, n, w.Cols(), w.k.int8.asm) {
 		return false
 	}
 	rows := w.Rows()
 	tiles := (rows + int8Tile - 1) / int8Tile
-	chunk := max(1, tiles/(4*Threads()))
+	chunk := max(1, tiles/(4*e.Threads))
 	if rows*w.Cols()*n < parallelMinWork {
 		chunk = tiles
 	}
-	parallel(tiles, chunk, args{y: y, w: w, qa: qa, n: n}, func(j *job, _, lo, hi int) {
+	parallel(e.Threads, tiles, chunk, args{y: y, w: w, qa: qa, n: n}, func(j *job, _, lo, hi int) {
 		rows := j.w.Rows()
 		r0, r1 := lo*int8Tile, min(hi*int8Tile, rows)
 		for a0 := 0; a0 < j.n; a0 += int8Acts {
 			for r := r0; r < r1; r += int8Tile {
 				for i := a0; i < min(a0+int8Acts, j.n); i++ {
-					matVecRowsInt8(j.y[i*rows:(i+1)*rows], j.w, j.qa, i, r, min(r+int8Tile, r1))
+					j.w.k.int8.rows(j.y[i*rows:(i+1)*rows], j.w, j.qa, i, r, min(r+int8Tile, r1))
 				}
 			}
 		}
@@ -415,7 +408,7 @@ func (g *gemmState) scratch(worker, nbP int) *gemmScratch {
 }
 
 // matMulInt8Gemm is matMulInt8 with the prefill kernel; false if the activations are not finite.
-func matMulInt8Gemm(y []float32, w *Matrix, x []float32, n int) bool {
+func matMulInt8Gemm(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 	qa := getQact()
 	defer putQact(qa)
 	cols := w.Cols()
@@ -429,8 +422,8 @@ func matMulInt8Gemm(y []float32, w *Matrix, x []float32, n int) bool {
 		g.xd = make([]float32, panels*nbP*32)
 	}
 	g.xp, g.xd = g.xp[:panels*nbP*1024], g.xd[:panels*nbP*32]
-	if len(g.ws) < Threads() {
-		g.ws = make([]*gemmScratch, Threads())
+	if len(g.ws) < e.Threads {
+		g.ws = make([]*gemmScratch, e.Threads)
 	}
 	qa.n, qa.cols, qa.nb = n, cols, nbP
 	if cap(qa.backing8) < n*cols {
@@ -440,13 +433,13 @@ func matMulInt8Gemm(y []float32, w *Matrix, x []float32, n int) bool {
 		qa.backingF = make([]float32, n*nbP)
 	}
 	qa.q, qa.d = qa.backing8[:n*cols], qa.backingF[:n*nbP]
-	parallel(panels, 1, args{x: x, w: w, qa: qa, n: n}, packPanelInt8)
+	parallel(e.Threads, panels, 1, args{x: x, w: w, qa: qa, n: n}, packPanelInt8)
 	if g.bad.Load() {
 		return false
 	}
 	rows := w.Rows()
 	supers := (rows + gemmRows*gemmSuper - 1) / (gemmRows * gemmSuper)
-	parallel(supers, 1, args{y: y, w: w, qa: qa, n: n}, gemmGroups)
+	parallel(e.Threads, supers, 1, args{y: y, w: w, qa: qa, n: n}, gemmGroups)
 	return true
 }
 

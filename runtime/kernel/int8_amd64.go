@@ -3,20 +3,16 @@
 package kernel
 
 import (
-	"golang.org/x/sys/cpu"
+	"unsafe"
 
 	"github.com/gemmatool/gemmatool/format"
 )
 
-// hasVNNI reports AVX-512 VNNI (VPDPBUSD on 512-bit registers); the int8 kernels run when it
-// and useAVX512 are set.
-var hasVNNI = cpu.X86.HasAVX512VNNI
-
 // int8Asm reports whether the assembly int8 kernels run (VNNI, else AVX2).
-func int8Asm() bool { return useAVX2 }
+func int8Asm() bool { return featAVX2.on() }
 
 // int8VNNI reports whether the VNNI kernels (and the prefill kernel) run.
-func int8VNNI() bool { return useAVX512 && hasVNNI }
+func int8VNNI() bool { return featAVX512.on() && featVNNI.on() }
 
 // The ModeInt8 row kernels compute, for r in [0, rows), the int8-mode sum of row r over the
 // first 128·steps columns (see int8.go for the activation layout xa/corr/dl; reference:
@@ -75,64 +71,77 @@ func mvQ8AVX2i8(y *float32, codes *byte, stride int, scales *byte, nb int, xa *i
 //go:noescape
 func mvI4AVX2i8(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows, steps int)
 
-func matVecRowsInt8Arch(y []float32, w *Matrix, qa *qact, i, lo, hi int) bool {
-	if !int8Asm() || hi <= lo {
-		return false
-	}
-	vnni := int8VNNI()
-	steps := qa.colsA / 128
-	if steps > 0 {
-		l := &w.Layout
-		stride := int(l.RowStride)
-		codes := w.Data[int(l.CodesOff)+lo*stride:]
-		xa, corr, dl := &qa.xa[i*qa.colsA], &qa.corr[i*qa.lanes], &qa.dl[i*qa.lanes]
-		switch w.DType {
-		case format.Q4_0, format.Q8_0:
-			nb := w.Cols() / format.BlockSize
-			scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
-			switch {
-			case w.DType == format.Q4_0 && vnni && w.Cols() >= longRow:
-				// Long rows (ffn_down): one row at a time streams better than two interleaved
-				// rows (measured: 1b/4b/27b ffn_down, `gemmatool bench --kernels --act int8`).
-				mvQ4VNNI(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
-			case w.DType == format.Q4_0 && vnni:
-				pairs := (hi - lo) / 2
-				if pairs > 0 {
-					mvQ4VNNI2(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, pairs, steps)
-				}
-				if r := lo + 2*pairs; r < hi {
-					mvQ4VNNI(&y[r], &codes[2*pairs*stride], stride, &scales[2*pairs*2*nb], nb, xa, corr, dl, 1, steps)
-				}
-			case w.DType == format.Q4_0:
-				mvQ4AVX2i8(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
-			case vnni:
-				mvQ8VNNI(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
-			default:
-				mvQ8AVX2i8(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
-			}
-		case format.I4:
-			if vnni {
-				mvI4VNNI(&y[lo], &codes[0], stride, xa, corr, dl, hi-lo, steps)
-			} else {
-				mvI4AVX2i8(&y[lo], &codes[0], stride, xa, corr, dl, hi-lo, steps)
-			}
-		default:
-			return false
+// int8Kernel runs a ModeInt8 row kernel over the first 128·steps columns (steps ≥ 1) of rows
+// [lo, hi) against activation row i of qa.
+type int8Kernel func(y []float32, w *Matrix, qa *qact, i, lo, hi, steps int)
+
+// int8Rows binds an int8 row kernel: the columns past the kernel's are added by the
+// reference, then the row (I4) and tensor scales are applied.
+func int8Rows(kern int8Kernel) func(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
+	return func(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
+		if hi <= lo {
+			return
 		}
-	} else {
-		clear(y[lo:hi])
-	}
-	if qa.colsA == qa.cols && w.DType != format.I4 && w.Scale == 1 {
-		return true // nothing to add or scale
-	}
-	for r := lo; r < hi; r++ {
-		s := y[r]
-		if qa.colsA < qa.cols {
-			s += dotRowInt8(w, r, qa, i, qa.colsA)
+		if steps := qa.colsA / 128; steps > 0 {
+			kern(y, w, qa, i, lo, hi, steps)
+		} else {
+			clear(y[lo:hi])
 		}
-		y[r] = finishRowInt8(w, r, s)
+		if qa.colsA == qa.cols && w.DType != format.I4 && w.Scale == 1 {
+			return // nothing to add or scale
+		}
+		for r := lo; r < hi; r++ {
+			s := y[r]
+			if qa.colsA < qa.cols {
+				s += dotRowInt8(w, r, qa, i, qa.colsA)
+			}
+			y[r] = finishRowInt8(w, r, s)
+		}
 	}
-	return true
+}
+
+// int8Operands returns row lo's codes, the row stride and activation row i's layout.
+func int8Operands(w *Matrix, qa *qact, i, lo int) (codes []byte, stride int, xa *int8, corr *int32, dl *float32) {
+	stride = int(w.Layout.RowStride)
+	return w.Data[int(w.Layout.CodesOff)+lo*stride:], stride, &qa.xa[i*qa.colsA], &qa.corr[i*qa.lanes], &qa.dl[i*qa.lanes]
+}
+
+// blockInt8 binds a block type's int8 kernel.
+func blockInt8(kern blockInt8Kernel) int8Kernel {
+	return func(y []float32, w *Matrix, qa *qact, i, lo, hi, steps int) {
+		codes, stride, xa, corr, dl := int8Operands(w, qa, i, lo)
+		nb := w.Cols() / format.BlockSize
+		scales := w.Data[int(w.Layout.ScalesOff)+lo*nb*2:]
+		kern(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
+	}
+}
+
+// i4Int8 binds an I4 int8 kernel.
+func i4Int8(kern func(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows, steps int)) int8Kernel {
+	return func(y []float32, w *Matrix, qa *qact, i, lo, hi, steps int) {
+		codes, stride, xa, corr, dl := int8Operands(w, qa, i, lo)
+		kern(&y[lo], &codes[0], stride, xa, corr, dl, hi-lo, steps)
+	}
+}
+
+// mvQ4VNNIRows is the Q4_0 VNNI kernel over rows rows: two rows at a time (mvQ4VNNI2), except
+// for long rows (ffn_down), where one row at a time streams better (measured: 1b/4b/27b
+// ffn_down, `gemmatool bench --kernels --act int8`).
+func mvQ4VNNIRows(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int) {
+	if 32*nb >= longRow {
+		mvQ4VNNI(y, codes, stride, scales, nb, xa, corr, dl, rows, steps)
+		return
+	}
+	pairs := rows / 2
+	if pairs > 0 {
+		mvQ4VNNI2(y, codes, stride, scales, nb, xa, corr, dl, pairs, steps)
+	}
+	if rows%2 == 1 {
+		yl := (*float32)(unsafe.Add(unsafe.Pointer(y), 4*2*pairs))
+		cl := (*byte)(unsafe.Add(unsafe.Pointer(codes), 2*pairs*stride))
+		sl := (*byte)(unsafe.Add(unsafe.Pointer(scales), 2*pairs*2*nb))
+		mvQ4VNNI(yl, cl, stride, sl, nb, xa, corr, dl, 1, steps)
+	}
 }
 
 // gemm6x32VNNI is the prefill kernel (layouts in int8.go, reference dotRowInt8): for the 6
@@ -179,14 +188,14 @@ func expandQ8AVX512(dst *int8, corr *int32, cstride int, codes *byte, nb int)
 
 func quantizeRowsArch(q []int8, d []float32, x []float32) (blocks int, ok bool) {
 	nb := len(x) / 32
-	if !useAVX512 || nb == 0 {
+	if !featAVX512.on() || nb == 0 {
 		return 0, true
 	}
 	return nb, quantRowsAVX512(&q[0], &d[0], &x[0], nb)
 }
 
 func expandRowArch(dst []int8, corr []int32, w *Matrix, codes []byte, nb int) bool {
-	if !useAVX512 || nb == 0 {
+	if !featAVX512.on() || nb == 0 {
 		return false
 	}
 	switch w.DType {

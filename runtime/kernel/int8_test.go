@@ -12,13 +12,8 @@ import (
 
 var int8Types = []format.DType{format.Q4_0, format.Q8_0, format.I4}
 
-// withMode runs f with the activation mode set to m.
-func withMode(m ActivationMode, f func()) {
-	old := GetActivationMode()
-	SetActivationMode(m)
-	defer SetActivationMode(old)
-	f()
-}
+// withMode runs f with an [Exec] of activation mode m.
+func withMode(m ActivationMode, f func(e Exec)) { f(Exec{Mode: m}) }
 
 // testCodes returns row r's signed integer codes, its per-block scales (f16 block scale, or 1)
 // and its row scale (I4, else 1), decoded from the payload definitions.
@@ -145,7 +140,7 @@ func TestInt8(t *testing.T) {
 						}
 					}
 					y, check := guarded(n*rows, 1)
-					withMode(ModeInt8, func() { MatMul(y, w, x, n) })
+					withMode(ModeInt8, func(e Exec) { e.MatMul(y, w, x, n) })
 					check(t)
 					for i := range n {
 						xi := x[i*cols : (i+1)*cols]
@@ -153,11 +148,11 @@ func TestInt8(t *testing.T) {
 							got := float64(y[i*rows+r])
 							want, tol, qerr := int8Ref(w, r, xi)
 							if math.Abs(got-want) > tol+1e-30 {
-								t.Fatalf("int8 MatMul(%v %d×%d, n=%d)[%d,%d] = %v, int8 math gives %v ± %g", typ, rows, cols, n, i, r, got, want, tol)
+								t.Fatalf("int8 e.MatMul(%v %d×%d, n=%d)[%d,%d] = %v, int8 math gives %v ± %g", typ, rows, cols, n, i, r, got, want, tol)
 							}
 							exact, etol := refDot(refDecode(typ, w.Layout, w.Data, r, w.Scale), xi)
 							if math.Abs(got-exact) > qerr+tol+etol {
-								t.Fatalf("int8 MatMul(%v %d×%d, n=%d)[%d,%d] = %v, exact %v: error above the bound %g", typ, rows, cols, n, i, r, got, exact, qerr+tol+etol)
+								t.Fatalf("int8 e.MatMul(%v %d×%d, n=%d)[%d,%d] = %v, exact %v: error above the bound %g", typ, rows, cols, n, i, r, got, exact, qerr+tol+etol)
 							}
 						}
 					}
@@ -179,7 +174,7 @@ func TestInt8Specials(t *testing.T) {
 				x := randVec(rng, cols)
 				x[7] = v
 				y := make([]float32, 5)
-				withMode(ModeInt8, func() { MatVec(y, w, x) })
+				withMode(ModeInt8, func(e Exec) { e.MatVec(y, w, x) })
 				for r := range 5 {
 					want, tol := refDot(refDecode(typ, w.Layout, w.Data, r, w.Scale), x)
 					if !checkClose(y[r], want, tol) {
@@ -190,7 +185,7 @@ func TestInt8Specials(t *testing.T) {
 			pokeSpecialWeight(w, 1, 33)
 			x := randVec(rng, cols)
 			y := make([]float32, 5)
-			withMode(ModeInt8, func() { MatVec(y, w, x) })
+			withMode(ModeInt8, func(e Exec) { e.MatVec(y, w, x) })
 			if !math.IsNaN(float64(y[1])) && !math.IsInf(float64(y[1]), 0) {
 				t.Fatalf("%v: NaN/Inf weight scale gives %v, want NaN or ±Inf", typ, y[1])
 			}
@@ -203,13 +198,13 @@ func TestInt8NoAllocs(t *testing.T) {
 	w := randMatrix(t, rng, format.Q8_0, 512, 1152)
 	x := randVec(rng, 1152*4)
 	y := make([]float32, 512*4)
-	withMode(ModeInt8, func() {
-		MatVec(y, w, x[:1152])
-		MatMul(y, w, x, 4)
-		if a := testing.AllocsPerRun(10, func() { MatVec(y, w, x[:1152]) }); a != 0 {
+	withMode(ModeInt8, func(e Exec) {
+		e.MatVec(y, w, x[:1152])
+		e.MatMul(y, w, x, 4)
+		if a := testing.AllocsPerRun(10, func() { e.MatVec(y, w, x[:1152]) }); a != 0 {
 			t.Errorf("int8 MatVec allocates %v times per call, want 0", a)
 		}
-		if a := testing.AllocsPerRun(10, func() { MatMul(y, w, x, 4) }); a != 0 {
+		if a := testing.AllocsPerRun(10, func() { e.MatMul(y, w, x, 4) }); a != 0 {
 			t.Errorf("int8 MatMul allocates %v times per call, want 0", a)
 		}
 	})
@@ -226,11 +221,11 @@ func BenchmarkMatVecInt8(b *testing.B) {
 			y := make([]float32, s.rows)
 			for _, m := range []ActivationMode{ModeExact, ModeInt8} {
 				b.Run(fmt.Sprintf("%s/%v/%s", s.name, typ, modeName(m)), func(b *testing.B) {
-					withMode(m, func() {
+					withMode(m, func(e Exec) {
 						b.SetBytes(w.WeightBytes())
 						b.ReportAllocs()
 						for b.Loop() {
-							MatVec(y, w, x)
+							e.MatVec(y, w, x)
 						}
 					})
 				})
@@ -250,9 +245,9 @@ func BenchmarkMatMulInt8(b *testing.B) {
 			w := randMatrix(b, rng, typ, sh.rows, sh.cols)
 			for _, m := range []ActivationMode{ModeExact, ModeInt8} {
 				b.Run(fmt.Sprintf("%s/%v/%s", sh.name, typ, modeName(m)), func(b *testing.B) {
-					withMode(m, func() {
+					withMode(m, func(e Exec) {
 						for b.Loop() {
-							MatMul(y, w, x, n)
+							e.MatMul(y, w, x, n)
 						}
 					})
 					b.ReportMetric(2*float64(n*sh.rows*sh.cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")

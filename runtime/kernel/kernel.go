@@ -18,13 +18,17 @@
 // Decode calls [MatVec] per weight, or [MatVecMulti] for weights sharing one input (q/k/v,
 // gate/up: one parallel loop, one activation quantization).
 //
-// Parallel kernels run on one persistent worker pool ([SetThreads], [Threads], [ParallelFor]);
-// they create no goroutines and allocate nothing per call.
+// The package keeps no settings. Every product is a method of an [Exec], a plain value the
+// caller owns (a runtime session holds one) that names the activation mode and the thread
+// count of its calls; two sessions with different modes or thread counts can run interleaved
+// in one process. Parallel kernels run on one persistent worker pool, which grows to the
+// largest thread count asked for; they create no goroutines and allocate nothing per call.
 package kernel
 
 import (
 	"fmt"
 	"math"
+	goruntime "runtime"
 
 	"github.com/gemmatool/gemmatool/format"
 )
@@ -38,6 +42,8 @@ type Matrix struct {
 	// Scale is the per-tensor scale (1 when unused; SFP8 always has one): every decoded value
 	// is multiplied by it, as format.DecodeRow does.
 	Scale float32
+
+	k *kernels // the kernel table entry chosen by NewMatrix (table.go)
 }
 
 // maxDim bounds Rows and Cols so that row offsets fit an int on every platform we build for
@@ -45,7 +51,9 @@ type Matrix struct {
 const maxDim = 1 << 31
 
 // NewMatrix describes the payload data of a tensor of type t and shape as a [Matrix]. It checks
-// that data holds at least Layout.Size bytes. The data is not copied.
+// that data holds at least Layout.Size bytes. The data is not copied. The matrix's kernels are
+// chosen here, once, from the type, the shape and the CPU; a Matrix must come from NewMatrix
+// (a copy of one keeps its kernels).
 func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matrix, error) {
 	l, err := format.LayoutOf(t, shape)
 	if err != nil {
@@ -60,7 +68,11 @@ func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matr
 	if math.IsNaN(float64(scale)) || math.IsInf(float64(scale), 0) {
 		return nil, fmt.Errorf("kernel: %v matrix: tensor scale is %v", t, scale)
 	}
-	return &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale}, nil
+	k, err := chooseKernels(t, int(l.Cols))
+	if err != nil {
+		return nil, err
+	}
+	return &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale, k: k}, nil
 }
 
 // Rows returns the number of rows (output features).
@@ -71,6 +83,30 @@ func (w *Matrix) Cols() int { return int(w.Layout.Cols) }
 
 // WeightBytes returns the payload bytes a full product reads (codes and scales).
 func (w *Matrix) WeightBytes() int64 { return w.Layout.Size }
+
+// Exec says how the products of one caller run. The zero value computes exactly ([ModeExact])
+// on GOMAXPROCS threads.
+type Exec struct {
+	// Mode is the activation mode of MatVec, MatMul, MatVecMulti and MatVecGLU.
+	Mode ActivationMode
+	// Threads is the number of threads a parallel loop uses, the calling goroutine included;
+	// below 1 means GOMAXPROCS.
+	Threads int
+}
+
+// NumThreads returns the number of threads e's parallel loops use.
+func (e Exec) NumThreads() int {
+	if e.Threads < 1 {
+		return goruntime.GOMAXPROCS(0)
+	}
+	return e.Threads
+}
+
+// resolved returns e with Threads set to NumThreads.
+func (e Exec) resolved() Exec {
+	e.Threads = e.NumThreads()
+	return e
+}
 
 // ActivationMode selects how MatVec and MatMul treat activations.
 type ActivationMode int32
@@ -88,18 +124,18 @@ const (
 )
 
 // MatVec computes y[r] = Σ_c W[r,c]·x[c] for r in [0, Rows). It panics if len(y) < Rows or
-// len(x) < Cols. The work is split across the worker pool.
-func MatVec(y []float32, w *Matrix, x []float32) {
+// len(x) < Cols. The work is split across e's threads.
+func (e Exec) MatVec(y []float32, w *Matrix, x []float32) {
 	rows, cols := w.Rows(), w.Cols()
 	if len(y) < rows || len(x) < cols {
 		panic(fmt.Sprintf("kernel: MatVec: len(y) = %d, len(x) = %d, want ≥ %d, %d", len(y), len(x), rows, cols))
 	}
-	matVec(y[:rows], w, x[:cols])
+	matVec(e.resolved(), y[:rows], w, x[:cols])
 }
 
 // MatMul computes Y[i*Rows+r] = Σ_c W[r,c]·X[i*Cols+c] for i in [0, n), r in [0, Rows): n
 // activation rows at once (prefill, vision tower). It panics if y or x are too short.
-func MatMul(y []float32, w *Matrix, x []float32, n int) {
+func (e Exec) MatMul(y []float32, w *Matrix, x []float32, n int) {
 	rows, cols := w.Rows(), w.Cols()
 	if n < 0 || len(y) < n*rows || len(x) < n*cols {
 		panic(fmt.Sprintf("kernel: MatMul: n = %d, len(y) = %d, len(x) = %d, want ≥ %d, %d", n, len(y), len(x), n*rows, n*cols))
@@ -108,10 +144,10 @@ func MatMul(y []float32, w *Matrix, x []float32, n int) {
 		return
 	}
 	if n == 1 {
-		matVec(y[:rows], w, x[:cols])
+		matVec(e.resolved(), y[:rows], w, x[:cols])
 		return
 	}
-	matMul(y[:n*rows], w, x[:n*cols], n)
+	matMul(e.resolved(), y[:n*rows], w, x[:n*cols], n)
 }
 
 // DequantRow writes the Cols values of row row of w to dst, bit-exact with format's reference
@@ -120,5 +156,5 @@ func DequantRow(dst []float32, w *Matrix, row int) {
 	if row < 0 || row >= w.Rows() || len(dst) < w.Cols() {
 		panic(fmt.Sprintf("kernel: DequantRow: row %d of %d, len(dst) = %d, want ≥ %d", row, w.Rows(), len(dst), w.Cols()))
 	}
-	dequantRow(dst[:w.Cols()], w, row)
+	w.k.exact.dequantRow(dst[:w.Cols()], w, row)
 }

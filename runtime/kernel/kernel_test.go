@@ -76,7 +76,7 @@ func TestMatVec(t *testing.T) {
 					x := xbuf[off:]
 					xcopy := append([]float32(nil), x...)
 					y, check := guarded(rows, (off+1)&3)
-					MatVec(y, w, x)
+					Exec{}.MatVec(y, w, x)
 					check(t)
 					for i := range x {
 						if !sameBits(x[i], xcopy[i]) {
@@ -86,7 +86,7 @@ func TestMatVec(t *testing.T) {
 					for r := range rows {
 						want, tol := refDot(refDecode(typ, w.Layout, w.Data, r, w.Scale), x)
 						if !checkClose(y[r], want, tol) {
-							t.Fatalf("MatVec(%v %d×%d)[%d] = %v, want %v ± %g", typ, rows, cols, r, y[r], want, tol)
+							t.Fatalf("e.MatVec(%v %d×%d)[%d] = %v, want %v ± %g", typ, rows, cols, r, y[r], want, tol)
 						}
 					}
 				}
@@ -109,14 +109,14 @@ func TestMatMul(t *testing.T) {
 				w := randMatrix(t, rng, typ, s.rows, cols)
 				x := randVec(rng, s.n*cols)
 				y, check := guarded(s.n*s.rows, 1)
-				MatMul(y, w, x, s.n)
+				Exec{}.MatMul(y, w, x, s.n)
 				check(t)
 				for r := range s.rows {
 					wr := refDecode(typ, w.Layout, w.Data, r, w.Scale)
 					for i := range s.n {
 						want, tol := refDot(wr, x[i*cols:(i+1)*cols])
 						if got := y[i*s.rows+r]; !checkClose(got, want, tol) {
-							t.Fatalf("MatMul(%v %d×%d, n=%d)[i=%d, r=%d] = %v, want %v ± %g", typ, s.rows, cols, s.n, i, r, got, want, tol)
+							t.Fatalf("e.MatMul(%v %d×%d, n=%d)[i=%d, r=%d] = %v, want %v ± %g", typ, s.rows, cols, s.n, i, r, got, want, tol)
 						}
 					}
 				}
@@ -149,9 +149,9 @@ func TestSpecials(t *testing.T) {
 				y := make([]float32, rows*3)
 				for _, n := range []int{1, 3} {
 					if n == 1 {
-						MatVec(y, w, x[:cols])
+						Exec{}.MatVec(y, w, x[:cols])
 					} else {
-						MatMul(y, w, x, n)
+						Exec{}.MatMul(y, w, x, n)
 					}
 					for i := range n {
 						for r := range rows {
@@ -284,15 +284,14 @@ func TestVectorHelpers(t *testing.T) {
 }
 
 func TestParallelFor(t *testing.T) {
-	defer SetThreads(Threads())
 	for _, threads := range []int{1, 2, 3, 5} {
-		SetThreads(threads)
-		if Threads() != threads {
-			t.Fatalf("Threads() = %d after SetThreads(%d)", Threads(), threads)
+		e := Exec{Threads: threads}
+		if e.NumThreads() != threads {
+			t.Fatalf("NumThreads() = %d, want %d", e.NumThreads(), threads)
 		}
 		for _, n := range []int{0, 1, 2, 7, 100, 1001} {
 			hits := make([]atomic.Int32, n)
-			ParallelFor(n, func(lo, hi int) {
+			e.ParallelFor(n, func(lo, hi int) {
 				if lo >= hi {
 					t.Errorf("empty range [%d, %d)", lo, hi)
 				}
@@ -300,7 +299,7 @@ func TestParallelFor(t *testing.T) {
 					hits[i].Add(1)
 				}
 				// A nested call runs serially instead of deadlocking.
-				ParallelFor(2, func(lo, hi int) {})
+				e.ParallelFor(2, func(lo, hi int) {})
 			})
 			for i := range hits {
 				if hits[i].Load() != 1 {
@@ -316,12 +315,12 @@ func TestNoAllocs(t *testing.T) {
 	w := randMatrix(t, rng, format.Q4_0, 512, 1152)
 	x := randVec(rng, 1152*4)
 	y := make([]float32, 512*4)
-	MatVec(y, w, x) // warm up the pool
-	MatMul(y, w, x, 4)
-	if a := testing.AllocsPerRun(10, func() { MatVec(y, w, x[:1152]) }); a != 0 {
+	Exec{}.MatVec(y, w, x) // warm up the pool
+	Exec{}.MatMul(y, w, x, 4)
+	if a := testing.AllocsPerRun(10, func() { Exec{}.MatVec(y, w, x[:1152]) }); a != 0 {
 		t.Errorf("MatVec allocates %v times per call, want 0", a)
 	}
-	if a := testing.AllocsPerRun(10, func() { MatMul(y, w, x, 4) }); a != 0 {
+	if a := testing.AllocsPerRun(10, func() { Exec{}.MatMul(y, w, x, 4) }); a != 0 {
 		t.Errorf("MatMul allocates %v times per call, want 0", a)
 	}
 }
@@ -375,11 +374,12 @@ func FuzzMatVec(f *testing.F) {
 			t.Fatal(err)
 		}
 		tameScales(w)
+		track(w)
 		rng := rand.New(rand.NewPCG(uint64(len(seed)), 1))
 		x := randVec(rng, n*cols)
 		forEachImpl(t, func(t *testing.T) {
 			y := make([]float32, n*rows)
-			MatMul(y, w, x, n)
+			Exec{}.MatMul(y, w, x, n)
 			for r := range rows {
 				wr := refDecode(typ, w.Layout, w.Data, r, w.Scale)
 				got := make([]float32, cols)
@@ -395,7 +395,7 @@ func FuzzMatVec(f *testing.F) {
 						continue // float32 overflow territory: order-dependent
 					}
 					if !checkClose(y[i*rows+r], want, tol) {
-						t.Fatalf("MatMul(%v %d×%d, n=%d)[%d,%d] = %v, want %v ± %g", typ, rows, cols, n, i, r, y[i*rows+r], want, tol)
+						t.Fatalf("e.MatMul(%v %d×%d, n=%d)[%d,%d] = %v, want %v ± %g", typ, rows, cols, n, i, r, y[i*rows+r], want, tol)
 					}
 				}
 			}
@@ -436,7 +436,7 @@ func tameScales(w *Matrix) {
 	}
 }
 
-func ExampleMatVec() {
+func ExampleExec_MatVec() {
 	// A 2×32 Q8_0 matrix: row 0 all codes 1, row 1 all codes −2, scales 0.5 (f16 0x3800).
 	l, _ := format.LayoutOf(format.Q8_0, []int64{2, 32})
 	data := make([]byte, l.Size)
@@ -451,7 +451,7 @@ func ExampleMatVec() {
 		x[i] = 1
 	}
 	y := make([]float32, 2)
-	MatVec(y, w, x)
+	Exec{}.MatVec(y, w, x)
 	fmt.Println(y)
 	// Output: [16 -32]
 }

@@ -14,7 +14,7 @@ var packBuf struct {
 // matMulTiled is the cache-blocked MatMul: the activations are packed once into panels of nr
 // rows (column-interleaved, zero-padded); each task dequantizes mr weight rows into float32
 // (once per MatMul) and runs the mr×nr microkernel against every panel.
-func matMulTiled(y []float32, w *Matrix, x []float32, n, mr, nr int, kern microKernel) {
+func matMulTiled(e Exec, y []float32, w *Matrix, x []float32, n, mr, nr int, kern microKernel) {
 	rows, cols := w.Rows(), w.Cols()
 	panels := (n + nr - 1) / nr
 	size := panels * nr * cols
@@ -30,13 +30,13 @@ func matMulTiled(y []float32, w *Matrix, x []float32, n, mr, nr int, kern microK
 	}
 	a := args{y: y, w: w, x: x, n: n}
 	a.packed, a.mr, a.nr, a.kern = xp, mr, nr, kern
-	parallel(panels, 1, a, packPanel)
+	parallel(e.Threads, panels, 1, a, packPanel)
 	groups := (rows + mr - 1) / mr
-	chunk := max(1, groups/(4*Threads()))
+	chunk := max(1, groups/(4*e.Threads))
 	if rows*cols*n < parallelMinWork {
 		chunk = groups
 	}
-	parallel(groups, chunk, a, matMulGroups)
+	parallel(e.Threads, groups, chunk, a, matMulGroups)
 }
 
 // packPanel packs activation rows [nr·p, nr·p+nr) into panel p: xp[p][c][i] = x[(nr·p+i)·cols+c].
@@ -71,7 +71,7 @@ func matMulGroups(j *job, worker, lo, hi int) {
 		r0 := g * mr
 		m := min(mr, rows-r0)
 		for r := range m {
-			dequantRow(wbuf[r*cols:(r+1)*cols], j.w, r0+r)
+			j.w.k.exact.dequantRow(wbuf[r*cols:(r+1)*cols], j.w, r0+r)
 		}
 		for p := range panels {
 			j.kern(&wbuf[0], cols, &j.packed[p*nr*cols], cols, &tile[0])

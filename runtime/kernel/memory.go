@@ -54,7 +54,7 @@ func Resident(ms []*Matrix, copied func(i, lo, hi int)) {
 			pieces = append(pieces, piece{i, lo, min(len(w.Data), lo+8<<20)})
 		}
 	}
-	ParallelFor(len(pieces), func(lo, hi int) {
+	Exec{}.ParallelFor(len(pieces), func(lo, hi int) {
 		for _, p := range pieces[lo:hi] {
 			copy(mem[offs[p.i]+p.lo:offs[p.i]+p.hi], ms[p.i].Data[p.lo:p.hi])
 			if copied != nil {

@@ -1,10 +1,6 @@
 package kernel
 
-import (
-	"fmt"
-
-	"github.com/gemmatool/gemmatool/format"
-)
+import "fmt"
 
 // MaxMulti is the largest number of matrices one [MatVecMulti] call takes.
 const MaxMulti = 4
@@ -29,7 +25,7 @@ type multi struct {
 // gating, instead of a serial pass over the intermediate vector after the products. up's
 // products go to scratch. It panics if the matrices' shapes differ, len(x) < Cols, or out or
 // scratch are shorter than Rows.
-func MatVecGLU(out, scratch []float32, gate, up *Matrix, x []float32) {
+func (e Exec) MatVecGLU(out, scratch []float32, gate, up *Matrix, x []float32) {
 	rows, cols := gate.Rows(), gate.Cols()
 	if up.Rows() != rows || up.Cols() != cols || len(x) < cols || len(out) < rows || len(scratch) < rows {
 		panic(fmt.Sprintf("kernel: MatVecGLU: gate %d×%d, up %d×%d, len(x) = %d, len(out) = %d, len(scratch) = %d", rows, cols, up.Rows(), up.Cols(), len(x), len(out), len(scratch)))
@@ -40,7 +36,7 @@ func MatVecGLU(out, scratch []float32, gate, up *Matrix, x []float32) {
 	m.w[0], m.w[1] = gate, up
 	m.y[0], m.y[1] = out[:rows], scratch[:rows]
 	a.x = x[:cols]
-	matVecMulti(&a, rows) // one range over the rows both matrices share
+	matVecMulti(e.resolved(), &a, rows) // one range over the rows both matrices share
 }
 
 // gluFinish gates rows [lo, hi): y0 = GELU(y0)·y1.
@@ -65,7 +61,7 @@ func GELUMul(g, u []float32) {
 // of different activation layouts run one after the other). It panics if len(ys) != len(ws),
 // len(ws) > MaxMulti, the matrices' column counts differ, len(x) is below them, or some
 // len(ys[i]) < ws[i].Rows().
-func MatVecMulti(ys [][]float32, ws []*Matrix, x []float32) {
+func (e Exec) MatVecMulti(ys [][]float32, ws []*Matrix, x []float32) {
 	if len(ys) != len(ws) || len(ws) > MaxMulti {
 		panic(fmt.Sprintf("kernel: MatVecMulti: %d outputs, %d matrices (at most %d)", len(ys), len(ws), MaxMulti))
 	}
@@ -88,37 +84,38 @@ func MatVecMulti(ys [][]float32, ws []*Matrix, x []float32) {
 	}
 	m.n = len(ws)
 	a.x = x[:cols]
-	matVecMulti(&a, total)
+	matVecMulti(e.resolved(), &a, total)
 }
 
 // matVecMulti runs a MatVecMulti (or MatVecGLU) loop over total rows: the concatenated rows of
 // all matrices, or with glu the rows the two matrices share.
-func matVecMulti(a *args, total int) {
+func matVecMulti(e Exec, a *args, total int) {
 	m, x := &a.mv, a.x
-	if GetActivationMode() == ModeInt8 {
+	if e.Mode == ModeInt8 {
 		// One quantization serves all int8 matrices; matrices of other types run exactly, as
 		// MatVec runs them. Int8 matrices of different activation layouts (rare) run one by one.
-		var t format.DType
-		have := false
+		var first *kernels
 		for i := range m.n {
-			if u := m.w[i].DType; int8Type(u) {
-				if have && layoutOf(u) != layoutOf(t) {
-					for k := range m.n {
-						matVec(m.y[k], m.w[k], x)
-					}
-					if m.glu {
-						gluFinish(m.y[0], m.y[1], 0, len(m.y[0]))
-					}
-					return
-				}
-				t, have = u, true
-				m.int8[i] = true
+			k := m.w[i].k
+			if k.int8 == nil {
+				continue
 			}
+			if first != nil && (k.layout != first.layout || k.int8.asm != first.int8.asm) {
+				for j := range m.n {
+					matVec(e, m.y[j], m.w[j], x)
+				}
+				if m.glu {
+					gluFinish(m.y[0], m.y[1], 0, len(m.y[0]))
+				}
+				return
+			}
+			first = k
+			m.int8[i] = true
 		}
-		if have {
+		if first != nil {
 			qa := getQact()
 			defer putQact(qa)
-			if qa.quantize(t, x, 1, len(x), int8Asm()) {
+			if qa.quantize(first.layout, x, 1, len(x), first.int8.asm) {
 				a.qa = qa
 			} else {
 				m.int8 = [MaxMulti]bool{}
@@ -126,29 +123,24 @@ func matVecMulti(a *args, total int) {
 		}
 	}
 	// Exact rows of the permuted-activation types share permuted copies of x.
-	var ts [MaxMulti]format.DType
-	k := 0
+	var ks [MaxMulti]permKind
 	for i := range m.n {
 		if !m.int8[i] {
-			ts[k] = m.w[i].DType
-			k++
+			ks[i] = m.w[i].k.exact.perm
 		}
 	}
-	if k > 0 {
-		xp := getXperm(x, ts[:k]...)
+	if xp := getXperm(x, ks[:m.n]...); xp != nil {
 		defer putXperm(xp)
 		for i := range m.n {
-			if !m.int8[i] {
-				m.xp[i] = xp.permFor(m.w[i].DType)
-			}
+			m.xp[i] = xp.permFor(ks[i])
 		}
 	}
-	if total*len(x) < parallelMinWork || Threads() == 1 {
+	if total*len(x) < parallelMinWork || e.Threads == 1 {
 		multiRows(&job{args: *a}, 0, 0, total)
 		return
 	}
-	chunk := max(16, (total/(2*Threads())+15)&^15)
-	parallel(total, chunk, *a, multiRows)
+	chunk := max(16, (total/(2*e.Threads)+15)&^15)
+	parallel(e.Threads, total, chunk, *a, multiRows)
 }
 
 // multiRows computes the rows [lo, hi) of the concatenated range of j.multi.
@@ -157,9 +149,9 @@ func multiRows(j *job, _, lo, hi int) {
 	if m.glu {
 		for i := range 2 {
 			if m.int8[i] {
-				matVecRowsInt8(m.y[i], m.w[i], j.qa, 0, lo, hi)
+				m.w[i].k.int8.rows(m.y[i], m.w[i], j.qa, 0, lo, hi)
 			} else {
-				matVecRows(m.y[i], m.w[i], j.x, m.xp[i], lo, hi)
+				m.w[i].k.exact.matVecRows(m.y[i], m.w[i], j.x, m.xp[i], lo, hi)
 			}
 		}
 		gluFinish(m.y[0], m.y[1], lo, hi)
@@ -171,9 +163,9 @@ func multiRows(j *job, _, lo, hi int) {
 		if lo < end && hi > start {
 			a, b := max(lo, start)-start, min(hi, end)-start
 			if m.int8[i] {
-				matVecRowsInt8(m.y[i], m.w[i], j.qa, 0, a, b)
+				m.w[i].k.int8.rows(m.y[i], m.w[i], j.qa, 0, a, b)
 			} else {
-				matVecRows(m.y[i], m.w[i], j.x, m.xp[i], a, b)
+				m.w[i].k.exact.matVecRows(m.y[i], m.w[i], j.x, m.xp[i], a, b)
 			}
 		}
 		start = end

@@ -21,12 +21,11 @@ func TestMatVecMulti(t *testing.T) {
 		{format.Q4_0, format.Q8_0, format.I4, format.BF16}, // int8 layouts differ
 		{format.Q4_0, format.FP8, format.SFP8, format.I4},  // int8 and exact rows in one loop
 	}
-	defer SetThreads(Threads())
 	forEachImpl(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(21, 22))
 		for _, mode := range []ActivationMode{ModeExact, ModeInt8} {
 			for _, threads := range []int{1, 2} {
-				SetThreads(threads)
+				e := Exec{Mode: mode, Threads: threads}
 				for _, set := range sets {
 					for _, cols := range []int{32, 160, 1152} {
 						ws := make([]*Matrix, len(set))
@@ -39,12 +38,10 @@ func TestMatVecMulti(t *testing.T) {
 							want[i] = make([]float32, rows)
 						}
 						x := randVec(rng, cols)
-						withMode(mode, func() {
-							for i := range ws {
-								MatVec(want[i], ws[i], x)
-							}
-							MatVecMulti(ys, ws, x)
-						})
+						for i := range ws {
+							e.MatVec(want[i], ws[i], x)
+						}
+						e.MatVecMulti(ys, ws, x)
 						for i := range ws {
 							for r := range ys[i] {
 								if !sameBits(ys[i][r], want[i][r]) {
@@ -66,12 +63,11 @@ func TestMatVecMultiNoAllocs(t *testing.T) {
 	ys := [][]float32{make([]float32, 1024), make([]float32, 256)}
 	x := randVec(rng, 1152)
 	for _, mode := range []ActivationMode{ModeExact, ModeInt8} {
-		withMode(mode, func() {
-			MatVecMulti(ys, ws, x)
-			if a := testing.AllocsPerRun(10, func() { MatVecMulti(ys, ws, x) }); a != 0 {
-				t.Errorf("%s: MatVecMulti allocates %v times per call, want 0", modeName(mode), a)
-			}
-		})
+		e := Exec{Mode: mode}
+		e.MatVecMulti(ys, ws, x)
+		if a := testing.AllocsPerRun(10, func() { e.MatVecMulti(ys, ws, x) }); a != 0 {
+			t.Errorf("%s: MatVecMulti allocates %v times per call, want 0", modeName(mode), a)
+		}
 	}
 }
 
@@ -110,12 +106,11 @@ func TestMatVecGLU(t *testing.T) {
 		{format.Q4_0, format.Q4_0}, {format.Q8_0, format.Q8_0}, {format.I4, format.I4},
 		{format.BF16, format.BF16}, {format.F32, format.SFP8}, {format.Q4_0, format.Q8_0}, {format.Q4_0, format.FP8},
 	}
-	defer SetThreads(Threads())
 	forEachImpl(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(25, 26))
 		for _, mode := range []ActivationMode{ModeExact, ModeInt8} {
 			for _, threads := range []int{1, 2} {
-				SetThreads(threads)
+				e := Exec{Mode: mode, Threads: threads}
 				for _, p := range pairs {
 					for _, shape := range [][2]int{{17, 32}, {300, 160}, {1000, 1152}} {
 						rows, cols := shape[0], shape[1]
@@ -123,11 +118,9 @@ func TestMatVecGLU(t *testing.T) {
 						x := randVec(rng, cols)
 						out, scratch := make([]float32, rows), make([]float32, rows)
 						wg, wu := make([]float32, rows), make([]float32, rows)
-						withMode(mode, func() {
-							MatVec(wg, g, x)
-							MatVec(wu, u, x)
-							MatVecGLU(out, scratch, g, u, x)
-						})
+						e.MatVec(wg, g, x)
+						e.MatVec(wu, u, x)
+						e.MatVecGLU(out, scratch, g, u, x)
 						for r := range rows {
 							if !sameBits(scratch[r], wu[r]) {
 								t.Fatalf("%s threads=%d %v %d×%d: up row %d = %v, MatVec gives %v", modeName(mode), threads, p, rows, cols, r, scratch[r], wu[r])

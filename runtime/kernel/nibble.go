@@ -60,10 +60,22 @@ func nibPerm(xp, x []float32, typ format.DType) {
 	}
 }
 
-// xperm holds one call's activations permuted for the Q4_0 and/or the I4 kernels.
+// permKind names an order the activations are permuted into for a kernel.
+type permKind uint8
+
+const (
+	permNone permKind = iota // x as is
+	permQ4                   // nibCol order of Q4_0
+	permI4                   // nibCol order of I4
+	permQ8                   // q8Perm order
+	permB8                   // b8Col order (FP8, SFP8)
+	numPerms
+)
+
+// xperm holds one call's activations permuted for the kernels that want them.
 type xperm struct {
-	q4, i4, q8, b8 []float32 // nil when not prepared (b8: FP8 and SFP8, bytefloat.go)
-	bq, bi, b2, bb []float32 // backing buffers
+	p       [numPerms][]float32 // nil when not prepared
+	backing [numPerms][]float32
 }
 
 var xpermBuf struct {
@@ -71,13 +83,13 @@ var xpermBuf struct {
 	xp xperm
 }
 
-// getXperm returns x permuted for those of the types ts the nibble or 8-bit float kernels
-// run for (nil if none); the caller passes the result to putXperm.
-func getXperm(x []float32, ts ...format.DType) *xperm {
+// getXperm returns x permuted into each of the orders ks (permNone entries are skipped; nil
+// if none remain); the caller passes the result to putXperm.
+func getXperm(x []float32, ks ...permKind) *xperm {
 	var p *xperm
 	n := len(x) &^ 127
-	for _, t := range ts {
-		if !nibKernels(t, len(x)) {
+	for _, k := range ks {
+		if k == permNone {
 			continue
 		}
 		if p == nil {
@@ -85,31 +97,25 @@ func getXperm(x []float32, ts ...format.DType) *xperm {
 			if !xpermBuf.TryLock() {
 				p = new(xperm)
 			}
-			p.q4, p.i4, p.q8, p.b8 = nil, nil, nil, nil
+			p.p = [numPerms][]float32{}
 		}
-		dst, buf := &p.q4, &p.bq
-		switch t {
-		case format.I4:
-			dst, buf = &p.i4, &p.bi
-		case format.Q8_0:
-			dst, buf = &p.q8, &p.b2
-		case format.FP8, format.SFP8:
-			dst, buf = &p.b8, &p.bb
-		}
-		if *dst != nil {
+		if p.p[k] != nil {
 			continue
 		}
-		if cap(*buf) < n {
-			*buf = make([]float32, n)
+		if cap(p.backing[k]) < n {
+			p.backing[k] = make([]float32, n)
 		}
-		*dst = (*buf)[:n]
-		switch dst {
-		case &p.b8:
-			b8Perm(*dst, x)
-		case &p.q8:
-			q8Perm(*dst, x)
-		default:
-			nibPerm(*dst, x, t)
+		dst := p.backing[k][:n]
+		p.p[k] = dst
+		switch k {
+		case permB8:
+			b8Perm(dst, x)
+		case permQ8:
+			q8Perm(dst, x)
+		case permI4:
+			nibPerm(dst, x, format.I4)
+		case permQ4:
+			nibPerm(dst, x, format.Q4_0)
 		}
 	}
 	return p
@@ -121,21 +127,12 @@ func putXperm(p *xperm) {
 	}
 }
 
-// permFor returns p's permuted activations for weights of type t, or nil.
-func (p *xperm) permFor(t format.DType) []float32 {
-	switch {
-	case p == nil:
+// permFor returns p's activations in order k, or nil.
+func (p *xperm) permFor(k permKind) []float32 {
+	if p == nil {
 		return nil
-	case t == format.Q4_0:
-		return p.q4
-	case t == format.I4:
-		return p.i4
-	case t == format.Q8_0:
-		return p.q8
-	case t == format.FP8 || t == format.SFP8:
-		return p.b8
 	}
-	return nil
+	return p.p[k]
 }
 
 // q8Perm writes xp (a multiple of 64 values) for the Q8_0 kernel: step s, byte t of dword k

@@ -5,8 +5,6 @@ package kernel
 import (
 	"math"
 
-	"golang.org/x/sys/cpu"
-
 	"github.com/gemmatool/gemmatool/format"
 )
 
@@ -60,9 +58,6 @@ func mvI4XAVX512(y *float32, codes *byte, stride int, xp *float32, rows, steps i
 //go:noescape
 func mvB8AVX512(y *float32, codes *byte, stride int, tab *[256]byte, nanMask, nanCode uint32, xp *float32, rows, steps int)
 
-// hasVBMI reports AVX-512 VBMI (VPERMI2B).
-var hasVBMI = cpu.X86.HasAVX512VBMI
-
 // e4m3Bytes and sfpBytes hold the low bytes (0–127) and high bytes (128–255) of the bf16
 // patterns of the 128 magnitudes of FP8 E4M3 and SFP8 (the NaN magnitudes are flagged by
 // the kernel, their entries unused).
@@ -79,60 +74,59 @@ func bf16Bytes(t *[256]float32) (b [256]byte) {
 	return b
 }
 
-// nibKernels reports whether the permuted-activation kernels (nibble types, and the 8-bit
-// float types where the CPU has AVX-512 VBMI) run for weights of type t and cols columns.
-func nibKernels(t format.DType, cols int) bool {
-	if !useAVX512 || !useNib || cols < 128 {
-		return false
-	}
-	switch t {
-	case format.Q4_0, format.I4, format.Q8_0:
-		return true
-	case format.FP8, format.SFP8:
-		return hasVBMI
-	}
-	return false
+// nibKernel is a permuted-activation row kernel over the first len(xp) columns (a multiple
+// of 128), row sums without the tensor scale (I4: without the row scale either).
+type nibKernel func(y []float32, w *Matrix, xp []float32, lo, hi int)
+
+func q4NibKernel(y []float32, w *Matrix, xp []float32, lo, hi int) {
+	codes, scales, nb := blockOperands(w, lo)
+	mvQ4XAVX512(&y[lo], &codes[0], int(w.Layout.RowStride), &scales[0], nb, &xp[0], hi-lo, len(xp)/128)
 }
 
-// matVecRowsNib computes y[lo:hi] (unscaled by the tensor scale; I4 rows unscaled by their
-// row scale) with the nibble kernels; xp is the permuted x.
-func matVecRowsNib(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
+func q8NibKernel(y []float32, w *Matrix, xp []float32, lo, hi int) {
+	codes, scales, nb := blockOperands(w, lo)
+	mvQ8XAVX512(&y[lo], &codes[0], int(w.Layout.RowStride), &scales[0], nb, &xp[0], hi-lo, len(xp)/64)
+}
+
+func i4NibKernel(y []float32, w *Matrix, xp []float32, lo, hi int) {
+	stride := int(w.Layout.RowStride)
+	codes := w.Data[int(w.Layout.CodesOff)+lo*stride:]
+	mvI4XAVX512(&y[lo], &codes[0], stride, &xp[0], hi-lo, len(xp)/128)
+}
+
+// blockOperands returns the codes and scales of a block type from row lo on, and the blocks
+// per row.
+func blockOperands(w *Matrix, lo int) (codes, scales []byte, nb int) {
 	l := &w.Layout
-	stride := int(l.RowStride)
-	codes := w.Data[int(l.CodesOff)+lo*stride:]
-	steps := len(xp) / 128
-	n := 128 * steps
-	switch w.DType {
-	case format.FP8:
-		mvB8AVX512(&y[lo], &codes[0], stride, &e4m3Bytes, 0x7f7f7f7f, 0x7f7f7f7f, &xp[0], hi-lo, len(xp)/64)
-		return
-	case format.SFP8:
-		mvB8AVX512(&y[lo], &codes[0], stride, &sfpBytes, 0xffffffff, 0x80808080, &xp[0], hi-lo, len(xp)/64)
-		return
-	}
-	if w.DType == format.I4 {
-		mvI4XAVX512(&y[lo], &codes[0], stride, &xp[0], hi-lo, steps)
-		return
-	}
-	nb := w.Cols() / format.BlockSize
-	scales := w.Data[int(l.ScalesOff)+lo*nb*2:]
-	if w.DType == format.Q8_0 {
-		steps = len(xp) / 64
-		n = 64 * steps
-		mvQ8XAVX512(&y[lo], &codes[0], stride, &scales[0], nb, &xp[0], hi-lo, steps)
-	} else {
-		mvQ4XAVX512(&y[lo], &codes[0], stride, &scales[0], nb, &xp[0], hi-lo, steps)
-	}
-	for r := lo; r < hi; r++ {
-		if n < 32*nb {
-			y[r] += blockTail(w, r, x, n/32)
+	nb = w.Cols() / format.BlockSize
+	return w.Data[int(l.CodesOff)+lo*int(l.RowStride):], w.Data[int(l.ScalesOff)+lo*nb*2:], nb
+}
+
+// nibRows binds a permuted-activation kernel: the columns past len(xp) are added exactly,
+// the row (rowScaled) and tensor scales applied. A row that comes out non-finite (a
+// non-finite scale or activation) is recomputed by the reference, whose order decides between
+// NaN and ±Inf.
+func nibRows(kern nibKernel, perm permKind, rowScaled bool) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
+	return func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
+		kern(y, w, xp, lo, hi)
+		finishRows(y, w, x, lo, hi, len(xp), rowScaled)
+		for r := lo; r < hi; r++ {
+			if !finite(y[r]) {
+				y[r] = dotRowUnscaled(w, r, x)
+			}
 		}
-		if v := y[r]; math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			// A non-finite block scale or activation: the reference's order decides
-			// between NaN and ±Inf.
-			y[r] = dotRowUnscaled(w, r, x)
-		}
+		scaleRows(y[lo:hi], w.Scale)
 	}
+}
+
+// b8Rows binds the 8-bit float table kernel for one code table (FP8 E4M3 or SFP8) and its
+// NaN pattern.
+func b8Rows(tab *[256]byte, nanMask, nanCode uint32, rowScaled bool) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
+	return nibRows(func(y []float32, w *Matrix, xp []float32, lo, hi int) {
+		stride := int(w.Layout.RowStride)
+		codes := w.Data[int(w.Layout.CodesOff)+lo*stride:]
+		mvB8AVX512(&y[lo], &codes[0], stride, tab, nanMask, nanCode, &xp[0], hi-lo, len(xp)/64)
+	}, permB8, rowScaled)
 }
 
 // blockTail returns the exact Q4_0 or Q8_0 sum of row r over the blocks [b0, Cols/32).

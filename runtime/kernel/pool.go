@@ -22,6 +22,8 @@ type job struct {
 	chunk atomic.Int64
 	state atomic.Uint64
 	done  atomic.Int64
+	// threads is the loop's thread count: workers with an index at or above it stay out.
+	threads atomic.Int64
 
 	args
 }
@@ -80,7 +82,6 @@ type pool struct {
 	threads int
 	workers []*worker
 	gen     atomic.Uint32 // generation of the current loop; helpers wait for it to change
-	stopped atomic.Bool
 	job     job
 	scratch [][]float32 // per-worker buffers, grown on demand under mu
 }
@@ -93,10 +94,12 @@ type worker struct {
 // spinWait is how long an idle worker polls for the next loop before parking.
 const spinWait = 200 * time.Microsecond
 
+// thePool is the process's one worker pool. It is a resource, not a setting: it grows to the
+// largest thread count a caller has asked for, and each loop uses as many of its workers as
+// that loop's [Exec] says.
 var thePool struct {
 	once sync.Once
 	p    *pool
-	cfg  sync.Mutex // serializes SetThreads
 }
 
 func getPool() *pool {
@@ -105,16 +108,20 @@ func getPool() *pool {
 }
 
 func newPool(n int) *pool {
-	if n < 1 {
-		n = 1
-	}
-	p := &pool{threads: n, scratch: make([][]float32, n)}
-	for i := 1; i < n; i++ {
+	p := &pool{threads: 1, scratch: make([][]float32, 1)}
+	p.grow(n)
+	return p
+}
+
+// grow adds workers until the pool runs n threads; the caller holds mu (or owns p alone).
+func (p *pool) grow(n int) {
+	for i := p.threads; i < n; i++ {
 		w := &worker{wake: make(chan struct{}, 1)}
 		p.workers = append(p.workers, w)
+		p.scratch = append(p.scratch, nil)
 		go p.loop(w, i)
 	}
-	return p
+	p.threads = max(p.threads, n)
 }
 
 // loop is worker i's life: wait for the next generation (spinning, then parked), take part
@@ -122,11 +129,13 @@ func newPool(n int) *pool {
 func (p *pool) loop(w *worker, i int) {
 	var last uint32
 	for {
-		if !w.await(&p.gen, last) || p.stopped.Load() {
+		if !w.await(&p.gen, last) {
 			return
 		}
 		last = p.gen.Load()
-		p.job.run(i, last)
+		if int64(i) < p.job.threads.Load() {
+			p.job.run(i, last)
+		}
 	}
 }
 
@@ -159,41 +168,11 @@ func (w *worker) wakeUp() {
 	}
 }
 
-func (p *pool) stop() {
-	p.stopped.Store(true)
-	p.gen.Add(1)
-	for _, w := range p.workers {
-		close(w.wake)
-	}
-}
-
-// SetThreads sets the number of threads parallel kernels use (the caller's goroutine counts as
-// one). n < 1 means GOMAXPROCS. The default is GOMAXPROCS at first use. It must not be called
-// while a kernel is running.
-func SetThreads(n int) {
-	if n < 1 {
-		n = goruntime.GOMAXPROCS(0)
-	}
-	thePool.cfg.Lock()
-	defer thePool.cfg.Unlock()
-	old := getPool()
-	if old.threads == n {
-		return
-	}
-	old.mu.Lock()
-	np := newPool(n)
-	thePool.p = np
-	old.stop()
-	old.mu.Unlock()
-}
-
-// Threads returns the number of threads parallel kernels use.
-func Threads() int { return getPool().threads }
-
-// parallel runs body over [0, total) in chunks of chunk on the pool. If the pool is busy (a
+// parallel runs body over [0, total) in chunks of chunk on threads threads of the pool (the
+// calling goroutine included). If the pool is busy (a
 // nested call from inside a parallel loop, or a concurrent caller) the loop runs on the calling
 // goroutine alone, with freshly allocated scratch.
-func parallel(total, chunk int, a args, body func(j *job, worker, lo, hi int)) {
+func parallel(threads, total, chunk int, a args, body func(j *job, worker, lo, hi int)) {
 	if total <= 0 {
 		return
 	}
@@ -206,6 +185,9 @@ func parallel(total, chunk int, a args, body func(j *job, worker, lo, hi int)) {
 		j.run(-1, 0)
 		return
 	}
+	if threads > p.threads {
+		p.grow(threads)
+	}
 	j := &p.job
 	gen := p.gen.Load() + 1
 	// Close the previous loop to claims before its fields change (a late helper of it then
@@ -215,9 +197,10 @@ func parallel(total, chunk int, a args, body func(j *job, worker, lo, hi int)) {
 	j.total.Store(int64(total))
 	j.chunk.Store(int64(chunk))
 	j.done.Store(0)
+	j.threads.Store(int64(threads))
 	j.state.Store(uint64(gen) << 32)
 	p.gen.Store(gen)
-	helpers := min(p.threads, (total+chunk-1)/chunk) - 1
+	helpers := min(threads, (total+chunk-1)/chunk) - 1
 	for _, w := range p.workers[:helpers] {
 		w.wakeUp()
 	}
@@ -243,18 +226,18 @@ func workerScratch(worker, n int) []float32 {
 	return p.scratch[worker][:n]
 }
 
-// ParallelFor calls fn(lo, hi) for disjoint ranges covering [0, n) on the worker pool and
+// ParallelFor calls fn(lo, hi) for disjoint ranges covering [0, n) on e's threads and
 // returns when all calls have returned. Ranges are handed out dynamically, about four per
 // thread. Calls from inside fn (nesting) run serially on the calling goroutine.
-func ParallelFor(n int, fn func(lo, hi int)) {
+func (e Exec) ParallelFor(n int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	t := Threads()
+	t := e.NumThreads()
 	if t == 1 || n == 1 {
 		fn(0, n)
 		return
 	}
 	chunk := (n + 4*t - 1) / (4 * t)
-	parallel(n, chunk, args{fn: fn}, func(j *job, _, lo, hi int) { j.fn(lo, hi) })
+	parallel(t, n, chunk, args{fn: fn}, func(j *job, _, lo, hi int) { j.fn(lo, hi) })
 }

@@ -201,7 +201,7 @@ func randMatrix(tb testing.TB, rng *rand.Rand, t format.DType, rows, cols int) *
 	if err != nil {
 		tb.Fatalf("NewMatrix(%v, %v): %v", t, shape, err)
 	}
-	return m
+	return track(m)
 }
 
 func randVec(rng *rand.Rand, n int) []float32 {

@@ -37,7 +37,7 @@ func softmax(x []float32) {
 
 func expShift(x []float32) (float32, float64) {
 	n := len(x) &^ 7
-	if !useAVX2 || n == 0 {
+	if !featAVX2.on() || n == 0 {
 		return expShiftGeneric(x)
 	}
 	m := maxAVX2(&x[0], n)
@@ -47,7 +47,7 @@ func expShift(x []float32) (float32, float64) {
 		}
 	}
 	var sum float64
-	if n16 := len(x) &^ 15; useAVX512 && n16 > 0 {
+	if n16 := len(x) &^ 15; featAVX512.on() && n16 > 0 {
 		sum = expSumAVX512(&x[0], n16, m)
 		n = n16
 	} else {
@@ -64,10 +64,10 @@ func expShift(x []float32) (float32, float64) {
 func gelu(x []float32) {
 	n := len(x) &^ 7
 	switch {
-	case !useAVX2 || n == 0:
+	case !featAVX2.on() || n == 0:
 		geluGeneric(x)
 		return
-	case useAVX512 && len(x) >= 16:
+	case featAVX512.on() && len(x) >= 16:
 		n = len(x) &^ 15
 		geluAVX512(&x[0], n)
 	default:
@@ -80,10 +80,10 @@ func gelu(x []float32) {
 func expVec(x []float32) {
 	n := 0
 	switch {
-	case useAVX512 && len(x) >= 16:
+	case featAVX512.on() && len(x) >= 16:
 		n = len(x) &^ 15
 		expSumAVX512(&x[0], n, 0)
-	case useAVX2 && len(x) >= 8:
+	case featAVX2.on() && len(x) >= 8:
 		n = len(x) &^ 7
 		expSumAVX2(&x[0], n, 0)
 	}

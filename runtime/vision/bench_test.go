@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // BenchmarkEncode times the tower and projector on one image of random pixels. It needs a
@@ -32,7 +33,7 @@ func BenchmarkEncode(b *testing.B) {
 		px[i] = float32(rng.Float64()*2 - 1)
 	}
 	for b.Loop() {
-		if _, err := tw.Encode(px, 1, false); err != nil {
+		if _, err := tw.Encode(kernel.Exec{}, px, 1, false); err != nil {
 			b.Fatal(err)
 		}
 	}

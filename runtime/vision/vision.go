@@ -3,7 +3,7 @@
 // projector (average pooling to mm_tokens_per_image, RMSNorm with 1+w and the vision eps,
 // projection to the text width). Its output replaces the image soft-token embeddings.
 //
-// Every weight matmul goes through [kernel.MatMul], so any stored type works in place.
+// Every weight matmul goes through [kernel.Exec.MatMul], so any stored type works in place.
 // Activations and accumulators are float32.
 package vision
 
@@ -150,8 +150,8 @@ func (v *Tower) Patches() int { return v.patches }
 
 // Encode runs the tower and projector on n images of pixel values, each [channels, H, W]
 // float32 with H = W = image_size, concatenated. keepHidden keeps LastHidden and Pooled
-// (otherwise only Features is filled).
-func (v *Tower) Encode(pixels []float32, n int, keepHidden bool) (*Output, error) {
+// (otherwise only Features is filled). The products run as e says (activation mode, threads).
+func (v *Tower) Encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) (*Output, error) {
 	c := &v.Cfg
 	per := c.NumChannels * c.ImageSize * c.ImageSize
 	if n <= 0 || len(pixels) != n*per {
@@ -164,13 +164,14 @@ func (v *Tower) Encode(pixels []float32, n int, keepHidden bool) (*Output, error
 		out.Pooled = make([]float32, n*tok*vh)
 	}
 	s := newScratch(v)
+	s.e = e
 	for img := 0; img < n; img++ {
 		h := s.h
 		v.embed(h, pixels[img*per:(img+1)*per], s)
 		for li := range v.layers {
 			v.block(&v.layers[li], s)
 		}
-		layerNormRows(h, h, v.postW, v.postB, float32(c.LayerNormEps), v.patches)
+		layerNormRows(e, h, h, v.postW, v.postB, float32(c.LayerNormEps), v.patches)
 		if keepHidden {
 			copy(out.LastHidden[img*v.patches*vh:], h)
 		}
@@ -183,12 +184,13 @@ func (v *Tower) Encode(pixels []float32, n int, keepHidden bool) (*Output, error
 		for t := 0; t < tok; t++ {
 			rmsNorm1p(normed[t*vh:(t+1)*vh], pooled[t*vh:(t+1)*vh], v.normW, float32(c.LayerNormEps))
 		}
-		kernel.MatMul(out.Features[img*tok*v.TextDim:(img+1)*tok*v.TextDim], v.proj, normed, tok)
+		e.MatMul(out.Features[img*tok*v.TextDim:(img+1)*tok*v.TextDim], v.proj, normed, tok)
 	}
 	return out, nil
 }
 
 type scratch struct {
+	e                                      kernel.Exec
 	h, x, q, k, v, att, up, pooled, normed []float32
 	qh, kh, vt, scores, oh                 []float32
 }
@@ -226,7 +228,7 @@ func (v *Tower) embed(h, img []float32, s *scratch) {
 			}
 		}
 	}
-	kernel.MatMul(h, v.patchW, x, v.patches)
+	s.e.MatMul(h, v.patchW, x, v.patches)
 	vh := c.HiddenSize
 	for t := 0; t < v.patches; t++ {
 		r := h[t*vh : (t+1)*vh]
@@ -237,9 +239,9 @@ func (v *Tower) embed(h, img []float32, s *scratch) {
 	}
 }
 
-func addBias(y, b []float32, n int) {
+func addBias(e kernel.Exec, y, b []float32, n int) {
 	d := len(b)
-	kernel.ParallelFor(n, func(lo, hi int) {
+	e.ParallelFor(n, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			r := y[t*d : (t+1)*d]
 			for j := range r {
@@ -255,28 +257,28 @@ func (v *Tower) block(L *layer, s *scratch) {
 	np, vh, vi := v.patches, c.HiddenSize, c.IntermediateSize
 	eps := float32(c.LayerNormEps)
 	x := s.x[:np*vh]
-	layerNormRows(x, s.h, L.ln1W, L.ln1B, eps, np)
-	kernel.MatMul(s.q, L.q, x, np)
-	addBias(s.q, L.qB, np)
-	kernel.MatMul(s.k, L.k, x, np)
-	addBias(s.k, L.kB, np)
-	kernel.MatMul(s.v, L.v, x, np)
-	addBias(s.v, L.vB, np)
+	layerNormRows(s.e, x, s.h, L.ln1W, L.ln1B, eps, np)
+	s.e.MatMul(s.q, L.q, x, np)
+	addBias(s.e, s.q, L.qB, np)
+	s.e.MatMul(s.k, L.k, x, np)
+	addBias(s.e, s.k, L.kB, np)
+	s.e.MatMul(s.v, L.v, x, np)
+	addBias(s.e, s.v, L.vB, np)
 	v.attention(s)
-	kernel.MatMul(x, L.o, s.att, np)
-	addBias(x, L.oB, np)
+	s.e.MatMul(x, L.o, s.att, np)
+	addBias(s.e, x, L.oB, np)
 	for i := range s.h {
 		s.h[i] += x[i]
 	}
-	layerNormRows(x, s.h, L.ln2W, L.ln2B, eps, np)
+	layerNormRows(s.e, x, s.h, L.ln2W, L.ln2B, eps, np)
 	up := s.up[:np*vi]
-	kernel.MatMul(up, L.up, x, np)
-	addBias(up, L.upB, np)
-	kernel.ParallelFor(np, func(lo, hi int) {
+	s.e.MatMul(up, L.up, x, np)
+	addBias(s.e, up, L.upB, np)
+	s.e.ParallelFor(np, func(lo, hi int) {
 		kernel.GELU(up[lo*vi : hi*vi])
 	})
-	kernel.MatMul(x, L.down, up, np)
-	addBias(x, L.downB, np)
+	s.e.MatMul(x, L.down, up, np)
+	addBias(s.e, x, L.downB, np)
 	for i := range s.h {
 		s.h[i] += x[i]
 	}
@@ -302,14 +304,14 @@ func (v *Tower) attention(s *scratch) {
 			}
 		}
 		km := f32Matrix(s.kh, np, hd)
-		kernel.MatMul(s.scores, km, s.qh, np)
-		kernel.ParallelFor(np, func(lo, hi int) {
+		s.e.MatMul(s.scores, km, s.qh, np)
+		s.e.ParallelFor(np, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				kernel.Softmax(s.scores[t*np : (t+1)*np])
 			}
 		})
 		vm := f32Matrix(s.vt, hd, np)
-		kernel.MatMul(s.oh, vm, s.scores, np)
+		s.e.MatMul(s.oh, vm, s.scores, np)
 		for t := 0; t < np; t++ {
 			copy(s.att[t*vh+off:t*vh+off+hd], s.oh[t*hd:(t+1)*hd])
 		}
@@ -351,9 +353,9 @@ func (v *Tower) avgPool(dst, h []float32) {
 }
 
 // layerNormRows applies LayerNorm (γ·x̂ + β, biased variance) to n rows of len(w).
-func layerNormRows(dst, x, w, b []float32, eps float32, n int) {
+func layerNormRows(e kernel.Exec, dst, x, w, b []float32, eps float32, n int) {
 	d := len(w)
-	kernel.ParallelFor(n, func(lo, hi int) {
+	e.ParallelFor(n, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			r, o := x[t*d:(t+1)*d], dst[t*d:(t+1)*d]
 			var mean float32

@@ -7,6 +7,7 @@ import (
 	"github.com/gemmatool/gemmatool/convert"
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/internal/testutil"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // TestGoldenB runs the tower and projector of golden case b on its reference pixel values and
@@ -28,7 +29,7 @@ func TestGoldenB(t *testing.T) {
 	}
 	px := testutil.ReadSafetensors(t, filepath.Join(dir, "pixel_values.safetensors"))["pixel_values"]
 	exp := testutil.ReadSafetensors(t, filepath.Join(dir, "expected.safetensors"))
-	o, err := tw.Encode(px.Data, int(px.Shape[0]), true)
+	o, err := tw.Encode(kernel.Exec{}, px.Data, int(px.Shape[0]), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,11 @@ package format
 import (
 	"io"
 	"os"
+	"unsafe"
 )
 
-// mapFile reads the file into memory on systems without mmap.
+// mapFile reads the file into memory on systems without mmap (memory then grows with the
+// file).
 func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	b := make([]byte, size)
 	if _, err := io.ReadFull(f, b); err != nil {
@@ -17,3 +19,5 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 }
 
 func releasePages([]byte) {}
+
+func pointer(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }

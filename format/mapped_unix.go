@@ -4,12 +4,12 @@ package format
 
 import (
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// mapFile maps the whole file read-only and shared, so payload pages are the page cache's
-// pages: opening is O(1) in the file size and several processes share one copy.
+// mapFile maps the whole file read-only and shared, so its pages are the page cache's pages.
 func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	if size == 0 {
 		return nil, func() error { return nil }, nil
@@ -25,10 +25,12 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 }
 
 // releasePages tells the kernel this process no longer needs the pages of b, a page-aligned
-// piece of a mapping (they stay in the page cache). Used after streaming over a payload so
-// the resident set does not grow with the file.
+// piece of a mapping (MADV_DONTNEED: for a shared read-only file mapping this only unmaps
+// them; the page cache keeps them).
 func releasePages(b []byte) {
 	if len(b) > 0 {
 		unix.Madvise(b, unix.MADV_DONTNEED)
 	}
 }
+
+func pointer(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }

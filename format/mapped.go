@@ -1,0 +1,174 @@
+package format
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime/debug"
+)
+
+// ErrChanged means a mapped input file changed underneath the reader: reading its mapping
+// faulted (SIGBUS), normally because another process truncated it while it was in use.
+var ErrChanged = errors.New("format: mapped file changed while in use")
+
+// Mapped is a whole input file mapped read-only: the one mapped-input layer of gemmatool,
+// used by this package's reader and by convert for safetensors checkpoints. Its pages are
+// the page cache's (opening costs nothing whatever the size, and several processes share one
+// copy); [Mapped.Release] drops pages from the process's resident set after a streaming pass;
+// [Mapped.Slice] is a bounds-checked accessor; [Mapped.Guard] turns a memory fault while
+// reading the mapping (the file truncated underneath, which raises SIGBUS) into an error
+// wrapping [ErrChanged] instead of a crash.
+//
+// On systems without mmap the file is read into memory instead.
+type Mapped struct {
+	path  string
+	data  []byte
+	unmap func() error
+}
+
+// Map opens and maps path. Anything but a regular file (a directory, FIFO, device or
+// socket) is refused before it is opened for reading, so that a FIFO cannot block the
+// caller.
+func Map(path string) (*Mapped, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))}
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	if st, err = fh.Stat(); err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))}
+	}
+	data, unmap, err := mapFile(fh, st.Size())
+	if err != nil {
+		return nil, &fs.PathError{Op: "mmap", Path: path, Err: err}
+	}
+	return &Mapped{path: path, data: data, unmap: unmap}, nil
+}
+
+// fileKind names a non-regular file mode for an error message.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "mode " + m.String()
+}
+
+// RegularFile returns an error unless path names a regular file (after following links):
+// readers of small inputs call it before opening, so that a FIFO or device in place of a
+// file is refused instead of blocking or reading forever.
+func RegularFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))}
+	}
+	return nil
+}
+
+// Path returns the mapped file's path.
+func (m *Mapped) Path() string { return m.path }
+
+// Len returns the file size at the time it was mapped.
+func (m *Mapped) Len() int64 { return int64(len(m.data)) }
+
+// Bytes returns the whole mapping. Reading it outside [Mapped.Guard] crashes the process if
+// the file is truncated meanwhile.
+func (m *Mapped) Bytes() []byte { return m.data }
+
+// Slice returns bytes [off, off+n) of the mapping (capacity limited to them), or an error
+// naming the range when it does not lie inside the file.
+func (m *Mapped) Slice(off, n int64) ([]byte, error) {
+	if off < 0 || n < 0 || off > int64(len(m.data)) || n > int64(len(m.data))-off {
+		return nil, &Error{Path: m.path, Offset: off, Msg: fmt.Sprintf("range [%#x, +%d) outside the file of %d bytes", off, n, len(m.data)), Err: ErrFormat}
+	}
+	return m.data[off : off+n : off+n], nil
+}
+
+// Release drops the process's pages of bytes [off, off+n) of the mapping, widened to whole
+// pages (the mapping starts on a page boundary); they stay in the page cache and a later
+// read faults them in again. Used after a streaming pass so that the resident set does not
+// grow with the file. Safe for concurrent use.
+func (m *Mapped) Release(off, n int64) {
+	lo := max(0, off) &^ int64(pageSize-1)
+	hi := min(int64(len(m.data)), off+n)
+	if lo < hi {
+		releasePages(m.data[lo:hi])
+	}
+}
+
+var pageSize = os.Getpagesize()
+
+// Close unmaps the file. Slices of the mapping must not be used afterwards.
+func (m *Mapped) Close() error {
+	if m == nil || m.unmap == nil {
+		return nil
+	}
+	u := m.unmap
+	m.unmap, m.data = nil, nil
+	return u()
+}
+
+// Guard runs fn, which reads the mapping, on the calling goroutine and returns its error;
+// a memory fault inside fn becomes an error wrapping [ErrChanged] naming the file and the
+// offset. Faults on other goroutines are not caught: run the reads of a parallel loop under
+// Guard in each goroutine.
+func (m *Mapped) Guard(fn func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			fa, ok := r.(interface{ Addr() uintptr })
+			if !ok {
+				panic(r)
+			}
+			err = m.faultError(fa.Addr())
+		}
+	}()
+	return fn()
+}
+
+// faultError describes a fault at address addr.
+func (m *Mapped) faultError(addr uintptr) error {
+	e := &Error{Path: m.path, Offset: -1, Err: ErrChanged,
+		Msg: "memory fault reading the mapped file (truncated or replaced while in use?)"}
+	if len(m.data) > 0 {
+		base := uintptr(pointer(m.data))
+		if addr >= base && addr-base < uintptr(len(m.data)) {
+			e.Offset = int64(addr - base)
+		}
+	}
+	return e
+}
+
+// FaultError reports whether r, a value recovered from a panic, is a memory fault, and if
+// so returns it as an error wrapping [ErrChanged]. Parallel loops that read a mapping use it
+// to carry a worker's fault back to the caller.
+func FaultError(r any) (error, bool) {
+	fa, ok := r.(interface{ Addr() uintptr })
+	if !ok {
+		return nil, false
+	}
+	return fmt.Errorf("%w: memory fault at address %#x reading a mapped file (truncated or replaced while in use?)", ErrChanged, fa.Addr()), true
+}

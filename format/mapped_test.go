@@ -1,0 +1,89 @@
+//go:build unix
+
+package format
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestTruncatedWhileMapped truncates a mapped file and checks that every reader of the
+// mapping returns an error wrapping ErrChanged instead of dying of SIGBUS.
+func TestTruncatedWhileMapped(t *testing.T) {
+	for _, what := range []string{"VerifyChecksums", "VerifyTensor", "EmbeddedFile", "Guard"} {
+		t.Run(what, func(t *testing.T) {
+			path := writeSample(t, t.TempDir())
+			f, err := Open(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			switch what {
+			case "VerifyChecksums":
+				err = f.VerifyChecksums(nil)
+			case "VerifyTensor":
+				err = f.VerifyTensor("c")
+			case "EmbeddedFile":
+				_, _, err = f.EmbeddedFile("tokenizer.json")
+			case "Guard":
+				a, _ := f.Tensor("a")
+				err = f.Guard(func() error {
+					for _, b := range a.Data {
+						sink += b
+					}
+					return nil
+				})
+			}
+			if !errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "m.gmt") || !strings.Contains(err.Error(), "truncated") {
+				t.Fatalf("%s after truncation = %v, want ErrChanged naming the file", what, err)
+			}
+		})
+	}
+}
+
+var sink byte
+
+func TestMapRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.gmt")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("mkfifo:", err)
+	}
+	for _, p := range []string{fifo, dir, "/dev/null"} {
+		_, err := Open(p, nil)
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Open(%s) = %v, want a not-a-regular-file error", p, err)
+		}
+		if err := RegularFile(p); err == nil {
+			t.Errorf("RegularFile(%s) = nil", p)
+		}
+	}
+}
+
+func TestMappedSlice(t *testing.T) {
+	path := writeSample(t, t.TempDir())
+	m, err := Map(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if b, err := m.Slice(8, 4); err != nil || len(b) != 4 || cap(b) != 4 {
+		t.Errorf("Slice(8, 4) = %d bytes (cap %d), %v", len(b), cap(b), err)
+	}
+	for _, r := range [][2]int64{{-1, 2}, {0, m.Len() + 1}, {m.Len(), 1}, {1 << 62, 1 << 62}, {4, -1}} {
+		if _, err := m.Slice(r[0], r[1]); !errors.Is(err, ErrFormat) {
+			t.Errorf("Slice(%d, %d) = %v, want ErrFormat", r[0], r[1], err)
+		}
+	}
+	m.Release(0, m.Len()) // pages come back on the next read
+	if b, _ := m.Slice(0, 8); string(b) != Magic {
+		t.Errorf("after Release the magic reads %q", b)
+	}
+}

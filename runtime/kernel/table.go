@@ -1,0 +1,141 @@
+package kernel
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gemmatool/gemmatool/format"
+)
+
+// The kernel table. Each stored type has a list of implementations of its exact routines
+// and, for the types [ModeInt8] applies to, a list of implementations of its int8 routines,
+// best first. [NewMatrix] walks both lists once and keeps, in the matrix, the first entry
+// whose CPU features are enabled (features.go) and whose column minimum the matrix meets;
+// the products then call through that entry, with no dispatch on the type or the CPU.
+//
+// The generic entries (the Go references) come last in every list and need nothing, so a
+// type is supported once it has them; table_amd64.go adds the assembly entries.
+
+// exactImpl is one implementation of a type's exact routines.
+type exactImpl struct {
+	name    string    // "generic", "avx2", "avx512", "avx512-nib", "avx512-vbmi"
+	needs   []feature // CPU features it runs on
+	minCols int       // the fewest columns it handles
+	nib     bool      // a permuted-activation kernel (nibble.go; tests can switch them off)
+
+	// matVecRows writes y[r] = Σ_c W[r,c]·x[c] for r in [lo, hi): tails, row and tensor
+	// scales included. xp is x in the order perm gives (nil for permNone).
+	matVecRows func(y []float32, w *Matrix, x, xp []float32, lo, hi int)
+	perm       permKind
+	// dequantRow writes row r's Cols decoded values, bit-exact with format's decoder.
+	dequantRow func(dst []float32, w *Matrix, r int)
+	// matMul is MatMul for n ≥ 2 activation rows (e resolved).
+	matMul func(e Exec, y []float32, w *Matrix, x []float32, n int)
+}
+
+// int8Impl is one implementation of a type's ModeInt8 routines.
+type int8Impl struct {
+	name  string // "generic", "avx2", "vnni"
+	needs []feature
+	// asm: the rows kernel reads the assembly activation layout (qact.xa, corr, dl).
+	asm bool
+	// rows writes the int8-mode products of activation row i of qa for rows [lo, hi).
+	rows func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
+	// gemm: MatMul with at least gemmMinN rows uses the VNNI prefill kernel.
+	gemm bool
+}
+
+// kernels is a matrix's chosen entry: one exact and (for int8 types) one int8 implementation.
+type kernels struct {
+	exact *exactImpl
+	int8  *int8Impl // nil: ModeInt8 computes this type exactly
+	// layout is the int8 activation layout of the type (valid when int8 != nil).
+	layout actLayout
+}
+
+var (
+	exactImpls = map[format.DType][]*exactImpl{}
+	int8Impls  = map[format.DType][]*int8Impl{}
+)
+
+func init() {
+	registerArch()
+	registerGeneric()
+}
+
+// addExact and addInt8 register implementations in order of preference (called from init
+// functions only).
+func addExact(t format.DType, im *exactImpl) { exactImpls[t] = append(exactImpls[t], im) }
+func addInt8(t format.DType, im *int8Impl)   { int8Impls[t] = append(int8Impls[t], im) }
+
+// generic returns the reference entry of type t.
+func genericExact() *exactImpl {
+	return &exactImpl{name: "generic", matVecRows: matVecRowsGeneric, dequantRow: dequantRowGeneric, matMul: matMulGeneric}
+}
+
+// registerGeneric appends the reference entries of every type, after the assembly ones.
+func registerGeneric() {
+	for _, t := range []format.DType{format.F32, format.F16, format.BF16, format.Q8_0, format.Q4_0, format.I4, format.FP8, format.SFP8} {
+		addExact(t, genericExact())
+		if int8Type(t) {
+			addInt8(t, &int8Impl{name: "generic", rows: matVecRowsInt8Generic})
+		}
+	}
+}
+
+func (im *exactImpl) usable(cols int) bool {
+	return im.minCols <= cols && allOn(im.needs) && (!im.nib || useNib)
+}
+
+func allOn(fs []feature) bool {
+	for _, f := range fs {
+		if !f.on() {
+			return false
+		}
+	}
+	return true
+}
+
+// chooseKernels returns the entry of type t for a matrix of cols columns under the enabled
+// CPU features.
+func chooseKernels(t format.DType, cols int) (*kernels, error) {
+	k := &kernels{}
+	for _, im := range exactImpls[t] {
+		if im.usable(cols) {
+			k.exact = im
+			break
+		}
+	}
+	if k.exact == nil {
+		return nil, fmt.Errorf("kernel: no kernels for %v", t)
+	}
+	for _, im := range int8Impls[t] {
+		if allOn(im.needs) {
+			k.int8, k.layout = im, layoutOf(t)
+			break
+		}
+	}
+	return k, nil
+}
+
+// String names the chosen implementations ("q4_0: exact avx512-nib, int8 vnni").
+func (k *kernels) describe(t format.DType) string {
+	s := fmt.Sprintf("%v: exact %s", t, k.exact.name)
+	if k.int8 != nil {
+		s += ", int8 " + k.int8.name
+	}
+	return s
+}
+
+// implNames lists, for tests, every registered implementation of type t as "exact/NAME" and
+// "int8/NAME".
+func implNames(t format.DType) []string {
+	var out []string
+	for _, im := range exactImpls[t] {
+		out = append(out, "exact/"+im.name)
+	}
+	for _, im := range int8Impls[t] {
+		out = append(out, "int8/"+im.name)
+	}
+	return slices.Compact(out)
+}
