@@ -146,3 +146,125 @@ func TestEncodeRowsStatsErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeRowsStatsSFP8 checks the vector SFP8 path byte for byte against EncodeRows, with
+// and without a tensor scale, on values spread over every exponent SFP8 has (and beyond:
+// flushed to zero), and its errors for values out of range.
+func TestEncodeRowsStatsSFP8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const cols = 200 // a vector body and a tail
+	rows := 300
+	x := make([]float32, rows*cols)
+	for i := range x {
+		e := rng.Float64()*32 - 30 // 2⁻³⁰ … 2²
+		v := math.Copysign(math.Exp2(e), rng.NormFloat64())
+		if rng.IntN(20) == 0 {
+			v = float64(math.Float32frombits(rng.Uint32() & 0xbfffffff)) // any pattern below 2
+		}
+		x[i] = float32(v)
+	}
+	x[5], x[6], x[7] = 1.875, -1.875, 0
+	clipped := make([]float32, len(x))
+	for i, v := range x {
+		clipped[i] = float32(math.Max(-sfp8Max, math.Min(sfp8Max, float64(v))))
+	}
+	l, _ := format.LayoutOf(format.SFP8, []int64{int64(rows), cols})
+	for _, c := range []struct {
+		x     []float32
+		scale float32
+	}{{clipped, 1}, {x, SFP8Scale(MaxAbs(x))}, {x, SFP8Scale(MaxAbs(x) * 3)}} {
+		want := make([]byte, l.Size)
+		if err := EncodeRows(l, want, 0, c.x, c.scale, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		var wantSt, st ErrorStats
+		dec := make([]float32, cols)
+		for r := range rows {
+			format.DecodeRow(dec, format.SFP8, l, want, r, c.scale)
+			wantSt.Add(c.x[r*cols:(r+1)*cols], dec)
+		}
+		got := make([]byte, l.Size)
+		if err := encodeRowsStats(l, got, 0, c.x, c.scale, Options{}, &st, dec); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("scale %v: code %d of %v = %#x, EncodeRows wrote %#x", c.scale, i, c.x[i], got[i], want[i])
+			}
+		}
+		if st.Count() != wantSt.Count() || st.MaxAbs() != wantSt.MaxAbs() ||
+			math.Abs(st.RelL2()-wantSt.RelL2()) > 1e-12*wantSt.RelL2() {
+			t.Errorf("scale %v: stats n %d rel %v max %v, decoding gives n %d rel %v max %v", c.scale,
+				st.Count(), st.RelL2(), st.MaxAbs(), wantSt.Count(), wantSt.RelL2(), wantSt.MaxAbs())
+		}
+	}
+	for _, spoil := range []func([]float32){
+		func(v []float32) { v[20] = 2 },                        // vector body, scale 1
+		func(v []float32) { v[cols-1] = -2 },                   // tail
+		func(v []float32) { v[40] = float32(math.NaN()) },      // not finite
+		func(v []float32) { v[cols-2] = float32(math.Inf(1)) }, // not finite, tail
+	} {
+		v := append([]float32(nil), clipped[:2*cols]...)
+		spoil(v[cols:])
+		l2, _ := format.LayoutOf(format.SFP8, []int64{2, cols})
+		want := EncodeRows(l2, make([]byte, l2.Size), 0, v, 1, Options{Name: "w"})
+		var st ErrorStats
+		got := encodeRowsStats(l2, make([]byte, l2.Size), 0, v, 1, Options{Name: "w"}, &st, make([]float32, cols))
+		if want == nil || got == nil || got.Error() != want.Error() {
+			t.Errorf("error %v, EncodeRows says %v", got, want)
+		}
+	}
+}
+
+// TestEncodeRowsStatsFP8 checks the vector FP8 path byte for byte against EncodeRows on values
+// over the whole E4M3 range relative to each row's largest (subnormals, ties, saturation).
+func TestEncodeRowsStatsFP8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const cols, rows = 200, 300
+	x := make([]float32, rows*cols)
+	for i := range x {
+		e := rng.Float64()*40 - 30
+		x[i] = float32(math.Copysign(math.Exp2(e), rng.NormFloat64()))
+		if rng.IntN(10) == 0 {
+			x[i] = float32(rng.IntN(900)-450) / 2 // halves: ties once scaled
+		}
+	}
+	for r := 0; r < 3; r++ { // a zero row, a row of one value, a row with a signed zero
+		for j := range cols {
+			x[r*cols+j] = []float32{0, 3, float32(math.Copysign(0, -1))}[r]
+		}
+	}
+	l, _ := format.LayoutOf(format.FP8, []int64{rows, cols})
+	want := make([]byte, l.Size)
+	if err := EncodeRows(l, want, 0, x, 1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var wantSt, st ErrorStats
+	dec := make([]float32, cols)
+	for r := range rows {
+		format.DecodeRow(dec, format.FP8, l, want, r, 1)
+		wantSt.Add(x[r*cols:(r+1)*cols], dec)
+	}
+	got := make([]byte, l.Size)
+	if err := encodeRowsStats(l, got, 0, x, 1, Options{}, &st, dec); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("byte %d = %#x, EncodeRows wrote %#x", i, got[i], want[i])
+		}
+	}
+	if st.Count() != wantSt.Count() || st.MaxAbs() != wantSt.MaxAbs() ||
+		math.Abs(st.RelL2()-wantSt.RelL2()) > 1e-12*wantSt.RelL2() {
+		t.Errorf("stats n %d rel %v max %v, decoding gives n %d rel %v max %v",
+			st.Count(), st.RelL2(), st.MaxAbs(), wantSt.Count(), wantSt.RelL2(), wantSt.MaxAbs())
+	}
+	v := append([]float32(nil), x[3*cols:5*cols]...)
+	v[cols+7] = float32(math.NaN())
+	l2, _ := format.LayoutOf(format.FP8, []int64{2, cols})
+	wantErr := EncodeRows(l2, make([]byte, l2.Size), 0, v, 1, Options{Name: "w"})
+	gotErr := encodeRowsStats(l2, make([]byte, l2.Size), 0, v, 1, Options{Name: "w"}, &st, dec)
+	if wantErr == nil || gotErr == nil || gotErr.Error() != wantErr.Error() {
+		t.Errorf("error %v, EncodeRows says %v", gotErr, wantErr)
+	}
+}

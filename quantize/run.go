@@ -197,12 +197,12 @@ func maxAbsOf(src Source, s TensorSpec) (float32, error) {
 		if err := src.ReadRows(s.Name, r, b); err != nil {
 			return 0, err
 		}
-		for i, v := range b {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return 0, fmt.Errorf("quantize %s: row %d column %d is %v: %w", s.Name, r+i/cols, i%cols, v, ErrNonFinite)
-			}
+		bits := kernel.MaxAbsBits(b)
+		if bits >= 0x7f800000 {
+			i := firstNonFinite(b)
+			return 0, fmt.Errorf("quantize %s: row %d column %d is %v: %w", s.Name, r+i/cols, i%cols, b[i], ErrNonFinite)
 		}
-		m = max(m, MaxAbs(b))
+		m = max(m, math.Float32frombits(bits))
 	}
 	return m, nil
 }

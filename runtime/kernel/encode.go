@@ -62,3 +62,37 @@ func I4SqErrs(errs []float64, x []float32, scales []float32) int {
 	}
 	return i4SqErrs(errs, x, scales)
 }
+
+// EncodeSFP8 encodes the leading values of x (a multiple of 16 of them) as SFP8 codes of
+// float32(x·inv) as gemma.cpp's encoder does (package quantize's SFP8, magnitudes clamped to
+// 1.875), adding the error against the decoding times scale to s, and returns how many it
+// encoded: 0 on machines without the vector path. ok is false, and nothing counts as
+// encoded, when some |float32(x·inv)| exceeds limit (the caller reports it).
+func EncodeSFP8(codes []byte, x []float32, inv, limit, scale float32, s *EncodeSums) (n int, ok bool) {
+	if len(codes) < len(x) {
+		panic("kernel.EncodeSFP8: codes shorter than x")
+	}
+	return encodeSFP8(codes, x, inv, limit, scale, s)
+}
+
+// MaxAbsBits returns the largest bit pattern of |x[i]| (sign cleared): the bits of max |x[i]|
+// when every value is finite, at least 0x7F800000 when some value is ±Inf or NaN; 0 for an
+// empty slice.
+func MaxAbsBits(x []float32) uint32 {
+	n, m := maxAbsBits(x)
+	for _, v := range x[n:] {
+		m = max(m, math.Float32bits(v)&0x7fffffff)
+	}
+	return m
+}
+
+// EncodeFP8 encodes the leading values of x (a multiple of 16 of them; x finite) as OCP FP8
+// E4M3 codes of x/scale as package quantize's E4M3 does (ties to even, saturating at ±448),
+// adds the error against the decoding times scale to s, and returns how many it encoded: 0
+// on machines without the vector path. scale must be positive and finite.
+func EncodeFP8(codes []byte, x []float32, scale float32, s *EncodeSums) int {
+	if len(codes) < len(x) {
+		panic("kernel.EncodeFP8: codes shorter than x")
+	}
+	return encodeFP8(codes, x, scale, s)
+}

@@ -70,3 +70,57 @@ func i4SqErrs(errs []float64, x []float32, scales []float32) int {
 	i4ErrAVX512(&x[0], n, &scales[0], len(scales), &errs[0])
 	return n
 }
+
+// encSFP8AVX512 encodes n values (a multiple of 16) as SFP8 and reports whether every
+// |float32(w·inv)| stayed within limit.
+//
+//go:noescape
+func encSFP8AVX512(codes *byte, x *float32, n int, inv, limit, scale float32, sums *[3]float64) bool
+
+func encodeSFP8(codes []byte, x []float32, inv, limit, scale float32, s *EncodeSums) (int, bool) {
+	n := len(x) &^ 15
+	if !featAVX512.on() || n == 0 {
+		return 0, true
+	}
+	var sums [3]float64
+	if !encSFP8AVX512(&codes[0], &x[0], n, inv, limit, scale, &sums) {
+		return 0, false
+	}
+	s.N += int64(n)
+	s.Signal += sums[0]
+	s.Noise += sums[1]
+	s.MaxAbs = max(s.MaxAbs, sums[2])
+	return n, true
+}
+
+// maxAbsBitsAVX512 is MaxAbsBits over n values (a multiple of 64).
+//
+//go:noescape
+func maxAbsBitsAVX512(x *float32, n int) uint32
+
+func maxAbsBits(x []float32) (int, uint32) {
+	n := len(x) &^ 63
+	if !featAVX512.on() || n == 0 {
+		return 0, 0
+	}
+	return n, maxAbsBitsAVX512(&x[0], n)
+}
+
+// encFP8AVX512 encodes n values (a multiple of 16) as E4M3 codes of w/s.
+//
+//go:noescape
+func encFP8AVX512(codes *byte, x *float32, n int, s float32, sums *[3]float64)
+
+func encodeFP8(codes []byte, x []float32, scale float32, s *EncodeSums) int {
+	n := len(x) &^ 15
+	if !featAVX512.on() || n == 0 {
+		return 0
+	}
+	var sums [3]float64
+	encFP8AVX512(&codes[0], &x[0], n, scale, &sums)
+	s.N += int64(n)
+	s.Signal += sums[0]
+	s.Noise += sums[1]
+	s.MaxAbs = max(s.MaxAbs, sums[2])
+	return n
+}

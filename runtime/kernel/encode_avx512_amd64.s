@@ -331,3 +331,297 @@ i4elem:
 	JNZ           i4scale
 	VZEROUPPER
 	RET
+
+// func encSFP8AVX512(codes *byte, x *float32, n int, inv, limit, scale float32, sums *[3]float64) bool
+//
+// Per element (n a multiple of 16): y = float32(w·inv); false once any |y| > limit (the
+// codes are then incomplete). a = min(|y|, 1.875) as bits; t = a>>17 (bf16 truncation, its
+// mantissa LSB dropped: exponent·64 + 6 mantissa bits); t ≥ 119·64+60 takes 3 mantissa bits,
+// else 2, rounded to nearest even by t' = (t + half−1 + lsb) >> drop, the carry reaching the
+// exponent. Codes: 3 bits: 0x40 + t' − 960; 2 bits: 0 below t' = 416, 1 at 416 (the lifted
+// smallest value), 0x40 at 480, else t' − 416; the sign of y on nonzero codes. ŵ is the
+// code's value (t'<<20 or (code+416)<<21 as bits, signed) times scale.
+TEXT ·encSFP8AVX512(SB), NOSPLIT, $0-49
+	MOVQ         codes+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Z26
+	VBROADCASTSS limit+28(FP), Z25
+	VBROADCASTSS scale+32(FP), Z24
+	MOVQ         sums+40(FP), R9
+	SHRQ         $4, CX
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	MOVL         $0x3ff00000, AX
+	VPBROADCASTD AX, Z30
+	MOVL         $0x80000000, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $7676, AX
+	VPBROADCASTD AX, Z28
+	MOVQ         $0x7fffffffffffffff, AX
+	VPBROADCASTQ AX, Z27
+	MOVL         $1, AX
+	VPBROADCASTD AX, Z19
+	MOVL         $7, AX
+	VPBROADCASTD AX, Z18
+	MOVL         $3, AX
+	VPBROADCASTD AX, Z17
+	MOVL         $416, AX
+	VPBROADCASTD AX, Z16
+	MOVL         $896, AX
+	VPBROADCASTD AX, Z14
+	MOVL         $64, AX
+	VPBROADCASTD AX, Z13
+	VPXORQ       Z23, Z23, Z23
+	VPXORQ       Z20, Z20, Z20
+	VPXORQ       Z21, Z21, Z21
+	VPXORQ       Z22, Z22, Z22
+	VPXORQ       Z15, Z15, Z15
+	TESTQ        CX, CX
+	JZ           sfdone
+
+sfloop:
+	VMOVUPS    (SI), Z0
+	VMULPS     Z26, Z0, Z1
+	VPANDD     Z31, Z1, Z2
+	VPMAXUD    Z2, Z23, Z23
+	VPANDD     Z29, Z1, Z3
+	VPMINUD    Z30, Z2, Z2
+	VPSRLD     $17, Z2, Z4
+	VPCMPUD    $5, Z28, Z4, K1
+	VPSRLD     $4, Z4, Z5
+	VPANDD     Z19, Z5, Z5
+	VPADDD     Z5, Z4, Z5
+	VPADDD     Z18, Z5, Z5
+	VPSRLD     $4, Z5, Z5
+	VPSRLD     $3, Z4, Z6
+	VPANDD     Z19, Z6, Z6
+	VPADDD     Z6, Z4, Z6
+	VPADDD     Z17, Z6, Z6
+	VPSRLD     $3, Z6, Z6
+	VPSUBD     Z16, Z5, Z7
+	VPMAXSD    Z15, Z7, Z7
+	VPMINSD    Z13, Z7, Z7
+	VPCMPEQD   Z16, Z5, K2
+	VMOVDQA32  Z19, K2, Z7
+	VPSUBD     Z14, Z6, Z8
+	VPBLENDMD  Z8, Z7, K1, Z9
+	VPTESTMD   Z9, Z9, K3
+	VPSRLD     $24, Z3, Z10
+	VPORD      Z10, Z9, K3, Z9
+	VPMOVDB    Z9, (DI)
+	VPADDD     Z16, Z7, Z11
+	VPSLLD     $21, Z11, Z11
+	VPSLLD     $20, Z6, Z12
+	VMOVDQA32  Z12, K1, Z11
+	VMOVDQA32.Z Z11, K3, Z11
+	VPORD      Z3, Z11, K3, Z11
+	VMULPS     Z24, Z11, Z11
+	VCVTPS2PD     Y0, Z1
+	VCVTPS2PD     Y11, Z2
+	VSUBPD        Z2, Z1, Z2
+	VFMADD231PD   Z1, Z1, Z20
+	VFMADD231PD   Z2, Z2, Z21
+	VANDPD        Z27, Z2, Z2
+	VMAXPD        Z2, Z22, Z22
+	VEXTRACTF64X4 $1, Z0, Y1
+	VEXTRACTF64X4 $1, Z11, Y2
+	VCVTPS2PD     Y1, Z1
+	VCVTPS2PD     Y2, Z2
+	VSUBPD        Z2, Z1, Z2
+	VFMADD231PD   Z1, Z1, Z20
+	VFMADD231PD   Z2, Z2, Z21
+	VANDPD        Z27, Z2, Z2
+	VMAXPD        Z2, Z22, Z22
+	ADDQ       $64, SI
+	ADDQ       $16, DI
+	DECQ       CX
+	JNZ        sfloop
+
+sfdone:
+	// Lane maxima of |y| against the limit.
+	VPCMPUD       $6, Z25, Z23, K4
+	KORTESTW      K4, K4
+	SETEQ         ret+48(FP)
+	VEXTRACTF64X4 $1, Z20, Y23
+	VADDPD        Y23, Y20, Y20
+	VEXTRACTF64X2 $1, Y20, X23
+	VADDPD        X23, X20, X20
+	VPERMILPD     $1, X20, X23
+	VADDSD        X23, X20, X20
+	VADDSD        (R9), X20, X20
+	VMOVSD        X20, (R9)
+	VEXTRACTF64X4 $1, Z21, Y23
+	VADDPD        Y23, Y21, Y21
+	VEXTRACTF64X2 $1, Y21, X23
+	VADDPD        X23, X21, X21
+	VPERMILPD     $1, X21, X23
+	VADDSD        X23, X21, X21
+	VADDSD        8(R9), X21, X21
+	VMOVSD        X21, 8(R9)
+	VEXTRACTF64X4 $1, Z22, Y23
+	VMAXPD        Y23, Y22, Y22
+	VEXTRACTF64X2 $1, Y22, X23
+	VMAXPD        X23, X22, X22
+	VPERMILPD     $1, X22, X23
+	VMAXSD        X23, X22, X22
+	VMAXSD        16(R9), X22, X22
+	VMOVSD        X22, 16(R9)
+	VZEROUPPER
+	RET
+
+// func maxAbsBitsAVX512(x *float32, n int) uint32
+TEXT ·maxAbsBitsAVX512(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	SHRQ         $6, CX
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	VPXORQ       Z4, Z4, Z4
+	VPXORQ       Z5, Z5, Z5
+
+maloop:
+	VPANDD  (SI), Z31, Z0
+	VPANDD  64(SI), Z31, Z1
+	VPANDD  128(SI), Z31, Z2
+	VPANDD  192(SI), Z31, Z3
+	VPMAXUD Z0, Z4, Z4
+	VPMAXUD Z1, Z5, Z5
+	VPMAXUD Z2, Z4, Z4
+	VPMAXUD Z3, Z5, Z5
+	ADDQ    $256, SI
+	DECQ    CX
+	JNZ     maloop
+	VPMAXUD       Z5, Z4, Z4
+	VEXTRACTI64X4 $1, Z4, Y5
+	VPMAXUD       Y5, Y4, Y4
+	VEXTRACTI128  $1, Y4, X5
+	VPMAXUD       X5, X4, X4
+	VPSHUFD       $0x4e, X4, X5
+	VPMAXUD       X5, X4, X4
+	VPSHUFD       $0xb1, X4, X5
+	VPMAXUD       X5, X4, X4
+	VMOVD         X4, AX
+	MOVL          AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func encFP8AVX512(codes *byte, x *float32, n int, s float32, sums *[3]float64)
+//
+// Per element (n a multiple of 16): y = w/s; a = |y| as bits; a ≥ 448 saturates to 0x7E;
+// a < 2⁻⁶ gives the subnormal code rne(|y|·512); else code = ((a + 0x7FFFF + lsb) >> 20) − 960
+// (round to nearest even on the 20 dropped bits, the carry reaching the exponent); the sign
+// of y on every code. ŵ = value(code)·s.
+TEXT ·encFP8AVX512(SB), NOSPLIT, $0-40
+	MOVQ         codes+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS s+24(FP), Z26
+	MOVQ         sums+32(FP), R9
+	SHRQ         $4, CX
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	MOVL         $0x80000000, AX
+	VPBROADCASTD AX, Z29
+	MOVL         $0x43e00000, AX // 448
+	VPBROADCASTD AX, Z28
+	MOVL         $0x3c800000, AX // 2⁻⁶
+	VPBROADCASTD AX, Z25
+	MOVL         $0x44000000, AX // 512
+	VPBROADCASTD AX, Z24
+	MOVL         $0x3b000000, AX // 2⁻⁹
+	VPBROADCASTD AX, Z23
+	MOVL         $0x7ffff, AX
+	VPBROADCASTD AX, Z19
+	MOVL         $1, AX
+	VPBROADCASTD AX, Z18
+	MOVL         $960, AX
+	VPBROADCASTD AX, Z17
+	MOVL         $0x7e, AX
+	VPBROADCASTD AX, Z16
+	MOVQ         $0x7fffffffffffffff, AX
+	VPBROADCASTQ AX, Z27
+	VPXORQ       Z20, Z20, Z20
+	VPXORQ       Z21, Z21, Z21
+	VPXORQ       Z22, Z22, Z22
+	TESTQ        CX, CX
+	JZ           f8done
+
+f8loop:
+	VMOVUPS     (SI), Z0
+	VDIVPS      Z26, Z0, Z1
+	VPANDD      Z31, Z1, Z2
+	VPANDD      Z29, Z1, Z3
+	// normal: rounded bits Z5, code Z6
+	VPSRLD      $20, Z2, Z4
+	VPANDD      Z18, Z4, Z4
+	VPADDD      Z4, Z2, Z5
+	VPADDD      Z19, Z5, Z5
+	VPSRLD      $20, Z5, Z6
+	VPSLLD      $20, Z6, Z5
+	VPSUBD      Z17, Z6, Z6
+	// subnormal: q = rne(|y|·512), value q·2⁻⁹
+	VPCMPUD     $1, Z25, Z2, K1
+	VMULPS      Z24, Z2, Z7
+	VRNDSCALEPS $0, Z7, Z7
+	VCVTPS2DQ   Z7, Z8
+	VMULPS      Z23, Z7, Z7
+	VMOVDQA32   Z8, K1, Z6
+	VMOVDQA32   Z7, K1, Z5
+	// saturation
+	VPCMPUD     $5, Z28, Z2, K2
+	VMOVDQA32   Z16, K2, Z6
+	VMOVDQA32   Z28, K2, Z5
+	VPSRLD      $24, Z3, Z9
+	VPORD       Z9, Z6, Z6
+	VPMOVDB     Z6, (DI)
+	VPORD       Z3, Z5, Z5
+	VMULPS      Z26, Z5, Z11
+	VCVTPS2PD     Y0, Z1
+	VCVTPS2PD     Y11, Z2
+	VSUBPD        Z2, Z1, Z2
+	VFMADD231PD   Z1, Z1, Z20
+	VFMADD231PD   Z2, Z2, Z21
+	VANDPD        Z27, Z2, Z2
+	VMAXPD        Z2, Z22, Z22
+	VEXTRACTF64X4 $1, Z0, Y1
+	VEXTRACTF64X4 $1, Z11, Y2
+	VCVTPS2PD     Y1, Z1
+	VCVTPS2PD     Y2, Z2
+	VSUBPD        Z2, Z1, Z2
+	VFMADD231PD   Z1, Z1, Z20
+	VFMADD231PD   Z2, Z2, Z21
+	VANDPD        Z27, Z2, Z2
+	VMAXPD        Z2, Z22, Z22
+	ADDQ        $64, SI
+	ADDQ        $16, DI
+	DECQ        CX
+	JNZ         f8loop
+
+f8done:
+	VEXTRACTF64X4 $1, Z20, Y23
+	VADDPD        Y23, Y20, Y20
+	VEXTRACTF64X2 $1, Y20, X23
+	VADDPD        X23, X20, X20
+	VPERMILPD     $1, X20, X23
+	VADDSD        X23, X20, X20
+	VADDSD        (R9), X20, X20
+	VMOVSD        X20, (R9)
+	VEXTRACTF64X4 $1, Z21, Y23
+	VADDPD        Y23, Y21, Y21
+	VEXTRACTF64X2 $1, Y21, X23
+	VADDPD        X23, X21, X21
+	VPERMILPD     $1, X21, X23
+	VADDSD        X23, X21, X21
+	VADDSD        8(R9), X21, X21
+	VMOVSD        X21, 8(R9)
+	VEXTRACTF64X4 $1, Z22, Y23
+	VMAXPD        Y23, Y22, Y22
+	VEXTRACTF64X2 $1, Y22, X23
+	VMAXPD        X23, X22, X22
+	VPERMILPD     $1, X22, X23
+	VMAXSD        X23, X22, X22
+	VMAXSD        16(R9), X22, X22
+	VMOVSD        X22, 16(R9)
+	VZEROUPPER
+	RET

@@ -35,3 +35,34 @@ func widenLengths(t *testing.T, src []byte) {
 		}
 	}
 }
+
+// TestMaxAbsBits checks lengths around the vector width against a loop, with a NaN, an
+// infinity or neither placed anywhere.
+func TestMaxAbsBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, off := range [][]feature{nil, {featAVX512}} {
+		restore := disableFeatures(off...)
+		for n := 0; n <= 200; n++ {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			if n > 0 {
+				switch n % 3 {
+				case 1:
+					x[rng.IntN(n)] = float32(math.NaN())
+				case 2:
+					x[rng.IntN(n)] = float32(math.Inf(-1))
+				}
+			}
+			var want uint32
+			for _, v := range x {
+				want = max(want, math.Float32bits(v)&0x7fffffff)
+			}
+			if got := MaxAbsBits(x); got != want {
+				t.Fatalf("n=%d (off %v): %#x, want %#x", n, off, got, want)
+			}
+		}
+		restore()
+	}
+}
