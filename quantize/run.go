@@ -140,7 +140,21 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 		var stats *ErrorStats
 		if pt.raw != nil {
 			if err := w.WriteTensor(s.Name, pt.t, s.Shape, pt.scale, func(wr io.Writer) error {
-				write := func() error { _, err := wr.Write(pt.raw); return err }
+				write := func() error {
+					// In pieces, each released once written: a copied tensor does not stay
+					// resident (the embedding alone is hundreds of MB).
+					rel, _ := job.Src.(rangeReleaser)
+					for off := 0; off < len(pt.raw); off += rawPiece {
+						end := min(off+rawPiece, len(pt.raw))
+						if _, err := wr.Write(pt.raw[off:end]); err != nil {
+							return err
+						}
+						if rel != nil {
+							rel.ReleaseRange(s.Name, int64(off)-releaseSlack, int64(end))
+						}
+					}
+					return nil
+				}
 				if g, ok := job.Src.(guarded); ok {
 					return g.Guard(write)
 				}
@@ -310,6 +324,22 @@ func (s FileSource) ReadRows(name string, row0 int, dst []float32) error {
 // them, which the previous piece's release may already have passed. Pages ahead of the rows
 // are released by the read of the next rows, the rest by [FileSource.Done].
 const releaseSlack = 4 << 20
+
+// rangeReleaser is a [Source] that can drop the pages of part of a tensor's raw payload.
+type rangeReleaser interface {
+	ReleaseRange(name string, lo, hi int64)
+}
+
+// rawPiece is how much of a copied payload is written between releases.
+const rawPiece = 8 << 20
+
+// ReleaseRange drops the pages of bytes [lo, hi) of the named tensor's payload from the
+// resident set (Run calls it as it copies a payload unchanged).
+func (s FileSource) ReleaseRange(name string, lo, hi int64) {
+	if t, ok := s.F.Tensor(name); ok {
+		s.F.Release(t, lo, hi)
+	}
+}
 
 // Verify checks the named tensor's payload checksum ahead of its reads (the pipeline calls
 // it once per tensor, so that parallel readers do not each verify it).
