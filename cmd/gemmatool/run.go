@@ -205,7 +205,8 @@ func runAction(c *cli.Context) error {
 	if c.Float64("temp") < 0 || c.Int("top-k") < 0 || c.Float64("top-p") < 0 || c.Float64("min-p") < 0 || c.Float64("repeat-penalty") < 0 || c.Int("max-tokens") < 0 {
 		return usageError("run: --temp, --top-k, --top-p, --min-p, --repeat-penalty and --max-tokens must not be negative")
 	}
-	lm, err := openModel(c.String("model"), true, true, !c.Bool("mmap"), stderr)
+	resident := residentFor(c.Bool("mmap"), c.Int("max-tokens"))
+	lm, err := openModel(c.String("model"), true, true, resident, stderr)
 	if err != nil {
 		return err
 	}
@@ -278,6 +279,14 @@ func runAction(c *cli.Context) error {
 		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %.1f MB, %d threads\n",
 			lm.f.Path, cfg.NumLayers, cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.SlidingWindow, m.VocabRows(),
 			float64(m.WeightBytes())/1e6, ex.NumThreads())
+		switch {
+		case m.Resident():
+			fmt.Fprintf(stderr, "weights: copied into huge-page memory\n")
+		case !resident && !c.Bool("mmap"):
+			fmt.Fprintf(stderr, "weights: read in place from the file mapping (a run of fewer than %d tokens would not win back the copy)\n", residentMinTokens)
+		default:
+			fmt.Fprintf(stderr, "weights: read in place from the file mapping\n")
+		}
 		fmt.Fprintf(stderr, "prompt: %d tokens; sampling: temp %g top-k %d top-p %g min-p %g repeat-penalty %g seed %d\n",
 			len(ids), c.Float64("temp"), c.Int("top-k"), c.Float64("top-p"), c.Float64("min-p"), c.Float64("repeat-penalty"), seed)
 	}
@@ -335,5 +344,16 @@ func runAction(c *cli.Context) error {
 	return werr
 }
 
+// residentMinTokens is the shortest generation for which run copies the weights into
+// huge-page memory: the copy costs about as much as ~100 tokens of the decode time it saves
+// (a few percent per token), so shorter runs read the weights in place and start at once.
+const residentMinTokens = 128
+
+// residentFor says whether run copies the weights: not with --mmap, not for a run of fewer
+// than residentMinTokens tokens (maxTokens 0 means until EOS or a full context).
+func residentFor(mmap bool, maxTokens int) bool {
+	return !mmap && (maxTokens == 0 || maxTokens >= residentMinTokens)
+}
+
 // mmapFlag opts out of copying the weights into huge-page memory at load (run, bench).
-var mmapFlag = &cli.BoolFlag{Name: "mmap", Usage: "read the weights in place from the file mapping instead of copying them into huge-page memory at load: starts at once and shares the page cache with other processes, but decode is slower (see README)"}
+var mmapFlag = &cli.BoolFlag{Name: "mmap", Usage: "read the weights in place from the file mapping instead of copying them into huge-page memory at load: starts at once and shares the page cache with other processes, but decode is slower (see README); run does this by itself for --max-tokens below 128"}
