@@ -52,7 +52,7 @@ Example:
 			&cli.Float64Flag{Name: "min-p", Value: 0, Usage: "drop tokens below this fraction of the best one's probability (0: off)"},
 			&cli.Float64Flag{Name: "repeat-penalty", Value: 1, Usage: "repetition penalty (1: off)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "random seed (default: from the clock)"},
-			&cli.IntFlag{Name: "ctx", Usage: "context length (default: the model's maximum)"},
+			&cli.IntFlag{Name: "ctx", Usage: "context length (default: the model's maximum, or the largest whose KV cache fits in the available memory beside the weights)"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of streaming text"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print model, prompt and KV cache details on stderr"},
@@ -269,12 +269,17 @@ func runAction(c *cli.Context) error {
 		Temperature: c.Float64("temp"), TopK: c.Int("top-k"), TopP: c.Float64("top-p"), MinP: c.Float64("min-p"),
 		RepetitionPenalty: c.Float64("repeat-penalty"), Seed: seed, Limit: limit,
 	})
-	s := m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx"), Exec: ex})
+	ctx, err := fitContext(m, c.Int("ctx"), c.IsSet("ctx"), stderr)
+	if err != nil {
+		return err
+	}
+	s := m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex})
 	if len(ids) >= s.MaxContext() {
 		return fmt.Errorf("run: the prompt has %d tokens, the context holds %d", len(ids), s.MaxContext())
 	}
 	verbose := c.Bool("verbose")
 	if verbose {
+		fmt.Fprintf(stderr, "context: %d positions, KV cache (f32) up to %.1f MB\n", s.MaxContext(), float64(m.KVCacheBytes(s.MaxContext()))/1e6)
 		cfg := m.Config
 		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %.1f MB, %d threads\n",
 			lm.f.Path, cfg.NumLayers, cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.SlidingWindow, m.VocabRows(),
