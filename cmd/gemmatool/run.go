@@ -88,33 +88,49 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 		return nil, err
 	}
 	l := &loadedModel{f: f}
+	// The tokenizer (decompressing and parsing tokenizer.json) loads while the weights do.
+	type tokResult struct {
+		tok *tokenizer.Tokenizer
+		err error
+	}
+	tokc := make(chan tokResult, 1)
+	if tok {
+		go func() {
+			t, err := embeddedTokenizer(f)
+			tokc <- tokResult{t, err}
+		}()
+	} else {
+		tokc <- tokResult{}
+	}
+	var loadErr error
 	if decoder {
 		log := newWarnLogger(stderr)
-		if l.m, err = runtime.Load(f, &runtime.LoadOptions{Logger: log, Resident: resident}); err != nil {
-			f.Close()
-			return nil, err
-		}
+		l.m, loadErr = runtime.Load(f, &runtime.LoadOptions{Logger: log, Resident: resident})
 	}
-	if !tok {
-		return l, nil
-	}
-	tj, ok, err := f.EmbeddedFile("tokenizer.json")
-	if err != nil {
+	tr := <-tokc
+	if err := errors.Join(loadErr, tr.err); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if ok {
-		tc, _, err := f.EmbeddedFile("tokenizer_config.json")
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		if l.tok, err = tokenizer.Load(tj, tc); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
+	l.tok = tr.tok
 	return l, nil
+}
+
+// embeddedTokenizer loads the tokenizer embedded in f (nil when there is none).
+func embeddedTokenizer(f *format.File) (*tokenizer.Tokenizer, error) {
+	tj, ok, err := f.EmbeddedFile("tokenizer.json")
+	if err != nil || !ok {
+		return nil, err
+	}
+	tc, _, err := f.EmbeddedFile("tokenizer_config.json")
+	if err != nil {
+		return nil, err
+	}
+	t, err := tokenizer.Load(tj, tc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	return t, nil
 }
 
 // needTokenizer returns the tokenizer or an error naming the file.
