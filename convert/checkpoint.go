@@ -15,7 +15,6 @@ import (
 
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
-	"github.com/x448/float16"
 )
 
 // File names of a Hugging Face checkpoint directory.
@@ -366,9 +365,9 @@ const releaseSlack = 4 << 20
 func decodeOne(b []byte, t format.DType) float32 {
 	switch t {
 	case format.BF16:
-		return math.Float32frombits(uint32(binary.LittleEndian.Uint16(b)) << 16)
+		return format.BF16ToFloat32(binary.LittleEndian.Uint16(b))
 	case format.F16:
-		return float16.Frombits(binary.LittleEndian.Uint16(b)).Float32()
+		return format.F16ToFloat32(binary.LittleEndian.Uint16(b))
 	}
 	return math.Float32frombits(binary.LittleEndian.Uint32(b))
 }
@@ -380,7 +379,7 @@ func decode(dst []float32, src []byte, t format.DType) {
 		kernel.WidenBF16(dst, src)
 	case format.F16:
 		for i := range dst {
-			dst[i] = float16.Frombits(binary.LittleEndian.Uint16(src[2*i:])).Float32()
+			dst[i] = format.F16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
 		}
 	default:
 		for i := range dst {
@@ -395,15 +394,15 @@ func encode(dst []byte, src []float32, t format.DType) (overflow int) {
 	switch t {
 	case format.BF16:
 		for i, f := range src {
-			binary.LittleEndian.PutUint16(dst[2*i:], bf16(f))
+			binary.LittleEndian.PutUint16(dst[2*i:], format.Float32ToBF16(f))
 		}
 	case format.F16:
 		for i, f := range src {
-			h := float16.Fromfloat32(f)
-			if h.IsInf(0) && !math.IsInf(float64(f), 0) {
+			h := format.Float32ToF16(f)
+			if h&0x7fff == 0x7c00 && !math.IsInf(float64(f), 0) {
 				overflow++
 			}
-			binary.LittleEndian.PutUint16(dst[2*i:], uint16(h))
+			binary.LittleEndian.PutUint16(dst[2*i:], h)
 		}
 	default:
 		for i, f := range src {
@@ -411,15 +410,6 @@ func encode(dst []byte, src []float32, t format.DType) (overflow int) {
 		}
 	}
 	return overflow
-}
-
-// bf16 rounds f to bfloat16, to nearest with ties to even; NaN stays a quiet NaN.
-func bf16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7FFFFFFF > 0x7F800000 {
-		return uint16(b>>16) | 0x40
-	}
-	return uint16((b + 0x7FFF + (b>>16)&1) >> 16)
 }
 
 // hashFile streams a file through SHA-256 with read(2) (not the mapping, so hashing adds

@@ -340,7 +340,7 @@ func TestSharded(t *testing.T) {
 				m[k] = v
 			}
 			tt.edit(m)
-			if err := testutil.WriteIndex(filepath.Join(d, "model.safetensors.index.json"), 0, m); err != nil {
+			if err := convert.WriteIndex(filepath.Join(d, "model.safetensors.index.json"), 0, m); err != nil {
 				t.Fatal(err)
 			}
 			out := filepath.Join(t.TempDir(), "o.gmt")
@@ -563,7 +563,7 @@ func TestSynthConvert(t *testing.T) {
 		t.Skip("writes and converts a 700 MB checkpoint")
 	}
 	dir := filepath.Join(t.TempDir(), "s1b")
-	res, err := testutil.Synth(dir, testutil.SynthOptions{Size: "1b", Layers: 2, Seed: 7, NoTokenizer: true}, nil)
+	res, err := convert.Synth(dir, convert.SynthOptions{Size: "1b", Layers: 2, Seed: 7, NoTokenizer: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

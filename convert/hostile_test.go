@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,5 +127,28 @@ func TestBadAuxAndConfig(t *testing.T) {
 				t.Errorf("left in the output directory: %v", ents)
 			}
 		})
+	}
+}
+
+// TestOversizedAuxRefusedUpFront: a 300 MB tokenizer.json (sparse, so the test writes
+// nothing) is refused from its size before any of it is read.
+func TestOversizedAuxRefusedUpFront(t *testing.T) {
+	dir := copyGolden(t, "a_text_1b_like")
+	p := filepath.Join(dir, "tokenizer.json")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(300 << 20)
+	f.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = convert.Run(dir, filepath.Join(t.TempDir(), "out.gmt"), convert.Options{}, nil)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "tokenizer.json") || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("Run with a 300 MB tokenizer.json = %v, want a size-limit error naming it", err)
+	}
+	if a := after.TotalAlloc - before.TotalAlloc; a > 64<<20 {
+		t.Errorf("refusing it allocated %d MiB", a>>20)
 	}
 }

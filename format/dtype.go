@@ -174,6 +174,9 @@ func LayoutOf(t DType, shape []int64) (Layout, error) {
 	if len(shape) < 2 {
 		return Layout{}, fmt.Errorf("type %v needs a matrix (rank >= 2), shape is %v", t, shape)
 	}
+	if sb, ok := superBlocks[t]; ok {
+		return kLayout(l, sb, shape)
+	}
 	switch t {
 	case Q8_0, Q4_0:
 		if l.Cols%BlockSize != 0 {
@@ -222,6 +225,9 @@ func (t DType) GGUFType() int {
 		return 2
 	case Q8_0:
 		return 8
+	}
+	if sb, ok := superBlocks[t]; ok {
+		return sb.gguf
 	}
 	return -1
 }

@@ -36,7 +36,7 @@ func Map(path string) (*Mapped, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", FileKind(st.Mode()))}
 	}
 	fh, err := os.Open(path)
 	if err != nil {
@@ -47,30 +47,13 @@ func Map(path string) (*Mapped, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", FileKind(st.Mode()))}
 	}
 	data, unmap, err := mapFile(fh, st.Size())
 	if err != nil {
 		return nil, &fs.PathError{Op: "mmap", Path: path, Err: err}
 	}
 	return &Mapped{path: path, data: data, unmap: unmap}, nil
-}
-
-// fileKind names a non-regular file mode for an error message.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	}
-	return "mode " + m.String()
 }
 
 // RegularFile returns an error unless path names a regular file (after following links):
@@ -82,7 +65,7 @@ func RegularFile(path string) error {
 		return err
 	}
 	if !st.Mode().IsRegular() {
-		return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))}
+		return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", FileKind(st.Mode()))}
 	}
 	return nil
 }

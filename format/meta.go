@@ -79,8 +79,65 @@ type Quantization struct {
 	Rules []PolicyRule `json:"rules"`
 	// I4Scale is the per-channel int4 scale rule ("search" or "absmax") when I4 is used.
 	I4Scale string `json:"i4_scale,omitempty"`
+	// Budget is the per-tensor type choice of quantize --target-bpw (nil: none).
+	Budget *BudgetInfo `json:"budget,omitempty"`
+	// Smooth describes the equivalent transforms folded into the weights (nil: none).
+	Smooth *SmoothInfo `json:"smooth,omitempty"`
+	// Imatrix describes the importance matrix the encoders were weighted with (nil: none).
+	Imatrix *ImatrixInfo `json:"imatrix,omitempty"`
 	// Tensors has one entry per tensor whose type changed.
 	Tensors []TensorError `json:"tensors"`
+}
+
+// BudgetInfo records a size-budget recipe: the target and achieved bits per weight of the
+// decoder's linear weights, how the tensors' gains were obtained, and each tensor's type.
+type BudgetInfo struct {
+	TargetBPW float64        `json:"target_bpw"`
+	BPW       float64        `json:"bpw"`
+	GainFrom  string         `json:"gain_from"`
+	Tensors   []BudgetChoice `json:"tensors"`
+}
+
+// BudgetChoice is one tensor of a [BudgetInfo]: its type, bits per weight and measured gain.
+type BudgetChoice struct {
+	Name  string  `json:"name"`
+	DType string  `json:"dtype"`
+	BPW   float64 `json:"bpw"`
+	Gain  float64 `json:"gain"`
+}
+
+// SmoothInfo records the equivalent transforms (quantize --smooth): per layer and place
+// ("attn": input_layernorm → q/k/v, "ffn": pre_feedforward_layernorm → gate/up, "down": up rows
+// ↔ down columns, "v": v rows ↔ o columns) the chosen α, how many channels were scaled, the
+// largest |exponent| and the exponents k_c themselves (scale 2^k_c; empty when none), and the
+// proxy error ratio the search measured.
+type SmoothInfo struct {
+	Method string        `json:"method"`
+	Note   string        `json:"note,omitempty"`
+	Groups []SmoothGroup `json:"groups"`
+}
+
+// SmoothGroup is one layer and place of a [SmoothInfo].
+type SmoothGroup struct {
+	Layer      int     `json:"layer"`
+	Place      string  `json:"place"`
+	Alpha      float64 `json:"alpha"`
+	Scaled     int     `json:"scaled"`
+	MaxExp     int     `json:"max_exp"`
+	ErrorRatio float64 `json:"error_ratio"`
+	Exponents  []int8  `json:"exponents,omitempty"`
+}
+
+// ImatrixInfo records the calibration behind importance-weighted encoding: the file, the
+// texts it was measured on, the windows and their length, and how many weights it covered.
+// With it, Q4_0 holds llama.cpp's weighted Q4_0 choice of scales (same bytes layout) and I4 the
+// weighted clipping search.
+type ImatrixInfo struct {
+	File      string   `json:"file"`
+	Datasets  []string `json:"datasets,omitempty"`
+	Chunks    int      `json:"chunks"`
+	ChunkSize int      `json:"chunk_size"`
+	Weighted  int      `json:"weighted_tensors"`
 }
 
 // PolicyRule maps a glob over canonical tensor names to a type.
@@ -99,6 +156,9 @@ type TensorError struct {
 	RelL2  float64 `json:"rel_l2"`
 	SNRdB  float64 `json:"snr_db"`
 	MaxAbs float64 `json:"max_abs"`
+	// WRelL2 is the importance-weighted relative error √(Σqw·(w−ŵ)²/Σqw·w²) (qw the column's
+	// mean x² from the imatrix), present when the tensor was weighted.
+	WRelL2 float64 `json:"w_rel_l2,omitempty"`
 }
 
 // MarshalJSON writes an infinite SNR (lossless) as null's stand-in 999.

@@ -72,67 +72,19 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/x448/float16"
 )
 
-// F16ToFloat32 widens an IEEE binary16 value (exact, subnormals included).
-func F16ToFloat32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1F
-	man := uint32(h) & 0x3FF
-	switch {
-	case exp == 0x1F: // Inf or NaN; NaN payload kept in the top mantissa bits
-		return math.Float32frombits(sign | 0x7F800000 | man<<13)
-	case exp != 0:
-		return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
-	case man == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal: man · 2⁻²⁴, exactly representable as a normal float32.
-	f := float32(man) * (1.0 / (1 << 24))
-	return math.Float32frombits(sign | math.Float32bits(f))
-}
+// F16ToFloat32 widens an IEEE binary16 value (exact, subnormals included; a signalling NaN
+// becomes quiet, as VCVTPH2PS makes it). github.com/x448/float16 is the project's one f16
+// codec: the kernels decode f16 with VCVTPH2PS in assembly and with this function in Go.
+func F16ToFloat32(h uint16) float32 { return float16.Frombits(h).Float32() }
 
 // Float32ToF16 rounds f to IEEE binary16, to nearest with ties to even, with subnormals;
-// magnitudes that round beyond 65504 become ±Inf and NaN becomes a quiet NaN. This is the f16()
-// of the quantization spec (ggml's conversion).
-func Float32ToF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int(b>>23) & 0xFF
-	man := b & 0x7FFFFF
-	if exp == 0xFF {
-		if man != 0 {
-			return sign | 0x7E00 | uint16(man>>13)
-		}
-		return sign | 0x7C00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1F {
-		return sign | 0x7C00
-	}
-	if e <= 0 {
-		// f16 subnormal range: count units of 2⁻²⁴. Float32 values below 2⁻²⁵ (this includes
-		// float32 subnormals) round to zero; 2⁻²⁵ itself is a tie and goes to even (zero).
-		if e < -10 {
-			return sign
-		}
-		m := man | 0x800000
-		shift := uint(14 - e)
-		q := m >> shift
-		rem := m & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || rem == half && q&1 == 1 {
-			q++
-		}
-		return sign | uint16(q)
-	}
-	q := uint32(e)<<10 | man>>13
-	rem := man & 0x1FFF
-	if rem > 0x1000 || rem == 0x1000 && q&1 == 1 {
-		q++ // may carry into the exponent, up to 0x7C00 = Inf
-	}
-	return sign | uint16(q)
-}
+// magnitudes that round beyond 65504 become ±Inf and NaN becomes a quiet NaN. This is the f16() of the
+// quantization spec (ggml's conversion).
+func Float32ToF16(f float32) uint16 { return uint16(float16.Fromfloat32(f)) }
 
 // BF16ToFloat32 widens a bfloat16 value (exact: the bits become the top half of a float32).
 func BF16ToFloat32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
@@ -224,6 +176,10 @@ func DecodeRow(dst []float32, t DType, l Layout, payload []byte, row int, tensor
 	}
 	r := int64(row)
 	codes := payload[l.CodesOff+r*l.RowStride : l.CodesOff+(r+1)*l.RowStride]
+	if _, ok := superBlocks[t]; ok {
+		decodeKRow(dst, l, payload, row)
+		return
+	}
 	switch t {
 	case F32:
 		for i := range dst {

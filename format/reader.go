@@ -8,7 +8,9 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -19,7 +21,7 @@ import (
 const (
 	Magic            = "GMTF\r\n\x1a\n"
 	VersionMajor     = 1
-	VersionMinor     = 0
+	VersionMinor     = 1
 	HeaderSize       = 64
 	Alignment        = 64
 	SectionEntrySize = 64
@@ -92,10 +94,12 @@ type File struct {
 	opts     Options
 }
 
-// Open maps path and validates the header, section table, metadata and tensor directory:
-// every payload lies inside the data region, starts at a multiple of [Alignment], has the
-// length its type and shape imply, and overlaps no other payload. Checksums of payloads are
-// verified only by [File.VerifyChecksums].
+// Open maps path (a regular file; see [Map]) and validates the header, section table,
+// metadata and tensor directory: every payload lies inside the data region, starts at a
+// multiple of [Alignment], has the length its type and shape imply, and overlaps no other
+// payload; and every other rule doc.go states as checked at open (reserved bytes, section
+// names and flags, padding, scales, the model configuration against the tensor shapes).
+// Checksums of payloads are verified only by [File.VerifyChecksums] and [File.VerifyTensor].
 func Open(path string, opts *Options) (*File, error) {
 	var o Options
 	if opts != nil {
@@ -153,6 +157,11 @@ func (f *File) parse() error {
 	if fl := binary.LittleEndian.Uint32(h[12:]); fl != 0 {
 		return f.errf(12, "", ErrUnsupported, "header flags %#x, want 0", fl)
 	}
+	for i, c := range h[40:HeaderSize] {
+		if c != 0 {
+			return f.errf(int64(40+i), "", ErrFormat, "reserved header byte %d is %#02x, want 0", 40+i, c)
+		}
+	}
 	tableOff := binary.LittleEndian.Uint64(h[16:])
 	count := binary.LittleEndian.Uint32(h[24:])
 	tableCRC := binary.LittleEndian.Uint32(h[28:])
@@ -167,11 +176,15 @@ func (f *File) parse() error {
 	if tableOff < HeaderSize || tableOff > uint64(size) || tableLen > uint64(size)-tableOff {
 		return f.errf(16, "", ErrFormat, "section table [%#x, +%d) outside the file (size %#x)", tableOff, tableLen, size)
 	}
+	if tableOff%8 != 0 {
+		return f.errf(16, "", ErrFormat, "section table offset %#x not a multiple of 8", tableOff)
+	}
 	table := f.data[tableOff : tableOff+tableLen]
 	if crc32.Checksum(table, castagnoli) != tableCRC {
 		return f.errf(int64(tableOff), "", ErrChecksum, "section table checksum mismatch")
 	}
 	var meta, dir *sectionEntry
+	files := map[string]bool{}
 	for i := 0; i < int(count); i++ {
 		b := table[i*SectionEntrySize:]
 		off := int64(tableOff) + int64(i*SectionEntrySize)
@@ -179,6 +192,12 @@ func (f *File) parse() error {
 			Offset: int64(binary.LittleEndian.Uint64(b[8:])), Stored: int64(binary.LittleEndian.Uint64(b[16:])),
 			Raw: int64(binary.LittleEndian.Uint64(b[24:])), CRC: binary.LittleEndian.Uint32(b[32:]),
 			Name: string(bytes.TrimRight(b[36:64], "\x00"))}
+		if s.Name == "" || strings.IndexByte(s.Name, 0) >= 0 || !utf8.ValidString(s.Name) {
+			return f.errf(off+36, "", ErrFormat, "section %d name %q: want non-empty UTF-8 followed only by NUL padding", i, s.Name)
+		}
+		if s.Offset%8 != 0 {
+			return f.errf(off+8, "", ErrFormat, "section %q offset %#x not a multiple of 8", s.Name, s.Offset)
+		}
 		if s.Offset < HeaderSize || s.Offset > int64(tableOff) || s.Stored < 0 || s.Stored > int64(tableOff)-s.Offset {
 			return f.errf(off, "", ErrFormat, "section %q [%#x, +%d) outside the sections region [%#x, %#x)", s.Name, s.Offset, s.Stored, HeaderSize, tableOff)
 		}
@@ -188,6 +207,9 @@ func (f *File) parse() error {
 		if s.Flags&^(sectionZstd|sectionRequired) != 0 {
 			return f.errf(off+4, "", ErrUnsupported, "section %q has unknown flags %#x", s.Name, s.Flags)
 		}
+		if s.Raw > max(minRatioCap, maxRatio*s.Stored) {
+			return f.errf(off, "", ErrFormat, "section %q claims %d bytes from %d stored: beyond %d× compression (and above %d bytes)", s.Name, s.Raw, s.Stored, maxRatio, minRatioCap)
+		}
 		if s.Flags&sectionZstd == 0 && s.Raw != s.Stored {
 			return f.errf(off, "", ErrFormat, "uncompressed section %q: raw size %d != stored %d", s.Name, s.Raw, s.Stored)
 		}
@@ -196,13 +218,26 @@ func (f *File) parse() error {
 			if meta != nil {
 				return f.errf(off, "", ErrFormat, "two metadata sections")
 			}
+			if s.Name != "meta" || s.Flags != sectionZstd|sectionRequired {
+				return f.errf(off, "", ErrFormat, "metadata section %q with flags %#x, want name \"meta\" and flags %#x (zstd, required)", s.Name, s.Flags, sectionZstd|sectionRequired)
+			}
 			meta = &s
 		case SectionTensors:
 			if dir != nil {
 				return f.errf(off, "", ErrFormat, "two tensor directories")
 			}
+			if s.Name != "tensors" || s.Flags != sectionRequired {
+				return f.errf(off, "", ErrFormat, "tensor directory section %q with flags %#x, want name \"tensors\" and flags %#x (required, not compressed)", s.Name, s.Flags, sectionRequired)
+			}
 			dir = &s
 		case SectionFile:
+			if s.Flags&sectionZstd == 0 {
+				return f.errf(off+4, "", ErrFormat, "embedded file %q is not zstd-compressed (flags %#x)", s.Name, s.Flags)
+			}
+			if files[s.Name] {
+				return f.errf(off+36, "", ErrFormat, "two embedded files named %q", s.Name)
+			}
+			files[s.Name] = true
 		default:
 			if s.Flags&sectionRequired != 0 {
 				return f.errf(off, "", ErrUnsupported, "required section %q of unknown kind %d", s.Name, s.Kind)
@@ -227,7 +262,34 @@ func (f *File) parse() error {
 	if err != nil {
 		return err
 	}
-	return f.parseDirectory(db, dir.Offset, int64(tableOff))
+	if err := f.parseDirectory(db, dir.Offset, int64(tableOff)); err != nil {
+		return err
+	}
+	return f.checkModel(meta.Offset)
+}
+
+// checkModel checks the metadata's model configuration, when the file has one (a non-zero
+// text vocab_size, hidden_size or num_hidden_layers), for internal consistency and against
+// the shapes of the tensors it describes.
+func (f *File) checkModel(metaOff int64) error {
+	m := &f.Meta.Model
+	if m.Text.VocabSize == 0 && m.Text.HiddenSize == 0 && m.Text.NumLayers == 0 {
+		return nil
+	}
+	if err := m.Validate(); err != nil {
+		return f.errf(metaOff, "", ErrFormat, "metadata: %v", err)
+	}
+	for _, t := range f.tensors {
+		want, ok := m.ExpectedShape(t.Name)
+		switch {
+		case !ok:
+		case want == nil:
+			return f.errf(t.Offset, t.Name, ErrFormat, "layer beyond the metadata's layer count")
+		case !slices.Equal(want, t.Shape):
+			return f.errf(t.Offset, t.Name, ErrFormat, "shape %v, the metadata's model configuration implies %v", t.Shape, want)
+		}
+	}
+	return nil
 }
 
 // sectionBytes returns a section's content, checking its CRC and decompressing it.
@@ -249,6 +311,15 @@ func (f *File) sectionBytes(s sectionEntry) ([]byte, error) {
 	return out, nil
 }
 
+// A section's raw length may exceed minRatioCap only within maxRatio times its stored
+// length, so that memory follows the bytes present: a 1 MB file cannot make a reader
+// decompress hundreds of megabytes of run-length blocks. Real sections compress 5–10×
+// (tokenizer.json), and the small ones up to about 80× (tokenizer_config.json, 1 MB).
+const (
+	maxRatio    = 64
+	minRatioCap = 16 << 20
+)
+
 // maxWindow caps the zstd window (history) of a section's frame that records no content
 // size: 8 MiB, what zstd's levels up to 19 use. A single-segment frame's window is its
 // content size, capped by the section's raw size.
@@ -266,7 +337,7 @@ func decompress(stored []byte, raw int64) ([]byte, error) {
 	}
 	defer dec.Close()
 	var buf bytes.Buffer
-	// Start from what the stored bytes suggest (a tokenizer compresses about 4:1), capped by
+	// Start from what the stored bytes suggest (a tokenizer.json compresses about 8:1), capped by
 	// the recorded size; ReadFrom grows the buffer as output arrives.
 	buf.Grow(int(min(raw+1, 4*int64(len(stored))+4096)))
 	if _, err := buf.ReadFrom(io.LimitReader(dec, raw+1)); err != nil {
@@ -358,11 +429,18 @@ func (f *File) parseDirectory(b []byte, base, dataEnd int64) error {
 		if off < HeaderSize || off > uint64(dataEnd) || length > uint64(dataEnd)-off {
 			return f.errf(at, name, ErrFormat, "data [%#x, %#x) outside the data region [%#x, %#x)", off, off+length, HeaderSize, dataEnd)
 		}
-		if math.IsNaN(float64(t.Scale)) || math.IsInf(float64(t.Scale), 0) {
-			return f.errf(at, name, ErrFormat, "tensor scale %v is not finite", t.Scale)
+		if t.DType == SFP8 {
+			if !(t.Scale > 0) || math.IsInf(float64(t.Scale), 0) {
+				return f.errf(at, name, ErrFormat, "sfp8 tensor scale %v, want a finite number > 0", t.Scale)
+			}
+		} else if t.Scale != 1 {
+			return f.errf(at, name, ErrFormat, "tensor scale %v on a %v tensor, want 1 (only sfp8 has a tensor scale)", t.Scale, t.DType)
 		}
 		t.Offset, t.Length, t.Layout = int64(off), int64(length), l
 		t.Data = f.data[off : off+length : off+length]
+		if err := f.checkPlanes(t); err != nil {
+			return err
+		}
 		f.byName[name] = len(f.tensors)
 		f.tensors = append(f.tensors, t)
 	}
@@ -389,6 +467,47 @@ func (f *File) parseDirectory(b []byte, base, dataEnd int64) error {
 	for i := 1; i < len(spans); i++ {
 		if spans[i].lo < spans[i-1].hi {
 			return f.errf(spans[i].lo, "", ErrFormat, "%s overlaps %s", spans[i].name, spans[i-1].name)
+		}
+	}
+	// Every byte of the data region outside payloads and sections is padding: fewer than
+	// 64 bytes at a time (the writer only pads to the next boundary) and zero.
+	end := int64(HeaderSize)
+	for _, sp := range append(spans, span{dataEnd, dataEnd, "the section table"}) {
+		if sp.lo-end >= Alignment {
+			return f.errf(end, "", ErrFormat, "%d unaccounted bytes before %s (padding is under %d bytes)", sp.lo-end, sp.name, Alignment)
+		}
+		for p := end; p < sp.lo; p++ {
+			if f.data[p] != 0 {
+				return f.errf(p, "", ErrFormat, "padding byte before %s is %#02x, want 0", sp.name, f.data[p])
+			}
+		}
+		end = max(end, sp.hi)
+	}
+	return nil
+}
+
+// checkPlanes checks what a packed payload's structure promises beyond its size: the
+// padding between the codes and scales planes is zero, and every I4 or FP8 row scale is a
+// finite number > 0 (the encoders write 1 for an all-zero row). Reading the row scales
+// costs 4 bytes per row at open.
+func (f *File) checkPlanes(t Tensor) error {
+	l := t.Layout
+	if l.ScalesLen == 0 {
+		return nil
+	}
+	for p := l.CodesOff + l.CodesLen; p < l.ScalesOff; p++ {
+		if t.Data[p] != 0 {
+			return f.errf(t.Offset+p, t.Name, ErrFormat, "padding byte between the codes and scales planes is %#02x, want 0", t.Data[p])
+		}
+	}
+	if t.DType != I4 && t.DType != FP8 {
+		return nil
+	}
+	scales := t.Data[l.ScalesOff : l.ScalesOff+l.ScalesLen]
+	for i := 0; i+4 <= len(scales); i += 4 {
+		s := math.Float32frombits(binary.LittleEndian.Uint32(scales[i:]))
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return f.errf(t.Offset+l.ScalesOff+int64(i), t.Name, ErrFormat, "row %d scale %v, want a finite number > 0", i/4, s)
 		}
 	}
 	return nil

@@ -29,8 +29,14 @@ func sections(b []byte) (tableOff int, secs []sectionEntry) {
 // rebuild lays out a file again from its bytes: the data region up to the first section is
 // kept, then the sections (edited by edit, which may change any field and return new stored
 // bytes) are written at multiples of 8, then the table; every CRC and the size are
-// recomputed unless keepCRC.
+// recomputed unless edit sets the CRC.
 func rebuild(b []byte, edit func(s *sectionEntry, stored []byte) []byte) []byte {
+	return rebuildGaps(b, edit, nil)
+}
+
+// rebuildGaps is rebuild with extra bytes inserted before the named sections (after the
+// 8-byte alignment).
+func rebuildGaps(b []byte, edit func(s *sectionEntry, stored []byte) []byte, gaps map[string][]byte) []byte {
 	_, secs := sections(b)
 	first := len(b)
 	for _, s := range secs {
@@ -47,6 +53,7 @@ func rebuild(b []byte, edit func(s *sectionEntry, stored []byte) []byte) []byte 
 		for len(out)%8 != 0 {
 			out = append(out, 0)
 		}
+		out = append(out, gaps[s.Name]...)
 		s.Offset, s.Stored = int64(len(out)), int64(len(stored))
 		if s.CRC == 0xffffffff {
 			s.CRC = crc32.Checksum(stored, castagnoli)
@@ -124,13 +131,14 @@ func TestZstdWithoutContentSize(t *testing.T) {
 }
 
 // TestSectionAllocationFollowsBytes: a small file whose metadata section records a raw size
-// of 512 MiB does not make the reader allocate it before finding the data short.
+// of 16 MiB (the most the ratio cap allows it) does not make the reader allocate it before
+// finding the data short.
 func TestSectionAllocationFollowsBytes(t *testing.T) {
 	path := writeSample(t, t.TempDir())
 	p := corrupt(t, path, func(b []byte) []byte {
 		return rebuild(b, func(s *sectionEntry, stored []byte) []byte {
 			if s.Name == "meta" {
-				s.Raw = 512 << 20
+				s.Raw = 16 << 20
 			}
 			return stored
 		})
@@ -142,7 +150,28 @@ func TestSectionAllocationFollowsBytes(t *testing.T) {
 	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "decompresses to") {
 		t.Errorf("Open = %v, want a decompressed-size error", err)
 	}
-	if a := after.TotalAlloc - before.TotalAlloc; a > 32<<20 {
+	if a := after.TotalAlloc - before.TotalAlloc; a > 6<<20 {
 		t.Errorf("Open of a %d-byte file allocated %d MiB", len(p), a>>20)
+	}
+}
+
+// TestSectionRatioCap: a few kilobytes of zstd that claim 32 MiB (run-length blocks) are
+// refused at open: a small file cannot make the reader inflate hundreds of megabytes.
+func TestSectionRatioCap(t *testing.T) {
+	path := writeSample(t, t.TempDir())
+	p := corrupt(t, path, func(b []byte) []byte {
+		return rebuild(b, func(s *sectionEntry, stored []byte) []byte {
+			if s.Name != "tokenizer.json" {
+				return stored
+			}
+			enc, _ := zstd.NewWriter(nil)
+			out := enc.EncodeAll(make([]byte, 32<<20), nil)
+			s.Raw = 32 << 20
+			return out
+		})
+	})
+	_, err := Open(p, nil)
+	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "compression") {
+		t.Errorf("Open = %v, want a compression-ratio error", err)
 	}
 }

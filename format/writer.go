@@ -11,6 +11,8 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -66,8 +68,8 @@ func (w *Writer) SetMetadata(m *Metadata) { w.meta = m }
 
 // AddFile embeds a named file (for example "tokenizer.json"); it is stored zstd-compressed.
 func (w *Writer) AddFile(name string, data []byte) error {
-	if len(name) == 0 || len(name) > sectionNameLen {
-		return fmt.Errorf("format: embedded file name %q must be 1..%d bytes", name, sectionNameLen)
+	if len(name) == 0 || len(name) > sectionNameLen || strings.IndexByte(name, 0) >= 0 || !utf8.ValidString(name) {
+		return fmt.Errorf("format: embedded file name %q must be 1..%d bytes of UTF-8 without NUL", name, sectionNameLen)
 	}
 	for _, b := range w.files {
 		if b.name == name {

@@ -42,6 +42,10 @@ type Options struct {
 	Name string
 	// I4Scale is the I4 scale rule; default [I4Search].
 	I4Scale I4Scale
+	// Importance, when set, holds one non-negative weight per column (the imatrix's mean x² of
+	// the tensor's input channels): Q4_0, I4, Q4_K, Q5_K, Q6_K and IQ4_NL then minimise the
+	// importance-weighted error (see weighted.go, kquant.go). Other types ignore it. Without it the bytes are the unweighted ones.
+	Importance []float32
 	// Workers is the number of goroutines [Encode] splits the rows over; 0 means
 	// runtime.GOMAXPROCS(0). EncodeRows always runs on the calling goroutine.
 	Workers int
@@ -130,6 +134,9 @@ func EncodeRows(l format.Layout, payload []byte, rowStart int, rows []float32, t
 	} else if len(rows) != 0 {
 		return opt.wrap(t, fmt.Errorf("%d values for rows of length 0", len(rows)))
 	}
+	if opt.Importance != nil && len(opt.Importance) != cols {
+		return opt.wrap(t, fmt.Errorf("importance has %d columns, the tensor %d", len(opt.Importance), cols))
+	}
 	if rowStart < 0 || int64(rowStart)+int64(n) > l.Rows {
 		return opt.wrap(t, fmt.Errorf("rows [%d, %d) outside [0, %d)", rowStart, rowStart+n, l.Rows))
 	}
@@ -181,11 +188,18 @@ func encodeRow(l format.Layout, payload []byte, r int, x []float32, tensorScale 
 	case format.Q8_0, format.Q4_0:
 		nb := int(l.Blocks())
 		scales := payload[l.ScalesOff+2*r64*int64(nb) : l.ScalesOff+2*(r64+1)*int64(nb)]
+		weighted := l.DType == format.Q4_0 && opt.Importance != nil
+		var sigma2 float32
+		if weighted {
+			sigma2 = rowSigma2(x)
+		}
 		for b := range nb {
 			var h uint16
 			var err error
 			if l.DType == format.Q8_0 {
 				h, err = q8Block(codes[b*bs:], x[b*bs:])
+			} else if weighted {
+				h, err = q4BlockWeighted(codes[b*bs/2:], x[b*bs:], opt.Importance[b*bs:], sigma2)
 			} else {
 				h, err = q4Block(codes[b*bs/2:], x[b*bs:])
 			}
@@ -195,13 +209,15 @@ func encodeRow(l format.Layout, payload []byte, r int, x []float32, tensorScale 
 			binary.LittleEndian.PutUint16(scales[2*b:], h)
 		}
 	case format.I4:
-		s := i4Row(codes, x, opt.I4Scale)
+		s := i4Row(codes, x, opt.I4Scale, opt.Importance)
 		binary.LittleEndian.PutUint32(payload[l.ScalesOff+4*r64:], math.Float32bits(s))
 	case format.FP8:
 		s := fp8Row(codes, x)
 		binary.LittleEndian.PutUint32(payload[l.ScalesOff+4*r64:], math.Float32bits(s))
 	case format.SFP8:
 		return sfp8Row(codes, x, tensorScale)
+	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL:
+		return encodeKRow(l, payload, r, x, opt.Importance)
 	default:
 		return fmt.Errorf("col 0: no encoder for %v: %w", l.DType, format.ErrUnsupported)
 	}
@@ -252,11 +268,14 @@ func i4SqErr(x []float32, s float32, limit float64) float64 {
 	return sum
 }
 
-// i4Row writes the I4 codes of row x into codes (ceil(len(x)/2) bytes) and returns its scale.
-func i4Row(codes []byte, x []float32, rule I4Scale) float32 {
+// i4Row writes the I4 codes of row x into codes (ceil(len(x)/2) bytes) and returns its scale
+// (searched with importance weights when imp is set, see weighted.go).
+func i4Row(codes []byte, x []float32, rule I4Scale, imp []float32) float32 {
 	amax := MaxAbs(x)
 	s := float32(1)
-	if amax != 0 {
+	if amax != 0 && imp != nil {
+		s = i4ScaleWeighted(x, imp)
+	} else if amax != 0 {
 		s0 := amax / 7
 		if s0 == 0 {
 			s0 = minScale

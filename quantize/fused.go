@@ -12,9 +12,14 @@ import (
 // encodeRowsStats is [EncodeRows] that also adds the error of every encoded value to st. Q4_0
 // and Q8_0 rows are encoded and measured in one pass (the vector encoders of package kernel
 // where the machine has them, the scalar block encoders for the rest); other types are
-// encoded, decoded back and compared (dec, l.Cols values, is scratch for that).
+// encoded, decoded back and compared (dec, l.Cols values, is scratch for that). With
+// importance weights (opt.Importance) every type takes that path, recording the weighted
+// error too.
 func encodeRowsStats(l format.Layout, payload []byte, rowStart int, rows []float32, tensorScale float32, opt Options, st *ErrorStats, dec []float32) error {
 	t := l.DType
+	if opt.Importance != nil {
+		return encodeDecodeStats(l, payload, rowStart, rows, tensorScale, opt, st, dec)
+	}
 	if t == format.FP8 && tensorScale == 1 && int64(len(payload)) == l.Size && l.Cols > 0 {
 		return encodeFP8Stats(l, payload, rowStart, rows, opt, st, dec)
 	}
@@ -22,16 +27,7 @@ func encodeRowsStats(l format.Layout, payload []byte, rowStart int, rows []float
 		return encodeSFP8Stats(l, payload, rowStart, rows, tensorScale, opt, st, dec)
 	}
 	if (t != format.Q4_0 && t != format.Q8_0) || tensorScale != 1 || int64(len(payload)) != l.Size || l.Cols == 0 {
-		if err := EncodeRows(l, payload, rowStart, rows, tensorScale, opt); err != nil {
-			return err
-		}
-		cols := int(l.Cols)
-		dec = dec[:cols]
-		for i := 0; i < len(rows)/max(cols, 1); i++ {
-			format.DecodeRow(dec, t, l, payload, rowStart+i, tensorScale)
-			st.Add(rows[i*cols:(i+1)*cols], dec)
-		}
-		return nil
+		return encodeDecodeStats(l, payload, rowStart, rows, tensorScale, opt, st, dec)
 	}
 	cols := int(l.Cols)
 	if len(rows)%cols != 0 || rowStart < 0 || int64(rowStart+len(rows)/cols) > l.Rows {
@@ -177,6 +173,25 @@ func encodeFP8Stats(l format.Layout, payload []byte, rowStart int, rows []float3
 		st.Add(x[n:], d)
 		st.addSums(ks.N, ks.Signal, ks.Noise, ks.MaxAbs)
 		binary.LittleEndian.PutUint32(payload[l.ScalesOff+4*r:], math.Float32bits(s))
+	}
+	return nil
+}
+
+// encodeDecodeStats encodes with EncodeRows, decodes each row back and records its error
+// (importance-weighted too when opt.Importance is set).
+func encodeDecodeStats(l format.Layout, payload []byte, rowStart int, rows []float32, tensorScale float32, opt Options, st *ErrorStats, dec []float32) error {
+	if err := EncodeRows(l, payload, rowStart, rows, tensorScale, opt); err != nil {
+		return err
+	}
+	cols := int(l.Cols)
+	dec = dec[:cols]
+	for i := 0; i < len(rows)/max(cols, 1); i++ {
+		format.DecodeRow(dec, l.DType, l, payload, rowStart+i, tensorScale)
+		if opt.Importance != nil {
+			st.AddWeighted(rows[i*cols:(i+1)*cols], dec, opt.Importance)
+		} else {
+			st.Add(rows[i*cols:(i+1)*cols], dec)
+		}
 	}
 	return nil
 }

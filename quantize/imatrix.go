@@ -36,15 +36,16 @@ type ImatrixEntry struct {
 	Count int64     // tokens
 }
 
-// Mean returns E[x_j²] per column as float32 (zeros when Count is 0).
+// Mean returns E[x_j²] per column: float32(Σx²)/float32(count), in float32 as llama-quantize
+// computes it from a GGUF imatrix (zeros when Count is 0).
 func (e *ImatrixEntry) Mean() []float32 {
 	out := make([]float32, len(e.SumSq))
 	if e.Count <= 0 {
 		return out
 	}
-	c := float64(e.Count)
+	c := float32(e.Count)
 	for j, s := range e.SumSq {
-		out[j] = float32(s / c)
+		out[j] = float32(s) / c // as llama.cpp divides its float sums by the float count
 	}
 	return out
 }

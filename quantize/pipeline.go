@@ -199,6 +199,12 @@ func (pc *piece) encode(p *pipeline, job Job, buf, dec *[]float32) error {
 	pc.payload = p.buffer(int(l.Size))
 	opts := job.Opts
 	opts.Name = s.Name
+	if imp := job.Imatrix.Weights(s.Name); imp != nil {
+		if len(imp) != cols {
+			return fmt.Errorf("quantize %s: the imatrix has %d columns for it, the tensor %d", s.Name, len(imp), cols)
+		}
+		opts.Importance = imp
+	}
 	if cap(*dec) < cols {
 		*dec = make([]float32, cols)
 	}

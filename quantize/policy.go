@@ -31,6 +31,11 @@ type Policy struct {
 	Vision format.DType
 	// Overrides are applied first, in order.
 	Overrides []Override
+	// Mix names a mixed k-quant preset ("q4_k_m", "q4_k_s", "q5_k_m"; see mix.go) whose
+	// per-layer rules refine Preset (its base type); Layers is the number of decoder layers
+	// they need (set by [Run] from the tensors when zero).
+	Mix    string
+	Layers int
 }
 
 // Override maps a glob over canonical tensor names (path.Match syntax, where * also matches
@@ -64,15 +69,11 @@ func DefaultEmbed(preset format.DType) format.DType {
 	switch preset {
 	case format.Q4_0, format.I4:
 		return format.Q8_0
+	case format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL:
+		return format.Q6_K // llama.cpp's type for a tied output matrix
 	}
 	return preset
 }
-
-// The canonical suffixes of the linear weights (see convert's tensor table).
-var (
-	textLinear   = []string{"attn_q", "attn_k", "attn_v", "attn_o", "ffn_gate", "ffn_up", "ffn_down"}
-	visionLinear = []string{"attn_q", "attn_k", "attn_v", "attn_o", "ffn_up", "ffn_down"}
-)
 
 func isLinear(name, prefix string, suffixes []string) bool {
 	if !strings.HasPrefix(name, prefix) {
@@ -108,11 +109,12 @@ func (p Policy) Rules() []format.PolicyRule {
 		emb, why = DefaultEmbed(p.Preset), "default for the preset"
 	}
 	r = append(r, format.PolicyRule{Pattern: "text.embed", DType: name(emb), Why: why})
-	for _, s := range textLinear {
+	r = append(r, p.mixRules()...)
+	for _, s := range format.TextLinear {
 		r = append(r, format.PolicyRule{Pattern: "text.blk.*." + s, DType: name(p.Preset), Why: "preset"})
 	}
 	if p.Vision != 0 {
-		for _, s := range visionLinear {
+		for _, s := range format.VisionLinear {
 			r = append(r, format.PolicyRule{Pattern: "vision.blk.*." + s, DType: name(p.Vision), Why: "--vision"})
 		}
 	}
@@ -132,10 +134,21 @@ func (p Policy) Decide(name string, src format.DType, shape []int64) (format.DTy
 			return 0, "", fmt.Errorf("quantize: tensor %q (shape %v) cannot be stored as %v (%s): packed types need a matrix", name, shape, t, why)
 		}
 		if _, err := format.LayoutOf(t, shape); err != nil {
+			if n, _, _, ok := format.SuperBlock(t); ok && n > format.BlockSize {
+				// A k-quant on rows that are not a multiple of 256: a 32-block type of at
+				// least the same bits (llama.cpp picks Q5_0/Q5_1, which gemmatool lacks).
+				fb := format.Q8_0
+				if t == format.Q2_K || t == format.Q3_K || t == format.Q4_K {
+					fb = format.IQ4_NL
+				}
+				if _, err := format.LayoutOf(fb, shape); err == nil {
+					return fb, fmt.Sprintf("%s; row length %d is not a multiple of %d, so %v instead of %v", why, shape[len(shape)-1], n, fb, t), nil
+				}
+			}
 			// A block type on a row length that is not a multiple of 32: fall back to the
 			// per-row type of the same bit width.
 			fb := format.FP8
-			if t == format.Q4_0 {
+			if t == format.Q4_0 || t == format.IQ4_NL || t == format.Q4_K || t == format.Q3_K || t == format.Q2_K {
 				fb = format.I4
 			}
 			return fb, fmt.Sprintf("%s; row length %d is not a multiple of %d, so %v instead of %v", why, shape[len(shape)-1], format.BlockSize, fb, t), nil
@@ -156,9 +169,15 @@ func (p Policy) decide(name string, src format.DType) (format.DType, string) {
 			return p.Embed, "--embed"
 		}
 		return DefaultEmbed(p.Preset), "embedding default for the preset"
-	case isLinear(name, "text.blk.", textLinear):
+	case isLinear(name, "text.blk.", format.TextLinear):
+		if p.Mix != "" {
+			if t, why := p.mixType(name); t != 0 {
+				return t, why
+			}
+			return p.Preset, p.Mix + " base type"
+		}
 		return p.Preset, "text linear weight"
-	case p.Vision != 0 && isLinear(name, "vision.blk.", visionLinear):
+	case p.Vision != 0 && isLinear(name, "vision.blk.", format.VisionLinear):
 		return p.Vision, "--vision"
 	}
 	return src, "kept in source precision"

@@ -47,6 +47,14 @@ type Job struct {
 	Preset string
 	QAT    QAT
 	Opts   Options
+	// Imatrix, when set, weights the encoders of every tensor it has an entry for
+	// ([Options.Importance]); ImatrixFile is the name recorded in the metadata.
+	Imatrix     *Imatrix
+	ImatrixFile string
+	// SmoothInfo is recorded when [Job.ApplySmooth] transformed the source; BudgetInfo when a
+	// size budget chose the types.
+	SmoothInfo *format.SmoothInfo
+	BudgetInfo *format.BudgetInfo
 	// Workers encode rows in parallel (0: GOMAXPROCS).
 	Workers int
 	// Progress, when set, receives the source elements done and the total.
@@ -77,6 +85,9 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	specs := job.Src.Specs()
+	if job.Policy.Mix != "" && job.Policy.Layers == 0 {
+		job.Policy.Layers = CountLayers(specs)
+	}
 	q := &format.Quantization{Preset: job.Preset, QAT: job.QAT.Target, QATEvidence: job.QAT.Evidence, Rules: job.Policy.Rules()}
 	type decided struct {
 		spec TensorSpec
@@ -100,6 +111,11 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 	}
 	if usesI4 {
 		q.I4Scale = job.Opts.I4Scale.String()
+	}
+	q.Smooth, q.Budget = job.SmoothInfo, job.BudgetInfo
+	if job.Imatrix != nil {
+		q.Imatrix = &format.ImatrixInfo{File: job.ImatrixFile, Datasets: job.Imatrix.Datasets,
+			Chunks: job.Imatrix.Chunks, ChunkSize: job.Imatrix.ChunkSize}
 	}
 	w, err := format.CreateContext(ctx, out, job.Inputs...)
 	if err != nil {
@@ -179,7 +195,10 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 		job.Src.Done(s.Name)
 		if pt.t != s.DType && stats != nil {
 			q.Tensors = append(q.Tensors, format.TensorError{Name: s.Name, From: s.DType.String(), DType: pt.t.String(),
-				RelL2: stats.RelL2(), SNRdB: stats.SNRdB(), MaxAbs: stats.MaxAbs()})
+				RelL2: stats.RelL2(), SNRdB: stats.SNRdB(), MaxAbs: stats.MaxAbs(), WRelL2: stats.WRelL2()})
+			if stats.WRelL2() > 0 && q.Imatrix != nil {
+				q.Imatrix.Weighted++
+			}
 		}
 		done += n
 		if job.Progress != nil {

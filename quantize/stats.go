@@ -3,33 +3,42 @@ package quantize
 import (
 	"fmt"
 	"math"
+
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
-
-// sum is a float64 accumulator with Neumaier's compensation.
-type sum struct{ s, c float64 }
-
-func (k *sum) add(x float64) {
-	t := k.s + x
-	if math.Abs(k.s) >= math.Abs(x) {
-		k.c += (k.s - t) + x
-	} else {
-		k.c += (x - t) + k.s
-	}
-	k.s = t
-}
-
-func (k *sum) merge(o sum) { k.add(o.s); k.add(o.c) }
-
-func (k sum) value() float64 { return k.s + k.c }
 
 // ErrorStats accumulates the quantization error of a tensor: Σw², Σ(w − ŵ)² and max|w − ŵ|
 // over every element, in float64 with compensated sums. Accumulate chunks in separate values
 // (one per goroutine) and combine them with [ErrorStats.Merge]. The zero value is empty.
 type ErrorStats struct {
 	n      int64
-	sig    sum // Σ w²
-	noise  sum // Σ (w − ŵ)²
+	sig    kernel.Sum // Σ w²
+	noise  kernel.Sum // Σ (w − ŵ)²
 	maxAbs float64
+	// Importance-weighted sums (AddWeighted): Σ qw·w², Σ qw·(w − ŵ)².
+	wsig, wnoise kernel.Sum
+}
+
+// AddWeighted accumulates the importance-weighted sums of one row (imp: one weight per
+// column) in addition to what [ErrorStats.Add] records.
+func (e *ErrorStats) AddWeighted(orig, decoded, imp []float32) {
+	e.Add(orig, decoded)
+	for i, w := range orig {
+		d := float64(w) - float64(decoded[i])
+		q := float64(imp[i])
+		e.wsig.Add(q * float64(w) * float64(w))
+		e.wnoise.Add(q * d * d)
+	}
+}
+
+// WRelL2 returns the importance-weighted relative error √(Σqw·(w − ŵ)² / Σqw·w²), or 0 when
+// no weighted rows were added.
+func (e *ErrorStats) WRelL2() float64 {
+	n, s := e.wnoise.Value(), e.wsig.Value()
+	if n == 0 || s == 0 {
+		return 0
+	}
+	return math.Sqrt(n / s)
 }
 
 // Add accumulates one chunk of original values and their decoded counterparts. It panics if
@@ -51,8 +60,8 @@ func (e *ErrorStats) Add(orig, decoded []float32) {
 				e.maxAbs = a
 			}
 		}
-		e.sig.add(sig)
-		e.noise.add(noise)
+		e.sig.Add(sig)
+		e.noise.Add(noise)
 		e.n += int64(n)
 		orig, decoded = orig[n:], decoded[n:]
 	}
@@ -62,8 +71,8 @@ func (e *ErrorStats) Add(orig, decoded []float32) {
 // elsewhere (by a fused encoder).
 func (e *ErrorStats) addSums(n int64, sig, noise, maxAbs float64) {
 	e.n += n
-	e.sig.add(sig)
-	e.noise.add(noise)
+	e.sig.Add(sig)
+	e.noise.Add(noise)
 	if maxAbs > e.maxAbs || math.IsNaN(maxAbs) {
 		e.maxAbs = maxAbs
 	}
@@ -72,8 +81,10 @@ func (e *ErrorStats) addSums(n int64, sig, noise, maxAbs float64) {
 // Merge adds the elements accumulated in o.
 func (e *ErrorStats) Merge(o ErrorStats) {
 	e.n += o.n
-	e.sig.merge(o.sig)
-	e.noise.merge(o.noise)
+	e.sig.Merge(o.sig)
+	e.noise.Merge(o.noise)
+	e.wsig.Merge(o.wsig)
+	e.wnoise.Merge(o.wnoise)
 	if o.maxAbs > e.maxAbs || math.IsNaN(o.maxAbs) {
 		e.maxAbs = o.maxAbs
 	}
@@ -85,7 +96,7 @@ func (e *ErrorStats) Count() int64 { return e.n }
 // RelL2 returns the relative L2 error ‖W − Ŵ‖₂ / ‖W‖₂ (dimensionless; 0 when nothing was
 // lost, +Inf when W = 0 but Ŵ ≠ 0).
 func (e *ErrorStats) RelL2() float64 {
-	n, s := e.noise.value(), e.sig.value()
+	n, s := e.noise.Value(), e.sig.Value()
 	if n == 0 {
 		return 0
 	}
@@ -95,7 +106,7 @@ func (e *ErrorStats) RelL2() float64 {
 // SNRdB returns the signal-to-noise ratio 10·log10(Σw² / Σ(w − ŵ)²) in decibels (+Inf when
 // the decoding is exact).
 func (e *ErrorStats) SNRdB() float64 {
-	n, s := e.noise.value(), e.sig.value()
+	n, s := e.noise.Value(), e.sig.Value()
 	if n == 0 {
 		return math.Inf(1)
 	}

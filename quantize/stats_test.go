@@ -60,7 +60,7 @@ func TestErrorStatsMerge(t *testing.T) {
 	}
 	c.Add(small, small)
 	want := 1e16 + 1e6
-	if got := 1 / (c.RelL2() + 1); got != 1 || c.sig.value() != want {
-		t.Errorf("compensated Σw² = %v, want %v", c.sig.value(), want)
+	if got := 1 / (c.RelL2() + 1); got != 1 || c.sig.Value() != want {
+		t.Errorf("compensated Σw² = %v, want %v", c.sig.Value(), want)
 	}
 }

@@ -155,7 +155,19 @@ func (s *Session) Reset() { s.cache.Reset() }
 // Forward runs the decoder over b.Tokens at positions Pos() … Pos()+n−1, appends them to the
 // cache and returns the requested outputs. A batch of one token is a decode step
 // (matrix–vector products); longer batches are prefilled in chunks of matrix–matrix products.
-func (s *Session) Forward(b *Batch) (*Result, error) {
+//
+// A memory fault reading the mapped weights (the file truncated while in use) is an error
+// wrapping [format.ErrChanged].
+func (s *Session) Forward(b *Batch) (res *Result, err error) {
+	err = guard(s.m.File, func() error {
+		var err error
+		res, err = s.forward(b)
+		return err
+	})
+	return res, err
+}
+
+func (s *Session) forward(b *Batch) (*Result, error) {
 	n := len(b.Tokens)
 	if n == 0 {
 		return nil, errors.New("runtime: forward: empty batch")

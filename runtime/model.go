@@ -79,7 +79,33 @@ type LoadOptions struct {
 // every tensor, decodes the small norm weights into memory (applying 1 + w unless the file
 // says the +1 is folded) and describes the large weights as [kernel.Matrix] values over the
 // mapping, without copying them (unless [LoadOptions.Resident]).
-func Load(f *format.File, opts *LoadOptions) (*Model, error) {
+//
+// A memory fault reading the mapped file while loading (the file truncated meanwhile) is an
+// error wrapping [format.ErrChanged].
+func Load(f *format.File, opts *LoadOptions) (m *Model, err error) {
+	err = guard(f, func() error {
+		var err error
+		m, err = load(f, opts)
+		return err
+	})
+	return m, err
+}
+
+// Guard runs fn, which may read the model's weights outside [Session.Forward] (such as
+// [Session.Logits]), turning a memory fault (the mapped file truncated while in use) into an
+// error wrapping [format.ErrChanged].
+func (m *Model) Guard(fn func() error) error { return guard(m.File, fn) }
+
+// guard runs fn under f's fault guard (see [format.File.Guard]); with no file, it just
+// runs fn.
+func guard(f *format.File, fn func() error) error {
+	if f == nil || f.Mapped() == nil {
+		return fn()
+	}
+	return f.Guard(fn)
+}
+
+func load(f *format.File, opts *LoadOptions) (*Model, error) {
 	var o LoadOptions
 	if opts != nil {
 		o = *opts

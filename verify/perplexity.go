@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // Window is one perplexity window over the text tokens: text tokens [Start, End) preceded by
@@ -163,39 +165,29 @@ func Perplexity(s Scorer, text []int32, o PerplexityOptions) (*PerplexityResult,
 // Moments accumulates the count, sum and sum of squares of a series in float64 with
 // Neumaier-compensated summation. The zero value is empty; partial results [Moments.Merge].
 type Moments struct {
-	N          float64
-	sum, sumC  float64
-	sum2, sq2C float64
+	N         float64
+	sum, sum2 kernel.Sum
 }
 
-func neumaier(sum, c *float64, x float64) {
-	t := *sum + x
-	if math.Abs(*sum) >= math.Abs(x) {
-		*c += (*sum - t) + x
-	} else {
-		*c += (x - t) + *sum
-	}
-	*sum = t
-}
+// neumaier is one step of the compensated sum (kernel.Neumaier).
+func neumaier(sum, c *float64, x float64) { kernel.Neumaier(sum, c, x) }
 
 // Add adds one value.
 func (m *Moments) Add(x float64) {
 	m.N++
-	neumaier(&m.sum, &m.sumC, x)
-	neumaier(&m.sum2, &m.sq2C, x*x)
+	m.sum.Add(x)
+	m.sum2.Add(x * x)
 }
 
 // Merge adds the values accumulated in o.
 func (m *Moments) Merge(o Moments) {
 	m.N += o.N
-	neumaier(&m.sum, &m.sumC, o.sum)
-	neumaier(&m.sum, &m.sumC, o.sumC)
-	neumaier(&m.sum2, &m.sq2C, o.sum2)
-	neumaier(&m.sum2, &m.sq2C, o.sq2C)
+	m.sum.Merge(o.sum)
+	m.sum2.Merge(o.sum2)
 }
 
 // Sum returns the compensated sum.
-func (m *Moments) Sum() float64 { return m.sum + m.sumC }
+func (m *Moments) Sum() float64 { return m.sum.Value() }
 
 // Mean returns the mean (NaN when empty).
 func (m *Moments) Mean() float64 {
@@ -211,6 +203,6 @@ func (m *Moments) Variance() float64 {
 		return 0
 	}
 	mean := m.Mean()
-	v := (m.sum2 + m.sq2C - m.N*mean*mean) / (m.N - 1)
+	v := (m.sum2.Value() - m.N*mean*mean) / (m.N - 1)
 	return max(v, 0)
 }

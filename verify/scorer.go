@@ -21,6 +21,15 @@ type ModelScorer struct {
 	s      *runtime.Session
 	logits []float32
 	nll    []float64
+	rows   int // positions per logits block (0: scoreRows)
+}
+
+// SetBlockRows sets how many positions' logits are computed and held at once (default 128:
+// 128 MiB for a 262,144-token vocabulary). Fewer rows use less memory and amortise the LM
+// head's weight reads over fewer positions.
+func (ms *ModelScorer) SetBlockRows(n int) {
+	ms.rows = max(n, 1)
+	ms.logits, ms.nll = nil, nil
 }
 
 // NewModelScorer returns a scorer for windows of up to ctx tokens whose products run as ex
@@ -70,17 +79,23 @@ func (ms *ModelScorer) logitBlocks(ids []int32, from int, fn func(p int, logits 
 		return err
 	}
 	d, v := ms.m.Hidden(), ms.m.VocabRows()
+	rows := ms.rows
+	if rows == 0 {
+		rows = scoreRows
+	}
 	if ms.logits == nil {
-		ms.logits = make([]float32, scoreRows*v)
-		ms.nll = make([]float64, scoreRows)
+		ms.logits = make([]float32, rows*v)
+		ms.nll = make([]float64, rows)
 	}
 	last := len(ids) - 1 // positions [from, last) predict ids[from+1 … last]
-	for p := from; p < last; p += scoreRows {
-		n := min(scoreRows, last-p)
-		ms.s.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
-		fn(p, ms.logits[:n*v], n)
-	}
-	return nil
+	return ms.m.Guard(func() error {
+		for p := from; p < last; p += rows {
+			n := min(rows, last-p)
+			ms.s.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
+			fn(p, ms.logits[:n*v], n)
+		}
+		return nil
+	})
 }
 
 // LogSumExp returns log Σ exp(x_i) in float64 (−Inf for an empty x, NaN if x holds a NaN).

@@ -800,6 +800,21 @@ func hostileCorpus(t *testing.T, dir string, full bool) []hcase {
 		"model.safetensors.index.json": []byte(`{"metadata":{},"weight_map":{"model.embed_tokens.weight":"../../model.safetensors"}}`)})
 	ckCase("hostile checkpoint", "index names a missing shard", true, map[string][]byte{
 		"model.safetensors": nil, "model.safetensors.index.json": []byte(`{"metadata":{},"weight_map":{"model.embed_tokens.weight":"nope.safetensors"}}`)})
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json"} {
+		// A FIFO in place of a checkpoint file would block a reader forever.
+		d := filepath.Join(dir, "fifo-ck", f)
+		if err := testutil.CopyDir(d, ck); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(filepath.Join(d, f))
+		if err := syscall.Mkfifo(filepath.Join(d, f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range ckVerbs(d) {
+			must := v[0] != "estimate" || f == "config.json"
+			cases = append(cases, hcase{group: "hostile checkpoint", name: "fifo " + f + " " + v[0], args: v, mustFail: must, always: true})
+		}
+	}
 	ckCase("hostile checkpoint", "tokenizer.json garbage", false, map[string][]byte{"tokenizer.json": []byte("{not json")})
 	ckCase("hostile checkpoint", "preprocessor config garbage", false, map[string][]byte{"preprocessor_config.json": []byte("[[[")})
 
@@ -815,6 +830,9 @@ func hostileCorpus(t *testing.T, dir string, full bool) []hcase {
 	}
 	img("/dev/zero", true, "/dev/zero")
 	img("fifo", true, fifo)
+	for i := len(cases) - 4; i < len(cases); i++ {
+		cases[i].always = true // run --image /dev/zero was killed by the OOM killer at 23.7 GB
+	}
 	img("directory", true, dir)
 	img("empty", true, writeFile(t, filepath.Join(dir, "img", "empty.png"), nil))
 	img("garbage", true, writeFile(t, filepath.Join(dir, "img", "garbage.png"), bytes.Repeat([]byte("garbage!"), 128)))

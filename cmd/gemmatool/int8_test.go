@@ -11,6 +11,25 @@ import (
 	"github.com/gemmatool/gemmatool/verify"
 )
 
+// quantizedGoldenA quantizes golden case a with typ (embedding too) and loads it.
+func quantizedGoldenA(t *testing.T, typ string) *runtime.Model {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "a.gmt")
+	if _, stderr, code := cliRun(t, "", "quantize", goldenADir, "-o", path, "--type", typ, "--embed", typ, "-q"); code != 0 {
+		t.Fatalf("quantize: %s", stderr)
+	}
+	f, err := format.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	m, err := runtime.Load(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestInt8ActivationError measures the faster activation path (int8 activations per block of
 // 32, integer dot products) against the exact f32 path on golden case a quantized with each
 // type it applies to: mean and max KL divergence of the next-token distributions and top-1
@@ -20,19 +39,7 @@ func TestInt8ActivationError(t *testing.T) {
 	ids := goldenIDs(t, goldenADir)
 	for _, typ := range []string{"q4_0", "q8_0", "i4"} {
 		t.Run(typ, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "a.gmt")
-			if _, stderr, code := cliRun(t, "", "quantize", goldenADir, "-o", path, "--type", typ, "--embed", typ, "-q"); code != 0 {
-				t.Fatalf("quantize: %s", stderr)
-			}
-			f, err := format.Open(path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			m, err := runtime.Load(f, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := quantizedGoldenA(t, typ)
 			logits := func(mode kernel.ActivationMode) []float32 {
 				res, err := m.NewSession(&runtime.SessionOptions{Exec: kernel.Exec{Mode: mode}}).Forward(&runtime.Batch{Tokens: ids, Logits: runtime.LogitsAll})
 				if err != nil {
@@ -73,19 +80,7 @@ func TestInt8ActivationError(t *testing.T) {
 // the test would see a mode leaking from one session into the other).
 func TestSessionsKeepTheirMode(t *testing.T) {
 	ids := goldenIDs(t, goldenADir)
-	path := filepath.Join(t.TempDir(), "a.gmt")
-	if _, stderr, code := cliRun(t, "", "quantize", goldenADir, "-o", path, "--type", "q4_0", "--embed", "q4_0", "-q"); code != 0 {
-		t.Fatalf("quantize: %s", stderr)
-	}
-	f, err := format.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := runtime.Load(f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := quantizedGoldenA(t, "q4_0")
 	exact := kernel.Exec{Threads: 2}
 	int8 := kernel.Exec{Mode: kernel.ModeInt8, Threads: 2}
 	// stepwise feeds ids one token at a time to each session in turn and returns each

@@ -12,7 +12,7 @@ import (
 // policyFlags are the quantization policy flags shared by quantize and estimate.
 func policyFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Value: "auto", Usage: "decoder linear weights: q4_0, q8_0, i4, fp8, sfp8, bf16, f16, f32, keep, or auto (the QAT target, else q8_0)"},
+		&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Value: "auto", Usage: "decoder linear weights: q4_0, q8_0, i4, fp8, sfp8, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, bf16, f16, f32, keep, auto (the QAT target, else q8_0), or llama.cpp's mixes q4_k_m, q4_k_s, q5_k_m"},
 		&cli.StringFlag{Name: "embed", Usage: "embedding type (default: q8_0 for q4_0/i4, else the --type)"},
 		&cli.StringFlag{Name: "vision", Usage: "vision tower linear weights' type (default: keep the source precision)"},
 		&cli.StringSliceFlag{Name: "override", Usage: "GLOB=TYPE over canonical tensor names, first match wins (repeatable), e.g. 'text.blk.0.*=q8_0'"},
@@ -28,15 +28,21 @@ func presetFromFlags(c *cli.Context, qat quantize.QAT) (format.DType, error) {
 	case "keep":
 		return 0, nil
 	}
+	if t, ok := quantize.MixPreset(s); ok {
+		return t, nil
+	}
 	t, err := format.ParseDType(s)
 	if err != nil {
-		return 0, usageError("--type %q: want q4_0, q8_0, i4, fp8, sfp8, bf16, f16, f32, keep or auto", s)
+		return 0, usageError("--type %q: want q4_0, q8_0, i4, fp8, sfp8, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, bf16, f16, f32, keep, auto, q4_k_m, q4_k_s or q5_k_m", s)
 	}
 	return t, nil
 }
 
 func policyFromFlags(c *cli.Context, preset format.DType) (quantize.Policy, error) {
 	p := quantize.Policy{Preset: preset}
+	if _, ok := quantize.MixPreset(c.String("type")); ok {
+		p.Mix = strings.ToLower(c.String("type"))
+	}
 	parse := func(flag string) (format.DType, error) {
 		v := strings.ToLower(c.String(flag))
 		if v == "" {

@@ -41,10 +41,17 @@ biases, position/patch embeddings and the projector keep their precision; --over
 Examples:
    gemmatool quantize ./gemma-3-4b-it-qat-q4_0-unquantized -o gemma3-4b-q4_0.gmt --type auto
    gemmatool quantize model.gmt -o model-q8_0.gmt --type q8_0 --embed bf16
-   gemmatool quantize ./ckpt -o m.gmt --type q4_0 --override 'text.blk.0.*=q8_0' --json`,
+   gemmatool quantize ./ckpt -o m.gmt --type q4_0 --override 'text.blk.0.*=q8_0' --json
+   gemmatool quantize m.gmt -o m-q4_0.gmt --type q4_0 --embed bf16 --imatrix m.imatrix`,
 		Flags: append(policyFlags(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output file"},
 			&cli.StringFlag{Name: "i4-scale", Value: "search", Usage: "per-channel int4 scale rule: search (min squared error over clipping ratios 1.00…0.50) or absmax"},
+			&cli.StringFlag{Name: "imatrix", Usage: "importance matrix (gemmatool's or llama.cpp's GGUF imatrix, see 'gemmatool imatrix'): q4_0 and i4 minimise the importance-weighted error"},
+			&cli.BoolFlag{Name: "smooth", Usage: "fold searched per-channel power-of-two scales (AWQ-style equivalent transforms: norms → q/k/v and gate/up, up rows ↔ down columns, v rows ↔ o columns) into the weights before quantizing; needs --imatrix"},
+			&cli.Float64Flag{Name: "target-bpw", Usage: "choose a type per decoder linear weight (q3_k … q8_0, i4, iq4_nl) for this average bits per weight, from each tensor's measured sensitivity; needs --imatrix"},
+			&cli.StringFlag{Name: "calib-text", Usage: "with --target-bpw: text whose windows measure how much each tensor's error reaches the output (SRC must be a gemmatool file); without it the local weighted error alone decides"},
+			&cli.IntFlag{Name: "calib-chunks", Value: 4, Usage: "windows of --calib-text to run (--target-bpw)"},
+			&cli.IntFlag{Name: "calib-ctx", Value: 256, Usage: "window size of --calib-text (--target-bpw)"},
 			&cli.BoolFlag{Name: "allow-requantize", Usage: "accept a source file that is already quantized (its decoded values are quantized again)"},
 			&cli.IntFlag{Name: "threads", Usage: "encoding goroutines (default: all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the full report as JSON"},
@@ -179,7 +186,41 @@ func quantizeAction(c *cli.Context) error {
 	default:
 		return usageError("--i4-scale %q: want search or absmax", c.String("i4-scale"))
 	}
+	if p := c.String("imatrix"); p != "" {
+		im, err := quantize.ReadImatrix(p)
+		if err != nil {
+			return err
+		}
+		hit := 0
+		for _, s := range job.Src.Specs() {
+			if im.Weights(s.Name) != nil {
+				hit++
+			}
+		}
+		if hit == 0 {
+			return fmt.Errorf("quantize: %s has no entry for any tensor of %s", p, src)
+		}
+		job.Imatrix, job.ImatrixFile = im, filepath.Base(p)
+	}
 	job.Policy, job.QAT, job.Workers = pol, qat, c.Int("threads")
+	gainSrc, gainIm := job.Src, job.Imatrix
+	if c.Bool("smooth") {
+		if job.Imatrix == nil {
+			return usageError("quantize: --smooth needs --imatrix FILE (the calibration statistics it searches with)")
+		}
+		folded := false
+		if fs, ok := job.Src.(quantize.FileSource); ok {
+			folded = fs.F.Meta.Transforms.NormPlusOneFolded
+		}
+		if err := job.ApplySmooth(folded); err != nil {
+			return err
+		}
+	}
+	if c.IsSet("target-bpw") {
+		if err := planBudget(c, &job, gainSrc, gainIm); err != nil {
+			return err
+		}
+	}
 	job.Preset = c.String("type")
 	if job.Preset == "auto" {
 		job.Preset = "auto (" + presetLabel(preset) + ")"
@@ -246,11 +287,47 @@ func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *
 	if len(worst) > 10 {
 		worst = worst[:10]
 	}
+	if b := q.Budget; b != nil {
+		counts := map[string]int{}
+		for _, t := range b.Tensors {
+			counts[t.DType]++
+		}
+		var parts []string
+		for k, v := range counts {
+			parts = append(parts, fmt.Sprintf("%d × %s", v, k))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "size budget: %.3f bits per weight (target %.3f), gains %s: %s\n", b.BPW, b.TargetBPW, b.GainFrom, strings.Join(parts, ", "))
+		for _, t := range b.Tensors {
+			fmt.Fprintf(w, "  %-28s %-6s %6.3f bpw  gain %.3g\n", t.Name, t.DType, t.BPW, t.Gain)
+		}
+	}
+	if sm := q.Smooth; sm != nil {
+		scaled, groups := 0, 0
+		for _, g := range sm.Groups {
+			if g.Scaled > 0 {
+				groups++
+				scaled += g.Scaled
+			}
+		}
+		fmt.Fprintf(w, "smoothing: %d of %d layer places transformed, %d channels scaled (α and exponents in the metadata)\n", groups, len(sm.Groups), scaled)
+	}
+	if im := q.Imatrix; im != nil {
+		fmt.Fprintf(w, "importance-weighted encoding of %d tensors (imatrix %s: %d windows of %d)\n", im.Weighted, im.File, im.Chunks, im.ChunkSize)
+	}
 	if len(worst) > 0 {
 		fmt.Fprintf(w, "worst tensors (all of them are in the file's metadata and in --json):\n")
-		fmt.Fprintf(w, "  %-28s %-5s %10s %8s %10s\n", "tensor", "type", "rel L2", "SNR dB", "max abs")
+		fmt.Fprintf(w, "  %-28s %-5s %10s %8s %10s", "tensor", "type", "rel L2", "SNR dB", "max abs")
+		if q.Imatrix != nil {
+			fmt.Fprintf(w, " %10s", "w rel L2")
+		}
+		fmt.Fprintln(w)
 		for _, t := range worst {
-			fmt.Fprintf(w, "  %-28s %-5s %10.3e %8.2f %10.3e\n", t.Name, t.DType, t.RelL2, t.SNRdB, t.MaxAbs)
+			fmt.Fprintf(w, "  %-28s %-5s %10.3e %8.2f %10.3e", t.Name, t.DType, t.RelL2, t.SNRdB, t.MaxAbs)
+			if q.Imatrix != nil {
+				fmt.Fprintf(w, " %10.3e", t.WRelL2)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/convert"
-	"github.com/gemmatool/gemmatool/internal/testutil"
 )
 
 func init() {
@@ -64,7 +63,7 @@ func runSynth(c *cli.Context) error {
 	switch s := strings.ToLower(c.String("shard-size")); s {
 	case "auto":
 		if size != "270m" && size != "1b" {
-			shard = testutil.DefaultShardBytes
+			shard = convert.DefaultShardBytes
 		}
 	default:
 		var err error
@@ -77,7 +76,7 @@ func runSynth(c *cli.Context) error {
 		return fmt.Errorf("synth: output %s: not a directory (-o names the checkpoint directory to create or fill)", out)
 	}
 	noteStaleOutputs(c, out)
-	res, err := testutil.Synth(out, testutil.SynthOptions{Size: size, Layers: c.Int("layers"), VisionLayers: c.Int("vision-layers"), Seed: c.Uint64("seed"), ShardBytes: shard, Context: c.Context},
+	res, err := convert.Synth(out, convert.SynthOptions{Size: size, Layers: c.Int("layers"), VisionLayers: c.Int("vision-layers"), Seed: c.Uint64("seed"), ShardBytes: shard, Context: c.Context},
 		func(done, total int64) { bar.total = total; bar.Update(done) })
 	bar.Done()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/convert"
+	"github.com/gemmatool/gemmatool/convert/llamacpp"
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/verify"
@@ -31,8 +32,8 @@ perplexities, their ratio and difference ± errors, and the correlation of the t
 log-probabilities. One line per window while it runs (running values, as llama-perplexity prints
 per chunk); --json prints the verify JSON document with every figure and the per-window values.
 
---reference is a gemmatool file, a Hugging Face checkpoint directory (converted to a temporary
-file first), or a saved reference (.kldref). Without --reference the source recorded in the
+--reference is a gemmatool file, a Hugging Face checkpoint directory or a llama.cpp GGUF (converted
+or imported to a temporary file first), or a saved reference (.kldref). Without --reference the source recorded in the
 model's provenance is used when it is still on disk with the same SHA-256 (the gemmatool file it
 was quantized from, else its checkpoint directory); with --act int8 and no --reference the model's
 own exact path is the reference. --save-reference FILE stores the reference's distributions (the
@@ -74,6 +75,9 @@ is used. The model runs once with its vision tower as stored and once with it qu
 	}
 }
 
+// kldSavedRows is the logits block of the model under test when the reference is saved.
+const kldSavedRows = 32
+
 // refKind tells how a --reference path is read.
 type refKind int
 
@@ -81,6 +85,7 @@ const (
 	refGMT refKind = iota
 	refSaved
 	refDir
+	refGGUF
 )
 
 func referenceKind(path string) (refKind, error) {
@@ -100,6 +105,9 @@ func referenceKind(path string) (refKind, error) {
 	n, _ := io.ReadFull(f, head)
 	if n == len(head) && string(head) == verify.RefMagic {
 		return refSaved, nil
+	}
+	if llamacpp.IsGGUF(path) {
+		return refGGUF, nil
 	}
 	return refGMT, nil
 }
@@ -210,6 +218,15 @@ func kldAction(c *cli.Context) error {
 		ctx, stride, chunks = o.Ctx, o.Stride, o.Chunks
 	case refPath != "":
 		gmt := refPath
+		if kind == refGGUF {
+			fmt.Fprintf(c.App.ErrWriter, "gemmatool: importing %s for the reference\n", refPath)
+			tmp, cleanup, err := llamacpp.ImportTemp(refPath, llamacpp.ImportOptions{})
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			gmt = tmp
+		}
 		if kind == refDir {
 			tmp, err := os.MkdirTemp("", "gemmatool-ref-*")
 			if err != nil {
@@ -309,6 +326,11 @@ func kldAction(c *cli.Context) error {
 	}
 
 	test := verify.NewModelScorer(lm.m, ctx, kernel.Exec{Mode: mode, Threads: exact.Threads})
+	if saved != nil {
+		// Against a saved reference only the model under test is in memory: keep its logits
+		// blocks small too (32 rows: 32 MiB for a 262,144-token vocabulary).
+		test.SetBlockRows(kldSavedRows)
+	}
 	ko := verify.KLDOptions{PerplexityOptions: o, Exec: exact}
 	lines := !quiet
 	if lines {
@@ -397,12 +419,13 @@ func printKLD(w io.Writer, r *verify.KLDResult) {
 func commandLine(c *cli.Context) string {
 	var path []string
 	for _, x := range c.Lineage() {
-		if x.Command != nil && x.Command.Name != "" {
+		if x.Command != nil && x.Command.Name != "" && x.Command.Name != c.App.Name {
 			path = append([]string{x.Command.Name}, path...)
 		}
 	}
 	args := append([]string{"gemmatool"}, path...)
-	for _, name := range c.FlagNames() {
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
 		if !c.IsSet(name) {
 			continue
 		}

@@ -47,9 +47,10 @@ func envInt(name string, def int) int {
 
 // kldDoc is the part of the verify JSON document the tests read.
 type kldDoc struct {
-	Schema string            `json:"schema"`
-	Verb   string            `json:"verb"`
-	KLD    *verify.KLDResult `json:"kld"`
+	Schema  string            `json:"schema"`
+	Verb    string            `json:"verb"`
+	Command string            `json:"command"`
+	KLD     *verify.KLDResult `json:"kld"`
 }
 
 // TestKLDAgainstLogits compares every statistic of `verify kld` (bundled model, Q4_0 against
@@ -78,8 +79,8 @@ func TestKLDAgainstLogits(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Schema != verify.Schema || doc.Verb != "kld" || doc.KLD == nil {
-		t.Fatalf("document %q %q, kld %v", doc.Schema, doc.Verb, doc.KLD != nil)
+	if doc.Schema != verify.Schema || doc.Verb != "kld" || doc.KLD == nil || !strings.HasPrefix(doc.Command, "gemmatool verify kld --model ") {
+		t.Fatalf("document %q %q %q, kld %v", doc.Schema, doc.Verb, doc.Command, doc.KLD != nil)
 	}
 	got := doc.KLD
 
@@ -208,4 +209,56 @@ func TestKLDAgainstLogits(t *testing.T) {
 		}
 	}
 	t.Logf("%d windows of %d: %d tokens, KL %.6g ± %.3g, same top %.4f, PPL %.4f / %.4f", windows, ctx, len(kl), got.KLDMean, got.KLDStderr, got.SameTop, pt, pr)
+}
+
+// TestKLDReferenceKinds gives the same reference as a gemmatool file, as its GGUF export and
+// as a saved reference, and through the model's provenance (no --reference): the statistics
+// agree (the GGUF's imported norms are folded as 1+w, so to 1e-6), and the saved reference's
+// KL lies within its stated bound.
+func TestKLDReferenceKinds(t *testing.T) {
+	bf16, q4 := brownTiny(t), brownTinyQ4(t)
+	dir := t.TempDir()
+	all, err := os.ReadFile(brownText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	textPath := filepath.Join(dir, "text.txt")
+	os.WriteFile(textPath, all[:2000], 0o644)
+	gguf := filepath.Join(dir, "ref.gguf")
+	if _, stderr, code := cliRun(t, "", "export", "gguf", bf16, "-o", gguf); code != 0 {
+		t.Fatalf("export gguf: %s", stderr)
+	}
+	saved := filepath.Join(dir, "ref.kldref")
+	win := []string{"--text", textPath, "--ctx", "16", "--chunks", "2"}
+	kld := func(args ...string) *verify.KLDResult {
+		t.Helper()
+		stdout, stderr, code := cliRun(t, "", append(append([]string{"verify", "kld", "--json"}, args...), win...)...)
+		if code != 0 {
+			t.Fatalf("verify kld %v: exit %d: %s", args, code, stderr)
+		}
+		var doc kldDoc
+		if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.KLD
+	}
+	full := kld("--model", q4, "--reference", bf16)
+	prov := kld("--model", q4)
+	fromGGUF := kld("--model", q4, "--reference", gguf)
+	if _, stderr, code := cliRun(t, "", append([]string{"verify", "kld", "--reference", bf16, "--save-reference", saved}, win...)...); code != 0 {
+		t.Fatalf("save reference: %s", stderr)
+	}
+	fromSaved := kld("--model", q4, "--reference", saved)
+	if prov.KLDMean != full.KLDMean || prov.PPLRef != full.PPLRef {
+		t.Errorf("provenance reference: kld %v ppl %v, want %v %v", prov.KLDMean, prov.PPLRef, full.KLDMean, full.PPLRef)
+	}
+	if math.Abs(fromGGUF.KLDMean/full.KLDMean-1) > 1e-3 || math.Abs(fromGGUF.PPLRef/full.PPLRef-1) > 1e-6 {
+		t.Errorf("GGUF reference: kld %v ppl %v, want %v %v", fromGGUF.KLDMean, fromGGUF.PPLRef, full.KLDMean, full.PPLRef)
+	}
+	if fromSaved.SameTop != full.SameTop || math.Abs(fromSaved.PPLRef/full.PPLRef-1) > 1e-12 || fromSaved.PPLTest != full.PPLTest ||
+		fromSaved.KLDMean > full.KLDMean*(1+1e-12) || full.KLDMean > fromSaved.KLDMean+fromSaved.KLBoundMean {
+		t.Errorf("saved reference: kld %v + bound %v, same top %v, ppl %v; full: kld %v, same top %v, ppl %v",
+			fromSaved.KLDMean, fromSaved.KLBoundMean, fromSaved.SameTop, fromSaved.PPLRef, full.KLDMean, full.SameTop, full.PPLRef)
+	}
+	t.Logf("kld: file %.6g, GGUF %.6g, saved %.6g + bound %.3g", full.KLDMean, fromGGUF.KLDMean, fromSaved.KLDMean, fromSaved.KLBoundMean)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/convert"
+	"github.com/gemmatool/gemmatool/convert/llamacpp"
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/quantize"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
@@ -17,7 +18,7 @@ import (
 func tensorsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "tensors",
-		Usage:     "compare every tensor of two models (checkpoint directory or gemmatool file)",
+		Usage:     "compare every tensor of two models (checkpoint directory, GGUF or gemmatool file)",
 		ArgsUsage: "A B",
 		Description: `A is the reference (for example the checkpoint directory), B the model compared with it (for
 example its quantized file). Tensors are matched by canonical name (a checkpoint is read through the
@@ -62,7 +63,8 @@ func (d dirTensors) TensorInfos() []verify.TensorInfo {
 	return out
 }
 
-// openTensors opens a checkpoint directory or a gemmatool file for reading its tensors.
+// openTensors opens a checkpoint directory, a GGUF (imported to a temporary file) or a
+// gemmatool file for reading its tensors.
 func openTensors(path string) (verify.TensorReader, io.Closer, *format.File, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -75,11 +77,34 @@ func openTensors(path string) (verify.TensorReader, io.Closer, *format.File, err
 		}
 		return dirTensors{ckSource{ck}}, ck, nil, nil
 	}
+	var cleanup func()
+	if llamacpp.IsGGUF(path) {
+		if path, cleanup, err = llamacpp.ImportTemp(path, llamacpp.ImportOptions{}); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	f, err := format.Open(path, nil)
 	if err != nil {
+		if cleanup != nil {
+			cleanup()
+		}
 		return nil, nil, nil, err
 	}
-	return fileTensors{quantize.FileSource{F: f}}, f, f, nil
+	return fileTensors{quantize.FileSource{F: f}}, closers{f, cleanup}, f, nil
+}
+
+// closers closes a file, then runs a cleanup (when not nil).
+type closers struct {
+	f       io.Closer
+	cleanup func()
+}
+
+func (c closers) Close() error {
+	err := c.f.Close()
+	if c.cleanup != nil {
+		c.cleanup()
+	}
+	return err
 }
 
 func tensorsAction(c *cli.Context) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/gemmatool/gemmatool/convert"
 	"io"
 	"os"
 	"path/filepath"
@@ -101,21 +102,21 @@ func ShardCheckpoint(dst, src string, n int) error {
 	var total int64
 	for s := 0; s < n; s++ {
 		file := fmt.Sprintf("model-%05d-of-%05d.safetensors", s+1, n)
-		var part []STensor
+		var part []convert.STensor
 		for i := s * len(names) / n; i < (s+1)*len(names)/n; i++ {
 			t := ts[names[i]]
 			data := t.Data
-			part = append(part, STensor{Name: names[i], DType: t.DType, Shape: t.Shape,
+			part = append(part, convert.STensor{Name: names[i], DType: t.DType, Shape: t.Shape,
 				Fill: func(w io.Writer) error { _, err := w.Write(data); return err }})
 			weightMap[names[i]] = file
 			total += int64(len(data))
 		}
-		if err := WriteSafetensors(filepath.Join(dst, file), map[string]string{"format": "pt"}, part); err != nil {
+		if err := convert.WriteSafetensors(filepath.Join(dst, file), map[string]string{"format": "pt"}, part); err != nil {
 			return err
 		}
 	}
 	if err := os.Remove(filepath.Join(dst, "model.safetensors")); err != nil {
 		return err
 	}
-	return WriteIndex(filepath.Join(dst, "model.safetensors.index.json"), total, weightMap)
+	return convert.WriteIndex(filepath.Join(dst, "model.safetensors.index.json"), total, weightMap)
 }

@@ -1,7 +1,7 @@
-// Package testutil makes synthetic Gemma 3 checkpoints and reads files independently of the
-// packages under test: a streaming safetensors writer and a plain reader ([WriteSafetensors],
-// [ReadSafetensors]), random-weight checkpoints in the exact Hugging Face layout of a
-// released size ([Synth], used by `gemmatool synth`), checkpoint surgery for tests
-// ([ShardCheckpoint], [CopyDir]), and a from-the-spec parser of gemmatool files ([ParseGMTF])
-// that shares no code with the format package.
+// Package testutil reads files independently of the packages under test for their tests: a
+// plain safetensors reader ([ReadSafetensors]), checkpoint surgery ([ShardCheckpoint],
+// [CopyDir]), and a from-the-spec parser of gemmatool files ([ParseGMTF]) that shares no code
+// with the format package. Random-weight checkpoints ([convert.Synth]) and the safetensors
+// writer live in convert, so that the gemmatool binary does not link this package (nor
+// "testing").
 package testutil

@@ -30,33 +30,6 @@ func mvQ4AVX512(y *float32, codes, scales *byte, x *float32, rows, nb int)
 //go:noescape
 func mvQ8AVX512(y *float32, codes, scales *byte, x *float32, rows, nb int)
 
-// mvF32AVX512 is y[r] = Σ_{c<n} f32(codes[r·stride+4c:])·x[c], n a multiple of 16.
-//
-//go:noescape
-func mvF32AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
-// mvF16AVX512 is y[r] = Σ_{c<n} f16(codes[r·stride+2c:])·x[c], n a multiple of 16.
-//
-//go:noescape
-func mvF16AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
-// mvBF16AVX512 is y[r] = Σ_{c<n} bf16(codes[r·stride+2c:])·x[c], n a multiple of 16.
-//
-//go:noescape
-func mvBF16AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
-// mvFP8AVX512 is the unscaled sum y[r] = Σ_{c<n} e4m3(codes[r·stride+c])·x[c], n a multiple
-// of 16; a row holding a NaN code gets NaN.
-//
-//go:noescape
-func mvFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
-// mvSFP8AVX512 is the unscaled sum y[r] = Σ_{c<n} sfp(codes[r·stride+c])·x[c], n a multiple
-// of 16; a row holding the reserved code 0x80 gets NaN.
-//
-//go:noescape
-func mvSFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
 // mvI4AVX512 is the unscaled sum y[r] = Σ_{c<n} float32(nibble(codes[r·stride:], c)−8)·x[c],
 // n a multiple of 32.
 //
@@ -70,15 +43,6 @@ func mvQ4AVX2(y *float32, codes, scales *byte, x *float32, rows, nb int)
 
 //go:noescape
 func mvQ8AVX2(y *float32, codes, scales *byte, x *float32, rows, nb int)
-
-//go:noescape
-func mvF32AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
-//go:noescape
-func mvF16AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
-
-//go:noescape
-func mvBF16AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
 
 func finite(f float32) bool { return !math.IsInf(float64(f), 0) && f == f }
 

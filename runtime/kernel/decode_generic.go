@@ -94,7 +94,10 @@ func dequantRowGeneric(dst []float32, w *Matrix, r int) {
 			dst[i] = sfpTable[codes[i]]
 		}
 	default:
-		panic("kernel: unsupported dtype " + w.DType.String())
+		if !kType(w.DType) {
+			panic("kernel: unsupported dtype " + w.DType.String())
+		}
+		dequantRowK(dst, w, r)
 	}
 	applyTensorScale(dst, w.Scale)
 }
@@ -171,7 +174,10 @@ func dotRowUnscaled(w *Matrix, r int, x []float32) float32 {
 			sum += sfpTable[codes[i]] * xv
 		}
 	default:
-		panic("kernel: unsupported dtype " + w.DType.String())
+		if !kType(w.DType) {
+			panic("kernel: unsupported dtype " + w.DType.String())
+		}
+		sum = dotRowK(w, r, x)
 	}
 	return sum
 }

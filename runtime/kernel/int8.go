@@ -29,7 +29,7 @@ import (
 
 // int8Type reports whether ModeInt8 changes the computation for weights of type t.
 func int8Type(t format.DType) bool {
-	return t == format.Q4_0 || t == format.Q8_0 || t == format.I4
+	return t == format.Q4_0 || t == format.Q8_0 || t == format.I4 || kType(t)
 }
 
 // Activation layouts of the matrix-vector kernels. A kernel step covers stepCols columns and
@@ -49,6 +49,7 @@ const (
 	layoutQ4 actLayout = iota
 	layoutI4
 	layoutQ8
+	layoutK // k-quants and IQ4_NL: the Go reference only (kquant.go)
 )
 
 func layoutOf(t format.DType) actLayout {
@@ -57,6 +58,9 @@ func layoutOf(t format.DType) actLayout {
 		return layoutQ4
 	case format.I4:
 		return layoutI4
+	}
+	if kType(t) {
+		return layoutK
 	}
 	return layoutQ8
 }
@@ -96,6 +100,7 @@ var qactBuf struct {
 func (qa *qact) quantize(layout actLayout, x []float32, n, cols int, forAsm bool) bool {
 	qa.layout = layout
 	qa.n, qa.cols = n, cols
+	forAsm = forAsm && qa.layout != layoutK
 	step := qa.layout.stepCols()
 	qa.colsA = 0
 	if forAsm {
@@ -252,6 +257,10 @@ func dotRowInt8(w *Matrix, r int, qa *qact, i, c0 int) float32 {
 				is += int32(int(v&15)-8)*int32(q[32*b+j]) + int32(int(v>>4)-8)*int32(q[32*b+16+j])
 			}
 			sum += float32(is) * (f16ToF32(le16(sc, b)) * d[b])
+		}
+	default:
+		if kType(w.DType) && c0 == 0 {
+			return dotRowInt8K(w, r, qa, i)
 		}
 	case format.I4:
 		for b := c0 / 32; b < qa.nb; b++ {

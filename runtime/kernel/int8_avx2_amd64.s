@@ -4,6 +4,7 @@
 // int8_amd64.go show the loops they implement (reference: dotRowInt8).
 
 #include "textflag.h"
+#include "macros_amd64.h"
 
 #define PFD4 8192
 #define PFD8 4096
@@ -37,15 +38,6 @@ DATA idxq8<>+104(SB)/8, $0x0000000300000003
 DATA idxq8<>+112(SB)/8, $0x0000000300000003
 DATA idxq8<>+120(SB)/8, $0x0000000300000003
 GLOBL idxq8<>(SB), RODATA|NOPTR, $128
-
-// REDUCE8 sums the 8 lanes of Y0 into X0 (lane 0).
-#define REDUCE8 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VPERMILPS    $0x4e, X0, X1 \
-	VADDPS       X1, X0, X0 \
-	VPERMILPS    $0xb1, X0, X1 \
-	VADDSS       X1, X0, X0
 
 // NIBHALF(h, hx, hy) computes the 8 int32 lanes of half h (byte offset h of the codes, hx/hy of
 // the low/high activation halves) of a nibble step into Y2: corr + Σ u·q over 4+4 bytes.

@@ -4,6 +4,7 @@
 // loops they implement (reference: dotRowInt8).
 
 #include "textflag.h"
+#include "macros_amd64.h"
 
 // PFD4 and PFD8 are the software prefetch distances of the weight streams in bytes (nibble
 // and byte codes): the hardware prefetcher alone keeps too few lines in flight to stream
@@ -50,17 +51,6 @@ DATA iota16<>+40(SB)/8, $0x0000000b0000000a
 DATA iota16<>+48(SB)/8, $0x0000000d0000000c
 DATA iota16<>+56(SB)/8, $0x0000000f0000000e
 GLOBL iota16<>(SB), RODATA|NOPTR, $64
-
-// REDUCE16 sums the 16 lanes of Z0 into X0 (lane 0).
-#define REDUCE16 \
-	VEXTRACTF64X4 $1, Z0, Y1 \
-	VADDPS        Y1, Y0, Y0 \
-	VEXTRACTF128  $1, Y0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0x4e, X0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0xb1, X0, X1 \
-	VADDSS        X1, X0, X0
 
 // Register use of the three kernels: DI y, SI codes of the current row, DX its block scales,
 // R9 code stride, R15 scale stride, BX xa, R10 corr, R11 dl, R8 rows left, R12 end index,

@@ -2,11 +2,29 @@
 // products that read quantized weights in place from the file mapping, row dequantization, and
 // the vector helpers of the decoder's hot loops (dot, axpy, sum of squares, softmax, GELU).
 //
-// Every kernel has an always-compiled Go reference (the *Generic functions). On amd64, AVX2+FMA
-// and AVX-512 versions are chosen once at start-up from golang.org/x/sys/cpu; the build tag
-// purego turns assembly off. Weights keep the payload layout of [format.LayoutOf]: the kernels
-// never repack a file. They read the weights where they are: in the file mapping, or in a
-// copy in huge-page memory ([Resident], [WeightMemory]), which streams faster.
+// Every kernel has an always-compiled Go reference (the *Generic functions). The CPU features
+// the assembly uses (AVX2+FMA+F16C, AVX-512, VNNI, VBMI) are detected once, in one registry
+// (features.go; the build tag purego turns assembly off), and the kernel table (table.go)
+// lists, per stored type, its implementations best first: exact ones (a matrix–vector row
+// routine with its tail and scales, row dequantization, the matrix–matrix product) and, for
+// the types [ModeInt8] applies to, int8 ones. [NewMatrix] picks one of each, once, from the
+// type, the column count and the enabled features; every product then calls through the
+// matrix's entry. Weights keep the payload layout of [format.LayoutOf]: the kernels never
+// repack a file. They read the weights where they are: in the file mapping, or in a copy in
+// huge-page memory ([Resident], [WeightMemory]), which streams faster.
+//
+// Adding a stored type:
+//  1. Define it in format (DType value, LayoutOf, reference decoder in format.DecodeRow).
+//  2. Add its cases to the Go references here (dequantRowGeneric, dotRowUnscaled,
+//     dequantTail, rawTail), and list it in registerGeneric (table.go): the type now works
+//     everywhere, at reference speed.
+//  3. For speed, register assembly entries in registerArch (table_amd64.go), best first, each
+//     with the features it needs; a routine of an existing loop shape is one generator call in
+//     _asm (for example one more elemLoader in _asm/rows.go), then go generate.
+//  4. If ModeInt8 should apply, add an int8 layout (int8.go) and int8 entries.
+//
+// TestEveryImplementationRuns then runs every registered entry the CPU supports against the
+// references, and fails for one no configuration reaches.
 //
 // Numerics: activations and accumulators are float32. The default activation mode ([ModeExact])
 // multiplies the exactly decoded weight by the float32 activation; apart from the summation

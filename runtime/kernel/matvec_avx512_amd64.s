@@ -4,26 +4,7 @@
 // last). Each TEXT symbol's Go declaration in arch_amd64.go shows the Go loop it implements.
 
 #include "textflag.h"
-
-// q4tab holds the 16 Q4_0 / I4 code values −8…7 as float32, indexed by the nibble (VPERMPS
-// uses the low four bits of each index lane and ignores the rest).
-DATA q4tab<>+0(SB)/4, $-8.0
-DATA q4tab<>+4(SB)/4, $-7.0
-DATA q4tab<>+8(SB)/4, $-6.0
-DATA q4tab<>+12(SB)/4, $-5.0
-DATA q4tab<>+16(SB)/4, $-4.0
-DATA q4tab<>+20(SB)/4, $-3.0
-DATA q4tab<>+24(SB)/4, $-2.0
-DATA q4tab<>+28(SB)/4, $-1.0
-DATA q4tab<>+32(SB)/4, $0.0
-DATA q4tab<>+36(SB)/4, $1.0
-DATA q4tab<>+40(SB)/4, $2.0
-DATA q4tab<>+44(SB)/4, $3.0
-DATA q4tab<>+48(SB)/4, $4.0
-DATA q4tab<>+52(SB)/4, $5.0
-DATA q4tab<>+56(SB)/4, $6.0
-DATA q4tab<>+60(SB)/4, $7.0
-GLOBL q4tab<>(SB), RODATA|NOPTR, $64
+#include "macros_amd64.h"
 
 // i4perm interleaves the even-element vector (indices 0–15) and the odd-element vector
 // (16–31) of 32 I4 values: lanes 0–15 then 16–31 of the result are elements in order.
@@ -60,17 +41,6 @@ DATA i4perm<>+116(SB)/4, $30
 DATA i4perm<>+120(SB)/4, $15
 DATA i4perm<>+124(SB)/4, $31
 GLOBL i4perm<>(SB), RODATA|NOPTR, $128
-
-// REDUCE16 sums the 16 lanes of Z0 into X0 (lane 0).
-#define REDUCE16 \
-	VEXTRACTF64X4 $1, Z0, Y1 \
-	VADDPS        Y1, Y0, Y0 \
-	VEXTRACTF128  $1, Y0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0x4e, X0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0xb1, X0, X1 \
-	VADDSS        X1, X0, X0
 
 // SCALECHUNK converts the next min(R14, 16) f16 block scales at DX to float32 at 0(SP),
 // leaving the count in CX; it advances DX and decrements R14.
@@ -111,7 +81,7 @@ TEXT ·mvQ4AVX512(SB), NOSPLIT, $64-48
 	MOVQ x+24(FP), BX
 	MOVQ rows+32(FP), R8
 	MOVQ nb+40(FP), R9
-	VMOVUPS q4tab<>(SB), Z31
+	VMOVUPS ·q4tab(SB), Z31
 	TESTQ R8, R8
 	JZ    q4done
 
@@ -231,405 +201,8 @@ q8done:
 	VZEROUPPER
 	RET
 
-// The element-wise kernels below share one row loop (written out per kernel) by the element-wise types: for each of R8 rows it runs
-// LOAD64 (four vectors of 16 weights from SI into Z5..Z8, then advances SI) over n/64 steps
-// and LOAD16 (one vector into Z5) over the remaining (n%64)/16 steps, FMAs with x, reduces,
-// stores y and moves SI to the next row (stride R10 bytes, codes of width R11 bytes/element).
-#define F32LOAD64 \
-	VMOVUPS (SI), Z5 \
-	VMOVUPS 64(SI), Z6 \
-	VMOVUPS 128(SI), Z7 \
-	VMOVUPS 192(SI), Z8 \
-	ADDQ    $256, SI
-#define F32LOAD16 \
-	VMOVUPS (SI), Z5 \
-	ADDQ    $64, SI
-
-// func mvF32AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-TEXT ·mvF32AVX512(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), DI
-	MOVQ codes+8(FP), SI
-	MOVQ stride+16(FP), R10
-	MOVQ x+24(FP), BX
-	MOVQ rows+32(FP), R8
-	MOVQ n+40(FP), R9
-	TESTQ R8, R8
-	JZ    f32done
-f32row:
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   SI, R12
-	MOVQ   BX, R13
-	MOVQ   R9, CX
-	SHRQ   $6, CX
-	JZ     f32tail
-f32loop64:
-	F32LOAD64
-	VFMADD231PS (R13), Z5, Z0
-	VFMADD231PS 64(R13), Z6, Z1
-	VFMADD231PS 128(R13), Z7, Z2
-	VFMADD231PS 192(R13), Z8, Z3
-	ADDQ $256, R13
-	DECQ CX
-	JNZ  f32loop64
-f32tail:
-	MOVQ R9, CX
-	ANDQ $63, CX
-	SHRQ $4, CX
-	JZ   f32rowdone
-f32loop16:
-	F32LOAD16
-	VFMADD231PS (R13), Z5, Z0
-	ADDQ $64, R13
-	DECQ CX
-	JNZ  f32loop16
-f32rowdone:
-	VADDPS Z1, Z0, Z0
-	VADDPS Z3, Z2, Z2
-	VADDPS Z2, Z0, Z0
-	REDUCE16
-	VMOVSS X0, (DI)
-	ADDQ   $4, DI
-	LEAQ   (R12)(R10*1), SI
-	DECQ   R8
-	JNZ    f32row
-f32done:
-	VZEROUPPER
-	RET
-
-#define F16LOAD64 \
-	VCVTPH2PS (SI), Z5 \
-	VCVTPH2PS 32(SI), Z6 \
-	VCVTPH2PS 64(SI), Z7 \
-	VCVTPH2PS 96(SI), Z8 \
-	ADDQ      $128, SI
-#define F16LOAD16 \
-	VCVTPH2PS (SI), Z5 \
-	ADDQ      $32, SI
-
-// func mvF16AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-TEXT ·mvF16AVX512(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), DI
-	MOVQ codes+8(FP), SI
-	MOVQ stride+16(FP), R10
-	MOVQ x+24(FP), BX
-	MOVQ rows+32(FP), R8
-	MOVQ n+40(FP), R9
-	TESTQ R8, R8
-	JZ    f16done
-f16row:
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   SI, R12
-	MOVQ   BX, R13
-	MOVQ   R9, CX
-	SHRQ   $6, CX
-	JZ     f16tail
-f16loop64:
-	F16LOAD64
-	VFMADD231PS (R13), Z5, Z0
-	VFMADD231PS 64(R13), Z6, Z1
-	VFMADD231PS 128(R13), Z7, Z2
-	VFMADD231PS 192(R13), Z8, Z3
-	ADDQ $256, R13
-	DECQ CX
-	JNZ  f16loop64
-f16tail:
-	MOVQ R9, CX
-	ANDQ $63, CX
-	SHRQ $4, CX
-	JZ   f16rowdone
-f16loop16:
-	F16LOAD16
-	VFMADD231PS (R13), Z5, Z0
-	ADDQ $64, R13
-	DECQ CX
-	JNZ  f16loop16
-f16rowdone:
-	VADDPS Z1, Z0, Z0
-	VADDPS Z3, Z2, Z2
-	VADDPS Z2, Z0, Z0
-	REDUCE16
-	VMOVSS X0, (DI)
-	ADDQ   $4, DI
-	LEAQ   (R12)(R10*1), SI
-	DECQ   R8
-	JNZ    f16row
-f16done:
-	VZEROUPPER
-	RET
-
-#define BF16LOAD64 \
-	VPMOVZXWD (SI), Z5 \
-	VPMOVZXWD 32(SI), Z6 \
-	VPMOVZXWD 64(SI), Z7 \
-	VPMOVZXWD 96(SI), Z8 \
-	VPSLLD    $16, Z5, Z5 \
-	VPSLLD    $16, Z6, Z6 \
-	VPSLLD    $16, Z7, Z7 \
-	VPSLLD    $16, Z8, Z8 \
-	ADDQ      $128, SI
-#define BF16LOAD16 \
-	VPMOVZXWD (SI), Z5 \
-	VPSLLD    $16, Z5, Z5 \
-	ADDQ      $32, SI
-
-// func mvBF16AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-TEXT ·mvBF16AVX512(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), DI
-	MOVQ codes+8(FP), SI
-	MOVQ stride+16(FP), R10
-	MOVQ x+24(FP), BX
-	MOVQ rows+32(FP), R8
-	MOVQ n+40(FP), R9
-	TESTQ R8, R8
-	JZ    bf16done
-bf16row:
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   SI, R12
-	MOVQ   BX, R13
-	MOVQ   R9, CX
-	SHRQ   $6, CX
-	JZ     bf16tail
-bf16loop64:
-	BF16LOAD64
-	VFMADD231PS (R13), Z5, Z0
-	VFMADD231PS 64(R13), Z6, Z1
-	VFMADD231PS 128(R13), Z7, Z2
-	VFMADD231PS 192(R13), Z8, Z3
-	ADDQ $256, R13
-	DECQ CX
-	JNZ  bf16loop64
-bf16tail:
-	MOVQ R9, CX
-	ANDQ $63, CX
-	SHRQ $4, CX
-	JZ   bf16rowdone
-bf16loop16:
-	BF16LOAD16
-	VFMADD231PS (R13), Z5, Z0
-	ADDQ $64, R13
-	DECQ CX
-	JNZ  bf16loop16
-bf16rowdone:
-	VADDPS Z1, Z0, Z0
-	VADDPS Z3, Z2, Z2
-	VADDPS Z2, Z0, Z0
-	REDUCE16
-	VMOVSS X0, (DI)
-	ADDQ   $4, DI
-	LEAQ   (R12)(R10*1), SI
-	DECQ   R8
-	JNZ    bf16row
-bf16done:
-	VZEROUPPER
-	RET
-
-// FP8 raw decode: bits = (sext(code) << 20) & 0x87f00000 is the E4M3 value scaled by 2⁻¹²⁰
-// (subnormal codes become float32 subnormals), so value = bits·2¹²⁰ exactly. Z29 holds the
-// mask, Z30 holds 2¹²⁰. NaN codes (0x7f, 0xff) decode to 480·sign here; the Go wrapper
-// detects rows holding them.
-#define FP8ONE(off, z) \
-	VPMOVSXBD off(SI), z \
-	VPSLLD    $20, z, z \
-	VPANDD    Z29, z, z \
-	VMULPS    Z30, z, z
-#define FP8LOAD64 \
-	VMOVDQU8  (SI), Z9 \
-	VPORD     Z27, Z9, Z9 \
-	VPCMPEQB  Z26, Z9, K2 \
-	KORQ      K2, K3, K3 \
-	FP8ONE(0, Z5) \
-	FP8ONE(16, Z6) \
-	FP8ONE(32, Z7) \
-	FP8ONE(48, Z8) \
-	ADDQ $64, SI
-#define FP8LOAD16 \
-	VMOVDQU8  (SI), X9 \
-	VPORD     X27, X9, X9 \
-	VPCMPEQB  X26, X9, K2 \
-	KORQ      K2, K3, K3 \
-	FP8ONE(0, Z5) \
-	ADDQ $16, SI
-
-// func mvFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-TEXT ·mvFP8AVX512(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), DI
-	MOVQ codes+8(FP), SI
-	MOVQ stride+16(FP), R10
-	MOVQ x+24(FP), BX
-	MOVQ rows+32(FP), R8
-	MOVQ n+40(FP), R9
-	MOVL         $0x87f00000, AX
-	VPBROADCASTD AX, Z29
-	MOVL         $0x7b800000, AX // 2^120
-	VPBROADCASTD AX, Z30
-	MOVL         $0x80808080, AX
-	VPBROADCASTD AX, Z27
-	VPTERNLOGD   $0xff, Z26, Z26, Z26 // all ones
-	TESTQ R8, R8
-	JZ    fp8done
-fp8row:
-	KXORQ  K3, K3, K3
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   SI, R12
-	MOVQ   BX, R13
-	MOVQ   R9, CX
-	SHRQ   $6, CX
-	JZ     fp8tail
-fp8loop64:
-	FP8LOAD64
-	VFMADD231PS (R13), Z5, Z0
-	VFMADD231PS 64(R13), Z6, Z1
-	VFMADD231PS 128(R13), Z7, Z2
-	VFMADD231PS 192(R13), Z8, Z3
-	ADDQ $256, R13
-	DECQ CX
-	JNZ  fp8loop64
-fp8tail:
-	MOVQ R9, CX
-	ANDQ $63, CX
-	SHRQ $4, CX
-	JZ   fp8rowdone
-fp8loop16:
-	FP8LOAD16
-	VFMADD231PS (R13), Z5, Z0
-	ADDQ $64, R13
-	DECQ CX
-	JNZ  fp8loop16
-fp8rowdone:
-	VADDPS Z1, Z0, Z0
-	VADDPS Z3, Z2, Z2
-	VADDPS Z2, Z0, Z0
-	REDUCE16
-	KORTESTQ K3, K3
-	JZ       fp8store
-	MOVL     $0x7fc00000, AX // a NaN code in the row: the sum is NaN
-	VMOVD    AX, X0
-
-fp8store:
-	VMOVSS X0, (DI)
-	ADDQ   $4, DI
-	LEAQ   (R12)(R10*1), SI
-	DECQ   R8
-	JNZ    fp8row
-fp8done:
-	VZEROUPPER
-	RET
-
-// SFP8 raw decode of 16 codes at off(SI) into z: c = code&0x7f; small codes (bit 6 clear) are
-// the float32 bits c<<21 + 0x34000000, large ones c<<20 + 0x38000000, code 0 is +0, and the
-// sign is bit 7. The reserved code 0x80 (NaN in format.SFP8ToFloat32) is detected per row by
-// the caller (K3).
-#define SFPONE(off, z) \
-	VPMOVSXBD      off(SI), Z9 \
-	VPANDD         Z25, Z9, Z10 \
-	VPSLLD         $21, Z10, z \
-	VPADDD         Z24, z, z \
-	VPSLLD         $20, Z10, Z11 \
-	VPADDD         Z23, Z11, Z11 \
-	VPTESTMD       Z22, Z10, K4 \
-	VMOVDQA32      Z11, K4, z \
-	VPTESTMD       Z10, Z10, K5 \
-	VPTERNLOGD.Z   $0xf8, Z21, Z9, K5, z
-#define SFPLOAD64 \
-	VMOVDQU8  (SI), Z12 \
-	VPCMPEQB  Z26, Z12, K2 \
-	KORQ      K2, K3, K3 \
-	SFPONE(0, Z5) \
-	SFPONE(16, Z6) \
-	SFPONE(32, Z7) \
-	SFPONE(48, Z8) \
-	ADDQ $64, SI
-#define SFPLOAD16 \
-	VMOVDQU8  (SI), X12 \
-	VPCMPEQB  X26, X12, K2 \
-	KORQ      K2, K3, K3 \
-	SFPONE(0, Z5) \
-	ADDQ $16, SI
-
-// func mvSFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-TEXT ·mvSFP8AVX512(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), DI
-	MOVQ codes+8(FP), SI
-	MOVQ stride+16(FP), R10
-	MOVQ x+24(FP), BX
-	MOVQ rows+32(FP), R8
-	MOVQ n+40(FP), R9
-	MOVL         $0x7f, AX
-	VPBROADCASTD AX, Z25
-	MOVL         $0x34000000, AX
-	VPBROADCASTD AX, Z24
-	MOVL         $0x38000000, AX
-	VPBROADCASTD AX, Z23
-	MOVL         $0x40, AX
-	VPBROADCASTD AX, Z22
-	MOVL         $0x80000000, AX
-	VPBROADCASTD AX, Z21
-	MOVL         $0x80808080, AX
-	VPBROADCASTD AX, Z26
-	TESTQ R8, R8
-	JZ    sfp8done
-sfp8row:
-	KXORQ  K3, K3, K3
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   SI, R12
-	MOVQ   BX, R13
-	MOVQ   R9, CX
-	SHRQ   $6, CX
-	JZ     sfp8tail
-sfp8loop64:
-	SFPLOAD64
-	VFMADD231PS (R13), Z5, Z0
-	VFMADD231PS 64(R13), Z6, Z1
-	VFMADD231PS 128(R13), Z7, Z2
-	VFMADD231PS 192(R13), Z8, Z3
-	ADDQ $256, R13
-	DECQ CX
-	JNZ  sfp8loop64
-sfp8tail:
-	MOVQ R9, CX
-	ANDQ $63, CX
-	SHRQ $4, CX
-	JZ   sfp8rowdone
-sfp8loop16:
-	SFPLOAD16
-	VFMADD231PS (R13), Z5, Z0
-	ADDQ $64, R13
-	DECQ CX
-	JNZ  sfp8loop16
-sfp8rowdone:
-	VADDPS Z1, Z0, Z0
-	VADDPS Z3, Z2, Z2
-	VADDPS Z2, Z0, Z0
-	REDUCE16
-	KORTESTQ K3, K3
-	JZ       sfp8store
-	MOVL     $0x7fc00000, AX // a NaN code in the row: the sum is NaN
-	VMOVD    AX, X0
-
-sfp8store:
-	VMOVSS X0, (DI)
-	ADDQ   $4, DI
-	LEAQ   (R12)(R10*1), SI
-	DECQ   R8
-	JNZ    sfp8row
-sfp8done:
-	VZEROUPPER
-	RET
+// The row kernels of F32, F16, BF16, FP8 and SFP8 are generated (matvec_elem_amd64.s, from
+// _asm/rows.go).
 
 // func mvI4AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
 TEXT ·mvI4AVX512(SB), NOSPLIT, $0-48
@@ -639,7 +212,7 @@ TEXT ·mvI4AVX512(SB), NOSPLIT, $0-48
 	MOVQ x+24(FP), BX
 	MOVQ rows+32(FP), R8
 	MOVQ n+40(FP), R9
-	VMOVUPS q4tab<>(SB), Z31
+	VMOVUPS ·q4tab(SB), Z31
 	VMOVUPS i4perm<>(SB), Z30
 	VMOVUPS i4perm<>+64(SB), Z28
 	TESTQ   R8, R8
@@ -688,7 +261,7 @@ TEXT ·dqQ4AVX512(SB), NOSPLIT, $64-32
 	MOVQ    codes+8(FP), SI
 	MOVQ    scales+16(FP), DX
 	MOVQ    nb+24(FP), R14
-	VMOVUPS q4tab<>(SB), Z31
+	VMOVUPS ·q4tab(SB), Z31
 
 dq4chunk:
 	TESTQ       R14, R14
@@ -857,7 +430,7 @@ TEXT ·dqI4AVX512(SB), NOSPLIT, $0-28
 	MOVQ        dst+0(FP), DI
 	MOVQ        codes+8(FP), SI
 	MOVQ        n+16(FP), CX
-	VMOVUPS     q4tab<>(SB), Z31
+	VMOVUPS     ·q4tab(SB), Z31
 	VMULPS.BCST s+24(FP), Z31, Z31
 	VMOVUPS     i4perm<>(SB), Z30
 	VMOVUPS     i4perm<>+64(SB), Z28

@@ -5,17 +5,7 @@
 // destination last. The Go declaration in bytefloat_amd64.go shows the loop it implements.
 
 #include "textflag.h"
-
-// REDUCEB sums the 16 lanes of Z0 into X0 (lane 0).
-#define REDUCEB \
-	VEXTRACTF64X4 $1, Z0, Y1 \
-	VADDPS        Y1, Y0, Y0 \
-	VEXTRACTF128  $1, Y0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0x4e, X0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0xb1, X0, X1 \
-	VADDSS        X1, X0, X0
+#include "macros_amd64.h"
 
 // func mvB8AVX512(y *float32, codes *byte, stride int, tab *[256]byte, nanMask, nanCode uint32, xp *float32, rows, steps int)
 TEXT ·mvB8AVX512(SB), NOSPLIT, $0-64
@@ -82,7 +72,7 @@ b8rowdone:
 	VADDPS   Z1, Z0, Z0
 	VADDPS   Z3, Z2, Z2
 	VADDPS   Z2, Z0, Z0
-	REDUCEB
+	REDUCE16
 	KORTESTQ K3, K3
 	JZ       b8store
 	MOVL     $0x7fc00000, AX // a NaN code in the row: the sum is NaN

@@ -1,17 +1,10 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "macros_amd64.h"
 
 // Hand-written AVX2+FMA kernels for I4, FP8 E4M3 and SFP8 rows (unscaled sums); the Go
 // declarations in bytetypes_amd64.go show the loops.
-
-#define REDUCE8B \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VPERMILPS    $0x4e, X0, X1 \
-	VADDPS       X1, X0, X0 \
-	VPERMILPS    $0xb1, X0, X1 \
-	VADDSS       X1, X0, X0
 
 #define BCAST(v, y) \
 	MOVL         $v, AX \
@@ -76,7 +69,7 @@ i42rowdone:
 	VADDPS Y1, Y0, Y0
 	VADDPS Y3, Y2, Y2
 	VADDPS Y2, Y0, Y0
-	REDUCE8B
+	REDUCE8
 	VMOVSS X0, (DI)
 	ADDQ   $4, DI
 	LEAQ   (R12)(R10*1), SI
@@ -141,7 +134,7 @@ fp82tail:
 
 fp82rowdone:
 	VADDPS Y1, Y0, Y0
-	REDUCE8B
+	REDUCE8
 	VPTEST Y12, Y12
 	JZ     fp82store
 	MOVL   $0x7fc00000, AX // a NaN code in the row: the sum is NaN
@@ -223,7 +216,7 @@ sfp82tail:
 
 sfp82rowdone:
 	VADDPS Y1, Y0, Y0
-	REDUCE8B
+	REDUCE8
 	VPTEST Y12, Y12
 	JZ     sfp82store
 	MOVL   $0x7fc00000, AX

@@ -5,26 +5,7 @@
 // Each TEXT symbol's Go declaration in nibble_amd64.go shows the Go loop it implements.
 
 #include "textflag.h"
-
-// q4vals holds the 16 code values −8…7 as float32, indexed by the nibble (VPERMPS uses the
-// low four bits of each index lane and ignores the rest).
-DATA q4vals<>+0(SB)/4, $-8.0
-DATA q4vals<>+4(SB)/4, $-7.0
-DATA q4vals<>+8(SB)/4, $-6.0
-DATA q4vals<>+12(SB)/4, $-5.0
-DATA q4vals<>+16(SB)/4, $-4.0
-DATA q4vals<>+20(SB)/4, $-3.0
-DATA q4vals<>+24(SB)/4, $-2.0
-DATA q4vals<>+28(SB)/4, $-1.0
-DATA q4vals<>+32(SB)/4, $0.0
-DATA q4vals<>+36(SB)/4, $1.0
-DATA q4vals<>+40(SB)/4, $2.0
-DATA q4vals<>+44(SB)/4, $3.0
-DATA q4vals<>+48(SB)/4, $4.0
-DATA q4vals<>+52(SB)/4, $5.0
-DATA q4vals<>+56(SB)/4, $6.0
-DATA q4vals<>+60(SB)/4, $7.0
-GLOBL q4vals<>(SB), RODATA|NOPTR, $64
+#include "macros_amd64.h"
 
 // blk4 spreads four block scales over 16 lanes: lane k takes scale k/4.
 DATA blk4<>+0(SB)/4, $0
@@ -45,17 +26,6 @@ DATA blk4<>+56(SB)/4, $3
 DATA blk4<>+60(SB)/4, $3
 GLOBL blk4<>(SB), RODATA|NOPTR, $64
 
-// REDUCE0 sums the 16 lanes of Z0 into X0 (lane 0).
-#define REDUCE0 \
-	VEXTRACTF64X4 $1, Z0, Y1 \
-	VADDPS        Y1, Y0, Y0 \
-	VEXTRACTF128  $1, Y0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0x4e, X0, X1 \
-	VADDPS        X1, X0, X0 \
-	VPERMILPS     $0xb1, X0, X1 \
-	VADDSS        X1, X0, X0
-
 // NIBS(sh, off, acc) decodes nibble sh/4 of every dword of Z5 (the 64 code bytes of a step)
 // through the value table and multiply-adds it with the permuted activations at R13+off.
 #define NIBS(sh, off, acc) \
@@ -74,7 +44,7 @@ TEXT ·mvQ4XAVX512(SB), NOSPLIT, $0-64
 	MOVQ    xp+40(FP), BX
 	MOVQ    rows+48(FP), R8
 	MOVQ    steps+56(FP), R9
-	VMOVUPS q4vals<>(SB), Z31
+	VMOVUPS ·q4tab(SB), Z31
 	VMOVUPS blk4<>(SB), Z30
 	TESTQ   R8, R8
 	JZ      q4xdone
@@ -138,7 +108,7 @@ q4xstep:
 
 q4xrowdone:
 	VADDPS Z1, Z0, Z0
-	REDUCE0
+	REDUCE16
 	VMOVSS X0, (DI)
 	ADDQ   $4, DI
 	LEAQ   (R12)(R10*1), SI
@@ -158,7 +128,7 @@ TEXT ·mvI4XAVX512(SB), NOSPLIT, $0-48
 	MOVQ    xp+24(FP), BX
 	MOVQ    rows+32(FP), R8
 	MOVQ    steps+40(FP), R9
-	VMOVUPS q4vals<>(SB), Z31
+	VMOVUPS ·q4tab(SB), Z31
 	TESTQ   R8, R8
 	JZ      i4xdone
 
@@ -194,7 +164,7 @@ i4xrowdone:
 	VADDPS Z1, Z0, Z0
 	VADDPS Z3, Z2, Z2
 	VADDPS Z2, Z0, Z0
-	REDUCE0
+	REDUCE16
 	VMOVSS X0, (DI)
 	ADDQ   $4, DI
 	LEAQ   (R12)(R10*1), SI
@@ -289,7 +259,7 @@ q8xstep:
 
 q8xrowdone:
 	VADDPS Z1, Z0, Z0
-	REDUCE0
+	REDUCE16
 	VMOVSS X0, (DI)
 	ADDQ   $4, DI
 	LEAQ   (R12)(R10*1), SI

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	goruntime "runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,11 +23,17 @@ type job struct {
 	chunk atomic.Int64
 	state atomic.Uint64
 	done  atomic.Int64
+	// fault holds the first memory fault a chunk hit (a mapped weight file truncated while in
+	// use), re-raised on the calling goroutine when the loop ends.
+	fault atomic.Pointer[faultValue]
 	// threads is the loop's thread count: workers with an index at or above it stay out.
 	threads atomic.Int64
 
 	args
 }
+
+// faultValue is a recovered memory-fault panic value.
+type faultValue struct{ v any }
 
 // args are the operands of one parallel loop.
 type args struct {
@@ -65,8 +72,30 @@ func (j *job) run(worker int, gen uint32) {
 		if !j.state.CompareAndSwap(v, v+uint64(hi-lo)) {
 			continue
 		}
-		j.body(j, worker, lo, hi)
+		j.chunkBody(worker, lo, hi)
 		j.done.Add(int64(hi - lo))
+	}
+}
+
+// chunkBody runs one chunk. A memory fault in it (turned into a panic by
+// debug.SetPanicOnFault, which every helper sets and a guarded caller sets) is recorded for
+// the caller instead of killing the process on a helper goroutine; other panics propagate.
+func (j *job) chunkBody(worker, lo, hi int) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			j.fault.CompareAndSwap(nil, &faultValue{r})
+		}
+	}()
+	j.body(j, worker, lo, hi)
+}
+
+// raiseFault re-panics, on the calling goroutine, a fault a chunk of j recorded.
+func (j *job) raiseFault() {
+	if f := j.fault.Swap(nil); f != nil {
+		panic(f.v)
 	}
 }
 
@@ -127,6 +156,7 @@ func (p *pool) grow(n int) {
 // loop is worker i's life: wait for the next generation (spinning, then parked), take part
 // in its loop.
 func (p *pool) loop(w *worker, i int) {
+	debug.SetPanicOnFault(true) // see job.chunkBody
 	var last uint32
 	for {
 		if !w.await(&p.gen, last) {
@@ -183,6 +213,7 @@ func parallel(threads, total, chunk int, a args, body func(j *job, worker, lo, h
 		j.total.Store(int64(total))
 		j.chunk.Store(int64(chunk))
 		j.run(-1, 0)
+		j.raiseFault()
 		return
 	}
 	if threads > p.threads {
@@ -197,6 +228,7 @@ func parallel(threads, total, chunk int, a args, body func(j *job, worker, lo, h
 	j.total.Store(int64(total))
 	j.chunk.Store(int64(chunk))
 	j.done.Store(0)
+	j.fault.Store(nil)
 	j.threads.Store(int64(threads))
 	j.state.Store(uint64(gen) << 32)
 	p.gen.Store(gen)
@@ -210,8 +242,12 @@ func parallel(threads, total, chunk int, a args, body func(j *job, worker, lo, h
 			goruntime.Gosched()
 		}
 	}
+	f := j.fault.Swap(nil)
 	j.body, j.args = nil, args{}
 	p.mu.Unlock()
+	if f != nil {
+		panic(f.v)
+	}
 }
 
 // workerScratch returns a float32 buffer of length n private to worker (-1: a fresh buffer).

@@ -1,15 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
-
-// REDUCE8 sums the 8 lanes of Y0 into X0 (lane 0).
-#define REDUCE8 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VPERMILPS    $0x4e, X0, X1 \
-	VADDPS       X1, X0, X0 \
-	VPERMILPS    $0xb1, X0, X1 \
-	VADDSS       X1, X0, X0
+#include "macros_amd64.h"
 
 // func dotAVX2(a, b *float32, n int) float32
 TEXT ·dotAVX2(SB), NOSPLIT, $0-28

@@ -32,6 +32,7 @@ type Tower struct {
 	normW   []float32 // mm.soft_emb_norm
 	proj    *kernel.Matrix
 	headDim int
+	file    *format.File // the mapping the weights may alias
 }
 
 type layer struct {
@@ -53,12 +54,24 @@ type Output struct {
 }
 
 // Load reads the tower from an open model file.
-func Load(f *format.File) (*Tower, error) {
+//
+// A memory fault reading the mapped file (truncated while in use), while loading or later
+// in [Tower.Encode], is an error wrapping [format.ErrChanged].
+func Load(f *format.File) (v *Tower, err error) {
+	err = f.Guard(func() error {
+		var err error
+		v, err = load(f)
+		return err
+	})
+	return v, err
+}
+
+func load(f *format.File) (*Tower, error) {
 	mc := f.Meta.Model
 	if mc.Vision == nil || mc.MM == nil {
 		return nil, fmt.Errorf("vision: %s has no vision tower (a text-only model)", f.Path)
 	}
-	v := &Tower{Cfg: *mc.Vision, MM: *mc.MM, TextDim: mc.Text.HiddenSize}
+	v := &Tower{Cfg: *mc.Vision, MM: *mc.MM, TextDim: mc.Text.HiddenSize, file: f}
 	c := &v.Cfg
 	v.side = c.ImageSize / c.PatchSize
 	v.patches = v.side * v.side
@@ -151,7 +164,21 @@ func (v *Tower) Patches() int { return v.patches }
 // Encode runs the tower and projector on n images of pixel values, each [channels, H, W]
 // float32 with H = W = image_size, concatenated. keepHidden keeps LastHidden and Pooled
 // (otherwise only Features is filled). The products run as e says (activation mode, threads).
-func (v *Tower) Encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) (*Output, error) {
+// A memory fault reading the mapped weights (the file truncated while in use) is an error
+// wrapping [format.ErrChanged].
+func (v *Tower) Encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) (out *Output, err error) {
+	if v.file == nil || v.file.Mapped() == nil {
+		return v.encode(e, pixels, n, keepHidden)
+	}
+	err = v.file.Guard(func() error {
+		var err error
+		out, err = v.encode(e, pixels, n, keepHidden)
+		return err
+	})
+	return out, err
+}
+
+func (v *Tower) encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) (*Output, error) {
 	c := &v.Cfg
 	per := c.NumChannels * c.ImageSize * c.ImageSize
 	if n <= 0 || len(pixels) != n*per {

@@ -1,4 +1,4 @@
-package testutil
+package convert
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/gemmatool/gemmatool"
-	"github.com/gemmatool/gemmatool/convert"
 	"github.com/gemmatool/gemmatool/format"
 )
 
@@ -62,7 +60,7 @@ type SynthResult struct {
 // generated and written in chunks: memory does not grow with the size. progress, when not
 // nil, gets the weight bytes written so far.
 func Synth(dir string, o SynthOptions, progress func(done, total int64)) (*SynthResult, error) {
-	cfg, err := convert.ReleasedConfig(o.Size, o.Layers)
+	cfg, err := ReleasedConfig(o.Size, o.Layers)
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +85,8 @@ func Synth(dir string, o SynthOptions, progress func(done, total int64)) (*Synth
 		res.Files = append(res.Files, name)
 		return writeFile(ctx, filepath.Join(dir, name), data)
 	}
-	style := convert.HFStyle{Minimal: cfg.Vision != nil, LayerTypes: res.Size == "270m"}
-	cj, err := convert.MarshalHFConfig(&cfg, style)
+	style := HFStyle{Minimal: cfg.Vision != nil, LayerTypes: res.Size == "270m"}
+	cj, err := MarshalHFConfig(&cfg, style)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +128,7 @@ func Synth(dir string, o SynthOptions, progress func(done, total int64)) (*Synth
 	}
 
 	// Weights, sorted by name as transformers writes them.
-	exp := convert.ExpectedTensors(&cfg)
+	exp := ExpectedTensors(&cfg)
 	sort.Slice(exp, func(i, j int) bool { return exp[i].Source < exp[j].Source })
 	var total int64
 	for _, e := range exp {
@@ -142,11 +140,11 @@ func Synth(dir string, o SynthOptions, progress func(done, total int64)) (*Synth
 	if shardBytes < 0 {
 		shardBytes = DefaultShardBytes
 	}
-	var shards [][]convert.Expected
+	var shards [][]Expected
 	if shardBytes == 0 || total <= shardBytes {
-		shards = [][]convert.Expected{exp}
+		shards = [][]Expected{exp}
 	} else {
-		var cur []convert.Expected
+		var cur []Expected
 		var curBytes int64
 		for _, e := range exp {
 			n := STBytes("BF16", e.SrcShape)
@@ -202,7 +200,7 @@ func Synth(dir string, o SynthOptions, progress func(done, total int64)) (*Synth
 const synthChunk = 1 << 18
 
 // fillRandom writes e's BF16 values: mean 1 for LayerNorm weights, 0 otherwise, sd 0.02.
-func fillRandom(w io.Writer, e convert.Expected, seed uint64, advance func(int64)) error {
+func fillRandom(w io.Writer, e Expected, seed uint64, advance func(int64)) error {
 	h := fnv.New64a()
 	h.Write([]byte(e.Source))
 	rng := rand.New(rand.NewPCG(seed, h.Sum64()))
@@ -219,7 +217,7 @@ func fillRandom(w io.Writer, e convert.Expected, seed uint64, advance func(int64
 		k := min(n, synthChunk)
 		for i := int64(0); i < k; i++ {
 			f := float32(mean + 0.02*rng.NormFloat64())
-			binary.LittleEndian.PutUint16(buf[2*i:], bf16(f))
+			binary.LittleEndian.PutUint16(buf[2*i:], format.Float32ToBF16(f))
 		}
 		if _, err := w.Write(buf[:2*k]); err != nil {
 			return err
@@ -235,9 +233,4 @@ func fillRandom(w io.Writer, e convert.Expected, seed uint64, advance func(int64
 func isLayerNormWeight(canonical string) bool {
 	return strings.HasPrefix(canonical, "vision.") && (strings.HasSuffix(canonical, ".ln1") ||
 		strings.HasSuffix(canonical, ".ln2") || strings.HasSuffix(canonical, ".post_ln"))
-}
-
-func bf16(f float32) uint16 {
-	b := math.Float32bits(f)
-	return uint16((b + 0x7FFF + (b>>16)&1) >> 16)
 }

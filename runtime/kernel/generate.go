@@ -1,0 +1,8 @@
+package kernel
+
+// The amd64 assembly that follows a shared loop shape is generated with avo by the module in
+// _asm (the go tool ignores directories starting with "_"); its Go declarations, with the Go
+// loop each routine implements, are generated beside it. .ci/run regenerates both and fails
+// if they differ from the committed files.
+//
+//go:generate sh -c "cd _asm && go run . -out ../matvec_elem_amd64.s -stubs ../matvec_elem_stubs_amd64.go -pkg kernel"
