@@ -25,7 +25,7 @@ var allowed = map[string][]string{
 	"runtime/imageproc": {},
 	"format":            {},
 	"format/gguf":       {"format"},
-	"convert/llamacpp":  {"convert", "format", "format/gguf", "runtime/tokenizer"},
+	"convert/llamacpp":  {"convert", "format", "format/gguf", "runtime/tokenizer", "runtime/imageproc"},
 	"internal/testutil": {"*"},
 	"":                  {},
 }

@@ -163,16 +163,14 @@ func (p *SmoothPlan) searchPlace(src Source, specs map[string]TensorSpec, im *Im
 		if cols != len(m) {
 			return nil, 0, 1, fmt.Errorf("smooth: %s has %d columns, its imatrix entry %d", s.Name, cols, len(m))
 		}
-		all := make([]float32, rows*cols)
-		if err := src.ReadRows(s.Name, 0, all); err != nil {
-			return nil, 0, 1, err
-		}
+		// Every step-th row (at most about smoothRows of them), read one at a time.
 		step := max(1, rows/smoothRows)
-		var w []float32
-		nr := 0
-		for r := 0; r < rows; r += step {
-			w = append(w, all[r*cols:(r+1)*cols]...)
-			nr++
+		nr := (rows + step - 1) / step
+		w := make([]float32, nr*cols)
+		for i := range nr {
+			if err := src.ReadRows(s.Name, i*step, w[i*cols:(i+1)*cols]); err != nil {
+				return nil, 0, 1, err
+			}
 		}
 		mats = append(mats, mat{s.Name, []int64{int64(nr), int64(cols)}, t, w})
 	}

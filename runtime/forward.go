@@ -245,7 +245,7 @@ func (s *Session) forward(b *Batch) (*Result, error) {
 	case LogitsLast:
 		res.Logits = logitsBuf(m.VocabRows())
 		s.Logits(res.Logits, last, 1)
-		if err := checkFinite(res.Logits, m.VocabRows(), s.cache.pos-1); err != nil {
+		if err := CheckFinite(res.Logits, m.VocabRows(), s.cache.pos-1); err != nil {
 			return nil, err
 		}
 	case LogitsAll:
@@ -257,7 +257,7 @@ func (s *Session) forward(b *Batch) (*Result, error) {
 			e := min(n, r+rows)
 			s.Logits(res.Logits[r*v:e*v], res.FinalHidden[r*d:e*d], e-r)
 		}
-		if err := checkFinite(res.Logits, v, s.cache.pos-n); err != nil {
+		if err := CheckFinite(res.Logits, v, s.cache.pos-n); err != nil {
 			return nil, err
 		}
 	}

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -11,12 +12,12 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
@@ -349,27 +350,27 @@ func compareSaved(r *SavedRow, q []float32, target int32, s *rowScratch) (TokenK
 // RefWriter writes a saved reference: [CreateRef], one [RefWriter.Window] per window in
 // order, then [RefWriter.Commit] (the file appears only then).
 type RefWriter struct {
-	path, tmp string
-	f         *os.File
-	zw        *zstd.Encoder
-	bw        *bufio.Writer
-	h         RefHeader
-	windows   int
-	buf       []byte
+	f       *format.Output
+	zw      *zstd.Encoder
+	bw      *bufio.Writer
+	h       RefHeader
+	windows int
+	buf     []byte
 }
 
-// CreateRef starts a saved reference at path with header h.
-func CreateRef(path string, h RefHeader) (*RefWriter, error) {
+// CreateRef starts a saved reference at path with header h, written through a
+// [format.Output] (path may be none of inputs; once ctx is done writes fail).
+func CreateRef(ctx context.Context, path string, h RefHeader, inputs ...string) (*RefWriter, error) {
 	h.Version = 1
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := format.CreateOutput(ctx, path, inputs...)
 	if err != nil {
 		return nil, err
 	}
-	w := &RefWriter{path: path, tmp: f.Name(), f: f, h: h}
+	w := &RefWriter{f: f, h: h}
 	head := append([]byte(RefMagic), binary.LittleEndian.AppendUint32(nil, uint32(len(hj)))...)
 	if _, err := f.Write(append(head, hj...)); err != nil {
 		w.Abort()
@@ -432,14 +433,9 @@ func (w *RefWriter) Commit() error {
 		err = w.zw.Close()
 	}
 	if err == nil {
-		err = w.f.Close()
+		return w.f.Commit()
 	}
-	if err == nil {
-		err = os.Rename(w.tmp, w.path)
-	}
-	if err != nil {
-		os.Remove(w.tmp)
-	}
+	w.f.Abort()
 	return err
 }
 
@@ -448,8 +444,7 @@ func (w *RefWriter) Abort() {
 	if w.zw != nil {
 		w.zw.Close()
 	}
-	w.f.Close()
-	os.Remove(w.tmp)
+	w.f.Abort()
 }
 
 // SaveReference runs the windows of [Windows] through ref and writes its truncated rows to

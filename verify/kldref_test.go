@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -135,7 +136,7 @@ func TestSavedReference(t *testing.T) {
 	o := PerplexityOptions{Ctx: 40, Stride: 20, Chunks: 8, BOS: 2}
 	ws, _ := Windows(len(text), o.Ctx, o.Stride, o.Chunks)
 	path := filepath.Join(t.TempDir(), "r.kldref")
-	w, err := CreateRef(path, RefHeader{Vocab: 2000, Ctx: o.Ctx, Stride: o.Stride, Chunks: o.Chunks, BOS: o.BOS,
+	w, err := CreateRef(context.Background(), path, RefHeader{Vocab: 2000, Ctx: o.Ctx, Stride: o.Stride, Chunks: o.Chunks, BOS: o.BOS,
 		TextTokens: len(text), TextSHA256: TokensSHA256(text), Windows: len(ws), TailMass: 1e-4, KMax: 100})
 	if err != nil {
 		t.Fatal(err)

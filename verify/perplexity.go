@@ -85,6 +85,12 @@ type PerplexityOptions struct {
 	BOS    int32 // the id put in front of every window
 	// Progress, when set, is called after each window with the windows done and planned.
 	Progress func(done, total int)
+	// Running, when set, is called after each window of [Perplexity] with the result so far
+	// (as llama-perplexity prints its running estimate).
+	Running func(done, total int, sofar *PerplexityResult)
+	// Stop, when set and closed, ends [Perplexity] after the current window: the result then
+	// covers the windows done and has Interrupted set.
+	Stop <-chan struct{}
 }
 
 // PerplexityResult is the outcome of [Perplexity]. The JSON names are those of
@@ -98,6 +104,9 @@ type PerplexityResult struct {
 	// TokS is the evaluated tokens per second: every position the model ran over (BOS
 	// included), divided by the wall time.
 	TokS float64 `json:"tok_s"`
+
+	// Interrupted is set when [PerplexityOptions.Stop] ended the run early.
+	Interrupted bool `json:"interrupted,omitempty"`
 
 	Windows   int           `json:"-"`
 	Evaluated int           `json:"-"` // positions run through the model
@@ -144,22 +153,42 @@ func Perplexity(s Scorer, text []int32, o PerplexityOptions) (*PerplexityResult,
 			return nil, fmt.Errorf("verify: perplexity: window %d: scorer emitted up to position %d, want %d", k, want, len(ids)-1)
 		}
 		res.Evaluated += len(ids)
+		res.Windows = k + 1
 		if o.Progress != nil {
 			o.Progress(k+1, len(ws))
 		}
+		if o.Running != nil {
+			res.finish(&acc, t0)
+			o.Running(k+1, len(ws), res)
+		}
+		if o.Stop != nil && k+1 < len(ws) {
+			select {
+			case <-o.Stop:
+				res.Interrupted = true
+			default:
+			}
+			if res.Interrupted {
+				break
+			}
+		}
 	}
-	res.Elapsed = time.Since(t0)
-	res.Windows = len(ws)
-	res.Tokens = int(acc.N)
-	res.NLLMean = acc.Mean()
-	res.PPL = math.Exp(res.NLLMean)
-	if acc.N > 1 {
-		res.PPLStderr = res.PPL * math.Sqrt(acc.Variance()/acc.N)
-	}
-	if sec := res.Elapsed.Seconds(); sec > 0 {
-		res.TokS = float64(res.Evaluated) / sec
-	}
+	res.finish(&acc, t0)
 	return res, nil
+}
+
+// finish sets the figures of r from the accumulated NLLs.
+func (r *PerplexityResult) finish(acc *Moments, t0 time.Time) {
+	r.Elapsed = time.Since(t0)
+	r.Tokens = int(acc.N)
+	r.NLLMean = acc.Mean()
+	r.PPL = math.Exp(r.NLLMean)
+	r.PPLStderr = 0
+	if acc.N > 1 {
+		r.PPLStderr = r.PPL * math.Sqrt(acc.Variance()/acc.N)
+	}
+	if sec := r.Elapsed.Seconds(); sec > 0 {
+		r.TokS = float64(r.Evaluated) / sec
+	}
 }
 
 // Moments accumulates the count, sum and sum of squares of a series in float64 with

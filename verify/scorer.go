@@ -92,6 +92,9 @@ func (ms *ModelScorer) logitBlocks(ids []int32, from int, fn func(p int, logits 
 		for p := from; p < last; p += rows {
 			n := min(rows, last-p)
 			ms.s.Logits(ms.logits[:n*v], res.FinalHidden[p*d:(p+n)*d], n)
+			if err := runtime.CheckFinite(ms.logits[:n*v], v, p); err != nil {
+				return err
+			}
 			fn(p, ms.logits[:n*v], n)
 		}
 		return nil

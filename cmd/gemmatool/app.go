@@ -67,7 +67,7 @@ func exitCode(err error) int {
 	if errors.As(err, &ec) {
 		return ec.ExitCode()
 	}
-	if errors.Is(err, errInterrupted) {
+	if errors.Is(err, errInterrupted) || errors.Is(err, context.Canceled) {
 		return 130
 	}
 	return 1

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,7 +45,7 @@ func planBudget(c *cli.Context, job *quantize.Job, gainSrc quantize.Source, gain
 		if err != nil {
 			return err
 		}
-		text, err := os.ReadFile(p)
+		text, err := readInput(p, c.App.Reader, maxTextInput, "--calib-text")
 		if err != nil {
 			return err
 		}

@@ -97,7 +97,7 @@ func goldenA(t testing.TB) string {
 	return goldenAModel.path
 }
 
-// TestUsageConventions checks the exit status and the first line of usage errors: status 2,
+// TestUsageConventions runs the binary and checks the exit status and the line of usage errors: status 2,
 // "gemmatool VERB: …", a pointer to --help, and suggestions for misspelled verbs and flags
 // (defects 4 and 5).
 func TestUsageConventions(t *testing.T) {
@@ -110,8 +110,9 @@ func TestUsageConventions(t *testing.T) {
 		{"misspelled verb", []string{"conver"}, `^gemmatool: unknown verb "conver"; did you mean convert\? \(see gemmatool --help\)$`},
 		{"misspelled flag", []string{"run", "--modle", "x"}, `^gemmatool: run: unknown flag --modle; did you mean --model\? \(see gemmatool run --help\)$`},
 		{"missing required flag", []string{"run", "-p", "hi"}, `^gemmatool: run: --model is required \(see gemmatool run --help\)$`},
-		{"verify alone", []string{"verify"}, `^gemmatool: verify: give one of perplexity, kld \(see gemmatool verify --help\)$`},
+		{"verify alone", []string{"verify"}, `^gemmatool: verify: give one of perplexity, kld, .* \(see gemmatool verify --help\)$`},
 		{"misspelled subcommand", []string{"verify", "perplexty"}, `did you mean perplexity\?`},
+		{"help of a misspelled verb", []string{"help", "rnu"}, `^gemmatool: unknown verb "rnu"; did you mean run\? \(see gemmatool --help\)$`},
 		{"estimate size", []string{"estimate", "--size", "2b"}, `^gemmatool: estimate: --size "2b": want one of 270m`},
 		{"convert without -o", []string{"convert", "dir"}, `^gemmatool: convert: .*--help\)$`},
 		{"quantize type before work", []string{"quantize", "/nonexistent", "-o", "x.gmt", "--type", "q4"}, `^gemmatool: quantize: --type "q4": want q4_0`},
@@ -132,13 +133,20 @@ func TestUsageConventions(t *testing.T) {
 		{"verify threads", []string{"verify", "perplexity", "-m", "x", "--text", "y", "-t", "0"}, `^gemmatool: verify perplexity: --threads 0 is out of range`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, stderr, code := mainRun(t, "", tc.args...)
+			_, stderr, code := execRun(t, "", tc.args...)
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			last := lines[len(lines)-1]
 			if code != 2 || !regexp.MustCompile(tc.want).MatchString(last) {
 				t.Errorf("gemmatool %s: exit %d, %q; want exit 2 and %s", strings.Join(tc.args, " "), code, last, tc.want)
 			}
 		})
+	}
+	if out, _, code := mainRun(t, "", "help", "run"); code != 0 || !strings.Contains(out, "gemmatool run - generate") {
+		t.Errorf("gemmatool help run: exit %d, %.80q", code, out)
+	}
+	// Type names in any case, as llama.cpp users type them.
+	if out, stderr, code := mainRun(t, "", "estimate", "--size", "1B", "--type", "Q4_0", "--embed", "Q8_0"); code != 0 || !strings.Contains(out, "type q4_0 (embedding q8_0)") {
+		t.Errorf("estimate --size 1B --type Q4_0: exit %d, %q %s", code, out, stderr)
 	}
 	// The binary itself (main's mapping): a usage error is status 2, a runtime failure 1.
 	if _, stderr, code := execRun(t, "", "conver"); code != 2 || !strings.Contains(stderr, "did you mean convert?") {
@@ -197,7 +205,7 @@ func TestHelpConventions(t *testing.T) {
 func TestDetokenizeArgs(t *testing.T) {
 	model := brownTiny(t)
 	for _, args := range [][]string{{"2", "9259", "1902"}, {"2,9259,1902"}, {"2 9259 1902"}, {"-"}} {
-		out, stderr, code := mainRun(t, "2 9259 1902\n", append([]string{"detokenize", "--model", model}, args...)...)
+		out, stderr, code := execRun(t, "2 9259 1902\n", append([]string{"detokenize", "--model", model}, args...)...)
 		if code != 0 || out != "<bos>Hello world\n" {
 			t.Errorf("detokenize %q = %q (exit %d, %s), want %q", args, out, code, stderr, "<bos>Hello world\n")
 		}
@@ -222,6 +230,9 @@ func TestModelDirectory(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(cache, "a_text_1b_like-*.gmt")); len(m) != 1 {
 		t.Errorf("cache holds %v, want one a_text_1b_like-<hash>.gmt", m)
+	}
+	if _, stderr, code := mainRun(t, "", "inspect", goldenADir); code != 1 || !strings.Contains(stderr, "gemmatool convert "+goldenADir+" -o FILE") {
+		t.Errorf("inspect DIR: exit %d, %q", code, stderr)
 	}
 	_, stderr, code := mainRun(t, "", "run", "--model", t.TempDir(), "--ids", "2")
 	if code != 1 || !strings.Contains(stderr, "directory without config.json") {
@@ -270,6 +281,28 @@ func TestNonFiniteLogits(t *testing.T) {
 		_, stderr, code := mainRun(t, "", args...)
 		if code != 1 || !strings.Contains(stderr, "non-finite logits") || !strings.Contains(stderr, "at position") {
 			t.Errorf("%s on NaN weights: exit %d, %q", args[0], code, stderr)
+		}
+	}
+}
+
+// TestNonFiniteLogitsVerify: verify perplexity and kld name the position of a non-finite logit.
+func TestNonFiniteLogitsVerify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("unpacks and converts gemma3-brown-tiny")
+	}
+	ck := mustUnpack(t, "gemma3-brown-tiny")
+	poisonTensor(t, filepath.Join(ck, "model.safetensors"), "model.norm.weight")
+	model := filepath.Join(t.TempDir(), "nan.gmt")
+	if _, stderr, code := mainRun(t, "", "convert", ck, "-o", model, "-q"); code != 0 {
+		t.Fatalf("convert: %s", stderr)
+	}
+	for _, args := range [][]string{
+		{"verify", "perplexity", "--model", model, "--text", brownText, "--ctx", "16", "--chunks", "1"},
+		{"verify", "kld", "--model", model, "--act", "int8", "--text", brownText, "--ctx", "16", "--chunks", "1"},
+	} {
+		_, stderr, code := mainRun(t, "", args...)
+		if code != 1 || !strings.Contains(stderr, "non-finite logits") || !strings.Contains(stderr, "at position") {
+			t.Errorf("%s on NaN weights: exit %d, %q", strings.Join(args[:2], " "), code, stderr)
 		}
 	}
 }

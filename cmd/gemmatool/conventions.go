@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 )
@@ -26,7 +27,24 @@ import (
 // applyConventions walks cmds (and their subcommands) and installs the usage-error handler,
 // the required-flag check and the help text of the flag defaults.
 func applyConventions(cmds []*cli.Command) {
+	conventionsMu.Lock()
+	defer conventionsMu.Unlock()
+	applyConventionsLocked(cmds)
+}
+
+// conventionsApplied records the commands already set up: the commands are package-level
+// values and newApp runs more than once per process (tests, demo).
+var (
+	conventionsMu      sync.Mutex
+	conventionsApplied = map[*cli.Command]bool{}
+)
+
+func applyConventionsLocked(cmds []*cli.Command) {
 	for _, c := range cmds {
+		if conventionsApplied[c] {
+			continue
+		}
+		conventionsApplied[c] = true
 		if c.OnUsageError == nil {
 			c.OnUsageError = usageExit
 		}
@@ -63,7 +81,7 @@ func applyConventions(cmds []*cli.Command) {
 				return usageError("unknown command %q%s", cc.Args().First(), suggest(cc.Args().First(), names, ""))
 			}
 		}
-		applyConventions(c.Subcommands)
+		applyConventionsLocked(c.Subcommands)
 	}
 }
 
@@ -80,6 +98,16 @@ func appAction(c *cli.Context) error {
 		return usageError("give a verb")
 	}
 	v := c.Args().First()
+	if v == "help" {
+		// "gemmatool help [VERB]", as git and go take it.
+		if c.NArg() == 1 {
+			return cli.ShowAppHelp(c)
+		}
+		if cmd := c.App.Command(c.Args().Get(1)); cmd != nil {
+			return cli.ShowCommandHelp(c, cmd.Name)
+		}
+		v = c.Args().Get(1)
+	}
 	return usageError("unknown verb %q%s", v, suggest(v, names, ""))
 }
 

@@ -27,7 +27,7 @@ func kvBudget(m *runtime.Model) int64 {
 // availableMemory is kernel.AvailableMemory (a variable for tests).
 var availableMemory = kernel.AvailableMemory
 
-// fitContext returns the context length for a session of m: --ctx when set (an error when its
+// fitContext returns the context length for a session of m (run, chat): --ctx when set (an error when its
 // KV cache cannot fit beside the weights), else the model's maximum, or the largest that fits
 // (a multiple of 1024, with a one-line note on w) when the maximum does not.
 func fitContext(m *runtime.Model, ctx int, set bool, w io.Writer) (int, error) {
@@ -35,7 +35,7 @@ func fitContext(m *runtime.Model, ctx int, set bool, w io.Writer) (int, error) {
 	budget := kvBudget(m)
 	if set {
 		if budget >= 0 && m.KVCacheBytes(ctx) > budget {
-			return 0, fmt.Errorf("run: --ctx %d needs %.2f GB of KV cache, more than the %.2f GB of memory available beside the weights; give a smaller --ctx",
+			return 0, fmt.Errorf("--ctx %d needs %.2f GB of KV cache, more than the %.2f GB of memory available beside the weights; give a smaller --ctx",
 				ctx, float64(m.KVCacheBytes(ctx))/1e9, float64(budget)/1e9)
 		}
 		return ctx, nil
@@ -56,7 +56,7 @@ func fitContext(m *runtime.Model, ctx int, set bool, w io.Writer) (int, error) {
 		lo &^= 1023
 	}
 	if lo < 1 {
-		return 0, fmt.Errorf("run: no memory is left beside the weights for a KV cache (%.2f GB available)", float64(budget)/1e9)
+		return 0, fmt.Errorf("no memory is left beside the weights for a KV cache (%.2f GB available)", float64(budget)/1e9)
 	}
 	fmt.Fprintf(w, "gemmatool: context %d (the model's %d would need %.1f GB of KV cache, %.1f GB is available beside the weights; --ctx to choose)\n",
 		lo, maxPos, float64(m.KVCacheBytes(maxPos))/1e9, float64(budget)/1e9)

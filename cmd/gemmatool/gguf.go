@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -32,7 +33,7 @@ Example:
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FILE` (required)"},
 				&cli.StringFlag{Name: "requantize", Usage: "re-encode tensors GGUF cannot hold (i4, fp8, sfp8) as `TYPE`: q8_0, q4_0 or bf16"},
-				&cli.StringFlag{Name: "mmproj", Usage: "also write the vision tower and projector as a llama.cpp mmproj `FILE` (not implemented yet)"},
+				&cli.StringFlag{Name: "mmproj", Usage: "also write the vision tower and projector as a llama.cpp mmproj `FILE` (projector type gemma3)"},
 				&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 			},
@@ -56,7 +57,7 @@ Example:
    gemmatool verify perplexity --model gemma-3-1b-it-q4_0.gguf --text wiki.txt`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FILE` (required)"},
-				&cli.StringFlag{Name: "mmproj", Usage: "also read a llama.cpp mmproj `FILE` (not implemented yet)"},
+				&cli.StringFlag{Name: "mmproj", Usage: "also read the vision tower and projector from a llama.cpp gemma3 mmproj `FILE`"},
 				&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 			},
@@ -73,9 +74,6 @@ func exportGGUF(c *cli.Context) error {
 	if out == "" {
 		return usageError("export gguf: missing -o FILE")
 	}
-	if c.String("mmproj") != "" {
-		return fmt.Errorf("export gguf: --mmproj is not implemented yet: the text model exports alone")
-	}
 	var o llamacpp.ExportOptions
 	switch rq := strings.ToLower(c.String("requantize")); rq {
 	case "":
@@ -88,6 +86,12 @@ func exportGGUF(c *cli.Context) error {
 	if err := checkOutput(c, out, c.Args().First()); err != nil {
 		return err
 	}
+	mm := c.String("mmproj")
+	if mm != "" {
+		if err := checkOutput(c, mm, c.Args().First(), out); err != nil {
+			return err
+		}
+	}
 	f, err := openFormat(c.Args().First(), "export gguf")
 	if err != nil {
 		return err
@@ -96,7 +100,15 @@ func exportGGUF(c *cli.Context) error {
 	bar := newProgress(c.App.ErrWriter, "export", 0, "B", c.Bool("quiet") || c.Bool("json"))
 	o.Progress = func(done, total int64) { bar.total = total; bar.Update(done) }
 	o.Context, o.Inputs = c.Context, []string{c.Args().First()}
+	if mm != "" && f.Meta.Model.Vision == nil {
+		bar.Done()
+		return fmt.Errorf("export gguf: --mmproj: %s has no vision tower (a text-only model)", f.Path)
+	}
 	rep, err := llamacpp.Export(f, out, o)
+	if err == nil && mm != "" {
+		o.Inputs = append(o.Inputs, out)
+		err = llamacpp.ExportMMProj(f, mm, o)
+	}
 	bar.Done()
 	if err != nil {
 		return interrupted(c, err)
@@ -110,6 +122,9 @@ func exportGGUF(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "wrote %s: %d tensors %v, %s tokenizer", out, rep.Tensors, rep.Types, rep.Tokenizer)
 	if len(rep.Requantized) > 0 {
 		fmt.Fprintf(c.App.Writer, ", %d tensors requantized", len(rep.Requantized))
+	}
+	if mm != "" {
+		fmt.Fprintf(c.App.Writer, "; vision tower and projector in %s", mm)
 	}
 	fmt.Fprintln(c.App.Writer)
 	return nil
@@ -135,14 +150,15 @@ func importGGUF(c *cli.Context) error {
 	if out == "" {
 		return usageError("import gguf: missing -o FILE")
 	}
-	if c.String("mmproj") != "" {
-		return fmt.Errorf("import gguf: --mmproj is not implemented yet: the text model imports alone")
+	inputs := []string{c.Args().First()}
+	if mm := c.String("mmproj"); mm != "" {
+		inputs = append(inputs, mm)
 	}
-	if err := checkOutput(c, out, c.Args().First()); err != nil {
+	if err := checkOutput(c, out, inputs...); err != nil {
 		return err
 	}
 	bar := newProgress(c.App.ErrWriter, "import", 0, "B", c.Bool("quiet") || c.Bool("json"))
-	rep, err := llamacpp.Import(c.Args().First(), out, llamacpp.ImportOptions{ToolVersion: version, Context: c.Context,
+	rep, err := llamacpp.Import(c.Args().First(), out, llamacpp.ImportOptions{ToolVersion: version, Context: c.Context, MMProj: c.String("mmproj"),
 		Progress: func(done, total int64) { bar.total = total; bar.Update(done) }})
 	bar.Done()
 	if err != nil {
@@ -160,4 +176,25 @@ func importGGUF(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %s: %d tensors %v, %s; source sha256 %s\n", out, rep.Tensors, rep.Types, tok, rep.SHA256)
 	return nil
+}
+
+// openModelFile opens a gemmatool file; a GGUF is imported first into a temporary gemmatool
+// file (see [llamacpp.ImportTemp]), which is unlinked once mapped, so every verb that takes
+// --model (run, logits, verify perplexity and kld) reads llama.cpp files too.
+func openModelFile(path string, stderr io.Writer) (*format.File, error) {
+	if !llamacpp.IsGGUF(path) {
+		return openFormat(path, "--model")
+	}
+	fmt.Fprintf(stderr, "gemmatool: importing %s (as gemmatool import gguf would)\n", path)
+	tmp, cleanup, err := llamacpp.ImportTemp(path, llamacpp.ImportOptions{ToolVersion: version})
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	f, err := format.Open(tmp, nil)
+	if err != nil {
+		return nil, err
+	}
+	f.Path = path
+	return f, nil
 }

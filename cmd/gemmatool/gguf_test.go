@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,11 +19,11 @@ import (
 )
 
 // ggufModel makes a gemmatool file of the given type from a checkpoint directory: convert
-// with --dtype for f32/f16/bf16, quantize --type for q8_0/q4_0.
+// with --dtype for f32/f16/bf16, quantize --type for the quantized types.
 func ggufModel(t testing.TB, dir, typ, out string) {
 	t.Helper()
 	args := []string{"convert", dir, "-o", out, "--dtype", typ, "-q"}
-	if strings.HasPrefix(typ, "q") {
+	if typ != "f32" && typ != "f16" && typ != "bf16" {
 		args = []string{"quantize", dir, "-o", out, "--type", typ, "-q"}
 	}
 	if _, stderr, code := cliRun(t, "", args...); code != 0 {
@@ -131,26 +133,67 @@ func checkRoundTrip(t testing.TB, origPath, backPath string) {
 // in every mappable type and imports them back.
 func TestGGUFRoundTripGolden(t *testing.T) {
 	for _, dir := range []string{goldenADir, "../../testdata/b_mm_4b_like"} {
-		for _, typ := range []string{"f32", "f16", "bf16", "q8_0", "q4_0"} {
+		for _, typ := range []string{"f32", "f16", "bf16", "q8_0", "q4_0", "iq4_nl"} {
 			t.Run(filepath.Base(dir)+"/"+typ, func(t *testing.T) {
 				model := filepath.Join(t.TempDir(), "m.gmt")
 				ggufModel(t, dir, typ, model)
-				_, back := exportImport(t, model)
+				g, back := exportImport(t, model)
 				checkRoundTrip(t, model, back)
+				if dir == goldenADir {
+					checkSameLogits(t, model, g)
+				}
 			})
 		}
 	}
 }
 
+// checkSameLogits runs `logits` on the gemmatool file and on its GGUF export (read through
+// the importer) and requires bit-identical results: the folded norms are the very float32
+// values the runtime computes from centred ones.
+func checkSameLogits(t testing.TB, model, ggufPath string) {
+	t.Helper()
+	dir := t.TempDir()
+	idsFile := filepath.Join(dir, "ids.json")
+	b, _ := json.Marshal(goldenIDs(t, goldenADir))
+	if err := os.WriteFile(idsFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var outs [2][]byte
+	for i, m := range []string{model, ggufPath} {
+		out := filepath.Join(dir, fmt.Sprintf("out%d.safetensors", i))
+		if _, stderr, code := cliRun(t, "", "logits", "--model", m, "--ids-file", idsFile, "-o", out); code != 0 {
+			t.Fatalf("logits --model %s: exit %d: %s", m, code, stderr)
+		}
+		var err error
+		if outs[i], err = os.ReadFile(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(outs[0], outs[1]) {
+		t.Errorf("logits of the GGUF differ from the gemmatool file's")
+	}
+	stdout, stderr, code := cliRun(t, "", "inspect", "--json", ggufPath)
+	var rep struct {
+		Format  string `json:"format"`
+		Tensors []struct {
+			Name string `json:"name"`
+		} `json:"tensors"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil || rep.Format != "gguf" || len(rep.Tensors) != 106 {
+		t.Errorf("inspect --json %s: exit %d, %d tensors, format %q (%s)", ggufPath, code, len(rep.Tensors), rep.Format, stderr)
+	}
+}
+
 // TestGGUFRoundTripBrown does the same for the bundled trained model (real tokenizer) in its
-// BF16 and both quantized types, and checks that the tokenizer rebuilt from the GGUF's
+// BF16, Q8_0, Q4_0 and Q4_K (rows of 256: a k-quant applies; the golden cases' rows are too
+// short), and checks that the tokenizer rebuilt from the GGUF's
 // tokenizer.ggml.* keys encodes every golden tokenizer case exactly.
 func TestGGUFRoundTripBrown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("exports gemma3-brown-tiny three times")
 	}
 	ck := mustUnpack(t, "gemma3-brown-tiny")
-	for _, typ := range []string{"bf16", "q8_0", "q4_0"} {
+	for _, typ := range []string{"bf16", "q8_0", "q4_0", "q4_k"} {
 		t.Run(typ, func(t *testing.T) {
 			model := filepath.Join(t.TempDir(), "m.gmt")
 			ggufModel(t, ck, typ, model)
@@ -259,5 +302,170 @@ func TestGGUFExportErrors(t *testing.T) {
 	_, stderr, code = cliRun(t, "", "import", "gguf", bad, "-o", filepath.Join(dir, "bad.gmt"))
 	if code != 1 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "bad.gguf") {
 		t.Errorf("import of a corrupt GGUF: exit %d, %q; want 1 and one line naming the file", code, stderr)
+	}
+}
+
+// TestGGUFMMProjGoldenB exports golden case b with its vision tower and projector as a
+// llama.cpp mmproj file and imports both back: the image logits are bit-identical, every
+// tensor's values are kept (matrices byte for byte; 1-D tensors, embeddings and the
+// projector as the F32 llama.cpp wants), and a second export reproduces both files.
+func TestGGUFMMProjGoldenB(t *testing.T) {
+	for _, typ := range []string{"bf16", "f32"} {
+		t.Run(typ, func(t *testing.T) {
+			dir := t.TempDir()
+			model := filepath.Join(dir, "b.gmt")
+			ggufModel(t, goldenBDir, typ, model)
+			g, mm, back := filepath.Join(dir, "b.gguf"), filepath.Join(dir, "b-mmproj.gguf"), filepath.Join(dir, "back.gmt")
+			g2, mm2 := filepath.Join(dir, "again.gguf"), filepath.Join(dir, "again-mmproj.gguf")
+			gt1(t, "export", "gguf", model, "-o", g, "--mmproj", mm, "-q")
+			gt1(t, "import", "gguf", g, "--mmproj", mm, "-o", back, "-q")
+			gt1(t, "export", "gguf", back, "-o", g2, "--mmproj", mm2, "-q")
+			for _, p := range [][2]string{{g, g2}, {mm, mm2}} {
+				a, _ := os.ReadFile(p[0])
+				b, _ := os.ReadFile(p[1])
+				if len(a) == 0 || !bytes.Equal(a, b) {
+					t.Errorf("%s and %s differ", filepath.Base(p[0]), filepath.Base(p[1]))
+				}
+			}
+			checkVisionValues(t, model, back)
+			ids := filepath.Join(dir, "ids.json")
+			b, _ := json.Marshal(goldenIDs(t, goldenBDir))
+			os.WriteFile(ids, b, 0o644)
+			var outs [2][]byte
+			for i, m := range []string{model, back} {
+				out := filepath.Join(dir, fmt.Sprintf("logits%d.safetensors", i))
+				gt1(t, "logits", "--model", m, "--ids-file", ids, "--image", filepath.Join(goldenBDir, "image0.png"), "-o", out)
+				outs[i], _ = os.ReadFile(out)
+			}
+			if len(outs[0]) == 0 || !bytes.Equal(outs[0], outs[1]) {
+				t.Errorf("image logits of the imported model differ from the original's")
+			}
+		})
+	}
+	_, stderr, code := cliRun(t, "", "export", "gguf", convertDir(t, goldenADir), "-o", filepath.Join(t.TempDir(), "a.gguf"), "--mmproj", filepath.Join(t.TempDir(), "m.gguf"))
+	if code != 1 || !strings.Contains(stderr, "no vision tower") {
+		t.Errorf("--mmproj on a text model: exit %d, %q", code, stderr)
+	}
+}
+
+// checkVisionValues compares the vision and projector tensors of two files by value (the
+// projector's RMSNorm as 1+w when only the second is folded), and by bytes when both
+// have the same type.
+func checkVisionValues(t testing.TB, origPath, backPath string) {
+	t.Helper()
+	orig, err := format.Open(origPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	back, err := format.Open(backPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if !reflect.DeepEqual(orig.Meta.Model.Vision, back.Meta.Model.Vision) || !reflect.DeepEqual(orig.Meta.Model.MM, back.Meta.Model.MM) {
+		t.Errorf("vision config %+v %+v, want %+v %+v", back.Meta.Model.Vision, back.Meta.Model.MM, orig.Meta.Model.Vision, orig.Meta.Model.MM)
+	}
+	n := 0
+	for _, o := range orig.Tensors() {
+		if strings.HasPrefix(o.Name, "text.") {
+			continue
+		}
+		n++
+		b, ok := back.Tensor(o.Name)
+		if !ok || !slices.Equal(o.Shape, b.Shape) {
+			t.Errorf("tensor %q missing or reshaped after the round trip", o.Name)
+			continue
+		}
+		if o.DType == b.DType && o.Name != "mm.soft_emb_norm" {
+			if !bytes.Equal(o.Data, b.Data) {
+				t.Errorf("tensor %q: bytes differ", o.Name)
+			}
+			continue
+		}
+		ne, _ := format.NumElements(o.Shape)
+		x, y := make([]float32, ne), make([]float32, ne)
+		format.Dequantize(x, o.DType, o.Shape, o.Data, o.Scale)
+		format.Dequantize(y, b.DType, b.Shape, b.Data, b.Scale)
+		for i := range x {
+			w := x[i]
+			if o.Name == "mm.soft_emb_norm" {
+				w = 1 + w
+			}
+			if math.Float32bits(w) != math.Float32bits(y[i]) {
+				t.Errorf("tensor %q[%d] = %g (%v), want %g (%v)", o.Name, i, y[i], b.DType, w, o.DType)
+				break
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no vision tensors")
+	}
+}
+
+// TestGGUFQueryScaleFold gives golden case a a query_pre_attn_scalar other than its head_dim
+// (which llama.cpp would ignore): the export folds the ratio into attn_q_norm, the import
+// records the scalar llama.cpp uses, and the imported model's logits equal the original's
+// to float32 rounding.
+func TestGGUFQueryScaleFold(t *testing.T) {
+	dir := t.TempDir()
+	src, err := format.Open(convertDir(t, goldenADir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	meta := src.Meta
+	meta.Model.Text.QueryPreAttnScalar = 50 // head_dim is 32
+	model := filepath.Join(dir, "qpas.gmt")
+	w, err := format.Create(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range src.Tensors() {
+		err := w.WriteTensor(ts.Name, ts.DType, ts.Shape, ts.Scale, func(d io.Writer) error { _, err := d.Write(ts.Data); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.SetMetadata(&meta)
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	g, back := filepath.Join(dir, "q.gguf"), filepath.Join(dir, "back.gmt")
+	stdout := gt1(t, "export", "gguf", model, "-o", g, "--json")
+	var rep struct {
+		Fold float64 `json:"query_scale_folded"`
+	}
+	json.Unmarshal([]byte(stdout), &rep)
+	if want := math.Sqrt(32.0 / 50); math.Abs(rep.Fold-want) > 1e-12 {
+		t.Errorf("folded query scale %v, want sqrt(32/50) = %v", rep.Fold, want)
+	}
+	gt1(t, "import", "gguf", g, "-o", back, "-q")
+	bf, err := format.Open(back, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := bf.Meta.Model.Text.QueryPreAttnScalar; q != 32 {
+		t.Errorf("imported query_pre_attn_scalar %v, want 32 (llama.cpp's head_dim)", q)
+	}
+	bf.Close()
+	ids := filepath.Join(dir, "ids.json")
+	b, _ := json.Marshal(goldenIDs(t, goldenADir))
+	os.WriteFile(ids, b, 0o644)
+	var logits [2][]float32
+	for i, m := range []string{model, back} {
+		out := filepath.Join(dir, fmt.Sprintf("l%d.safetensors", i))
+		gt1(t, "logits", "--model", m, "--ids-file", ids, "-o", out)
+		v, _ := readF32Safetensors(t, out)
+		logits[i] = v["logits"]
+	}
+	var md, mw float64
+	for i, w := range logits[0] {
+		md = max(md, math.Abs(float64(logits[1][i])-float64(w)))
+		mw = max(mw, math.Abs(float64(w)))
+	}
+	t.Logf("logits after the fold: max diff / max |logit| = %.3g", md/mw)
+	if md == 0 || !(md/mw <= 1e-5) {
+		t.Errorf("logits after the fold: norm_err %.3g, want in (0, 1e-5]", md/mw)
 	}
 }

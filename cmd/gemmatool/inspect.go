@@ -10,13 +10,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/gemmatool/gemmatool/convert"
+	"github.com/gemmatool/gemmatool/convert/llamacpp"
 	"github.com/gemmatool/gemmatool/format"
 )
 
 func init() {
 	register(&cli.Command{
 		Name:      "inspect",
-		Usage:     "show a gemmatool file's metadata, configuration, tensors and sizes",
+		Usage:     "show a gemmatool file's (or a GGUF's) metadata, configuration, tensors and sizes",
 		ArgsUsage: "FILE",
 		Description: `Prints the source and tool provenance, the resolved model configuration, the tensor
 table (name, type, shape, bytes), totals per component (text embedding, text decoder, vision
@@ -29,6 +30,7 @@ Example:
    gemmatool inspect --verify-checksums --json gemma-3-1b-it.gmt | jq .totals`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+			&cli.BoolFlag{Name: "summary", Aliases: []string{"s"}, Usage: "leave out the per-tensor table (totals per component only)"},
 			&cli.BoolFlag{Name: "verify-checksums", Usage: "recompute every tensor's CRC-32C"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 		},
@@ -61,6 +63,12 @@ func runInspect(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) != 1 {
 		return usageError("inspect: want one file, got %d arguments (see gemmatool inspect --help)", len(args))
+	}
+	if llamacpp.IsGGUF(args[0]) {
+		return inspectGGUF(c, args[0])
+	}
+	if isCheckpointDir(args[0]) {
+		return fmt.Errorf("%s is a directory: inspect reads a gemmatool file; for a Hugging Face checkpoint directory, 'gemmatool estimate %s' sizes it and 'gemmatool convert %s -o FILE' converts it", args[0], args[0], args[0])
 	}
 	f, err := openFormat(args[0], "inspect")
 	if err != nil {
@@ -108,6 +116,9 @@ func runInspect(c *cli.Context) error {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
+	}
+	if c.Bool("summary") {
+		rep.Tensors = nil
 	}
 	printInspect(c.App.Writer, &rep)
 	return nil
@@ -185,19 +196,21 @@ func printInspect(w io.Writer, r *inspectReport) {
 			qerr[e.Name] = e
 		}
 	}
-	fmt.Fprintf(w, "%-*s  %-5s  %-*s  %14s", nw, "tensor", "type", sw, "shape", "bytes")
-	if len(qerr) > 0 {
-		fmt.Fprintf(w, "  %-6s %10s %8s", "from", "rel L2", "SNR dB")
-	}
-	fmt.Fprintln(w)
-	for _, x := range r.Tensors {
-		fmt.Fprintf(w, "%-*s  %-5s  %-*s  %14d", nw, x.Name, x.DType, sw, fmt.Sprint(x.Shape), x.Bytes)
-		if e, ok := qerr[x.Name]; ok {
-			fmt.Fprintf(w, "  %-6s %10.3e %8.2f", e.From, e.RelL2, e.SNRdB)
+	if len(r.Tensors) > 0 {
+		fmt.Fprintf(w, "%-*s  %-5s  %-*s  %14s", nw, "tensor", "type", sw, "shape", "bytes")
+		if len(qerr) > 0 {
+			fmt.Fprintf(w, "  %-6s %10s %8s", "from", "rel L2", "SNR dB")
+		}
+		fmt.Fprintln(w)
+		for _, x := range r.Tensors {
+			fmt.Fprintf(w, "%-*s  %-5s  %-*s  %14d", nw, x.Name, x.DType, sw, fmt.Sprint(x.Shape), x.Bytes)
+			if e, ok := qerr[x.Name]; ok {
+				fmt.Fprintf(w, "  %-6s %10.3e %8.2f", e.From, e.RelL2, e.SNRdB)
+			}
+			fmt.Fprintln(w)
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "component\ttensors\tparams\tbytes\t\t")
 	for _, ct := range append(append([]convert.ComponentTotal(nil), r.Totals...), r.Total) {

@@ -257,7 +257,11 @@ func quantizeAction(c *cli.Context) error {
 
 // readCard returns the start of a checkpoint's README.md (model card), if any.
 func readCard(dir string) string {
-	f, err := os.Open(filepath.Join(dir, "README.md"))
+	p := filepath.Join(dir, "README.md")
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return "" // a FIFO would block
+	}
+	f, err := os.Open(p)
 	if err != nil {
 		return ""
 	}

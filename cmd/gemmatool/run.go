@@ -37,28 +37,29 @@ soft tokens receives the next image). --pan-and-scan adds crops of wide or tall 
 Example:
    gemmatool run --model brown.gmt --prompt "The jury said" --raw --max-tokens 40
    gemmatool run --model g4b.gmt --image cat.jpg --prompt "Describe this image in one sentence."
-   gemmatool run --model m.gmt --ids 2,17,300 --temp 0 --json`,
-		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "gemmatool model file"},
-			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "prompt text"},
+   gemmatool run --model m.gmt --ids 2,17,300 --temp 0 --json
+   gemmatool run -m m.gmt -f prompt.txt -c 4096 -n 128 --stop "\n\n" --json-stream
+   echo "Why is the sky blue?" | gemmatool run -m ./gemma-3-1b-it -p -
+
+Output: the text streams to stdout; a line of timings (prefill and decode tokens per second)
+goes to stderr, also when Ctrl-C interrupts the generation (exit status 130). --json prints
+{"prompt_ids","generated_ids","text","finish_reason",…}; finish_reason is "stop" (an EOS id
+or a --stop string), "length" (--max-tokens), "context" (the context is full) or
+"interrupted". --json-stream prints {"id","text"} per token, then that object.`,
+		Flags: append(append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "gemmatool model file, or a Hugging Face checkpoint directory (converted once into a cache file)"},
+			&cli.StringFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "prompt text (\"-\": read standard input)"},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read the prompt from this file (\"-\": standard input)"},
 			&cli.StringFlag{Name: "system", Usage: "system prompt (folded into the first user turn)"},
 			&cli.BoolFlag{Name: "raw", Usage: "send the prompt as is (BOS + text), without the chat template"},
 			&cli.StringFlag{Name: "ids", Usage: "prompt as comma-separated token ids"},
 			&cli.StringFlag{Name: "ids-file", Usage: "prompt as a JSON array of token ids in a file"},
-			&cli.IntFlag{Name: "max-tokens", Aliases: []string{"n"}, Value: 256, Usage: "maximum tokens to generate (0: until EOS or the context is full)"},
-			&cli.Float64Flag{Name: "temp", Value: 1.0, Usage: "sampling temperature (0: greedy)"},
-			&cli.IntFlag{Name: "top-k", Value: 64, Usage: "keep the K most likely tokens (0: off)"},
-			&cli.Float64Flag{Name: "top-p", Value: 0.95, Usage: "nucleus sampling mass (1: off)"},
-			&cli.Float64Flag{Name: "min-p", Value: 0, Usage: "drop tokens below this fraction of the best one's probability (0: off)"},
-			&cli.Float64Flag{Name: "repeat-penalty", Value: 1, Usage: "repetition penalty (1: off)"},
-			&cli.Uint64Flag{Name: "seed", Usage: "random seed (default: from the clock)"},
-			&cli.IntFlag{Name: "ctx", Usage: "context length (default: the model's maximum, or the largest whose KV cache fits in the available memory beside the weights)"},
-			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of streaming text"},
+			&cli.BoolFlag{Name: "json-stream", Usage: "print one JSON object per token ({\"id\",\"text\"}), then the --json object"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print model, prompt and KV cache details on stderr"},
 			&cli.StringFlag{Name: "act", Value: "int8", Usage: "activation precision of the matmuls: int8 (integer dot products with q4_0, q8_0 and i4 weights, as llama.cpp does; other types stay exact; error measured in the README) or exact (f32 activations, what logits and verify use)"},
 			mmapFlag,
-		}, imageFlags(false)...),
+		}, samplingFlags()...), imageFlags(false)...),
 		Action: runAction,
 	})
 }
@@ -83,7 +84,7 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 		}
 		path = p
 	}
-	f, err := openFormat(path, "--model")
+	f, err := openModelFile(path, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -188,13 +189,16 @@ func idsFromFlags(c *cli.Context) ([]int32, error) {
 	return nil, nil
 }
 
-// runResult is the --json output of run.
+// runResult is the --json output of run (and the last line of --json-stream).
 type runResult struct {
 	PromptIDs    []int32 `json:"prompt_ids"`
 	GeneratedIDs []int32 `json:"generated_ids"`
 	Text         string  `json:"text"`
-	PrefillTokS  float64 `json:"prefill_tok_s"`
-	DecodeTokS   float64 `json:"decode_tok_s"`
+	FinishReason string  `json:"finish_reason"`
+	// StopString is the --stop string that ended generation.
+	StopString  string  `json:"stop_string,omitempty"`
+	PrefillTokS float64 `json:"prefill_tok_s"`
+	DecodeTokS  float64 `json:"decode_tok_s"`
 	// VisionSeconds is the time spent in the vision tower (0 without images).
 	VisionSeconds float64 `json:"vision_seconds,omitempty"`
 }
@@ -205,21 +209,30 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Bool("json") && c.Bool("json-stream") {
+		return usageError("give --json or --json-stream, not both")
+	}
 	ids, err := idsFromFlags(c)
 	if err != nil {
 		return err
 	}
-	if ids == nil && !c.IsSet("prompt") {
-		return usageError("run: give --prompt, --ids or --ids-file")
+	promptText, havePrompt, err := readPrompt(c)
+	if err != nil {
+		return err
 	}
-	if ids != nil && (c.IsSet("prompt") || c.IsSet("system")) {
-		return usageError("run: --ids/--ids-file replace --prompt and --system")
+	if ids == nil && !havePrompt {
+		return usageError("give --prompt, --file, --ids or --ids-file")
+	}
+	if ids != nil && (havePrompt || c.IsSet("system")) {
+		return usageError("--ids/--ids-file replace --prompt, --file and --system")
 	}
 	if len(ids) == 0 && ids != nil {
-		return usageError("run: the prompt has no token ids")
+		return usageError("the prompt has no token ids")
 	}
-	if c.Float64("temp") < 0 || c.Int("top-k") < 0 || c.Float64("top-p") < 0 || c.Float64("min-p") < 0 || c.Float64("repeat-penalty") < 0 || c.Int("max-tokens") < 0 {
-		return usageError("run: --temp, --top-k, --top-p, --min-p, --repeat-penalty and --max-tokens must not be negative")
+	for _, st := range c.StringSlice("stop") {
+		if st == "" {
+			return usageError("--stop: empty string")
+		}
 	}
 	resident := residentFor(c.Bool("mmap"), c.Int("max-tokens"))
 	lm, err := openModel(c.String("model"), true, true, resident, stderr)
@@ -238,7 +251,7 @@ func runAction(c *cli.Context) error {
 		}
 		var text string
 		if c.Bool("raw") {
-			text = c.String("prompt")
+			text = promptText
 			if c.IsSet("system") {
 				text = c.String("system") + "\n\n" + text
 			}
@@ -247,7 +260,7 @@ func runAction(c *cli.Context) error {
 					return err
 				}
 			}
-		} else if text, err = chatWithImages(c.String("system"), c.String("prompt"), len(images)); err != nil {
+		} else if text, err = chatWithImages(c.String("system"), promptText, len(images)); err != nil {
 			return err
 		}
 		if images != nil {
@@ -259,7 +272,7 @@ func runAction(c *cli.Context) error {
 		}
 	}
 	if mp := m.Config.MaxPositions; c.IsSet("ctx") && mp > 0 && c.Int("ctx") > mp {
-		return usageError("run: --ctx %d is out of range: the model holds 1 … %d positions", c.Int("ctx"), mp)
+		return usageError("--ctx %d is out of range: the model holds 1 … %d positions", c.Int("ctx"), mp)
 	}
 	if images == nil {
 		if err := checkNoImageTokens("run", lm, ids); err != nil {
@@ -277,14 +290,7 @@ func runAction(c *cli.Context) error {
 	if !c.IsSet("seed") {
 		seed = uint64(time.Now().UnixNano())
 	}
-	limit := m.SamplingLimit()
-	if tok != nil {
-		limit = min(limit, tok.VocabSize())
-	}
-	smp := runtime.NewSampler(runtime.SamplerOptions{
-		Temperature: c.Float64("temp"), TopK: c.Int("top-k"), TopP: c.Float64("top-p"), MinP: c.Float64("min-p"),
-		RepetitionPenalty: c.Float64("repeat-penalty"), Seed: seed, Limit: limit,
-	})
+	smp := newSampler(c, lm, seed)
 	ctx, err := fitContext(m, c.Int("ctx"), c.IsSet("ctx"), stderr)
 	if err != nil {
 		return err
@@ -297,9 +303,9 @@ func runAction(c *cli.Context) error {
 	if verbose {
 		fmt.Fprintf(stderr, "context: %d positions, KV cache (f32) up to %.1f MB\n", s.MaxContext(), float64(m.KVCacheBytes(s.MaxContext()))/1e6)
 		cfg := m.Config
-		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %.1f MB, %d threads\n",
+		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %s, %d threads\n",
 			lm.f.Path, cfg.NumLayers, cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.SlidingWindow, m.VocabRows(),
-			float64(m.WeightBytes())/1e6, ex.NumThreads())
+			humanBytes(m.WeightBytes()), ex.NumThreads())
 		switch {
 		case m.Resident():
 			fmt.Fprintf(stderr, "weights: copied into huge-page memory\n")
@@ -311,54 +317,71 @@ func runAction(c *cli.Context) error {
 		fmt.Fprintf(stderr, "prompt: %d tokens; sampling: temp %g top-k %d top-p %g min-p %g repeat-penalty %g seed %d\n",
 			len(ids), c.Float64("temp"), c.Int("top-k"), c.Float64("top-p"), c.Float64("min-p"), c.Float64("repeat-penalty"), seed)
 	}
-	jsonOut := c.Bool("json")
-	var sd *tokenizer.StreamDecoder
-	if tok != nil && !jsonOut {
-		sd = tok.NewStreamDecoder(true)
-	}
+	jsonOut, stream := c.Bool("json"), c.Bool("json-stream")
+	out := newTextOut(tok, c.StringSlice("stop"))
+	cancelled := stopOnCancel(c.Context)
 	var werr error
+	var eos []int32
+	if c.Bool("ignore-eos") {
+		eos = []int32{}
+	}
 	gen, st, err := s.Generate(ids, runtime.GenerateOptions{
 		MaxTokens: c.Int("max-tokens"),
 		Sampler:   smp,
 		Prompt:    prompt,
+		EOS:       eos,
 		OnToken: func(id int32) error {
-			if sd != nil {
-				if _, err := io.WriteString(stdout, sd.Add(id)); err != nil && werr == nil {
-					werr = err
-				}
+			piece, hit := out.add(id)
+			switch {
+			case stream:
+				werr = writeJSONLine(stdout, tokenEvent{ID: id, Text: piece})
+			case !jsonOut:
+				_, werr = io.WriteString(stdout, piece)
 			}
-			return werr
+			if werr != nil {
+				return werr
+			}
+			if hit {
+				return errStopString
+			}
+			return cancelled()
 		},
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errStopString) && !errors.Is(err, errStopped) && err != werr {
 		return err
 	}
-	if sd != nil {
-		io.WriteString(stdout, sd.Flush())
+	if rest := out.flush(); !jsonOut && !stream {
+		io.WriteString(stdout, rest)
+	}
+	if !jsonOut && !stream && tok != nil {
 		fmt.Fprintln(stdout)
 	}
+	reason := finishReason(st, err)
 	if verbose {
 		kv := s.Cache()
-		fmt.Fprintf(stderr, "kv cache: %d positions, %d bytes in use (%.2f MB; a full cache on every layer would hold %.2f MB), %d bytes allocated\n",
-			kv.Len(), kv.Bytes(), float64(kv.Bytes())/1e6, float64(kv.FullBytes())/1e6, kv.AllocatedBytes())
-		fmt.Fprintf(stderr, "stop: %s after %d tokens\n", st.StopReason, st.Generated)
+		fmt.Fprintf(stderr, "kv cache: %d positions, %s in use (a full cache on every layer would hold %s), %s allocated\n",
+			kv.Len(), humanBytes(int64(kv.Bytes())), humanBytes(int64(kv.FullBytes())), humanBytes(int64(kv.AllocatedBytes())))
+		fmt.Fprintf(stderr, "stop: %s after %d tokens\n", reason, st.Generated)
 	}
-	if jsonOut {
-		r := runResult{PromptIDs: ids, VisionSeconds: visionTime.Seconds(), GeneratedIDs: gen, PrefillTokS: st.PrefillTokS(), DecodeTokS: st.DecodeTokS()}
+	if jsonOut || stream {
+		r := runResult{PromptIDs: ids, VisionSeconds: visionTime.Seconds(), GeneratedIDs: gen, PrefillTokS: st.PrefillTokS(), DecodeTokS: st.DecodeTokS(),
+			FinishReason: reason, StopString: out.hit, Text: out.text.String()}
 		if r.GeneratedIDs == nil {
 			r.GeneratedIDs = []int32{}
 		}
-		if tok != nil {
-			r.Text = tok.Decode(gen, true)
+		if e := writeJSONLine(stdout, r); e != nil && werr == nil {
+			werr = e
 		}
-		enc := json.NewEncoder(stdout)
-		return enc.Encode(r)
+	} else {
+		if images != nil {
+			fmt.Fprintf(stderr, "vision: %d images, %.2f s; ", len(images), visionTime.Seconds())
+		}
+		fmt.Fprintf(stderr, "prefill: %d tokens, %.1f tok/s; decode: %d tokens, %.1f tok/s\n",
+			st.PromptTokens, st.PrefillTokS(), st.DecodeSteps, st.DecodeTokS())
 	}
-	if images != nil {
-		fmt.Fprintf(stderr, "vision: %d images, %.2f s; ", len(images), visionTime.Seconds())
+	if reason == finishInterrupted && errors.Is(err, errStopped) {
+		return errInterrupted
 	}
-	fmt.Fprintf(stderr, "prefill: %d tokens, %.1f tok/s; decode: %d tokens, %.1f tok/s\n",
-		st.PromptTokens, st.PrefillTokS(), st.DecodeSteps, st.DecodeTokS())
 	if errors.Is(werr, os.ErrClosed) {
 		return nil
 	}
@@ -374,6 +397,19 @@ const residentMinTokens = 128
 // than residentMinTokens tokens (maxTokens 0 means until EOS or a full context).
 func residentFor(mmap bool, maxTokens int) bool {
 	return !mmap && (maxTokens == 0 || maxTokens >= residentMinTokens)
+}
+
+// newSampler builds the sampler of the sampling flags, limited to the ids the model and its
+// tokenizer can produce.
+func newSampler(c *cli.Context, lm *loadedModel, seed uint64) *runtime.Sampler {
+	limit := lm.m.SamplingLimit()
+	if lm.tok != nil {
+		limit = min(limit, lm.tok.VocabSize())
+	}
+	return runtime.NewSampler(runtime.SamplerOptions{
+		Temperature: c.Float64("temp"), TopK: c.Int("top-k"), TopP: c.Float64("top-p"), MinP: c.Float64("min-p"),
+		RepetitionPenalty: c.Float64("repeat-penalty"), Seed: seed, Limit: limit,
+	})
 }
 
 // mmapFlag opts out of copying the weights into huge-page memory at load (run, bench).

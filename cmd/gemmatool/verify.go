@@ -81,33 +81,88 @@ func perplexityAction(c *cli.Context) error {
 	ctx, tok := c.Int("ctx"), lm.tok
 	jsonOut := c.Bool("json")
 	opts, done := windowOptions(c, "perplexity", tok.BOS())
+	// The running estimate after every window: in the bar's label on a terminal, else as
+	// llama-perplexity prints it ("[1]12.34,[2]11.98,…" on stderr).
+	quiet := jsonOut || c.Bool("quiet")
+	listed := false
+	progress := opts.Progress
+	opts.Progress = nil
+	opts.Running = func(k, total int, r *verify.PerplexityResult) {
+		if bar := progress; bar != nil && windowBarOn(c) {
+			setWindowLabel(c, fmt.Sprintf("perplexity %.4f", r.PPL))
+			bar(k, total)
+			return
+		}
+		if !quiet {
+			fmt.Fprintf(c.App.ErrWriter, "[%d]%.4f,", k, r.PPL)
+			listed = true
+		}
+	}
+	opts.Stop = c.Context.Done()
 	res, err := verify.Perplexity(verify.NewModelScorer(lm.m, ctx, kernel.Exec{Threads: c.Int("threads")}), ids, opts)
 	done()
+	if listed {
+		fmt.Fprintln(c.App.ErrWriter)
+	}
 	if err != nil {
 		return err
 	}
 	if jsonOut {
-		return writeJSON(c.App.Writer, &verify.Doc{Schema: verify.Schema, Verb: "perplexity", Command: commandLine(c),
+		if err := writeJSON(c.App.Writer, &verify.Doc{Schema: verify.Schema, Verb: "perplexity", Command: commandLine(c),
 			Model: c.String("model"), Text: c.String("text"), Ctx: ctx, Stride: c.Int("stride"), Chunks: c.Int("chunks"),
-			Provenance: &lm.f.Meta.Source, Quantization: lm.f.Meta.Quantization, Perplexity: res})
+			Provenance: &lm.f.Meta.Source, Quantization: lm.f.Meta.Quantization, Perplexity: res}); err != nil {
+			return err
+		}
+	} else {
+		note := ""
+		if res.Interrupted {
+			note = " (interrupted)"
+		}
+		if _, err := fmt.Fprintf(c.App.Writer, "perplexity %.4f ± %.4f (nll %.6f nats/token) over %d tokens in %d windows of %d; %d text tokens; %.1f tok/s%s\n",
+			res.PPL, res.PPLStderr, res.NLLMean, res.Tokens, res.Windows, ctx, len(ids), res.TokS, note); err != nil {
+			return err
+		}
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "perplexity %.4f ± %.4f (nll %.6f nats/token) over %d tokens in %d windows of %d; %d text tokens; %.1f tok/s\n",
-		res.PPL, res.PPLStderr, res.NLLMean, res.Tokens, res.Windows, ctx, len(ids), res.TokS)
-	return err
+	if res.Interrupted {
+		return errInterrupted
+	}
+	return nil
 }
 
 // windowOptions returns the window options of --ctx, --stride and --chunks with a progress
 // bar labelled label, and the function that clears the bar.
 func windowOptions(c *cli.Context, label string, bos int32) (verify.PerplexityOptions, func()) {
-	var bar *progress
 	o := verify.PerplexityOptions{
 		Ctx: c.Int("ctx"), Stride: c.Int("stride"), Chunks: c.Int("chunks"), BOS: bos,
 		Progress: func(done, total int) {
-			if bar == nil {
-				bar = newProgress(c.App.ErrWriter, label, int64(total), "", c.Bool("json") || c.Bool("quiet"))
-			}
+			bar := windowBar(c, label)
+			bar.total = int64(total)
 			bar.Update(int64(done))
 		},
 	}
-	return o, func() { bar.Done() }
+	return o, func() { windowBar(c, label).Done() }
+}
+
+// windowBar returns the progress bar of a verify command (one per command run).
+func windowBar(c *cli.Context, label string) *progress {
+	if b, ok := c.App.Metadata["bar"].(*progress); ok {
+		return b
+	}
+	b := newProgress(c.App.ErrWriter, label, 0, "", c.Bool("json") || c.Bool("quiet"))
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata["bar"] = b
+	return b
+}
+
+// windowBarOn reports whether the verify command draws a bar (a terminal, not --quiet/--json).
+func windowBarOn(c *cli.Context) bool { return windowBar(c, "").on }
+
+// setWindowLabel changes the label of the verify command's bar.
+func setWindowLabel(c *cli.Context, label string) {
+	b := windowBar(c, label)
+	b.mu.Lock()
+	b.label = label
+	b.mu.Unlock()
 }

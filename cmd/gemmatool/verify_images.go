@@ -49,7 +49,7 @@ func imageSetAction(c *cli.Context) error {
 	if !c.IsSet("model") {
 		return usageError("verify kld --image-set: give --model (a multimodal gemmatool file)")
 	}
-	mb, err := readCapped(filepath.Join(dir, "manifest.json"), maxManifestBytes)
+	mb, err := readInput(filepath.Join(dir, "manifest.json"), nil, maxManifestBytes, "--image-set")
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func imageSetAction(c *cli.Context) error {
 	var toks [][]verify.TokenKL
 	for k, it := range man.Items {
 		name := fmt.Sprintf("%s item %d (%s)", filepath.Join(dir, "manifest.json"), k, it.Image)
-		b, err := readCapped(filepath.Join(dir, filepath.Clean("/" + it.Image)[1:]), 64<<20)
+		b, err := readInput(filepath.Join(dir, filepath.Clean("/" + it.Image)[1:]), nil, maxImageInput, "--image-set")
 		if err != nil {
 			return err
 		}
@@ -196,21 +196,4 @@ func imageSetAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "mean KL %.6g ± %.3g nats/token, same top %.2f%%\n", rep.KLDMean, rep.KLDStderr, 100*rep.SameTop)
 	return nil
-}
-
-// readCapped reads a file of at most limit bytes.
-func readCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: more than %d bytes", path, limit)
-	}
-	return b, nil
 }

@@ -118,7 +118,7 @@ func referenceKind(path string) (refKind, error) {
 func defaultReference(f *format.File) (string, error) {
 	src := f.Meta.Source
 	if src.From != "" {
-		if g, err := format.Open(src.From, nil); err == nil {
+		if g, err := openFormat(src.From, "reference"); err == nil { // a recorded path may name anything
 			same := slices.Equal(g.Meta.Source.Files, src.Files)
 			g.Close()
 			if same {
@@ -171,6 +171,11 @@ func kldAction(c *cli.Context) error {
 	ctx, stride, chunks := c.Int("ctx"), c.Int("stride"), c.Int("chunks")
 	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
 		return usageError("verify kld: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0")
+	}
+	if save != "" {
+		if err := checkOutput(c, save, model, refPath, c.String("text")); err != nil {
+			return err
+		}
 	}
 	text, err := readInput(c.String("text"), c.App.Reader, maxTextInput, "--text")
 	if err != nil {
@@ -287,9 +292,9 @@ func kldAction(c *cli.Context) error {
 		if !(ro.TailMass > 0 && ro.TailMass < 1) || ro.KMax < 1 || ro.KMax > refModel.m.VocabRows() {
 			return usageError("verify kld: want 0 < --tail-mass < 1 and 1 ≤ --k-max ≤ %d", refModel.m.VocabRows())
 		}
-		rw, err := verify.CreateRef(save, verify.RefHeader{Vocab: refModel.m.VocabRows(), Ctx: ctx, Stride: stride, Chunks: chunks,
+		rw, err := verify.CreateRef(c.Context, save, verify.RefHeader{Vocab: refModel.m.VocabRows(), Ctx: ctx, Stride: stride, Chunks: chunks,
 			BOS: o.BOS, TextTokens: len(ids), TextSHA256: verify.TokensSHA256(ids), Windows: len(ws),
-			TailMass: ro.TailMass, KMax: ro.KMax, Reference: refPath})
+			TailMass: ro.TailMass, KMax: ro.KMax, Reference: refPath}, model, refPath, c.String("text"))
 		if err != nil {
 			return err
 		}
@@ -298,10 +303,10 @@ func kldAction(c *cli.Context) error {
 		done()
 		if err != nil {
 			rw.Abort()
-			return err
+			return interrupted(c, err)
 		}
 		if err := rw.Commit(); err != nil {
-			return err
+			return interrupted(c, err)
 		}
 		st, _ := os.Stat(save)
 		full := int64(pr.Tokens) * int64(refModel.m.VocabRows()) * 4

@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/verify"
 )
 
@@ -44,16 +43,13 @@ func reportAction(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageError("verify report: give at least one JSON document")
 	}
+	out := c.String("output")
+	if err := checkOutput(c, out, c.Args().Slice()...); err != nil {
+		return err
+	}
 	var docs []*verify.Doc
 	for _, p := range c.Args().Slice() {
-		st, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if st.Size() > maxDocBytes {
-			return fmt.Errorf("verify report: %s: %d bytes, more than %d", p, st.Size(), maxDocBytes)
-		}
-		b, err := os.ReadFile(p)
+		b, err := readInput(p, c.App.Reader, maxDocBytes, "verify report")
 		if err != nil {
 			return err
 		}
@@ -70,20 +66,13 @@ func reportAction(c *cli.Context) error {
 	if err := verify.Report(&buf, c.String("title"), docs); err != nil {
 		return err
 	}
-	out := c.String("output")
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	f, err := format.CreateOutput(c.Context, out, c.Args().Slice()...)
 	if err != nil {
 		return err
 	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		f.Abort()
+		return interrupted(c, err)
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	os.Chmod(tmp.Name(), 0o644)
-	return os.Rename(tmp.Name(), out)
+	return interrupted(c, f.Commit())
 }

@@ -83,7 +83,7 @@ func openTensors(path string) (verify.TensorReader, io.Closer, *format.File, err
 			return nil, nil, nil, err
 		}
 	}
-	f, err := format.Open(path, nil)
+	f, err := openFormat(path, "verify tensors")
 	if err != nil {
 		if cleanup != nil {
 			cleanup()

@@ -286,6 +286,20 @@ func writePayload(w io.Writer, p plannedTensor, folded bool, o ExportOptions) er
 	case p.requant:
 		return requantize(w, p, o)
 	}
+	if layoutOf(src.DType) == gathered {
+		l := src.Layout
+		n, _, _, _ := format.SuperBlock(src.DType)
+		blk := make([]byte, format.GGMLBlockSize(src.DType))
+		for r := range int(l.Rows) {
+			for b := range int(l.Cols) / n {
+				format.GGMLBlock(blk, l, src.Data, r, b)
+				if _, err := w.Write(blk); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	cb := codeBytesOf(src.DType)
 	if cb == 0 {
 		_, err := w.Write(src.Data[:src.Layout.Size])

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/gemmatool/gemmatool/convert"
 	"github.com/gemmatool/gemmatool/format"
@@ -26,6 +27,9 @@ type ImportOptions struct {
 	ToolVersion string
 	// Limits are the GGUF reader's caps (zero: the defaults).
 	Limits *gguf.Limits
+	// MMProj, when set, is a llama.cpp gemma3 mmproj file whose vision tower and projector
+	// are imported with the text model.
+	MMProj string
 	// Progress, when not nil, is called with the payload bytes written so far and the total.
 	Progress func(done, total int64)
 	// Context, when not nil, stops the import when done: the partial output is removed and
@@ -64,8 +68,13 @@ func ImportTemp(path string, o ImportOptions) (string, func(), error) {
 	return out, cleanup, nil
 }
 
-// IsGGUF reports whether the file at path starts with the GGUF magic.
+// IsGGUF reports whether path is a regular file that starts with the GGUF magic. Anything
+// else (a named pipe, whose open would block, a directory, a missing file) is not.
 func IsGGUF(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return false
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return false
@@ -113,57 +122,89 @@ func Import(path, out string, o ImportOptions) (*ImportReport, error) {
 			cfg.Text.EOS = append(cfg.Text.EOS, int(v.eot))
 		}
 	}
+	var mf *gguf.File
+	var preproc []byte
+	if o.MMProj != "" {
+		if mf, err = gguf.Open(o.MMProj, o.Limits); err != nil {
+			return nil, err
+		}
+		defer mf.Close()
+		if err := visionFromMMProj(mf, cfg, v); err != nil {
+			return nil, err
+		}
+		if preproc, err = preprocessorJSON(mf, cfg); err != nil {
+			return nil, err
+		}
+	}
 	// Tensors: every expected one present with its shape, nothing left over.
 	expected := convert.ExpectedTensors(cfg)
 	type job struct {
-		canon string
-		shape []int64
-		dt    format.DType
-		src   gguf.TensorInfo
-		norm  bool
+		canon     string
+		shape     []int64
+		dt        format.DType
+		file      *gguf.File
+		src       gguf.TensorInfo
+		norm      bool
+		transpose bool
 	}
 	var jobs []job
-	used := map[string]bool{}
+	used := map[*gguf.File]map[string]bool{f: {}, mf: {}}
 	var total int64
 	for _, e := range expected {
-		g, norm, ok := toGGUF(textNames, e.Name)
+		src, rules := f, textNames
+		if !strings.HasPrefix(e.Name, "text.") {
+			src, rules = mf, visionNames
+		}
+		g, norm, ok := toGGUF(rules, e.Name)
 		if !ok {
 			return nil, errorf("%s: no GGUF name for %q", path, e.Name)
 		}
-		ti, ok := f.Tensor(g)
+		ti, ok := src.Tensor(g)
 		if !ok {
-			return nil, errorf("%s: tensor %q missing", path, g)
+			return nil, errorf("%s: tensor %q missing", src.Path, g)
 		}
 		shape := reverseToShape(ti.Ne)
+		transpose := e.Transpose
+		if transpose {
+			shape = []int64{int64(ti.Ne[0]), int64(ti.Ne[1])}
+			if len(ti.Ne) != 2 {
+				shape = nil
+			}
+		}
 		if !slices.Equal(shape, e.Shape) {
-			return nil, errorf("%s: tensor %q has shape %v (ne %v), the configuration implies %v", path, g, shape, ti.Ne, e.Shape)
+			return nil, errorf("%s: tensor %q has ne %v, the configuration implies %v", src.Path, g, ti.Ne, e.Shape)
 		}
 		dt, ok := dtypeOf(ti.Type)
 		if !ok {
-			return nil, fmt.Errorf("llamacpp: %s: tensor %q is %v, which gemmatool does not read yet (F32, F16, BF16, Q8_0, Q4_0): %w", path, g, ti.Type, gguf.ErrUnsupported)
+			return nil, fmt.Errorf("llamacpp: %s: tensor %q is %v, which gemmatool does not read yet (%s): %w", src.Path, g, ti.Type, mappableNames(), gguf.ErrUnsupported)
+		}
+		if (norm || transpose) && dt.Quantized() {
+			return nil, errorf("%s: tensor %q is %v, want F32, F16 or BF16", src.Path, g, ti.Type)
 		}
 		if norm {
-			if dt.Quantized() {
-				return nil, errorf("%s: norm tensor %q is %v, want F32, F16 or BF16", path, g, ti.Type)
-			}
 			dt = format.F32
 		}
 		if _, err := format.LayoutOf(dt, shape); err != nil {
-			return nil, errorf("%s: tensor %q: %v", path, g, err)
+			return nil, errorf("%s: tensor %q: %v", src.Path, g, err)
 		}
-		used[g] = true
+		used[src][g] = true
 		total += ti.Size
 		rep.Types[ti.Type.String()]++
-		jobs = append(jobs, job{e.Name, shape, dt, ti, norm})
+		jobs = append(jobs, job{e.Name, shape, dt, src, ti, norm, transpose})
 	}
-	for _, ti := range f.Tensors {
-		if used[ti.Name] {
+	for _, src := range []*gguf.File{f, mf} {
+		if src == nil {
 			continue
 		}
-		if ti.Name == "output.weight" {
-			return nil, fmt.Errorf("llamacpp: %s: an untied output.weight; gemmatool's Gemma 3 ties the LM head to the embedding: %w", path, gguf.ErrUnsupported)
+		for _, ti := range src.Tensors {
+			if used[src][ti.Name] {
+				continue
+			}
+			if ti.Name == "output.weight" {
+				return nil, fmt.Errorf("llamacpp: %s: an untied output.weight; gemmatool's Gemma 3 ties the LM head to the embedding: %w", path, gguf.ErrUnsupported)
+			}
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: tensor %q ignored", src.Path, ti.Name))
 		}
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("tensor %q ignored", ti.Name))
 	}
 
 	sum, size, err := hashFile(path)
@@ -171,6 +212,14 @@ func Import(path, out string, o ImportOptions) (*ImportReport, error) {
 		return nil, err
 	}
 	rep.SHA256 = sum
+	sources := []format.SourceFile{{Name: filepath.Base(path), Bytes: size, SHA256: sum}}
+	if mf != nil {
+		msum, msize, err := hashFile(o.MMProj)
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, format.SourceFile{Name: filepath.Base(o.MMProj), Bytes: msize, SHA256: msum})
+	}
 	name, _ := stringKey(f, "general.name")
 	if name == "" {
 		name = filepath.Base(path)
@@ -182,7 +231,7 @@ func Import(path, out string, o ImportOptions) (*ImportReport, error) {
 	meta := &format.Metadata{
 		Format: "gemmatool",
 		Model:  *cfg,
-		Source: format.Source{Name: name, Files: []format.SourceFile{{Name: filepath.Base(path), Bytes: size, SHA256: sum}}},
+		Source: format.Source{Name: name, Files: sources},
 		Tool:   format.Tool{Name: "gemmatool", Version: ver},
 		Transforms: format.Transforms{
 			NormPlusOneFolded: true,
@@ -200,8 +249,14 @@ func Import(path, out string, o ImportOptions) (*ImportReport, error) {
 	var done int64
 	for _, j := range jobs {
 		meta.Transforms.TensorSources[j.canon] = j.src.Name
+		if j.transpose {
+			meta.Transforms.Transposed = append(meta.Transforms.Transposed, j.canon)
+		}
 		err := w.WriteTensor(j.canon, j.dt, j.shape, 1, func(dst io.Writer) error {
-			return readPayload(dst, f, j.src, j.dt, j.shape, j.norm)
+			if j.transpose {
+				return readTransposed(dst, j.file, j.src, j.dt)
+			}
+			return readPayload(dst, j.file, j.src, j.dt, j.shape, j.norm)
 		})
 		if err != nil {
 			w.Abort()
@@ -213,6 +268,12 @@ func Import(path, out string, o ImportOptions) (*ImportReport, error) {
 		}
 	}
 	w.SetMetadata(meta)
+	if preproc != nil {
+		if err := w.AddFile("preprocessor_config.json", preproc); err != nil {
+			w.Abort()
+			return nil, err
+		}
+	}
 	if tokJSON != nil {
 		if err := w.AddFile("tokenizer.json", tokJSON); err != nil {
 			w.Abort()
@@ -276,6 +337,9 @@ func readPayload(dst io.Writer, f *gguf.File, ti gguf.TensorInfo, dt format.DTyp
 		}
 		return nil
 	}
+	if layoutOf(dt) == gathered {
+		return readGathered(dst, f, ti, dt, shape)
+	}
 	cb := codeBytesOf(dt)
 	if cb == 0 {
 		if _, err := io.Copy(dst, io.LimitReader(r, ti.Size)); err != nil {
@@ -313,6 +377,67 @@ func readPayload(dst io.Writer, f *gguf.File, ti gguf.TensorInfo, dt format.DTyp
 		}
 	}
 	return nil
+}
+
+// readGathered copies a k-quant or IQ4_NL tensor: two passes over the GGUF blocks, each block
+// scattered into a one-block gemmatool payload whose codes are written in the first pass and
+// scale fields in the second, so memory stays one block.
+func readGathered(dst io.Writer, f *gguf.File, ti gguf.TensorInfo, dt format.DType, shape []int64) error {
+	l, err := format.LayoutOf(dt, shape)
+	if err != nil {
+		return err
+	}
+	n, codes, scales, _ := format.SuperBlock(dt)
+	one, err := format.LayoutOf(dt, []int64{1, int64(n)})
+	if err != nil {
+		return err
+	}
+	scratch := make([]byte, one.Size)
+	blk := make([]byte, format.GGMLBlockSize(dt))
+	blocks := l.Rows * (l.Cols / int64(n))
+	for pass := range 2 {
+		r := bufio.NewReaderSize(f.TensorReader(ti), 1<<16)
+		for range blocks {
+			if _, err := io.ReadFull(r, blk); err != nil {
+				return readErr(f, ti, err)
+			}
+			format.PutGGMLBlock(scratch, one, 0, 0, blk)
+			part := scratch[:codes]
+			if pass == 1 {
+				part = scratch[one.ScalesOff : one.ScalesOff+int64(scales)]
+			}
+			if _, err := dst.Write(part); err != nil {
+				return err
+			}
+		}
+		if pad := l.ScalesOff - l.CodesLen; pass == 0 && pad > 0 {
+			if _, err := dst.Write(make([]byte, pad)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readTransposed writes the transpose of a 2-D plain-typed GGUF tensor (held in memory: the
+// projector matrix, bounded by the file).
+func readTransposed(dst io.Writer, f *gguf.File, ti gguf.TensorInfo, dt format.DType) error {
+	b := make([]byte, ti.Size)
+	if _, err := io.ReadFull(f.TensorReader(ti), b); err != nil {
+		return readErr(f, ti, err)
+	}
+	es := int64(dt.ElemSize())
+	inner, outer := int64(ti.Ne[0]), int64(ti.Ne[1])
+	bw := bufio.NewWriterSize(dst, 1<<16)
+	for c := range inner {
+		for r := range outer {
+			off := (r*inner + c) * es
+			if _, err := bw.Write(b[off : off+es]); err != nil {
+				return err
+			}
+		}
+	}
+	return bw.Flush()
 }
 
 func typeBytes(t gguf.Type) int {

@@ -33,21 +33,49 @@ import (
 )
 
 // typeMap is the one table of tensor types that move between the two formats, with how a
-// payload is regrouped. Adding a GGUF type (a k-quant, say) is one line here plus its
-// gemmatool dtype.
+// payload is regrouped. Adding a GGUF type is one line here plus its gemmatool dtype.
 var typeMap = []struct {
 	dtype format.DType
 	ggml  gguf.Type
-	// blocked: the payload is Q8_0-style planar in gemmatool (codes plane, f16 scales plane)
-	// and (f16 scale, codes) blocks in GGUF, with codeBytes code bytes per 32 elements.
-	blocked   bool
+	// layout: how a gemmatool payload becomes GGUF blocks.
+	layout payloadLayout
+	// codeBytes: for blocked types, the code bytes per 32 elements.
 	codeBytes int
 }{
-	{format.F32, gguf.F32, false, 0},
-	{format.F16, gguf.F16, false, 0},
-	{format.BF16, gguf.BF16, false, 0},
-	{format.Q8_0, gguf.Q8_0, true, 32},
-	{format.Q4_0, gguf.Q4_0, true, 16},
+	{format.F32, gguf.F32, plain, 0},
+	{format.F16, gguf.F16, plain, 0},
+	{format.BF16, gguf.BF16, plain, 0},
+	{format.Q8_0, gguf.Q8_0, blocked, 32},
+	{format.Q4_0, gguf.Q4_0, blocked, 16},
+	{format.Q2_K, gguf.Q2_K, gathered, 0},
+	{format.Q3_K, gguf.Q3_K, gathered, 0},
+	{format.Q4_K, gguf.Q4_K, gathered, 0},
+	{format.Q5_K, gguf.Q5_K, gathered, 0},
+	{format.Q6_K, gguf.Q6_K, gathered, 0},
+	{format.IQ4_NL, gguf.IQ4_NL, gathered, 0},
+}
+
+// payloadLayout says how a gemmatool payload maps to GGUF's.
+type payloadLayout int
+
+const (
+	// plain: the same bytes (row-major elements).
+	plain payloadLayout = iota
+	// blocked: a codes plane and an f16 scales plane in gemmatool; (f16 scale, codes) blocks
+	// of 32 in GGUF.
+	blocked
+	// gathered: a k-quant or IQ4_NL, whose GGUF block is gathered from both planes field by
+	// field ([format.GGMLBlock], [format.PutGGMLBlock]).
+	gathered
+)
+
+func layoutOf(t format.DType) payloadLayout {
+	for _, m := range typeMap {
+		if m.dtype == t {
+			return m.layout
+		}
+	}
+	return plain
 }
 
 func ggmlOf(t format.DType) (gguf.Type, bool) {
@@ -71,7 +99,7 @@ func dtypeOf(t gguf.Type) (format.DType, bool) {
 // codeBytesOf returns the code bytes per block of a blocked type, 0 for a plain one.
 func codeBytesOf(t format.DType) int {
 	for _, m := range typeMap {
-		if m.dtype == t && m.blocked {
+		if m.dtype == t && m.layout == blocked {
 			return m.codeBytes
 		}
 	}
@@ -85,6 +113,15 @@ func MappableTypes() []format.DType {
 		out = append(out, m.dtype)
 	}
 	return out
+}
+
+// mappableNames lists the GGUF types of typeMap, for error messages.
+func mappableNames() string {
+	var names []string
+	for _, m := range typeMap {
+		names = append(names, m.ggml.String())
+	}
+	return strings.Join(names, ", ")
 }
 
 // nameRule maps one canonical tensor name (with "{i}" for the layer) to its GGUF name.

@@ -112,6 +112,18 @@ func appendValue(dst []byte, vt ValueType, v any) ([]byte, error) {
 			}
 		case []uint8:
 			dst = append(dst, s...)
+		case []int8:
+			for _, x := range s {
+				dst = append(dst, byte(x))
+			}
+		case []uint16:
+			for _, x := range s {
+				dst = le.AppendUint16(dst, x)
+			}
+		case []int16:
+			for _, x := range s {
+				dst = le.AppendUint16(dst, uint16(x))
+			}
 		case []int64:
 			for _, x := range s {
 				dst = le.AppendUint64(dst, uint64(x))

@@ -46,14 +46,14 @@ func mvQ8AVX2(y *float32, codes, scales *byte, x *float32, rows, nb int)
 
 func finite(f float32) bool { return !math.IsInf(float64(f), 0) && f == f }
 
-// finishRows adds the columns [n, Cols) the asm kernels leave out and applies the per-row
+// finishRows adds the columns [n, Cols) the asm kernels leave out (tail) and applies the per-row
 // scale (rowScaled: the type's kernels return unscaled sums). Rows with a non-finite scale
 // are recomputed by the reference (0·Inf must give NaN per element).
-func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int, rowScaled bool) {
+func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int, rowScaled bool, tail tailFunc) {
 	cols := w.Cols()
 	for r := lo; r < hi; r++ {
 		if n < cols {
-			y[r] += rawTail(w, r, x, n)
+			y[r] += tail(w, r, x, n)
 		}
 		if rowScaled {
 			s := lef32(w.rowScales(r), 0)
@@ -66,33 +66,25 @@ func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int, rowScaled bo
 	}
 }
 
-// rawTail returns Σ_{c≥n} raw(W[r,c])·x[c] where raw is the decoded code without the row or
-// tensor scale (plain types: the value).
-func rawTail(w *Matrix, r int, x []float32, n int) float32 {
-	if w.DType == format.Q4_0 || w.DType == format.Q8_0 {
-		return blockTail(w, r, x, n/format.BlockSize)
-	}
-	codes := w.rowCodes(r)
-	var sum float32
-	for c := n; c < len(x); c++ {
-		var v float32
-		switch w.DType {
-		case format.F32:
-			v = lef32(codes, c)
-		case format.F16:
-			v = f16ToF32(le16(codes, c))
-		case format.BF16:
-			v = math.Float32frombits(uint32(le16(codes, c)) << 16)
-		case format.FP8:
-			v = e4m3Table[codes[c]]
-		case format.I4:
-			v = float32(int(codes[c/2]>>(4*(c&1))&15) - 8)
-		case format.SFP8:
-			v = sfpTable[codes[c]]
+// tailFunc returns Σ_{c≥n} raw(W[r,c])·x[c], raw the decoded code without the row or tensor
+// scale (block types: with their block scales): the columns a kernel leaves out.
+type tailFunc func(w *Matrix, r int, x []float32, n int) float32
+
+// elemTail binds the decoder of one code of an element-wise type (decode_generic.go).
+func elemTail(raw func(codes []byte, c int) float32) tailFunc {
+	return func(w *Matrix, r int, x []float32, n int) float32 {
+		codes := w.rowCodes(r)
+		var sum float32
+		for c := n; c < len(x); c++ {
+			sum += raw(codes, c) * x[c]
 		}
-		sum += v * x[c]
+		return sum
 	}
-	return sum
+}
+
+// blockTail32 is blockTail with n in columns.
+func blockTail32(w *Matrix, r int, x []float32, n int) float32 {
+	return blockTail(w, r, x, n/format.BlockSize)
 }
 
 // dotAVX2 is Σ_{i<n} a[i]·b[i], n a multiple of 8 (eight-lane partial sums). Reference: dotGeneric.

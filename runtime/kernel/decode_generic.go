@@ -47,6 +47,15 @@ func (w *Matrix) rowScales(r int) []byte {
 	return nil
 }
 
+// The raw decoders of the element-wise types: code c of a row without the row or tensor scale
+// (the tails of the assembly kernels).
+func rawF32(codes []byte, c int) float32  { return lef32(codes, c) }
+func rawF16(codes []byte, c int) float32  { return f16ToF32(le16(codes, c)) }
+func rawBF16(codes []byte, c int) float32 { return math.Float32frombits(uint32(le16(codes, c)) << 16) }
+func rawFP8(codes []byte, c int) float32  { return e4m3Table[codes[c]] }
+func rawSFP8(codes []byte, c int) float32 { return sfpTable[codes[c]] }
+func rawI4(codes []byte, c int) float32   { return float32(int(codes[c/2]>>(4*(c&1))&15) - 8) }
+
 // dequantRowGeneric is the scalar reference decoder: value rules of format.LayoutOf's types.
 func dequantRowGeneric(dst []float32, w *Matrix, r int) {
 	codes, sc := w.rowCodes(r), w.rowScales(r)

@@ -102,14 +102,14 @@ func blockOperands(w *Matrix, lo int) (codes, scales []byte, nb int) {
 	return w.Data[int(l.CodesOff)+lo*int(l.RowStride):], w.Data[int(l.ScalesOff)+lo*nb*2:], nb
 }
 
-// nibRows binds a permuted-activation kernel: the columns past len(xp) are added exactly,
+// nibRows binds a permuted-activation kernel: the columns past len(xp) are added by tail,
 // the row (rowScaled) and tensor scales applied. A row that comes out non-finite (a
 // non-finite scale or activation) is recomputed by the reference, whose order decides between
 // NaN and ±Inf.
-func nibRows(kern nibKernel, perm permKind, rowScaled bool) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
+func nibRows(kern nibKernel, rowScaled bool, tail tailFunc) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 	return func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 		kern(y, w, xp, lo, hi)
-		finishRows(y, w, x, lo, hi, len(xp), rowScaled)
+		finishRows(y, w, x, lo, hi, len(xp), rowScaled, tail)
 		for r := lo; r < hi; r++ {
 			if !finite(y[r]) {
 				y[r] = dotRowUnscaled(w, r, x)
@@ -121,12 +121,12 @@ func nibRows(kern nibKernel, perm permKind, rowScaled bool) func(y []float32, w 
 
 // b8Rows binds the 8-bit float table kernel for one code table (FP8 E4M3 or SFP8) and its
 // NaN pattern.
-func b8Rows(tab *[256]byte, nanMask, nanCode uint32, rowScaled bool) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
+func b8Rows(tab *[256]byte, nanMask, nanCode uint32, rowScaled bool, tail tailFunc) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 	return nibRows(func(y []float32, w *Matrix, xp []float32, lo, hi int) {
 		stride := int(w.Layout.RowStride)
 		codes := w.Data[int(w.Layout.CodesOff)+lo*stride:]
 		mvB8AVX512(&y[lo], &codes[0], stride, tab, nanMask, nanCode, &xp[0], hi-lo, len(xp)/64)
-	}, permB8, rowScaled)
+	}, rowScaled, tail)
 }
 
 // blockTail returns the exact Q4_0 or Q8_0 sum of row r over the blocks [b0, Cols/32).

@@ -28,35 +28,37 @@ func registerArch() {
 		align512  int
 		align2    int
 		rowScaled bool
+		raw       func(codes []byte, c int) float32
 	}
 	for _, e := range []elem{
-		{format.F32, mvF32AVX512, mvF32AVX2, dequantF32, 16, 8, false},
-		{format.F16, mvF16AVX512, mvF16AVX2, dqElem(dqF16AVX512, 16), 16, 8, false},
-		{format.BF16, mvBF16AVX512, mvBF16AVX2, dqElem(dqBF16AVX512, 16), 16, 8, false},
-		{format.FP8, mvFP8AVX512, mvFP8AVX2, dqScaled(dqFP8AVX512, 16), 16, 8, true},
-		{format.SFP8, mvSFP8AVX512, mvSFP8AVX2, dequantRowGeneric, 16, 8, false},
-		{format.I4, mvI4AVX512, mvI4AVX2, dqScaled(dqI4AVX512, 32), 32, 16, true},
+		{format.F32, mvF32AVX512, mvF32AVX2, dequantF32, 16, 8, false, rawF32},
+		{format.F16, mvF16AVX512, mvF16AVX2, dqElem(dqF16AVX512, 16), 16, 8, false, rawF16},
+		{format.BF16, mvBF16AVX512, mvBF16AVX2, dqElem(dqBF16AVX512, 16), 16, 8, false, rawBF16},
+		{format.FP8, mvFP8AVX512, mvFP8AVX2, dqScaled(dqFP8AVX512, 16), 16, 8, true, rawFP8},
+		{format.SFP8, mvSFP8AVX512, mvSFP8AVX2, dequantRowGeneric, 16, 8, false, rawSFP8},
+		{format.I4, mvI4AVX512, mvI4AVX2, dqScaled(dqI4AVX512, 32), 32, 16, true, rawI4},
 	} {
+		tail := elemTail(e.raw)
 		switch e.t {
 		case format.I4:
 			addExact(e.t, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true,
-				matVecRows: nibRows(i4NibKernel, permI4, true), perm: permI4, dequantRow: e.dq512, matMul: tiled512})
+				matVecRows: nibRows(i4NibKernel, true, tail), perm: permI4, dequantRow: e.dq512, matMul: tiled512})
 		case format.FP8:
 			addExact(e.t, &exactImpl{name: "avx512-vbmi", needs: vbmi, minCols: 128, nib: true,
-				matVecRows: b8Rows(&e4m3Bytes, 0x7f7f7f7f, 0x7f7f7f7f, true), perm: permB8, dequantRow: e.dq512, matMul: tiled512})
+				matVecRows: b8Rows(&e4m3Bytes, 0x7f7f7f7f, 0x7f7f7f7f, true, tail), perm: permB8, dequantRow: e.dq512, matMul: tiled512})
 		case format.SFP8:
 			addExact(e.t, &exactImpl{name: "avx512-vbmi", needs: vbmi, minCols: 128, nib: true,
-				matVecRows: b8Rows(&sfpBytes, 0xffffffff, 0x80808080, false), perm: permB8, dequantRow: e.dq512, matMul: tiled512})
+				matVecRows: b8Rows(&sfpBytes, 0xffffffff, 0x80808080, false, tail), perm: permB8, dequantRow: e.dq512, matMul: tiled512})
 		}
 		addExact(e.t, &exactImpl{name: "avx512", needs: avx512,
-			matVecRows: elemRows(e.mv512, e.align512, e.rowScaled), dequantRow: e.dq512, matMul: tiled512})
+			matVecRows: elemRows(e.mv512, e.align512, e.rowScaled, tail), dequantRow: e.dq512, matMul: tiled512})
 		addExact(e.t, &exactImpl{name: "avx2", needs: avx2,
-			matVecRows: elemRows(e.mv2, e.align2, e.rowScaled), dequantRow: dequantRowGeneric, matMul: tiled2})
+			matVecRows: elemRows(e.mv2, e.align2, e.rowScaled, tail), dequantRow: dequantRowGeneric, matMul: tiled2})
 	}
 	addExact(format.Q4_0, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true,
-		matVecRows: nibRows(q4NibKernel, permQ4, false), perm: permQ4, dequantRow: dqBlock(dqQ4AVX512), matMul: tiled512})
+		matVecRows: nibRows(q4NibKernel, false, blockTail32), perm: permQ4, dequantRow: dqBlock(dqQ4AVX512), matMul: tiled512})
 	addExact(format.Q8_0, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true,
-		matVecRows: nibRows(q8NibKernel, permQ8, false), perm: permQ8, dequantRow: dqBlock(dqQ8AVX512), matMul: tiled512})
+		matVecRows: nibRows(q8NibKernel, false, blockTail32), perm: permQ8, dequantRow: dqBlock(dqQ8AVX512), matMul: tiled512})
 	for _, b := range []struct {
 		t         format.DType
 		mv512     blockKernel
@@ -92,7 +94,7 @@ type blockInt8Kernel func(y *float32, codes *byte, stride int, scales *byte, nb 
 
 // elemRows runs kern over the columns it handles (a multiple of align) and finishes the
 // tail and the scales (rowScaled: the type has a per-row scale).
-func elemRows(kern elemKernel, align int, rowScaled bool) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
+func elemRows(kern elemKernel, align int, rowScaled bool, tail tailFunc) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 	return func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 		n := w.Cols() &^ (align - 1)
 		if n == 0 {
@@ -102,7 +104,7 @@ func elemRows(kern elemKernel, align int, rowScaled bool) func(y []float32, w *M
 			codes := w.Data[int(w.Layout.CodesOff)+lo*stride:]
 			kern(&y[lo], &codes[0], stride, &x[0], hi-lo, n)
 		}
-		finishRows(y, w, x, lo, hi, n, rowScaled)
+		finishRows(y, w, x, lo, hi, n, rowScaled, tail)
 		scaleRows(y[lo:hi], w.Scale)
 	}
 }

@@ -29,7 +29,7 @@ type Tower struct {
 	layers  []layer
 	postW   []float32
 	postB   []float32
-	normW   []float32 // mm.soft_emb_norm
+	normW   []float32 // the projector's RMSNorm multiplier: 1 + mm.soft_emb_norm (stored 1+w when folded)
 	proj    *kernel.Matrix
 	headDim int
 	file    *format.File // the mapping the weights may alias
@@ -102,6 +102,11 @@ func load(f *format.File) (*Tower, error) {
 	v.postW = l.vector("vision.post_ln", vh)
 	v.postB = l.vector("vision.post_ln.bias", vh)
 	v.normW = l.vector("mm.soft_emb_norm", vh)
+	if !f.Meta.Transforms.NormPlusOneFolded {
+		for j := range v.normW {
+			v.normW[j] = 1 + v.normW[j]
+		}
+	}
 	v.proj = l.matrix("mm.input_proj", v.TextDim, vh)
 	if l.err != nil {
 		return nil, l.err
@@ -209,7 +214,7 @@ func (v *Tower) encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) 
 		}
 		normed := s.normed
 		for t := 0; t < tok; t++ {
-			rmsNorm1p(normed[t*vh:(t+1)*vh], pooled[t*vh:(t+1)*vh], v.normW, float32(c.LayerNormEps))
+			rmsNorm(normed[t*vh:(t+1)*vh], pooled[t*vh:(t+1)*vh], v.normW, float32(c.LayerNormEps))
 		}
 		e.MatMul(out.Features[img*tok*v.TextDim:(img+1)*tok*v.TextDim], v.proj, normed, tok)
 	}
@@ -403,14 +408,14 @@ func layerNormRows(e kernel.Exec, dst, x, w, b []float32, eps float32, n int) {
 	})
 }
 
-// rmsNorm1p is Gemma's RMSNorm: x / sqrt(mean(x²) + eps) · (1 + w).
-func rmsNorm1p(dst, x, w []float32, eps float32) {
+// rmsNorm is Gemma's RMSNorm with its multiplier m = 1 + w precomputed: x / sqrt(mean(x²) + eps) · m.
+func rmsNorm(dst, x, m []float32, eps float32) {
 	var ss float32
 	for _, e := range x {
 		ss += e * e
 	}
 	inv := float32(1 / math.Sqrt(float64(ss/float32(len(x))+eps)))
 	for j, e := range x {
-		dst[j] = e * inv * (1 + w[j])
+		dst[j] = e * inv * m[j]
 	}
 }
