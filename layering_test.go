@@ -15,7 +15,7 @@ const modulePath = "github.com/gemmatool/gemmatool"
 // (a new edge is added here in the change that makes it).
 var allowed = map[string][]string{
 	"cmd/gemmatool":     {"*"},
-	"convert":           {"runtime/tokenizer", "runtime/imageproc", "format", ""},
+	"convert":           {"runtime/tokenizer", "runtime/imageproc", "runtime/kernel", "format", ""},
 	"quantize":          {"runtime", "runtime/kernel", "format"},
 	"verify":            {"runtime", "runtime/kernel", "format"},
 	"runtime":           {"runtime/kernel", "runtime/tokenizer", "runtime/imageproc", "runtime/vision", "format"},

@@ -14,6 +14,7 @@ import (
 	"sort"
 
 	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // File names of a Hugging Face checkpoint directory.
@@ -375,9 +376,7 @@ func decodeOne(b []byte, t format.DType) float32 {
 func decode(dst []float32, src []byte, t format.DType) {
 	switch t {
 	case format.BF16:
-		for i := range dst {
-			dst[i] = format.BF16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
-		}
+		kernel.WidenBF16(dst, src)
 	case format.F16:
 		for i := range dst {
 			dst[i] = format.F16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))

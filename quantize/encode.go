@@ -282,17 +282,7 @@ func i4Row(codes []byte, x []float32, rule I4Scale, imp []float32) float32 {
 		}
 		s = s0
 		if rule == I4Search {
-			best := i4SqErr(x, s0, math.Inf(1))
-			for k := 99; k >= 50 && best > 0; k-- {
-				alpha := float32(k) / 100
-				sk := s0 * alpha
-				if sk == 0 {
-					continue
-				}
-				if e := i4SqErr(x, sk, best); e < best {
-					s, best = sk, e
-				}
-			}
+			s = i4Search(x, s0)
 		}
 	}
 	for i := range codes {

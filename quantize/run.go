@@ -3,15 +3,14 @@ package quantize
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	goruntime "runtime"
 	"sort"
-	"sync"
 
 	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
 // Source is a model whose tensors can be read row by row: an HF checkpoint being ingested or
@@ -62,12 +61,15 @@ type Job struct {
 	Progress func(done, total int64)
 	// Inputs are the files the source reads; the output may not resolve to any of them.
 	Inputs []string
+	// FinishMeta, when set, is called once the tensors are written, before the file is
+	// committed, to complete Meta (for example with source hashes computed meanwhile).
+	FinishMeta func(*format.Metadata) error
 }
 
-// chunkElems bounds the float32 rows held at once per tensor (16 MiB of values), which
-// with the encoded chunk and the scales plane of the largest Gemma 3 tensor keeps a run well
-// under 256 MiB whatever the model size.
-var chunkElems = 4 << 20
+// chunkElems bounds the float32 rows of one piece of work (4 MiB of values): a few pieces
+// are in flight per worker, which with the scales plane of the largest Gemma 3 tensor keeps a
+// run well under 256 MiB whatever the model size.
+var chunkElems = 1 << 20
 
 // Run quantizes job.Src into a new file at out (written to a temporary file and renamed on
 // success) and returns the recipe and per-tensor errors it recorded.
@@ -134,45 +136,65 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 	if workers <= 0 {
 		workers = goruntime.GOMAXPROCS(0)
 	}
+	tensors := make([]pipeTensor, len(plan))
+	for i, d := range plan {
+		pt := &tensors[i]
+		pt.spec, pt.t, pt.scale = d.spec, d.t, 1
+		if d.t == d.spec.DType {
+			if pt.raw, pt.scale, err = job.Src.Raw(d.spec.Name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	p := startPipeline(job, tensors, workers)
+	defer p.stop()
 	var done int64
-	for _, d := range plan {
-		s := d.spec
+	for i := range tensors {
+		pt := &tensors[i]
+		s := pt.spec
 		n, _ := format.NumElements(s.Shape)
 		var stats *ErrorStats
-		var raw []byte
-		var scale float32 = 1
-		if d.t == s.DType {
-			if raw, scale, err = job.Src.Raw(s.Name); err != nil {
-				return nil, err
-			}
-		}
-		if raw == nil && d.t == format.SFP8 {
-			// The tensor scale goes in the directory entry, written with the payload:
-			// compute it first in one streaming pass.
-			m, err := maxAbsOf(job.Src, s)
-			if err != nil {
-				return nil, err
-			}
-			scale = SFP8Scale(m)
-		}
-		fill := func(wr io.Writer) error {
-			if raw != nil {
-				write := func() error { _, err := wr.Write(raw); return err }
+		if pt.raw != nil {
+			if err := w.WriteTensor(s.Name, pt.t, s.Shape, pt.scale, func(wr io.Writer) error {
+				write := func() error {
+					// In pieces, each released once written: a copied tensor does not stay
+					// resident (the embedding alone is hundreds of MB).
+					rel, _ := job.Src.(rangeReleaser)
+					for off := 0; off < len(pt.raw); off += rawPiece {
+						end := min(off+rawPiece, len(pt.raw))
+						if _, err := wr.Write(pt.raw[off:end]); err != nil {
+							return err
+						}
+						if rel != nil {
+							rel.ReleaseRange(s.Name, int64(off)-releaseSlack, int64(end))
+						}
+					}
+					return nil
+				}
 				if g, ok := job.Src.(guarded); ok {
 					return g.Guard(write)
 				}
 				return write()
+			}); err != nil {
+				return nil, err
 			}
-			var err error
-			stats, err = writeTensor(wr, job, s, d.t, scale, workers)
-			return err
-		}
-		if err := w.WriteTensor(s.Name, d.t, s.Shape, scale, fill); err != nil {
-			return nil, err
+		} else {
+			// The first piece carries the tensor scale (SFP8), which the directory entry needs.
+			first := <-p.out
+			<-first.done
+			if first.err != nil {
+				return nil, first.err
+			}
+			stats = &ErrorStats{}
+			if err := w.WriteTensor(s.Name, pt.t, s.Shape, pt.scale, func(wr io.Writer) error {
+				return p.writeTensor(wr, pt, first, stats)
+			}); err != nil {
+				return nil, err
+			}
 		}
 		job.Src.Done(s.Name)
-		if d.t != s.DType && stats != nil {
-			q.Tensors = append(q.Tensors, format.TensorError{Name: s.Name, From: s.DType.String(), DType: d.t.String(),
+		if pt.t != s.DType && stats != nil {
+			q.Tensors = append(q.Tensors, format.TensorError{Name: s.Name, From: s.DType.String(), DType: pt.t.String(),
 				RelL2: stats.RelL2(), SNRdB: stats.SNRdB(), MaxAbs: stats.MaxAbs(), WRelL2: stats.WRelL2()})
 			if stats.WRelL2() > 0 && q.Imatrix != nil {
 				q.Imatrix.Weighted++
@@ -181,6 +203,11 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 		done += n
 		if job.Progress != nil {
 			job.Progress(done, total)
+		}
+	}
+	if job.FinishMeta != nil {
+		if err := job.FinishMeta(&job.Meta); err != nil {
+			return nil, err
 		}
 	}
 	meta := job.Meta
@@ -203,12 +230,12 @@ func maxAbsOf(src Source, s TensorSpec) (float32, error) {
 		if err := src.ReadRows(s.Name, r, b); err != nil {
 			return 0, err
 		}
-		for i, v := range b {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return 0, fmt.Errorf("quantize %s: row %d column %d is %v: %w", s.Name, r+i/cols, i%cols, v, ErrNonFinite)
-			}
+		bits := kernel.MaxAbsBits(b)
+		if bits >= 0x7f800000 {
+			i := firstNonFinite(b)
+			return 0, fmt.Errorf("quantize %s: row %d column %d is %v: %w", s.Name, r+i/cols, i%cols, b[i], ErrNonFinite)
 		}
-		m = max(m, MaxAbs(b))
+		m = max(m, math.Float32frombits(bits))
 	}
 	return m, nil
 }
@@ -224,104 +251,14 @@ func rowsCols(shape []int64) (int, int) {
 	return int(shape[0]), int(n / max(shape[0], 1))
 }
 
-// writeTensor streams one tensor converted to type t: rows are read in chunks, encoded
-// (in parallel over row ranges), decoded back for the error statistics, and the codes plane
-// is written as it is produced; the scales plane is kept and written at the end.
-func writeTensor(wr io.Writer, job Job, s TensorSpec, t format.DType, tensorScale float32, workers int) (*ErrorStats, error) {
-	rows, cols := rowsCols(s.Shape)
-	full, err := format.LayoutOf(t, s.Shape)
-	if err != nil {
-		return nil, err
-	}
-	per := max(1, chunkElems/max(cols, 1))
-	buf := make([]float32, min(per, rows)*cols)
-	var scales []byte
-	stats := &ErrorStats{}
-	opts := job.Opts
-	opts.Name = s.Name
-	if imp := job.Imatrix.Weights(s.Name); imp != nil && t.Quantized() {
-		if len(imp) != cols {
-			return nil, fmt.Errorf("quantize %s: the imatrix has %d columns for it, the tensor %d", s.Name, len(imp), cols)
-		}
-		opts.Importance = imp
-	}
-	for r := 0; r < rows; r += per {
-		k := min(per, rows-r)
-		b := buf[:k*cols]
-		if err := job.Src.ReadRows(s.Name, r, b); err != nil {
-			return nil, err
-		}
-		if !t.Quantized() {
-			if err := writePlain(wr, t, b, stats); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		chunkShape := []int64{int64(k), int64(cols)}
-		cl, err := format.LayoutOf(t, chunkShape)
-		if err != nil {
-			return nil, err
-		}
-		payload := make([]byte, cl.Size)
-		var wg sync.WaitGroup
-		nw := min(workers, k)
-		errs := make([]error, nw)
-		part := make([]ErrorStats, nw)
-		for i := 0; i < nw; i++ {
-			r0, r1 := k*i/nw, k*(i+1)/nw
-			wg.Add(1)
-			go func(i, r0, r1 int) {
-				defer wg.Done()
-				if err := EncodeRows(cl, payload, r0, b[r0*cols:r1*cols], tensorScale, opts); err != nil {
-					errs[i] = fmt.Errorf("%w (row %d of the tensor)", err, r+r0)
-					return
-				}
-				dec := make([]float32, cols)
-				for row := r0; row < r1; row++ {
-					format.DecodeRow(dec, t, cl, payload, row, tensorScale)
-					if opts.Importance != nil {
-						part[i].AddWeighted(b[row*cols:(row+1)*cols], dec, opts.Importance)
-					} else {
-						part[i].Add(b[row*cols:(row+1)*cols], dec)
-					}
-				}
-			}(i, r0, r1)
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-		for i := range part {
-			stats.Merge(part[i])
-		}
-		if _, err := wr.Write(payload[:cl.CodesLen]); err != nil {
-			return nil, err
-		}
-		if cl.ScalesLen > 0 {
-			scales = append(scales, payload[cl.ScalesOff:cl.ScalesOff+cl.ScalesLen]...)
-		}
-	}
-	if full.ScalesLen > 0 {
-		if _, err := wr.Write(make([]byte, full.ScalesOff-full.CodesLen)); err != nil {
-			return nil, err
-		}
-		if _, err := wr.Write(scales); err != nil {
-			return nil, err
-		}
-	}
-	return stats, nil
-}
-
-// writePlain writes float32 values as a plain type, recording the rounding error.
-func writePlain(wr io.Writer, t format.DType, b []float32, stats *ErrorStats) error {
-	var out []byte
-	dec := make([]float32, len(b))
+// plainBytes writes float32 values b in a plain type into out (ElemSize bytes each),
+// recording the rounding error; dec (len(b)) is scratch.
+func plainBytes(out []byte, dec []float32, t format.DType, b []float32, stats *ErrorStats) error {
 	switch t {
 	case format.F32:
-		out = format.Float32Bytes(b)
+		copy(out, format.Float32Bytes(b))
 		copy(dec, b)
 	case format.BF16, format.F16:
-		out = make([]byte, 2*len(b))
 		for i, v := range b {
 			var h uint16
 			if t == format.BF16 {
@@ -337,8 +274,7 @@ func writePlain(wr io.Writer, t format.DType, b []float32, stats *ErrorStats) er
 		return fmt.Errorf("quantize: %v is not a plain type", t)
 	}
 	stats.Add(b, dec)
-	_, err := wr.Write(out)
-	return err
+	return nil
 }
 
 // FileSource reads the tensors of an open gemmatool file (any stored type) as a [Source].
@@ -385,14 +321,50 @@ func (s FileSource) ReadRows(name string, row0 int, dst []float32) error {
 		if !t.DType.Quantized() {
 			// Plain types: a vector's rows are its elements.
 			es := int64(t.DType.ElemSize())
-			sub := t.Data[int64(row0*cols)*es : int64(row0*cols+len(dst))*es]
-			return format.Dequantize(dst, t.DType, []int64{int64(len(dst))}, sub, 1)
+			lo, hi := int64(row0*cols)*es, int64(row0*cols+len(dst))*es
+			var err error
+			if t.DType == format.BF16 {
+				kernel.WidenBF16(dst, t.Data[lo:hi])
+			} else {
+				err = format.Dequantize(dst, t.DType, []int64{int64(len(dst))}, t.Data[lo:hi], 1)
+			}
+			s.F.Release(t, lo-releaseSlack, hi)
+			return err
 		}
 		for i := 0; i < len(dst)/cols; i++ {
 			format.DecodeRow(dst[i*cols:(i+1)*cols], t.DType, t.Layout, t.Data, row0+i, t.Scale)
 		}
 		return nil
 	})
+}
+
+// releaseSlack widens the range a read releases backwards: a page fault maps the whole
+// page-cache folio around the address (up to 2 MiB), so reading rows also maps pages before
+// them, which the previous piece's release may already have passed. Pages ahead of the rows
+// are released by the read of the next rows, the rest by [FileSource.Done].
+const releaseSlack = 4 << 20
+
+// rangeReleaser is a [Source] that can drop the pages of part of a tensor's raw payload.
+type rangeReleaser interface {
+	ReleaseRange(name string, lo, hi int64)
+}
+
+// rawPiece is how much of a copied payload is written between releases.
+const rawPiece = 8 << 20
+
+// ReleaseRange drops the pages of bytes [lo, hi) of the named tensor's payload from the
+// resident set (Run calls it as it copies a payload unchanged).
+func (s FileSource) ReleaseRange(name string, lo, hi int64) {
+	if t, ok := s.F.Tensor(name); ok {
+		s.F.Release(t, lo, hi)
+	}
+}
+
+// Verify checks the named tensor's payload checksum ahead of its reads (the pipeline calls
+// it once per tensor, so that parallel readers do not each verify it).
+func (s FileSource) Verify(name string) error {
+	_, err := s.tensor(name)
+	return err
 }
 
 // Raw implements [Source].

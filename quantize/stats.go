@@ -42,21 +42,40 @@ func (e *ErrorStats) WRelL2() float64 {
 }
 
 // Add accumulates one chunk of original values and their decoded counterparts. It panics if
-// the lengths differ.
+// the lengths differ. Runs of 64 squares are summed plainly in float64 and each run's sum
+// added with compensation.
 func (e *ErrorStats) Add(orig, decoded []float32) {
 	if len(orig) != len(decoded) {
 		panic(fmt.Sprintf("quantize.ErrorStats.Add: len(orig) = %d, len(decoded) = %d", len(orig), len(decoded)))
 	}
-	for i, w := range orig {
-		wf := float64(w)
-		d := wf - float64(decoded[i])
-		e.sig.Add(float64(wf * wf))
-		e.noise.Add(float64(d * d))
-		if a := math.Abs(d); a > e.maxAbs || math.IsNaN(a) {
-			e.maxAbs = a
+	for len(orig) > 0 {
+		n := min(64, len(orig))
+		var sig, noise float64
+		for i, w := range orig[:n] {
+			wf := float64(w)
+			d := wf - float64(decoded[i])
+			sig += float64(wf * wf)
+			noise += float64(d * d)
+			if a := math.Abs(d); a > e.maxAbs || math.IsNaN(a) {
+				e.maxAbs = a
+			}
 		}
+		e.sig.Add(sig)
+		e.noise.Add(noise)
+		e.n += int64(n)
+		orig, decoded = orig[n:], decoded[n:]
 	}
-	e.n += int64(len(orig))
+}
+
+// addSums accumulates n elements whose Σw², Σ(w − ŵ)² and max |w − ŵ| were computed
+// elsewhere (by a fused encoder).
+func (e *ErrorStats) addSums(n int64, sig, noise, maxAbs float64) {
+	e.n += n
+	e.sig.Add(sig)
+	e.noise.Add(noise)
+	if maxAbs > e.maxAbs || math.IsNaN(maxAbs) {
+		e.maxAbs = maxAbs
+	}
 }
 
 // Merge adds the elements accumulated in o.

@@ -106,6 +106,10 @@ func chatAction(c *cli.Context) error {
 	if mp := lm.m.Config.MaxPositions; c.IsSet("ctx") && mp > 0 && c.Int("ctx") > mp {
 		return usageError("--ctx %d is out of range: the model holds 1 … %d positions", c.Int("ctx"), mp)
 	}
+	ctx, err := fitContext(lm.m, c.Int("ctx"), c.IsSet("ctx"), stderr)
+	if err != nil {
+		return err
+	}
 	images, err := loadImages(c, lm)
 	if err != nil {
 		return err
@@ -115,7 +119,7 @@ func chatAction(c *cli.Context) error {
 		seed = uint64(time.Now().UnixNano())
 	}
 	cs := &chatState{lm: lm, ex: ex, smp: newSampler(c, lm, seed), system: c.String("system"), images: images,
-		s: lm.m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx"), Exec: ex})}
+		s: lm.m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex})}
 
 	// Ctrl-C during an answer stops the answer; at the prompt (or SIGTERM) it ends the chat.
 	var answering, stopAnswer atomic.Bool

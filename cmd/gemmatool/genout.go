@@ -143,7 +143,7 @@ func samplingFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "seed", Aliases: []string{"s"}, Usage: "random seed (default: from the clock)"},
 		&cli.StringSliceFlag{Name: "stop", Aliases: []string{"r"}, Usage: "stop when the output contains this string, which is not printed (repeatable; \\n and \\t are newline and tab)"},
 		&cli.BoolFlag{Name: "ignore-eos", Usage: "keep generating after an end-of-sequence id"},
-		&cli.IntFlag{Name: "ctx", Aliases: []string{"c", "ctx-size"}, Usage: "context length (default: the model's maximum)"},
+		&cli.IntFlag{Name: "ctx", Aliases: []string{"c", "ctx-size"}, Usage: "context length (default: the model's maximum, or the largest whose KV cache fits in the available memory beside the weights)"},
 		&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
 	}
 }

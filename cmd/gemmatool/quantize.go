@@ -106,10 +106,19 @@ func quantizeAction(c *cli.Context) error {
 			return err
 		}
 		defer ck.Close()
-		meta, err := ck.Metadata(version)
-		if err != nil {
+		if err := ck.CheckTied(); err != nil {
 			return err
 		}
+		// Hashing the source files (for the metadata) overlaps the quantization; it ends
+		// before the checkpoint is closed.
+		var meta *format.Metadata
+		var metaErr error
+		hashed := make(chan struct{})
+		go func() {
+			defer close(hashed)
+			meta, metaErr = ck.Metadata(version)
+		}()
+		defer func() { <-hashed }()
 		files, err := ck.Files()
 		if err != nil {
 			return err
@@ -119,7 +128,14 @@ func quantizeAction(c *cli.Context) error {
 		}
 		abs, _ := filepath.Abs(src)
 		hints = quantize.QATHints{DirName: filepath.Base(abs), NameOrPath: ck.Config.NameOrPath, ModelCard: readCard(src)}
-		job = quantize.Job{Src: ckSource{ck}, Meta: *meta, Files: files, Inputs: ck.InputPaths()}
+		job = quantize.Job{Src: ckSource{ck}, Files: files, Inputs: ck.InputPaths(), FinishMeta: func(m *format.Metadata) error {
+			<-hashed
+			if metaErr != nil {
+				return metaErr
+			}
+			*m = *meta
+			return nil
+		}}
 	} else {
 		f, err := openFormat(src, "quantize")
 		if err != nil {

@@ -89,33 +89,49 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 		return nil, err
 	}
 	l := &loadedModel{f: f}
+	// The tokenizer (decompressing and parsing tokenizer.json) loads while the weights do.
+	type tokResult struct {
+		tok *tokenizer.Tokenizer
+		err error
+	}
+	tokc := make(chan tokResult, 1)
+	if tok {
+		go func() {
+			t, err := embeddedTokenizer(f)
+			tokc <- tokResult{t, err}
+		}()
+	} else {
+		tokc <- tokResult{}
+	}
+	var loadErr error
 	if decoder {
 		log := newWarnLogger(stderr)
-		if l.m, err = runtime.Load(f, &runtime.LoadOptions{Logger: log, Resident: resident}); err != nil {
-			f.Close()
-			return nil, err
-		}
+		l.m, loadErr = runtime.Load(f, &runtime.LoadOptions{Logger: log, Resident: resident})
 	}
-	if !tok {
-		return l, nil
-	}
-	tj, ok, err := f.EmbeddedFile("tokenizer.json")
-	if err != nil {
+	tr := <-tokc
+	if err := errors.Join(loadErr, tr.err); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if ok {
-		tc, _, err := f.EmbeddedFile("tokenizer_config.json")
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		if l.tok, err = tokenizer.Load(tj, tc); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
+	l.tok = tr.tok
 	return l, nil
+}
+
+// embeddedTokenizer loads the tokenizer embedded in f (nil when there is none).
+func embeddedTokenizer(f *format.File) (*tokenizer.Tokenizer, error) {
+	tj, ok, err := f.EmbeddedFile("tokenizer.json")
+	if err != nil || !ok {
+		return nil, err
+	}
+	tc, _, err := f.EmbeddedFile("tokenizer_config.json")
+	if err != nil {
+		return nil, err
+	}
+	t, err := tokenizer.Load(tj, tc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	return t, nil
 }
 
 // needTokenizer returns the tokenizer or an error naming the file.
@@ -218,7 +234,8 @@ func runAction(c *cli.Context) error {
 			return usageError("--stop: empty string")
 		}
 	}
-	lm, err := openModel(c.String("model"), true, true, !c.Bool("mmap"), stderr)
+	resident := residentFor(c.Bool("mmap"), c.Int("max-tokens"))
+	lm, err := openModel(c.String("model"), true, true, resident, stderr)
 	if err != nil {
 		return err
 	}
@@ -274,16 +291,29 @@ func runAction(c *cli.Context) error {
 		seed = uint64(time.Now().UnixNano())
 	}
 	smp := newSampler(c, lm, seed)
-	s := m.NewSession(&runtime.SessionOptions{MaxContext: c.Int("ctx"), Exec: ex})
+	ctx, err := fitContext(m, c.Int("ctx"), c.IsSet("ctx"), stderr)
+	if err != nil {
+		return err
+	}
+	s := m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex})
 	if len(ids) >= s.MaxContext() {
 		return fmt.Errorf("run: the prompt has %d tokens, the context holds %d", len(ids), s.MaxContext())
 	}
 	verbose := c.Bool("verbose")
 	if verbose {
+		fmt.Fprintf(stderr, "context: %d positions, KV cache (f32) up to %.1f MB\n", s.MaxContext(), float64(m.KVCacheBytes(s.MaxContext()))/1e6)
 		cfg := m.Config
 		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %s, %d threads\n",
 			lm.f.Path, cfg.NumLayers, cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.SlidingWindow, m.VocabRows(),
 			humanBytes(m.WeightBytes()), ex.NumThreads())
+		switch {
+		case m.Resident():
+			fmt.Fprintf(stderr, "weights: copied into huge-page memory\n")
+		case !resident && !c.Bool("mmap"):
+			fmt.Fprintf(stderr, "weights: read in place from the file mapping (a run of fewer than %d tokens would not win back the copy)\n", residentMinTokens)
+		default:
+			fmt.Fprintf(stderr, "weights: read in place from the file mapping\n")
+		}
 		fmt.Fprintf(stderr, "prompt: %d tokens; sampling: temp %g top-k %d top-p %g min-p %g repeat-penalty %g seed %d\n",
 			len(ids), c.Float64("temp"), c.Int("top-k"), c.Float64("top-p"), c.Float64("min-p"), c.Float64("repeat-penalty"), seed)
 	}
@@ -358,6 +388,17 @@ func runAction(c *cli.Context) error {
 	return werr
 }
 
+// residentMinTokens is the shortest generation for which run copies the weights into
+// huge-page memory: the copy costs about as much as ~100 tokens of the decode time it saves
+// (a few percent per token), so shorter runs read the weights in place and start at once.
+const residentMinTokens = 128
+
+// residentFor says whether run copies the weights: not with --mmap, not for a run of fewer
+// than residentMinTokens tokens (maxTokens 0 means until EOS or a full context).
+func residentFor(mmap bool, maxTokens int) bool {
+	return !mmap && (maxTokens == 0 || maxTokens >= residentMinTokens)
+}
+
 // newSampler builds the sampler of the sampling flags, limited to the ids the model and its
 // tokenizer can produce.
 func newSampler(c *cli.Context, lm *loadedModel, seed uint64) *runtime.Sampler {
@@ -372,4 +413,4 @@ func newSampler(c *cli.Context, lm *loadedModel, seed uint64) *runtime.Sampler {
 }
 
 // mmapFlag opts out of copying the weights into huge-page memory at load (run, bench).
-var mmapFlag = &cli.BoolFlag{Name: "mmap", Usage: "read the weights in place from the file mapping instead of copying them into huge-page memory at load: starts at once and shares the page cache with other processes, but decode is slower (see README)"}
+var mmapFlag = &cli.BoolFlag{Name: "mmap", Usage: "read the weights in place from the file mapping instead of copying them into huge-page memory at load: starts at once and shares the page cache with other processes, but decode is slower (see README); run does this by itself for --max-tokens below 128"}

@@ -197,3 +197,18 @@ func TestRunUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestResidentFor checks when run copies the weights: only for runs long enough to win the
+// copy back, never with --mmap.
+func TestResidentFor(t *testing.T) {
+	for _, c := range []struct {
+		mmap bool
+		n    int
+		want bool
+	}{{false, 0, true}, {false, 256, true}, {false, residentMinTokens, true}, {false, residentMinTokens - 1, false},
+		{false, 1, false}, {true, 0, false}, {true, 1000, false}} {
+		if got := residentFor(c.mmap, c.n); got != c.want {
+			t.Errorf("residentFor(mmap %v, max-tokens %d) = %v, want %v", c.mmap, c.n, got, c.want)
+		}
+	}
+}
