@@ -1,6 +1,6 @@
 package main
 
-// Checks against llama.cpp itself: the prebuilt libllama that ../shared/peer/setup.sh puts in
+// Checks against llama.cpp itself: the prebuilt libllama (npm package @node-llama-cpp/linux-x64, unpacked) in
 // /tmp/llama-peer (or $LLAMA_PEER_WORK). Every test here skips when it is absent, when gcc is
 // missing, and in -short mode.
 
@@ -51,7 +51,7 @@ func llamaPeer(t testing.TB) string {
 		gcc, gccErr := exec.LookPath("gcc")
 		switch {
 		case len(libs) == 0 || len(srcs) == 0:
-			peerBuild.skip = "llama.cpp not set up in " + w + " (run ../shared/peer/setup.sh)"
+			peerBuild.skip = "llama.cpp not set up in " + w + " (see the README, Interop with llama.cpp and ollama)"
 			return
 		case gccErr != nil:
 			peerBuild.skip = "no gcc to build the llama.cpp driver"
