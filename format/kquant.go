@@ -102,26 +102,18 @@ func kLayout(l Layout, s superBlock, shape []int64) (Layout, error) {
 // GGMLBlock gathers block b of row r of a k-quant or IQ4_NL payload into dst as llama.cpp's
 // block (GGMLBlockSize bytes).
 func GGMLBlock(dst []byte, l Layout, payload []byte, r, b int) {
-	s := superBlocks[l.DType]
-	nb := int(l.Cols) / s.n
-	codes := payload[l.CodesOff+int64(r)*l.RowStride+int64(b*s.codes):]
-	scales := payload[l.ScalesOff+int64((r*nb+b)*s.scales):]
-	o, co, so := 0, 0, 0
-	for _, g := range s.ggml {
-		if g.scales {
-			copy(dst[o:o+g.n], scales[so:so+g.n])
-			so += g.n
-		} else {
-			copy(dst[o:o+g.n], codes[co:co+g.n])
-			co += g.n
-		}
-		o += g.n
-	}
+	ggmlParts(l, payload, r, b, func(planar []byte, o int) { copy(dst[o:o+len(planar)], planar) })
 }
 
 // PutGGMLBlock scatters llama.cpp block src into block b of row r of the payload (the inverse
 // of [GGMLBlock]).
 func PutGGMLBlock(payload []byte, l Layout, r, b int, src []byte) {
+	ggmlParts(l, payload, r, b, func(planar []byte, o int) { copy(planar, src[o:o+len(planar)]) })
+}
+
+// ggmlParts calls f for each part of llama.cpp's block b of row r, in block order, with the
+// part's bytes in the planar payload and its offset in llama.cpp's block.
+func ggmlParts(l Layout, payload []byte, r, b int, f func(planar []byte, o int)) {
 	s := superBlocks[l.DType]
 	nb := int(l.Cols) / s.n
 	codes := payload[l.CodesOff+int64(r)*l.RowStride+int64(b*s.codes):]
@@ -129,10 +121,10 @@ func PutGGMLBlock(payload []byte, l Layout, r, b int, src []byte) {
 	o, co, so := 0, 0, 0
 	for _, g := range s.ggml {
 		if g.scales {
-			copy(scales[so:so+g.n], src[o:o+g.n])
+			f(scales[so:so+g.n], o)
 			so += g.n
 		} else {
-			copy(codes[co:co+g.n], src[o:o+g.n])
+			f(codes[co:co+g.n], o)
 			co += g.n
 		}
 		o += g.n
