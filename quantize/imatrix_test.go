@@ -13,6 +13,7 @@ import (
 
 	"github.com/gemmatool/gemmatool/convert"
 	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/format/gguf"
 	"github.com/gemmatool/gemmatool/internal/testutil"
 	"github.com/gemmatool/gemmatool/runtime"
 )
@@ -316,7 +317,7 @@ func TestImatrixFileErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for cut := 0; cut < len(g)-ggufAlign; cut += 3 { // the last 28 bytes are padding
+	for cut := 0; cut < len(g)-gguf.DefaultAlignment; cut += 3 { // the last 28 bytes are padding
 		if _, err := UnmarshalGGUFImatrix(g[:cut]); err == nil {
 			t.Fatalf("GGUF truncated to %d bytes: no error", cut)
 		}
