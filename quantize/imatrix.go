@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -279,12 +280,18 @@ func ReadImatrix(path string) (*Imatrix, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
-	if st.Size() > maxImatrixFile {
-		return nil, fmt.Errorf("%s: %d bytes, larger than any imatrix (%d)", path, st.Size(), int64(maxImatrixFile))
-	}
-	b, err := os.ReadFile(path)
+	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer fh.Close()
+	// The cap holds while reading, also for a file that grows after the Stat.
+	b, err := io.ReadAll(io.LimitReader(fh, maxImatrixFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxImatrixFile {
+		return nil, fmt.Errorf("%s: more than %d bytes, larger than any imatrix", path, int64(maxImatrixFile))
 	}
 	var m *Imatrix
 	if len(b) >= 4 && string(b[:4]) == "GGUF" {
