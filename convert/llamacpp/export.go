@@ -157,36 +157,48 @@ func Export(in *format.File, out string, o ExportOptions) (*ExportReport, error)
 	for i, p := range plan {
 		infos[i] = p.info
 	}
-	ctx := o.Context
+	var progress func(int64)
+	if o.Progress != nil {
+		progress = func(done int64) { o.Progress(done, total) }
+	}
+	write := func(i int, w io.Writer) error { return writePayload(w, plan[i], folded, o) }
+	if err := writeFile(o.Context, out, kvs, infos, o.Inputs, write, progress); err != nil {
+		return nil, err
+	}
+	rep.Tensors = len(plan)
+	return rep, nil
+}
+
+// writeFile writes a GGUF file of the given metadata and tensors to out (temporary file
+// renamed on success, cancelled with ctx, refused when out is one of inputs); write(i, w)
+// writes payload i; progress, when not nil, gets the payload bytes written so far.
+func writeFile(ctx context.Context, out string, kvs []gguf.KV, infos []gguf.TensorInfo, inputs []string,
+	write func(i int, w io.Writer) error, progress func(done int64)) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	w, err := gguf.CreateContext(ctx, out, kvs, infos, o.Inputs...)
+	w, err := gguf.CreateContext(ctx, out, kvs, infos, inputs...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var done int64
-	for i, p := range plan {
-		err := w.WriteTensor(p.info.Name, func(dst io.Writer) error {
+	for i := range infos {
+		err := w.WriteTensor(infos[i].Name, func(dst io.Writer) error {
 			bw := bufio.NewWriterSize(dst, 1<<16)
-			if err := writePayload(bw, p, folded, o); err != nil {
+			if err := write(i, bw); err != nil {
 				return err
 			}
 			return bw.Flush()
 		})
 		if err != nil {
-			return nil, fmt.Errorf("export %s: %w", out, err)
+			return fmt.Errorf("export %s: %w", out, err)
 		}
 		done += w.Tensors()[i].Size
-		if o.Progress != nil {
-			o.Progress(done, total)
+		if progress != nil {
+			progress(done)
 		}
 	}
-	if err := w.Commit(); err != nil {
-		return nil, err
-	}
-	rep.Tensors = len(plan)
-	return rep, nil
+	return w.Commit()
 }
 
 // modelKeys returns the general.* and gemma3.* metadata.

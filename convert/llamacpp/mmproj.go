@@ -1,8 +1,6 @@
 package llamacpp
 
 import (
-	"bufio"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -157,27 +155,8 @@ func ExportMMProj(in *format.File, out string, o ExportOptions) error {
 	for i, p := range plan {
 		infos[i] = p.info
 	}
-	ctx := o.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	w, err := gguf.CreateContext(ctx, out, kvs, infos, o.Inputs...)
-	if err != nil {
-		return err
-	}
-	for _, p := range plan {
-		err := w.WriteTensor(p.info.Name, func(dst io.Writer) error {
-			bw := bufio.NewWriterSize(dst, 1<<16)
-			if err := writeMMTensor(bw, p, folded); err != nil {
-				return err
-			}
-			return bw.Flush()
-		})
-		if err != nil {
-			return fmt.Errorf("export %s: %w", out, err)
-		}
-	}
-	return w.Commit()
+	write := func(i int, w io.Writer) error { return writeMMTensor(w, plan[i], folded) }
+	return writeFile(o.Context, out, kvs, infos, o.Inputs, write, nil)
 }
 
 // mmPlanned presents the matrices of plan to fileType.
