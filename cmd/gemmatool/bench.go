@@ -204,14 +204,7 @@ func matVecBandwidth(ex kernel.Exec, t format.DType, rows, cols, total int) (flo
 		src[i] = float32(rng.NormFloat64() * 0.02)
 	}
 	shape := []int64{int64(rows), int64(cols)}
-	var payload []byte
-	var scale float32 = 1
-	var err error
-	if t.Quantized() {
-		payload, scale, err = quantize.Encode(t, shape, src, quantize.Options{})
-	} else {
-		payload, err = encodePlain(t, src)
-	}
+	payload, scale, err := quantize.Encode(t, shape, src, quantize.Options{})
 	if err != nil {
 		return 0, err
 	}
@@ -559,14 +552,7 @@ func benchKernels(c *cli.Context, w io.Writer, bw float64, ex kernel.Exec) error
 		}
 		for _, t := range types {
 			shape := []int64{int64(sh.rows), int64(sh.cols)}
-			var payload []byte
-			var scale float32 = 1
-			var err error
-			if t.Quantized() {
-				payload, scale, err = quantize.Encode(t, shape, src, quantize.Options{})
-			} else {
-				payload, err = encodePlain(t, src)
-			}
+			payload, scale, err := quantize.Encode(t, shape, src, quantize.Options{})
 			if err != nil {
 				return err
 			}
@@ -610,24 +596,6 @@ func benchKernels(c *cli.Context, w io.Writer, bw float64, ex kernel.Exec) error
 		}
 	}
 	return nil
-}
-
-func encodePlain(t format.DType, src []float32) ([]byte, error) {
-	switch t {
-	case format.F32:
-		return append([]byte(nil), format.Float32Bytes(src)...), nil
-	case format.BF16, format.F16:
-		out := make([]byte, 2*len(src))
-		for i, v := range src {
-			h := format.Float32ToBF16(v)
-			if t == format.F16 {
-				h = format.Float32ToF16(v)
-			}
-			out[2*i], out[2*i+1] = byte(h), byte(h>>8)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("bench: %v is not a plain type", t)
 }
 
 // timeIt returns the median seconds per call of f over ~0.5 s (at least 3 calls).
