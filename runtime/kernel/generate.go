@@ -5,4 +5,4 @@ package kernel
 // loop each routine implements, are generated beside it. .ci/run regenerates both and fails
 // if they differ from the committed files.
 //
-//go:generate sh -c "cd _asm && go run . -out ../matvec_elem_amd64.s -stubs ../matvec_elem_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op elem -out ../matvec_elem_amd64.s -stubs ../matvec_elem_stubs_amd64.go -pkg kernel"

@@ -1,19 +1,49 @@
 // Command _asm generates the amd64 assembly of package kernel with avo: one generator per
-// loop shape (rows.go: the row loop of the element-wise types), parameterised by the element
-// loader, with the shared reductions and constants in reduce.go. Run `go generate` in
-// runtime/kernel; .ci/run regenerates and fails if the output differs from the committed one.
+// loop shape, parameterised by element loader and instruction set, with the shared
+// reductions and constants in reduce.go. Each operation's generator is one entry of ops and
+// writes one file pair (NAME_amd64.s and its Go declarations); runtime/kernel's generate.go
+// runs it once per operation with -op NAME. .ci/run regenerates and fails if the output
+// differs from the committed one.
 package main
 
 import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+
 	. "github.com/mmcloughlin/avo/build"
 )
 
+// ops maps an operation name (-op) to the function that emits its routines.
+var ops = map[string]func(){
+	"elem": genElem, // rows.go: the row loop of the element-wise types
+}
+
+var op = flag.String("op", "", "the operation to generate (one of the keys of ops)")
+
 func main() {
+	flag.Parse()
+	gen, ok := ops[*op]
+	if !ok {
+		names := make([]string, 0, len(ops))
+		for n := range ops {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(os.Stderr, "_asm: -op %q: want one of %v\n", *op, names)
+		os.Exit(2)
+	}
 	ConstraintExpr("!purego")
+	gen()
+	Generate()
+}
+
+// genElem emits the row-loop kernels of the element-wise types (F32, F16, BF16, FP8, SFP8).
+func genElem() {
 	for _, l := range elemLoaders {
 		for _, in := range l.isas {
 			rowsElem(l, in)
 		}
 	}
-	Generate()
 }
