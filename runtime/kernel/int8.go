@@ -32,7 +32,7 @@ func int8Type(t format.DType) bool {
 	return t == format.Q4_0 || t == format.Q8_0 || t == format.I4 || kType(t)
 }
 
-// Activation layouts of the matrix-vector kernels. A kernel step covers stepCols columns and
+// Activation layouts of the matrix-vector kernels. A kernel step covers 128 columns (Q8_0: 64) and
 // yields 16 int32 lanes; lane l of step s sums the products of a fixed set of columns, and xa
 // holds the quantized activations in the byte order the weight codes are loaded in:
 //
@@ -42,22 +42,34 @@ func int8Type(t format.DType) bool {
 //
 // corr[16s+l] = −off·Σ_{j∈lane l} q_j, where off (8 for nibbles, 128 for Q8_0 codes xor 0x80)
 // is the offset that makes the weight codes unsigned for VPDPBUSD: Σ (u_j − off)·q_j =
-// Σ u_j·q_j + corr. dl[16s+l] = d_b of the block lane l belongs to.
+// Σ u_j·q_j + corr. dl[16s+l] = d_b of the block lane l belongs to. IQ4_NL uses the Q4_0
+// layout. The k-quant layouts (kquant_amd64.go; columns in super-blocks of 256):
+//
+//	K4 (Q4_K): xa[256S+128g+64h+32k+j] = q[256S+128g+64k+32h+j] (the order of the code
+//	           nibbles), dl[b] = float32(Σ_{j∈b} q_j) per block of 32, no corr
+//	K6 (Q6_K): xa = q, corr[l] = −32·Σ_{j<4} q[4l+j] (Q6_K codes are level+32), no dl
+//	K (Q2_K, Q3_K, Q5_K): the Go reference only (kquant.go)
 type actLayout int
 
 const (
 	layoutQ4 actLayout = iota
 	layoutI4
 	layoutQ8
-	layoutK // k-quants and IQ4_NL: the Go reference only (kquant.go)
+	layoutK
+	layoutK4
+	layoutK6
 )
 
 func layoutOf(t format.DType) actLayout {
 	switch t {
-	case format.Q4_0:
+	case format.Q4_0, format.IQ4_NL:
 		return layoutQ4
 	case format.I4:
 		return layoutI4
+	case format.Q4_K:
+		return layoutK4
+	case format.Q6_K:
+		return layoutK6
 	}
 	if kType(t) {
 		return layoutK
@@ -65,11 +77,17 @@ func layoutOf(t format.DType) actLayout {
 	return layoutQ8
 }
 
-func (l actLayout) stepCols() int {
-	if l == layoutQ8 {
-		return 64
+// lanes returns the length of corr and dl for colsA columns of one activation row.
+func (l actLayout) lanes(colsA int) int {
+	switch l {
+	case layoutQ8:
+		return colsA / 4
+	case layoutK4:
+		return colsA / 32
+	case layoutK6:
+		return colsA / 4
 	}
-	return 128
+	return colsA / 8
 }
 
 // qact is the quantized form of n activation rows of cols columns each (row i at offsets i·cols,
@@ -78,7 +96,7 @@ type qact struct {
 	layout    actLayout
 	n, cols   int
 	colsA     int // columns covered by the assembly kernels: a multiple of 128
-	lanes, nb int // 16·colsA/stepCols lanes; ⌈cols/32⌉ blocks per row
+	lanes, nb int // layout.lanes(colsA) lanes; ⌈cols/32⌉ blocks per row
 	q, xa     []int8
 	corr      []int32
 	dl, d     []float32
@@ -101,12 +119,11 @@ func (qa *qact) quantize(layout actLayout, x []float32, n, cols int, forAsm bool
 	qa.layout = layout
 	qa.n, qa.cols = n, cols
 	forAsm = forAsm && qa.layout != layoutK
-	step := qa.layout.stepCols()
 	qa.colsA = 0
 	if forAsm {
-		qa.colsA = cols / 128 * 128 // the kernels consume 128 columns per iteration
+		qa.colsA = cols / 128 * 128 // the kernels consume 128 columns per iteration (k-quants: 256 = cols)
 	}
-	qa.lanes = 16 * qa.colsA / step
+	qa.lanes = qa.layout.lanes(qa.colsA)
 	qa.nb = (cols + 31) / 32
 	qa.asm = forAsm
 	n8 := n * (cols + qa.colsA)
@@ -214,6 +231,8 @@ func (qa *qact) fillLayout(i int) {
 				dd[ll] = db[ll/4]
 			}
 		}
+	case layoutK4, layoutK6:
+		fillLayoutK(qa.layout, xa, corr, dl, q)
 	case layoutI4:
 		for s := 0; s < len(q); s += 128 {
 			for j := range 64 {
@@ -259,8 +278,8 @@ func dotRowInt8(w *Matrix, r int, qa *qact, i, c0 int) float32 {
 			sum += float32(is) * (f16ToF32(le16(sc, b)) * d[b])
 		}
 	default:
-		if kType(w.DType) && c0 == 0 {
-			return dotRowInt8K(w, r, qa, i)
+		if kType(w.DType) {
+			return dotRowInt8K(w, r, qa, i, c0)
 		}
 	case format.I4:
 		for b := c0 / 32; b < qa.nb; b++ {
@@ -562,6 +581,17 @@ func expandGroup(wq []int8, wd []float32, corr []int32, w *Matrix, r0, m, nbP in
 					binary.LittleEndian.PutUint64(o[16+h:], nibbleToInt8(hi))
 				}
 				corr[b*gemmRows+r] = -128 * (int32(sum) - 256)
+			}
+		case w.DType == format.IQ4_NL:
+			for b := range nbP {
+				c, o := codes[16*b:16*b+16:16*b+16], dst[32*b:32*b+32:32*b+32]
+				var sum int32
+				for j, v := range c {
+					lo, hi := format.KValuesIQ4NL[v&15], format.KValuesIQ4NL[v>>4]
+					o[j], o[16+j] = lo, hi
+					sum += int32(lo) + int32(hi)
+				}
+				corr[b*gemmRows+r] = -128 * sum
 			}
 		case w.DType == format.I4:
 			for i, c := range codes[:(cols+1)/2] {

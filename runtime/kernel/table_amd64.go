@@ -78,6 +78,7 @@ func registerArch() {
 	}
 	addInt8(format.I4, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(i4Int8(mvI4VNNI)), gemm: true})
 	addInt8(format.I4, &int8Impl{name: "avx2", needs: avx2, asm: true, rows: int8Rows(i4Int8(mvI4AVX2i8))})
+	registerKquantArch() // kquant_amd64.go
 }
 
 // elemKernel is a row kernel of an element-wise type: y[r] = Σ_{c<n} raw(W[r,c])·x[c] for

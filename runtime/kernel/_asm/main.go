@@ -17,7 +17,8 @@ import (
 
 // ops maps an operation name (-op) to the function that emits its routines.
 var ops = map[string]func(){
-	"elem": genElem, // rows.go: the row loop of the element-wise types
+	"elem":   genElem,   // rows.go: the row loop of the element-wise types
+	"kquant": genKquant, // kquant.go: the k-quant and IQ4_NL kernels
 }
 
 var op = flag.String("op", "", "the operation to generate (one of the keys of ops)")
