@@ -128,8 +128,11 @@ func TestInt8(t *testing.T) {
 			if typ == format.I4 {
 				colsList = append(colsList, 1, 31, 33, 130, 300)
 			}
-			if colAlign(typ) == 256 {
-				colsList = []int{256, 512, 1280, 4352}
+			switch {
+			case colAlign(typ) == 256:
+				colsList = []int{256, 1280}
+			case kType(typ):
+				colsList = []int{32, 96, 288, 1152}
 			}
 			for _, cols := range colsList {
 				for _, n := range []int{1, 2, 5, 37, 70} {
