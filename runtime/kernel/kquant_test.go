@@ -2,7 +2,9 @@ package kernel
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -199,4 +201,28 @@ func int8RefK(w *Matrix, r int, x []float32) (val, tol, qerr float64) {
 	post := float64(w.Scale)
 	n := float64(len(x))/4 + 2*float64(len(d)) + 8
 	return val * post, n * math.Ldexp(1, -23) * abs * math.Abs(post), qerr
+}
+
+// BenchmarkKQuant measures MatVec (one thread) on the 1B ffn_down shape for the k-quant types
+// with assembly entries, both activation modes, under every implementation configuration
+// (SetBytes = weight bytes: MB/s reads as weight bandwidth).
+func BenchmarkKQuant(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const rows, cols = 1152, 6912
+	x := randVec(rng, cols)
+	y := make([]float32, rows)
+	for _, typ := range []format.DType{format.Q4_K, format.Q6_K, format.IQ4_NL} {
+		w := randMatrix(b, rng, typ, rows, cols)
+		for _, m := range []ActivationMode{ModeExact, ModeInt8} {
+			b.Run(fmt.Sprintf("%v/%s", typ, modeName(m)), func(b *testing.B) {
+				forEachImplB(b, func(b *testing.B) {
+					e := Exec{Mode: m, Threads: 1}
+					b.SetBytes(w.WeightBytes())
+					for b.Loop() {
+						e.MatVec(y, w, x)
+					}
+				})
+			})
+		}
+	}
 }
