@@ -78,7 +78,7 @@ GLOBL iota16<>(SB), RODATA|NOPTR, $64
 	ADDQ        $64, R13
 
 // func mvQ4VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
-TEXT ·mvQ4VNNI(SB), NOSPLIT, $0-80
+TEXT ·mvQ4VNNIOld(SB), NOSPLIT, $0-80
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R9
@@ -138,7 +138,7 @@ q4vdone:
 	ADDQ        $64, R13
 
 // func mvI4VNNI(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows, steps int)
-TEXT ·mvI4VNNI(SB), NOSPLIT, $0-64
+TEXT ·mvI4VNNIOld(SB), NOSPLIT, $0-64
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R9
@@ -186,7 +186,7 @@ i4vdone:
 	RET
 
 // func mvQ8VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
-TEXT ·mvQ8VNNI(SB), NOSPLIT, $0-80
+TEXT ·mvQ8VNNIOld(SB), NOSPLIT, $0-80
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R9
@@ -281,7 +281,7 @@ q8vdone:
 	VFMADD231PS.BCST woff(CX), acc, facc
 
 // func gemm6x32VNNI(y *float32, ldy, m, mask0, mask1 int, scale float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
-TEXT ·gemm6x32VNNI(SB), NOSPLIT, $0-104
+TEXT ·gemm6x32VNNIOld(SB), NOSPLIT, $0-104
 	MOVQ w+48(FP), R8
 	MOVQ ldw+56(FP), R9
 	LEAQ (R9)(R9*2), R11
@@ -416,7 +416,7 @@ g6done:
 	RET
 
 // func quantRowsAVX512(q *int8, d *float32, x *float32, nb int) bool
-TEXT ·quantRowsAVX512(SB), NOSPLIT, $0-33
+TEXT ·quantRowsAVX512Old(SB), NOSPLIT, $0-33
 	MOVQ         q+0(FP), DI
 	MOVQ         d+8(FP), DX
 	MOVQ         x+16(FP), SI
@@ -492,7 +492,7 @@ qrbad:
 	RET
 
 // func expandQ4AVX512(dst *int8, corr *int32, cstride int, codes *byte, nb int)
-TEXT ·expandQ4AVX512(SB), NOSPLIT, $0-40
+TEXT ·expandQ4AVX512Old(SB), NOSPLIT, $0-40
 	MOVQ         dst+0(FP), DI
 	MOVQ         corr+8(FP), DX
 	MOVQ         cstride+16(FP), R8
@@ -535,7 +535,7 @@ exq4done:
 	RET
 
 // func expandQ8AVX512(dst *int8, corr *int32, cstride int, codes *byte, nb int)
-TEXT ·expandQ8AVX512(SB), NOSPLIT, $0-40
+TEXT ·expandQ8AVX512Old(SB), NOSPLIT, $0-40
 	MOVQ         dst+0(FP), DI
 	MOVQ         corr+8(FP), DX
 	MOVQ         cstride+16(FP), R8
@@ -609,7 +609,7 @@ exq8done:
 // func mvQ4VNNI2(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, pairs, steps int)
 //
 // mvQ4VNNI over 2·pairs rows, two rows at a time.
-TEXT ·mvQ4VNNI2(SB), NOSPLIT, $0-80
+TEXT ·mvQ4VNNI2Old(SB), NOSPLIT, $0-80
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R9

@@ -57,7 +57,7 @@ GLOBL idxq8<>(SB), RODATA|NOPTR, $128
 // stride, BX xa, R10 corr, R11 dl, R8 rows, R12 end index, R13 step index, CX scale pointer.
 
 // func mvQ4AVX2i8(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
-TEXT ·mvQ4AVX2i8(SB), NOSPLIT, $0-80
+TEXT ·mvQ4AVX2i8Old(SB), NOSPLIT, $0-80
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R9
@@ -117,7 +117,7 @@ q4adone:
 	RET
 
 // func mvI4AVX2i8(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows, steps int)
-TEXT ·mvI4AVX2i8(SB), NOSPLIT, $0-64
+TEXT ·mvI4AVX2i8Old(SB), NOSPLIT, $0-64
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R9
@@ -178,7 +178,7 @@ i4adone:
 	VFMADD231PS Y5, Y3, acc
 
 // func mvQ8AVX2i8(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
-TEXT ·mvQ8AVX2i8(SB), NOSPLIT, $0-80
+TEXT ·mvQ8AVX2i8Old(SB), NOSPLIT, $0-80
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R9
