@@ -9,8 +9,8 @@ import (
 )
 
 // The ModeInt8 row kernels compute, for r in [0, rows), the int8-mode sum of row r over the
-// first 128·steps columns (see int8.go for the activation layout xa/corr/dl; reference:
-// dotRowInt8). With u_j the unsigned code (nibble, or Q8_0 code xor 0x80) and lanes of 16 per
+// first 128·steps columns (see actquant.go for the activation layout xa/corr/dl; references:
+// int8rows_generic.go). With u_j the unsigned code (nibble, or Q8_0 code xor 0x80) and lanes of 16 per
 // 64-byte step of xa:
 //
 //	y[r] = Σ_lanes float32(corr[l] + Σ_{j∈lane l} u_j·xa_j) · (dw_{block(l)} · dl[l])
@@ -21,9 +21,9 @@ import (
 // [lo, hi) against activation row i of qa.
 type int8Kernel func(y []float32, w *Matrix, qa *qact, i, lo, hi, steps int)
 
-// int8Rows binds an int8 row kernel: the columns past the kernel's are added by the
-// reference, then the row (I4) and tensor scales are applied.
-func int8Rows(kern int8Kernel) func(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
+// int8Rows binds an int8 row kernel of a type with operations o: the columns past the
+// kernel's are added by the type's reference, then the row and tensor scales are applied.
+func int8Rows(kern int8Kernel, o *int8Ops) func(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
 	return func(y []float32, w *Matrix, qa *qact, i, lo, hi int) {
 		if hi <= lo {
 			return
@@ -33,15 +33,15 @@ func int8Rows(kern int8Kernel) func(y []float32, w *Matrix, qa *qact, i, lo, hi 
 		} else {
 			clear(y[lo:hi])
 		}
-		if qa.colsA == qa.cols && w.DType != format.I4 && w.Scale == 1 {
+		if qa.colsA == qa.cols && !o.rowScaled && w.Scale == 1 {
 			return // nothing to add or scale
 		}
 		for r := lo; r < hi; r++ {
 			s := y[r]
 			if qa.colsA < qa.cols {
-				s += dotRowInt8(w, r, qa, i, qa.colsA)
+				s += o.dot(w, r, qa, i, qa.colsA)
 			}
-			y[r] = finishRowInt8(w, r, s)
+			y[r] = o.finish(w, r, s)
 		}
 	}
 }
@@ -88,36 +88,6 @@ func mvQ4VNNIRows(y *float32, codes *byte, stride int, scales *byte, nb int, xa 
 		sl := (*byte)(unsafe.Add(unsafe.Pointer(scales), 2*pairs*2*nb))
 		mvQ4VNNI(yl, cl, stride, sl, nb, xa, corr, dl, 1, steps)
 	}
-}
-
-// gemmKernel runs the prefill kernel for na activation rows (of the panel) and m weight rows,
-// writing y[a·ldy+r].
-func gemmKernel(y []float32, ldy, m, na int, scale float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
-	mask0, mask1 := 1<<min(na, 16)-1, 1<<max(0, na-16)-1
-	gemm6x32VNNI(&y[0], ldy, m, mask0, mask1, scale, wq, 32*nb, wd, corr, xp, xd, nb)
-}
-
-func quantizeRowsArch(q []int8, d []float32, x []float32) (blocks int, ok bool) {
-	nb := len(x) / 32
-	if !featAVX512.on() || nb == 0 {
-		return 0, true
-	}
-	return nb, quantRowsAVX512(&q[0], &d[0], &x[0], nb)
-}
-
-func expandRowArch(dst []int8, corr []int32, w *Matrix, codes []byte, nb int) bool {
-	if !featAVX512.on() || nb == 0 {
-		return false
-	}
-	switch w.DType {
-	case format.Q4_0:
-		expandQ4AVX512(&dst[0], &corr[0], 4*gemmRows, &codes[0], nb)
-	case format.Q8_0:
-		expandQ8AVX512(&dst[0], &corr[0], 4*gemmRows, &codes[0], nb)
-	default:
-		return false
-	}
-	return true
 }
 
 // longRow is the column count from which the Q4_0 VNNI matrix-vector product runs its rows one
