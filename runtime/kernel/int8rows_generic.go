@@ -7,30 +7,32 @@ import "github.com/gemmatool/gemmatool/format"
 // and tensor scales.
 
 func dotInt8Q8(w *Matrix, r int, qa *qact, i, c0 int) float32 {
-	q, d := qa.row(i)
-	codes, sc := w.rowCodes(r), w.blockScales(r)
-	var sum float32
-	for b := c0 / 32; b < qa.cols/32; b++ {
-		var is int32
+	return dotInt8F16(w, r, qa, i, c0, func(codes []byte, q []int8, b int) (is int32) {
 		for j := range 32 {
 			is += int32(int8(codes[32*b+j])) * int32(q[32*b+j])
 		}
-		sum += float32(is) * (f16ToF32(le16(sc, b)) * d[b])
-	}
-	return sum
+		return is
+	})
 }
 
 func dotInt8Q4(w *Matrix, r int, qa *qact, i, c0 int) float32 {
-	q, d := qa.row(i)
-	codes, sc := w.rowCodes(r), w.blockScales(r)
-	var sum float32
-	for b := c0 / 32; b < qa.cols/32; b++ {
-		var is int32
+	return dotInt8F16(w, r, qa, i, c0, func(codes []byte, q []int8, b int) (is int32) {
 		for j := range 16 {
 			v := codes[16*b+j]
 			is += int32(int(v&15)-8)*int32(q[32*b+j]) + int32(int(v>>4)-8)*int32(q[32*b+16+j])
 		}
-		sum += float32(is) * (f16ToF32(le16(sc, b)) * d[b])
+		return is
+	})
+}
+
+// dotInt8F16 is Σ_b float32(block(b))·(f16(scale_b)·d_b) over the blocks from c0/32 of a type
+// with f16 block scales; block is the exact integer sum of block b.
+func dotInt8F16(w *Matrix, r int, qa *qact, i, c0 int, block func(codes []byte, q []int8, b int) int32) float32 {
+	q, d := qa.row(i)
+	codes, sc := w.rowCodes(r), w.blockScales(r)
+	var sum float32
+	for b := c0 / 32; b < qa.cols/32; b++ {
+		sum += float32(block(codes, q, b)) * (f16ToF32(le16(sc, b)) * d[b])
 	}
 	return sum
 }

@@ -100,9 +100,9 @@ func maxUD(z reg.VecVirtual) reg.Register {
 	VPMAXUD(y, z.AsY(), z.AsY())
 	VEXTRACTI128(U8(1), z.AsY(), x)
 	VPMAXUD(x, z.AsX(), z.AsX())
-	VPSHUFD(U8(0x4e), z.AsX(), x)
-	VPMAXUD(x, z.AsX(), z.AsX())
-	VPSHUFD(U8(0xb1), z.AsX(), x)
-	VPMAXUD(x, z.AsX(), z.AsX())
+	for _, swap := range []uint8{0x4e, 0xb1} { // 64-bit halves, then 32-bit lanes
+		VPSHUFD(U8(swap), z.AsX(), x)
+		VPMAXUD(x, z.AsX(), z.AsX())
+	}
 	return z.AsX()
 }
