@@ -98,7 +98,7 @@ type blockKernel func(y *float32, codes, scales *byte, x *float32, rows, nb int)
 
 type blockDequant func(dst *float32, codes, scales *byte, nb int)
 
-// blockInt8Kernel is a ModeInt8 row kernel of a block type (int8_amd64.go).
+// blockInt8Kernel is a ModeInt8 row kernel of a block type (int8rows_amd64.go).
 type blockInt8Kernel func(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
 
 // elemRows runs kern over the columns it handles (a multiple of align) and finishes the
