@@ -10,12 +10,15 @@ package kernel
 //	Q8_0, Q4_0: y[r] = Σ_b float32(Σ_{j∈b} w_j·q_j) · (f16(d_w,b)·d_b)      (w_j the signed code)
 //	I4:         y[r] = s_r · Σ_b float32(Σ_{j∈b} (nibble_j − 8)·q_j) · d_b
 //
-// then the per-tensor scale. A block whose max |x| is below 2⁻⁶⁴ quantizes to zero. The
-// references are in int8rows_generic.go (one per type, bound by int8RowsGeneric); the assembly kernels (AVX-512 VNNI, AVX2) compute the
-// same integer sums and only round and add the float32 terms in another order (lane partial
-// sums of four or eight codes each; the prefill kernel multiplies the I4 row scale into each
-// block's scale). Other weight types, and any call whose activations hold NaN or ±Inf, are
-// computed exactly.
+// then the per-tensor scale. A block whose max |x| is below 2⁻⁶⁴ quantizes to zero.
+//
+// Files: actquant*.go quantize the activations (and lay them out for the kernels),
+// int8rows*.go take the row products (int8rows_generic.go: one reference per type, and the
+// type's int8Ops), int8gemm*.go the prefill. The assembly (generated from _asm/actquant.go,
+// int8rows.go, int8gemm.go) computes the same integer sums and only rounds and adds the
+// float32 terms in another order (lane partial sums of four or eight codes each; the prefill
+// kernel multiplies the I4 row scale into each block's scale). Other weight types, and any
+// call whose activations hold NaN or ±Inf, are computed exactly.
 
 // matVecInt8 is MatVec in ModeInt8; false if the activations are not finite (the caller then
 // computes exactly).
