@@ -104,9 +104,10 @@ func rowSigma2(x []float32) float32 {
 	return s / float32(len(x))
 }
 
-// q4BlockWeighted encodes one Q4_0 block with importance weights imp (32 values) and the row's
-// σ², writing 16 code bytes and returning the f16 bits of the scale.
-func q4BlockWeighted(qs []byte, x, imp []float32, sigma2 float32) (uint16, error) {
+// q4BlockGGML encodes one Q4_0 block as llama.cpp's weighted Q4_0 does, with importance
+// weights imp (32 values) and the row's σ², writing 16 code bytes and returning the f16 bits of
+// the scale.
+func q4BlockGGML(qs []byte, x, imp []float32, sigma2 float32) (uint16, error) {
 	var w [bs]float32
 	var L [bs]int8
 	for j, v := range x[:bs] {
@@ -119,6 +120,30 @@ func q4BlockWeighted(qs []byte, x, imp []float32, sigma2 float32) (uint16, error
 	}
 	for j := range bs / 2 {
 		qs[j] = byte(L[j]) | byte(L[j+bs/2])<<4
+	}
+	return h, nil
+}
+
+// q4BlockWeighted encodes one Q4_0 block with importance weights imp (32 values), writing 16
+// code bytes and returning the f16 bits of the scale: of llama.cpp's weighted choice
+// ([q4BlockGGML], given the row's σ²), the unweighted one ([q4Block]) and the exhaustive search
+// (wsearch.go), the one with the smallest Σ imp·(x − x̂)² (the earlier on a tie).
+func q4BlockWeighted(qs []byte, x, imp []float32, sigma2 float32, s *wsScratch) (uint16, error) {
+	h, err := q4BlockGGML(qs, x, imp, sigma2)
+	if err != nil {
+		return 0, err
+	}
+	best := q4WeightedErr(x, imp, qs, h)
+	var cand [bs / 2]byte
+	if ch, err := q4Block(cand[:], x); err == nil {
+		if e := q4WeightedErr(x, imp, cand[:], ch); e < best {
+			h, best = ch, e
+			copy(qs[:bs/2], cand[:])
+		}
+	}
+	if ch, e, ok := s.q4BlockSearch(cand[:], x, imp); ok && e < best {
+		h = ch
+		copy(qs[:bs/2], cand[:])
 	}
 	return h, nil
 }
