@@ -12,10 +12,6 @@ func rope(x, cos, sin []float32)                        { ropeGeneric(x, cos, si
 
 func streamRead(p []byte) uint64 { return streamReadGeneric(p) }
 
-func gemmKernel(y []float32, ldy, m, na int, scale float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
-	panic("kernel: no int8 prefill kernel")
-}
-
 func softmax(x []float32) { softmaxGeneric(x) }
 
 func expShift(x []float32) (float32, float64) { return expShiftGeneric(x) }
@@ -26,7 +22,3 @@ func expVec(x []float32) {
 		x[i] = expf32(v)
 	}
 }
-
-func quantizeRowsArch(q []int8, d []float32, x []float32) (blocks int, ok bool) { return 0, true }
-
-func expandRowArch(dst []int8, corr []int32, w *Matrix, codes []byte, nb int) bool { return false }

@@ -6,4 +6,7 @@ package kernel
 // if they differ from the committed files.
 //
 //go:generate sh -c "cd _asm && go run . -op elem -out ../matvec_elem_amd64.s -stubs ../matvec_elem_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op actquant -out ../actquant_amd64.s -stubs ../actquant_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op int8rows -out ../int8rows_amd64.s -stubs ../int8rows_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op int8gemm -out ../int8gemm_amd64.s -stubs ../int8gemm_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op kquant -out ../kquant_amd64.s -stubs ../kquant_stubs_amd64.go -pkg kernel"

@@ -233,3 +233,18 @@ func fillLayoutK(l actLayout, xa []int8, corr []int32, dl []float32, q []int8) {
 		}
 	}
 }
+
+// expandIQ4NLGeneric is the prefill expansion of an IQ4_NL row (expandFunc): the grid values
+// of its codes, as expandQ4Generic does for Q4_0.
+func expandIQ4NLGeneric(dst []int8, corr []int32, codes []byte, cols, nbP int) {
+	for b := range nbP {
+		c, o := codes[16*b:16*b+16:16*b+16], dst[32*b:32*b+32:32*b+32]
+		var sum int32
+		for j, v := range c {
+			lo, hi := format.KValuesIQ4NL[v&15], format.KValuesIQ4NL[v>>4]
+			o[j], o[16+j] = lo, hi
+			sum += int32(lo) + int32(hi)
+		}
+		corr[b*gemmRows] = -128 * sum
+	}
+}

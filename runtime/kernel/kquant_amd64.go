@@ -18,9 +18,9 @@ func registerKquantArch() {
 		matVecRows: blockRows(mvIQ4NLAVX512), dequantRow: dqBlock(dqIQ4NLAVX512), matMul: func(e Exec, y []float32, w *Matrix, x []float32, n int) {
 			matMulTiled(e, y, w, x, n, 12, 32, gemm12x32AVX512)
 		}})
-	addInt8(format.IQ4_NL, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(blockInt8(mvIQ4NLVNNI)), gemm: true})
-	addInt8(format.Q4_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(q4kInt8)})
-	addInt8(format.Q6_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(q6kInt8)})
+	addInt8(format.IQ4_NL, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(blockInt8(mvIQ4NLVNNI), opsIQ4), expand: expandIQ4NLGeneric})
+	addInt8(format.Q4_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(q4kInt8, opsK4)})
+	addInt8(format.Q6_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(q6kInt8, opsK6)})
 }
 
 // kOperands returns the codes and scales of row lo of a k-quant matrix and its super-blocks per

@@ -17,8 +17,11 @@ import (
 
 // ops maps an operation name (-op) to the function that emits its routines.
 var ops = map[string]func(){
-	"elem":   genElem,   // rows.go: the row loop of the element-wise types
-	"kquant": genKquant, // kquant.go: the k-quant and IQ4_NL kernels
+	"elem":     genElem,     // rows.go: the row loop of the element-wise types
+	"actquant": genActQuant, // actquant.go: the int8 activation quantization
+	"int8rows": genInt8Rows, // int8rows.go: the int8 row products
+	"int8gemm": genInt8Gemm, // int8gemm.go: the int8 prefill kernel and weight expansion
+	"kquant":   genKquant,   // kquant.go: the k-quant and IQ4_NL kernels
 }
 
 var op = flag.String("op", "", "the operation to generate (one of the keys of ops)")
