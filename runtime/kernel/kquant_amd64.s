@@ -400,19 +400,19 @@ TEXT ·dqIQ4NLAVX512(SB), NOSPLIT, $0-32
 	MOVQ         codes+8(FP), CX
 	MOVQ         scales+16(FP), DX
 	MOVQ         nb+24(FP), BX
+	VMOVDQU      iq4s<>+0(SB), X0
 	MOVL         $0x0f0f0f0f, SI
-	VPBROADCASTD SI, Z0
-	VMOVDQU      iq4s<>+0(SB), X1
+	VPBROADCASTD SI, Z1
 	TESTQ        BX, BX
 	JZ           done
 
 block:
 	VMOVDQU      (CX), X2
 	VPSRLW       $0x04, X2, X3
-	VPAND        X0, X2, X2
-	VPAND        X0, X3, X3
-	VPSHUFB      X2, X1, X2
-	VPSHUFB      X3, X1, X3
+	VPAND        X1, X2, X2
+	VPAND        X1, X3, X3
+	VPSHUFB      X2, X0, X2
+	VPSHUFB      X3, X0, X3
 	VPMOVSXBD    X2, Z2
 	VPMOVSXBD    X3, Z3
 	VCVTDQ2PS    Z2, Z2
@@ -423,9 +423,9 @@ block:
 	VMULPS       Z4, Z3, Z3
 	VMOVUPS      Z2, (AX)
 	VMOVUPS      Z3, 64(AX)
-	ADDQ         $0x10, CX
-	ADDQ         $0x02, DX
-	ADDQ         $0x80, AX
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000002, DX
+	ADDQ         $0x00000080, AX
 	DECQ         BX
 	JNZ          block
 
@@ -667,7 +667,7 @@ TEXT ·dqQ4KAVX512(SB), NOSPLIT, $64-32
 	TESTQ        BX, BX
 	JZ           done
 
-super:
+block:
 	VMOVQ        4(DX), X5
 	VPBROADCASTD 12(DX), X6
 	VPSRLVD      X3, X6, X6
@@ -804,11 +804,11 @@ super:
 	VMULPS       Z5, Z7, Z7
 	VSUBPS       Z8, Z7, Z7
 	VMOVUPS      Z7, 960(AX)
-	ADDQ         $0x80, CX
-	ADDQ         $0x10, DX
+	ADDQ         $0x00000080, CX
+	ADDQ         $0x00000010, DX
 	ADDQ         $0x00000400, AX
 	DECQ         BX
-	JNZ          super
+	JNZ          block
 
 done:
 	VZEROUPPER
@@ -830,7 +830,7 @@ TEXT ·dqQ6KAVX512(SB), NOSPLIT, $64-32
 	TESTQ        BX, BX
 	JZ           done
 
-super:
+block:
 	VPMOVSXBD     (DX), Z3
 	VCVTDQ2PS     Z3, Z3
 	VPBROADCASTW  16(DX), Y4
@@ -974,10 +974,10 @@ super:
 	VMULPS        Z4, Z3, Z3
 	VMOVUPS       Z3, 960(AX)
 	ADDQ          $0x000000c0, CX
-	ADDQ          $0x12, DX
+	ADDQ          $0x00000012, DX
 	ADDQ          $0x00000400, AX
 	DECQ          BX
-	JNZ           super
+	JNZ           block
 
 done:
 	VZEROUPPER

@@ -235,35 +235,47 @@ func mvIQ4NLAVX512() {
 	RET()
 }
 
-func dqIQ4NLAVX512() {
-	TEXT("dqIQ4NLAVX512", NOSPLIT, "func(dst *float32, codes, scales *byte, nb int)")
+// dequantLoop emits a block decoder func(dst *float32, codes, scales *byte, nb int): setup
+// once, then body per block, which advances codes by cb, scales by sb and dst by 4·n bytes.
+func dequantLoop(name string, doc []string, cb, sb, n int, setup func() any, body func(st any, dst, codes, scales reg.Register)) {
+	TEXT(name, NOSPLIT, "func(dst *float32, codes, scales *byte, nb int)")
 	Pragma("noescape")
-	Doc("dqIQ4NLAVX512 decodes nb IQ4_NL blocks (format.DecodeGGMLBlock, bit-exact):",
-		"",
-		"\tdst[32b+j], dst[32b+16+j] = d_b·kvalues[codes[16b+j]&15], d_b·kvalues[codes[16b+j]>>4]")
+	Doc(doc...)
 	dst := Load(Param("dst"), GP64())
 	codes := Load(Param("codes"), GP64())
 	scales := Load(Param("scales"), GP64())
 	nb := Load(Param("nb"), GP64())
-	mask := broadcastD(0x0f0f0f0f)
-	tab := XMM()
-	VMOVDQU(iq4S, tab)
+	st := setup()
 	TESTQ(nb, nb)
 	JZ(LabelRef("done"))
 
 	Label("block")
-	v0, v1 := iq4Block(codes, scales, mask, tab)
-	VMOVUPS(v0, Mem{Base: dst})
-	VMOVUPS(v1, Mem{Base: dst, Disp: 64})
-	ADDQ(U8(16), codes)
-	ADDQ(U8(2), scales)
-	ADDQ(U8(128), dst)
+	body(st, dst, codes, scales)
+	ADDQ(U32(cb), codes)
+	ADDQ(U32(sb), scales)
+	ADDQ(U32(4*n), dst)
 	DECQ(nb)
 	JNZ(LabelRef("block"))
 
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+func dqIQ4NLAVX512() {
+	dequantLoop("dqIQ4NLAVX512", []string{"dqIQ4NLAVX512 decodes nb IQ4_NL blocks (format.DecodeGGMLBlock, bit-exact):",
+		"",
+		"\tdst[32b+j], dst[32b+16+j] = d_b·kvalues[codes[16b+j]&15], d_b·kvalues[codes[16b+j]>>4]"},
+		16, 2, 32, func() any {
+			tab := XMM()
+			VMOVDQU(iq4S, tab)
+			return [2]reg.VecVirtual{broadcastD(0x0f0f0f0f), tab}
+		}, func(st any, dst, codes, scales reg.Register) {
+			c := st.([2]reg.VecVirtual)
+			v0, v1 := iq4Block(codes, scales, c[0], c[1])
+			VMOVUPS(v0, Mem{Base: dst})
+			VMOVUPS(v1, Mem{Base: dst, Disp: 64})
+		})
 }
 
 func mvQ4KVNNI() {
@@ -458,113 +470,82 @@ func newQ4KConsts() *q4kConsts {
 }
 
 func dqQ4KAVX512() {
-	TEXT("dqQ4KAVX512", NOSPLIT, "func(dst *float32, codes, scales *byte, nb int)")
-	Pragma("noescape")
-	Doc("dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
+	type state struct {
+		c   *q4kConsts
+		tmp Mem
+	}
+	dequantLoop("dqQ4KAVX512", []string{"dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
 		"s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI,",
 		"",
-		"\tdst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)")
-	dst := Load(Param("dst"), GP64())
-	codes := Load(Param("codes"), GP64())
-	scales := Load(Param("scales"), GP64())
-	nb := Load(Param("nb"), GP64())
-	c := newQ4KConsts()
-	tmp := AllocLocal(64)
-	TESTQ(nb, nb)
-	JZ(LabelRef("done"))
-
-	Label("super")
-	f := q4kScales(scales, c)
-	VMOVUPS(f, tmp)
-	for g := range 4 {
-		q, qh := YMM(), YMM()
-		VMOVDQU(Mem{Base: codes, Disp: 32 * g}, q)
-		VPSRLW(U8(4), q, qh)
-		VPAND(c.m0f.AsY(), q, q)
-		VPAND(c.m0f.AsY(), qh, qh)
-		for h, v := range []reg.VecVirtual{q, qh} {
-			s := 2*g + h
-			lane := s
-			if s >= 4 {
-				lane = s + 4
+		"\tdst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)"},
+		128, 16, 256, func() any { return state{newQ4KConsts(), AllocLocal(64)} },
+		func(st any, dst, codes, scales reg.Register) {
+			c, tmp := st.(state).c, st.(state).tmp
+			VMOVUPS(q4kScales(scales, c), tmp)
+			for g := range 4 {
+				q, qh := YMM(), YMM()
+				VMOVDQU(Mem{Base: codes, Disp: 32 * g}, q)
+				VPSRLW(U8(4), q, qh)
+				VPAND(c.m0f.AsY(), q, q)
+				VPAND(c.m0f.AsY(), qh, qh)
+				for h, v := range []reg.VecVirtual{q, qh} {
+					s := 2*g + h
+					lane := s // f's lane of sub-block s
+					if s >= 4 {
+						lane = s + 4
+					}
+					sc, mn := ZMM(), ZMM()
+					VBROADCASTSS(tmp.Offset(4*lane), sc)
+					VBROADCASTSS(tmp.Offset(4*lane+16), mn)
+					up := XMM()
+					VEXTRACTI128(U8(1), v, up)
+					for k, part := range []reg.Register{v.AsX(), up} {
+						z := ZMM()
+						VPMOVZXBD(part, z)
+						VCVTDQ2PS(z, z)
+						VMULPS(sc, z, z)
+						VSUBPS(mn, z, z)
+						VMOVUPS(z, Mem{Base: dst, Disp: 4 * (32*s + 16*k)})
+					}
+				}
 			}
-			sc, mn := ZMM(), ZMM()
-			VBROADCASTSS(tmp.Offset(4*lane), sc)
-			VBROADCASTSS(tmp.Offset(4*lane+16), mn)
-			up := XMM()
-			VEXTRACTI128(U8(1), v, up)
-			for k, part := range []reg.Register{v.AsX(), up} {
-				z := ZMM()
-				VPMOVZXBD(part, z)
-				VCVTDQ2PS(z, z)
-				VMULPS(sc, z, z)
-				VSUBPS(mn, z, z)
-				VMOVUPS(z, Mem{Base: dst, Disp: 4 * (32*s + 16*k)})
-			}
-		}
-	}
-	ADDQ(U8(128), codes)
-	ADDQ(U8(16), scales)
-	ADDQ(U32(1024), dst)
-	DECQ(nb)
-	JNZ(LabelRef("super"))
-
-	Label("done")
-	VZEROUPPER()
-	RET()
+		})
 }
 
 func dqQ6KAVX512() {
-	TEXT("dqQ6KAVX512", NOSPLIT, "func(dst *float32, codes, scales *byte, nb int)")
-	Pragma("noescape")
-	Doc("dqQ6KAVX512 decodes nb Q6_K super-blocks (format.DecodeGGMLBlock, bit-exact): with",
+	dequantLoop("dqQ6KAVX512", []string{"dqQ6KAVX512 decodes nb Q6_K super-blocks (format.DecodeGGMLBlock, bit-exact): with",
 		"level_j the signed 6-bit code of element j (as mvQ6KVNNI unpacks it),",
 		"",
-		"\tdst[256S+j] = float32(d·int8(scales[18S+j/16])) · level_j   (j < 256)")
-	dst := Load(Param("dst"), GP64())
-	codes := Load(Param("codes"), GP64())
-	scales := Load(Param("scales"), GP64())
-	nb := Load(Param("nb"), GP64())
-	m0f := broadcastD(0x0f0f0f0f)
-	m30 := broadcastD(0x30303030)
-	b32 := broadcastD(32)
-	tmp := AllocLocal(64)
-	TESTQ(nb, nb)
-	JZ(LabelRef("done"))
-
-	Label("super")
-	sd, h, d := ZMM(), YMM(), ZMM()
-	VPMOVSXBD(Mem{Base: scales}, sd)
-	VCVTDQ2PS(sd, sd)
-	VPBROADCASTW(Mem{Base: scales, Disp: 16}, h)
-	VCVTPH2PS(h, d)
-	VMULPS(d, sd, sd)
-	VMOVUPS(sd, tmp)
-	for n := range 2 {
-		lo, hi := q6kCodes(codes, n, m0f, m30)
-		for half, u := range []reg.VecVirtual{lo, hi} {
-			for t := range 4 {
-				s := 8*n + 4*half + t
-				x, z, sc := XMM(), ZMM(), ZMM()
-				VEXTRACTI32X4(U8(t), u, x)
-				VPMOVZXBD(x, z)
-				VPSUBD(b32, z, z)
-				VCVTDQ2PS(z, z)
-				VBROADCASTSS(tmp.Offset(4*s), sc)
-				VMULPS(sc, z, z)
-				VMOVUPS(z, Mem{Base: dst, Disp: 4 * 16 * s})
+		"\tdst[256S+j] = float32(d·int8(scales[18S+j/16])) · level_j   (j < 256)"},
+		192, 18, 256, func() any {
+			return []any{broadcastD(0x0f0f0f0f), broadcastD(0x30303030), broadcastD(32), AllocLocal(64)}
+		}, func(st any, dst, codes, scales reg.Register) {
+			c := st.([]any)
+			m0f, m30, b32, tmp := c[0].(reg.VecVirtual), c[1].(reg.VecVirtual), c[2].(reg.VecVirtual), c[3].(Mem)
+			sd, h, d := ZMM(), YMM(), ZMM()
+			VPMOVSXBD(Mem{Base: scales}, sd)
+			VCVTDQ2PS(sd, sd)
+			VPBROADCASTW(Mem{Base: scales, Disp: 16}, h)
+			VCVTPH2PS(h, d)
+			VMULPS(d, sd, sd)
+			VMOVUPS(sd, tmp)
+			for n := range 2 {
+				lo, hi := q6kCodes(codes, n, m0f, m30)
+				for half, u := range []reg.VecVirtual{lo, hi} {
+					for t := range 4 {
+						s := 8*n + 4*half + t
+						x, z, sc := XMM(), ZMM(), ZMM()
+						VEXTRACTI32X4(U8(t), u, x)
+						VPMOVZXBD(x, z)
+						VPSUBD(b32, z, z)
+						VCVTDQ2PS(z, z)
+						VBROADCASTSS(tmp.Offset(4*s), sc)
+						VMULPS(sc, z, z)
+						VMOVUPS(z, Mem{Base: dst, Disp: 4 * 16 * s})
+					}
+				}
 			}
-		}
-	}
-	ADDQ(U32(192), codes)
-	ADDQ(U8(18), scales)
-	ADDQ(U32(1024), dst)
-	DECQ(nb)
-	JNZ(LabelRef("super"))
-
-	Label("done")
-	VZEROUPPER()
-	RET()
+		})
 }
 
 // q6kCodes unpacks half n of the Q6_K super-block at codes (ql at +0, qh at +128) into the
