@@ -556,6 +556,109 @@ done:
 	VZEROUPPER
 	RET
 
+// func mvFP8AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·mvFP8AVX2(SB), NOSPLIT, $0-48
+	MOVQ         y+0(FP), AX
+	MOVQ         codes+8(FP), CX
+	MOVQ         stride+16(FP), DX
+	MOVQ         x+24(FP), BX
+	MOVQ         rows+32(FP), SI
+	MOVQ         n+40(FP), DI
+	MOVL         $0x0000007f, R8
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	MOVL         $0x7b800000, R8
+	VMOVD        R8, X2
+	VPBROADCASTD X2, Y2
+	MOVL         $0x80000000, R8
+	VMOVD        R8, X3
+	VPBROADCASTD X3, Y3
+	TESTQ        SI, SI
+	JZ           done
+
+row:
+	VPXOR  Y0, Y0, Y0
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ   CX, R8
+	MOVQ   BX, R9
+	MOVQ   DI, R10
+	SHRQ   $0x04, R10
+	JZ     tail
+
+big:
+	VPMOVZXBD   (CX), Y7
+	VPAND       Y1, Y7, Y6
+	VPCMPEQD    Y1, Y6, Y8
+	VPOR        Y8, Y0, Y0
+	VPSLLD      $0x14, Y6, Y6
+	VMULPS      Y2, Y6, Y6
+	VPSLLD      $0x18, Y7, Y8
+	VPAND       Y3, Y8, Y8
+	VPOR        Y8, Y6, Y6
+	VPMOVZXBD   8(CX), Y8
+	VPAND       Y1, Y8, Y7
+	VPCMPEQD    Y1, Y7, Y9
+	VPOR        Y9, Y0, Y0
+	VPSLLD      $0x14, Y7, Y7
+	VMULPS      Y2, Y7, Y7
+	VPSLLD      $0x18, Y8, Y9
+	VPAND       Y3, Y9, Y9
+	VPOR        Y9, Y7, Y7
+	ADDQ        $0x00000010, CX
+	VFMADD231PS (R9), Y6, Y4
+	VFMADD231PS 32(R9), Y7, Y5
+	ADDQ        $0x00000040, R9
+	DECQ        R10
+	JNZ         big
+
+tail:
+	MOVQ DI, R10
+	ANDQ $0x0f, R10
+	SHRQ $0x03, R10
+	JZ   rowdone
+
+small:
+	VPMOVZXBD   (CX), Y7
+	VPAND       Y1, Y7, Y6
+	VPCMPEQD    Y1, Y6, Y8
+	VPOR        Y8, Y0, Y0
+	VPSLLD      $0x14, Y6, Y6
+	VMULPS      Y2, Y6, Y6
+	VPSLLD      $0x18, Y7, Y8
+	VPAND       Y3, Y8, Y8
+	VPOR        Y8, Y6, Y6
+	ADDQ        $0x00000008, CX
+	VFMADD231PS (R9), Y6, Y4
+	ADDQ        $0x00000020, R9
+	DECQ        R10
+	JNZ         small
+
+rowdone:
+	VADDPS       Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X5
+	VADDPS       X5, X4, X4
+	VPERMILPS    $0x4e, X4, X5
+	VADDPS       X5, X4, X4
+	VPERMILPS    $0xb1, X4, X5
+	VADDSS       X5, X4, X4
+	VPTEST       Y0, Y0
+	JZ           store
+	MOVL         $0x7fc00000, CX
+	VMOVD        CX, X4
+
+store:
+	VMOVSS X4, (AX)
+	ADDQ   $0x04, AX
+	LEAQ   (R8)(DX*1), CX
+	DECQ   SI
+	JNZ    row
+
+done:
+	VZEROUPPER
+	RET
+
 // func mvSFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n int)
 // Requires: AVX, AVX512BW, AVX512DQ, AVX512F, AVX512VL
 TEXT ·mvSFP8AVX512(SB), NOSPLIT, $0-48
@@ -694,6 +797,372 @@ store:
 	LEAQ   (R8)(DX*1), CX
 	DECQ   SI
 	JNZ    row
+
+done:
+	VZEROUPPER
+	RET
+
+// func mvSFP8AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·mvSFP8AVX2(SB), NOSPLIT, $0-48
+	MOVQ         y+0(FP), AX
+	MOVQ         codes+8(FP), CX
+	MOVQ         stride+16(FP), DX
+	MOVQ         x+24(FP), BX
+	MOVQ         rows+32(FP), SI
+	MOVQ         n+40(FP), DI
+	MOVL         $0x0000007f, R8
+	VMOVD        R8, X2
+	VPBROADCASTD X2, Y2
+	MOVL         $0x34000000, R8
+	VMOVD        R8, X3
+	VPBROADCASTD X3, Y3
+	MOVL         $0x80000000, R8
+	VMOVD        R8, X4
+	VPBROADCASTD X4, Y4
+	MOVL         $0x00000080, R8
+	VMOVD        R8, X5
+	VPBROADCASTD X5, Y5
+	MOVL         $0x38000000, R8
+	VMOVD        R8, X6
+	VPBROADCASTD X6, Y6
+	VPXOR        Y1, Y1, Y1
+	TESTQ        SI, SI
+	JZ           done
+
+row:
+	VPXOR  Y0, Y0, Y0
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	MOVQ   CX, R8
+	MOVQ   BX, R9
+	MOVQ   DI, R10
+	SHRQ   $0x04, R10
+	JZ     tail
+
+big:
+	VPMOVZXBD   (CX), Y10
+	VPCMPEQD    Y5, Y10, Y12
+	VPOR        Y12, Y0, Y0
+	VPAND       Y2, Y10, Y11
+	VPSLLD      $0x15, Y11, Y9
+	VPADDD      Y3, Y9, Y9
+	VPSLLD      $0x14, Y11, Y13
+	VPADDD      Y6, Y13, Y13
+	VPSLLD      $0x19, Y11, Y12
+	VBLENDVPS   Y12, Y13, Y9, Y9
+	VPCMPEQD    Y1, Y11, Y12
+	VPANDN      Y9, Y12, Y9
+	VPSLLD      $0x18, Y10, Y12
+	VPAND       Y4, Y12, Y12
+	VPOR        Y12, Y9, Y9
+	VPMOVZXBD   8(CX), Y11
+	VPCMPEQD    Y5, Y11, Y13
+	VPOR        Y13, Y0, Y0
+	VPAND       Y2, Y11, Y12
+	VPSLLD      $0x15, Y12, Y10
+	VPADDD      Y3, Y10, Y10
+	VPSLLD      $0x14, Y12, Y14
+	VPADDD      Y6, Y14, Y14
+	VPSLLD      $0x19, Y12, Y13
+	VBLENDVPS   Y13, Y14, Y10, Y10
+	VPCMPEQD    Y1, Y12, Y13
+	VPANDN      Y10, Y13, Y10
+	VPSLLD      $0x18, Y11, Y13
+	VPAND       Y4, Y13, Y13
+	VPOR        Y13, Y10, Y10
+	ADDQ        $0x00000010, CX
+	VFMADD231PS (R9), Y9, Y7
+	VFMADD231PS 32(R9), Y10, Y8
+	ADDQ        $0x00000040, R9
+	DECQ        R10
+	JNZ         big
+
+tail:
+	MOVQ DI, R10
+	ANDQ $0x0f, R10
+	SHRQ $0x03, R10
+	JZ   rowdone
+
+small:
+	VPMOVZXBD   (CX), Y10
+	VPCMPEQD    Y5, Y10, Y12
+	VPOR        Y12, Y0, Y0
+	VPAND       Y2, Y10, Y11
+	VPSLLD      $0x15, Y11, Y9
+	VPADDD      Y3, Y9, Y9
+	VPSLLD      $0x14, Y11, Y13
+	VPADDD      Y6, Y13, Y13
+	VPSLLD      $0x19, Y11, Y12
+	VBLENDVPS   Y12, Y13, Y9, Y9
+	VPCMPEQD    Y1, Y11, Y12
+	VPANDN      Y9, Y12, Y9
+	VPSLLD      $0x18, Y10, Y12
+	VPAND       Y4, Y12, Y12
+	VPOR        Y12, Y9, Y9
+	ADDQ        $0x00000008, CX
+	VFMADD231PS (R9), Y9, Y7
+	ADDQ        $0x00000020, R9
+	DECQ        R10
+	JNZ         small
+
+rowdone:
+	VADDPS       Y8, Y7, Y7
+	VEXTRACTF128 $0x01, Y7, X8
+	VADDPS       X8, X7, X7
+	VPERMILPS    $0x4e, X7, X8
+	VADDPS       X8, X7, X7
+	VPERMILPS    $0xb1, X7, X8
+	VADDSS       X8, X7, X7
+	VPTEST       Y0, Y0
+	JZ           store
+	MOVL         $0x7fc00000, CX
+	VMOVD        CX, X7
+
+store:
+	VMOVSS X7, (AX)
+	ADDQ   $0x04, AX
+	LEAQ   (R8)(DX*1), CX
+	DECQ   SI
+	JNZ    row
+
+done:
+	VZEROUPPER
+	RET
+
+// func mvI4AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·mvI4AVX512(SB), NOSPLIT, $0-48
+	MOVQ    y+0(FP), AX
+	MOVQ    codes+8(FP), CX
+	MOVQ    stride+16(FP), DX
+	MOVQ    x+24(FP), BX
+	MOVQ    rows+32(FP), SI
+	MOVQ    n+40(FP), DI
+	VMOVUPS q4tab<>+0(SB), Z0
+	VMOVUPS i4perm<>+0(SB), Z1
+	VMOVUPS i4perm<>+64(SB), Z2
+	TESTQ   SI, SI
+	JZ      done
+
+row:
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	MOVQ   CX, R8
+	MOVQ   BX, R9
+	MOVQ   DI, R10
+	SHRQ   $0x05, R10
+	JZ     tail
+
+big:
+	VPMOVZXBD   (CX), Z6
+	VPSRLD      $0x04, Z6, Z7
+	VPERMPS     Z0, Z6, Z6
+	VPERMPS     Z0, Z7, Z7
+	VMOVAPS     Z6, Z5
+	VPERMT2PS   Z7, Z1, Z5
+	VPERMT2PS   Z7, Z2, Z6
+	ADDQ        $0x00000010, CX
+	VFMADD231PS (R9), Z5, Z3
+	VFMADD231PS 64(R9), Z6, Z4
+	ADDQ        $0x00000080, R9
+	DECQ        R10
+	JNZ         big
+
+tail:
+	MOVQ DI, R10
+	ANDQ $0x1f, R10
+	SHRQ $0x05, R10
+	JZ   rowdone
+
+small:
+	VPMOVZXBD   (CX), Z6
+	VPSRLD      $0x04, Z6, Z7
+	VPERMPS     Z0, Z6, Z6
+	VPERMPS     Z0, Z7, Z7
+	VMOVAPS     Z6, Z5
+	VPERMT2PS   Z7, Z1, Z5
+	VPERMT2PS   Z7, Z2, Z6
+	ADDQ        $0x00000010, CX
+	VFMADD231PS (R9), Z5, Z3
+	VFMADD231PS 64(R9), Z6, Z4
+	ADDQ        $0x00000080, R9
+	DECQ        R10
+	JNZ         small
+
+rowdone:
+	VADDPS        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y4
+	VADDPS        Y4, Y3, Y3
+	VEXTRACTF128  $0x01, Y3, X4
+	VADDPS        X4, X3, X3
+	VPERMILPS     $0x4e, X3, X4
+	VADDPS        X4, X3, X3
+	VPERMILPS     $0xb1, X3, X4
+	VADDSS        X4, X3, X3
+	VMOVSS        X3, (AX)
+	ADDQ          $0x04, AX
+	LEAQ          (R8)(DX*1), CX
+	DECQ          SI
+	JNZ           row
+
+done:
+	VZEROUPPER
+	RET
+
+DATA q4tab<>+0(SB)/4, $(-8.0)
+DATA q4tab<>+4(SB)/4, $(-7.0)
+DATA q4tab<>+8(SB)/4, $(-6.0)
+DATA q4tab<>+12(SB)/4, $(-5.0)
+DATA q4tab<>+16(SB)/4, $(-4.0)
+DATA q4tab<>+20(SB)/4, $(-3.0)
+DATA q4tab<>+24(SB)/4, $(-2.0)
+DATA q4tab<>+28(SB)/4, $(-1.0)
+DATA q4tab<>+32(SB)/4, $(0.0)
+DATA q4tab<>+36(SB)/4, $(1.0)
+DATA q4tab<>+40(SB)/4, $(2.0)
+DATA q4tab<>+44(SB)/4, $(3.0)
+DATA q4tab<>+48(SB)/4, $(4.0)
+DATA q4tab<>+52(SB)/4, $(5.0)
+DATA q4tab<>+56(SB)/4, $(6.0)
+DATA q4tab<>+60(SB)/4, $(7.0)
+GLOBL q4tab<>(SB), RODATA|NOPTR, $64
+
+DATA i4perm<>+0(SB)/4, $0x00000000
+DATA i4perm<>+4(SB)/4, $0x00000010
+DATA i4perm<>+8(SB)/4, $0x00000001
+DATA i4perm<>+12(SB)/4, $0x00000011
+DATA i4perm<>+16(SB)/4, $0x00000002
+DATA i4perm<>+20(SB)/4, $0x00000012
+DATA i4perm<>+24(SB)/4, $0x00000003
+DATA i4perm<>+28(SB)/4, $0x00000013
+DATA i4perm<>+32(SB)/4, $0x00000004
+DATA i4perm<>+36(SB)/4, $0x00000014
+DATA i4perm<>+40(SB)/4, $0x00000005
+DATA i4perm<>+44(SB)/4, $0x00000015
+DATA i4perm<>+48(SB)/4, $0x00000006
+DATA i4perm<>+52(SB)/4, $0x00000016
+DATA i4perm<>+56(SB)/4, $0x00000007
+DATA i4perm<>+60(SB)/4, $0x00000017
+DATA i4perm<>+64(SB)/4, $0x00000008
+DATA i4perm<>+68(SB)/4, $0x00000018
+DATA i4perm<>+72(SB)/4, $0x00000009
+DATA i4perm<>+76(SB)/4, $0x00000019
+DATA i4perm<>+80(SB)/4, $0x0000000a
+DATA i4perm<>+84(SB)/4, $0x0000001a
+DATA i4perm<>+88(SB)/4, $0x0000000b
+DATA i4perm<>+92(SB)/4, $0x0000001b
+DATA i4perm<>+96(SB)/4, $0x0000000c
+DATA i4perm<>+100(SB)/4, $0x0000001c
+DATA i4perm<>+104(SB)/4, $0x0000000d
+DATA i4perm<>+108(SB)/4, $0x0000001d
+DATA i4perm<>+112(SB)/4, $0x0000000e
+DATA i4perm<>+116(SB)/4, $0x0000001e
+DATA i4perm<>+120(SB)/4, $0x0000000f
+DATA i4perm<>+124(SB)/4, $0x0000001f
+GLOBL i4perm<>(SB), RODATA|NOPTR, $128
+
+// func mvI4AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·mvI4AVX2(SB), NOSPLIT, $0-48
+	MOVQ         y+0(FP), AX
+	MOVQ         codes+8(FP), CX
+	MOVQ         stride+16(FP), DX
+	MOVQ         x+24(FP), BX
+	MOVQ         rows+32(FP), SI
+	MOVQ         n+40(FP), DI
+	MOVL         $0x0000000f, R8
+	VMOVD        R8, X0
+	VPBROADCASTD X0, Y0
+	MOVL         $0x41000000, R8
+	VMOVD        R8, X1
+	VPBROADCASTD X1, Y1
+	TESTQ        SI, SI
+	JZ           done
+
+row:
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ   CX, R8
+	MOVQ   BX, R9
+	MOVQ   DI, R10
+	SHRQ   $0x05, R10
+	JZ     tail
+
+big:
+	VPMOVZXBD   (CX), Y7
+	VPAND       Y0, Y7, Y6
+	VPSRLD      $0x04, Y7, Y8
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y8, Y8
+	VSUBPS      Y1, Y6, Y6
+	VSUBPS      Y1, Y8, Y8
+	VUNPCKLPS   Y8, Y6, Y7
+	VUNPCKHPS   Y8, Y6, Y8
+	VPERM2F128  $0x20, Y8, Y7, Y6
+	VPERM2F128  $0x31, Y8, Y7, Y7
+	VPMOVZXBD   8(CX), Y9
+	VPAND       Y0, Y9, Y8
+	VPSRLD      $0x04, Y9, Y10
+	VCVTDQ2PS   Y8, Y8
+	VCVTDQ2PS   Y10, Y10
+	VSUBPS      Y1, Y8, Y8
+	VSUBPS      Y1, Y10, Y10
+	VUNPCKLPS   Y10, Y8, Y9
+	VUNPCKHPS   Y10, Y8, Y10
+	VPERM2F128  $0x20, Y10, Y9, Y8
+	VPERM2F128  $0x31, Y10, Y9, Y9
+	ADDQ        $0x00000010, CX
+	VFMADD231PS (R9), Y6, Y2
+	VFMADD231PS 32(R9), Y7, Y3
+	VFMADD231PS 64(R9), Y8, Y4
+	VFMADD231PS 96(R9), Y9, Y5
+	ADDQ        $0x00000080, R9
+	DECQ        R10
+	JNZ         big
+
+tail:
+	MOVQ DI, R10
+	ANDQ $0x1f, R10
+	SHRQ $0x04, R10
+	JZ   rowdone
+
+small:
+	VPMOVZXBD   (CX), Y7
+	VPAND       Y0, Y7, Y6
+	VPSRLD      $0x04, Y7, Y8
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y8, Y8
+	VSUBPS      Y1, Y6, Y6
+	VSUBPS      Y1, Y8, Y8
+	VUNPCKLPS   Y8, Y6, Y7
+	VUNPCKHPS   Y8, Y6, Y8
+	VPERM2F128  $0x20, Y8, Y7, Y6
+	VPERM2F128  $0x31, Y8, Y7, Y7
+	ADDQ        $0x00000008, CX
+	VFMADD231PS (R9), Y6, Y2
+	VFMADD231PS 32(R9), Y7, Y3
+	ADDQ        $0x00000040, R9
+	DECQ        R10
+	JNZ         small
+
+rowdone:
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPS       X3, X2, X2
+	VPERMILPS    $0x4e, X2, X3
+	VADDPS       X3, X2, X2
+	VPERMILPS    $0xb1, X2, X3
+	VADDSS       X3, X2, X2
+	VMOVSS       X2, (AX)
+	ADDQ         $0x04, AX
+	LEAQ         (R8)(DX*1), CX
+	DECQ         SI
+	JNZ          row
 
 done:
 	VZEROUPPER

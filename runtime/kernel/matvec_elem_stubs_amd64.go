@@ -50,12 +50,25 @@ func mvBF16AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int
 //
 //	y[r] = Σ_{c<n} e4m3(codes[r·stride+c])·x[c]   (unscaled; a row holding a NaN code gets NaN)
 //
-// The decode: bits = (sext(code) << 20) & 0x87f00000 is the E4M3 value scaled by 2⁻¹²⁰
-// (subnormal codes become float32 subnormals), so value = bits·2¹²⁰ exactly. NaN codes
-// (0x7f, 0xff; 480·sign here) are found with a byte compare of code|0x80 with 0xff.
+// The decode: bits = (code << 20) & 0x87f00000 (AVX2: magnitude and sign apart) is the
+// E4M3 value scaled by 2⁻¹²⁰ (subnormal codes become float32 subnormals), so
+// value = bits·2¹²⁰ exactly. NaN codes (0x7f, 0xff; 480·sign here) are found with a
+// compare of code|0x80 with 0xff (AVX2: code&0x7f with 0x7f).
 //
 //go:noescape
 func mvFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+
+// mvFP8AVX2 is, for n a multiple of 8:
+//
+//	y[r] = Σ_{c<n} e4m3(codes[r·stride+c])·x[c]   (unscaled; a row holding a NaN code gets NaN)
+//
+// The decode: bits = (code << 20) & 0x87f00000 (AVX2: magnitude and sign apart) is the
+// E4M3 value scaled by 2⁻¹²⁰ (subnormal codes become float32 subnormals), so
+// value = bits·2¹²⁰ exactly. NaN codes (0x7f, 0xff; 480·sign here) are found with a
+// compare of code|0x80 with 0xff (AVX2: code&0x7f with 0x7f).
+//
+//go:noescape
+func mvFP8AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
 
 // mvSFP8AVX512 is, for n a multiple of 16:
 //
@@ -66,3 +79,31 @@ func mvFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n in
 //
 //go:noescape
 func mvSFP8AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+
+// mvSFP8AVX2 is, for n a multiple of 8:
+//
+//	y[r] = Σ_{c<n} sfp(codes[r·stride+c])·x[c]   (unscaled; a row holding the reserved code 0x80 gets NaN)
+//
+// The decode: c = code&0x7f; small codes (bit 6 clear) are the float32 bits
+// c<<21 + 0x34000000, large ones c<<20 + 0x38000000, code 0 is +0, the sign is bit 7.
+//
+//go:noescape
+func mvSFP8AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+
+// mvI4AVX512 is, for n a multiple of 16:
+//
+//	y[r] = Σ_{c<n} float32(nibble(codes[r·stride:], c)−8)·x[c]   (unscaled)
+//
+// nibble c is the low half of byte c/2 for even c, the high half for odd c.
+//
+//go:noescape
+func mvI4AVX512(y *float32, codes *byte, stride int, x *float32, rows int, n int)
+
+// mvI4AVX2 is, for n a multiple of 8:
+//
+//	y[r] = Σ_{c<n} float32(nibble(codes[r·stride:], c)−8)·x[c]   (unscaled)
+//
+// nibble c is the low half of byte c/2 for even c, the high half for odd c.
+//
+//go:noescape
+func mvI4AVX2(y *float32, codes *byte, stride int, x *float32, rows int, n int)
