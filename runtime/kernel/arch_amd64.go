@@ -2,17 +2,9 @@
 
 package kernel
 
-import (
-	"math"
-
-	"github.com/gemmatool/gemmatool/format"
-)
-
-func finite(f float32) bool { return !math.IsInf(float64(f), 0) && f == f }
-
 // finishRows adds the columns [n, Cols) the asm kernels leave out (tail) and applies the per-row
-// scale (rowScaled: the type's kernels return unscaled sums). Rows with a non-finite scale
-// are recomputed by the reference (0·Inf must give NaN per element).
+// scale (rowScaled: the type's kernels return unscaled sums; the entries that do this need
+// finite row scales: exactImpl.infScale).
 func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int, rowScaled bool, tail tailFunc) {
 	cols := w.Cols()
 	for r := lo; r < hi; r++ {
@@ -20,12 +12,7 @@ func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int, rowScaled bo
 			y[r] += tail(w, r, x, n)
 		}
 		if rowScaled {
-			s := lef32(w.rowScales(r), 0)
-			if !finite(s) {
-				y[r] = dotRowUnscaled(w, r, x)
-				continue
-			}
-			y[r] *= s
+			y[r] *= lef32(w.rowScales(r), 0)
 		}
 	}
 }
@@ -44,11 +31,6 @@ func elemTail(raw func(codes []byte, c int) float32) tailFunc {
 		}
 		return sum
 	}
-}
-
-// blockTail32 is blockTail with n in columns.
-func blockTail32(w *Matrix, r int, x []float32, n int) float32 {
-	return blockTail(w, r, x, n/format.BlockSize)
 }
 
 // dotAVX2 is Σ_{i<n} a[i]·b[i], n a multiple of 8 (eight-lane partial sums). Reference: dotGeneric.

@@ -190,34 +190,3 @@ func dotRowUnscaled(w *Matrix, r int, x []float32) float32 {
 	}
 	return sum
 }
-
-// dequantTail decodes columns [c0, Cols) of row r (block types: c0 a multiple of 32).
-func dequantTail(dst []float32, w *Matrix, r, c0 int) {
-	codes, sc := w.rowCodes(r), w.rowScales(r)
-	for c := c0; c < w.Cols(); c++ {
-		var v float32
-		switch w.DType {
-		case format.F32:
-			v = lef32(codes, c)
-		case format.F16:
-			v = f16ToF32(le16(codes, c))
-		case format.BF16:
-			v = math.Float32frombits(uint32(le16(codes, c)) << 16)
-		case format.Q8_0:
-			v = float32(int8(codes[c])) * f16ToF32(le16(sc, c/32))
-		case format.Q4_0:
-			q := codes[16*(c/32)+c%16] >> (4 * (c % 32 / 16))
-			v = float32(int(q&15)-8) * f16ToF32(le16(sc, c/32))
-		case format.I4:
-			v = float32(int(codes[c/2]>>(4*(c&1))&15)-8) * lef32(sc, 0)
-		case format.FP8:
-			v = e4m3Table[codes[c]] * lef32(sc, 0)
-		case format.SFP8:
-			v = sfpTable[codes[c]]
-		}
-		if w.Scale != 1 {
-			v *= w.Scale
-		}
-		dst[c] = v
-	}
-}

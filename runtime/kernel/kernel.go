@@ -70,7 +70,8 @@ const maxDim = 1 << 31
 
 // NewMatrix describes the payload data of a tensor of type t and shape as a [Matrix]. It checks
 // that data holds at least Layout.Size bytes. The data is not copied. The matrix's kernels are
-// chosen here, once, from the type, the shape and the CPU; a Matrix must come from NewMatrix
+// chosen here, once, from the type, the shape, the CPU and (for the entries that need finite
+// scales) the scales; a Matrix must come from NewMatrix
 // (a copy of one keeps its kernels).
 func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matrix, error) {
 	l, err := format.LayoutOf(t, shape)
@@ -86,11 +87,11 @@ func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matr
 	if math.IsNaN(float64(scale)) || math.IsInf(float64(scale), 0) {
 		return nil, fmt.Errorf("kernel: %v matrix: tensor scale is %v", t, scale)
 	}
-	k, err := chooseKernels(t, int(l.Cols))
-	if err != nil {
+	w := &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale}
+	if w.k, err = chooseKernels(w); err != nil {
 		return nil, err
 	}
-	return &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale, k: k}, nil
+	return w, nil
 }
 
 // Rows returns the number of rows (output features).

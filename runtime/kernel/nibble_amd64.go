@@ -53,18 +53,13 @@ func blockOperands(w *Matrix, lo int) (codes, scales []byte, nb int) {
 }
 
 // nibRows binds a permuted-activation kernel: the columns past len(xp) are added by tail,
-// the row (rowScaled) and tensor scales applied. A row that comes out non-finite (a
-// non-finite scale or activation) is recomputed by the reference, whose order decides between
-// NaN and ±Inf.
+// the row (rowScaled) and tensor scales applied. The kernels factor the block (Q4_0, Q8_0)
+// or row scales out of their sums, so their entries need scales that are not infinite
+// (exactImpl.infScale).
 func nibRows(kern nibKernel, rowScaled bool, tail tailFunc) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 	return func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 		kern(y, w, xp, lo, hi)
 		finishRows(y, w, x, lo, hi, len(xp), rowScaled, tail)
-		for r := lo; r < hi; r++ {
-			if !finite(y[r]) {
-				y[r] = dotRowUnscaled(w, r, x)
-			}
-		}
 		scaleRows(y[lo:hi], w.Scale)
 	}
 }
@@ -79,21 +74,29 @@ func b8Rows(tab *[256]byte, nanMask, nanCode uint32, rowScaled bool, tail tailFu
 	}, rowScaled, tail)
 }
 
-// blockTail returns the exact Q4_0 or Q8_0 sum of row r over the blocks [b0, Cols/32).
-func blockTail(w *Matrix, r int, x []float32, b0 int) float32 {
+// q4Tail and q8Tail return the exact Q4_0 and Q8_0 sums of row r over the columns
+// [n, Cols) (n a multiple of 32), block scales included: the columns the permuted-activation
+// kernels leave out.
+func q4Tail(w *Matrix, r int, x []float32, n int) float32 {
 	codes, sc := w.rowCodes(r), w.rowScales(r)
 	var sum float32
-	for b := b0; b < len(x)/32; b++ {
+	for b := n / 32; b < len(x)/32; b++ {
 		d := f16ToF32(le16(sc, b))
-		if w.DType == format.Q8_0 {
-			for j := range 32 {
-				sum += float32(int8(codes[32*b+j])) * d * x[32*b+j]
-			}
-			continue
-		}
 		for j := range 16 {
 			sum += float32(int(codes[16*b+j]&15)-8) * d * x[32*b+j]
 			sum += float32(int(codes[16*b+j]>>4)-8) * d * x[32*b+j+16]
+		}
+	}
+	return sum
+}
+
+func q8Tail(w *Matrix, r int, x []float32, n int) float32 {
+	codes, sc := w.rowCodes(r), w.rowScales(r)
+	var sum float32
+	for b := n / 32; b < len(x)/32; b++ {
+		d := f16ToF32(le16(sc, b))
+		for j := range 32 {
+			sum += float32(int8(codes[32*b+j])) * d * x[32*b+j]
 		}
 	}
 	return sum
