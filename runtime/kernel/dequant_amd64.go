@@ -8,12 +8,16 @@ package kernel
 //
 //	dst[c] = f16(codes[2c:])
 //
+// Reference: dequantRowGeneric (dequant_generic.go), bit-exact.
+//
 //go:noescape
 func dqF16AVX512(dst *float32, codes *byte, n int)
 
 // dqBF16AVX512 is, for n a multiple of 16:
 //
 //	dst[c] = bf16(codes[2c:])
+//
+// Reference: dequantRowGeneric (dequant_generic.go), bit-exact.
 //
 //go:noescape
 func dqBF16AVX512(dst *float32, codes *byte, n int)
@@ -22,12 +26,16 @@ func dqBF16AVX512(dst *float32, codes *byte, n int)
 //
 //	dst[c] = e4m3(codes[c])·s   (NaN codes: the quiet NaN 0x7fc00000)
 //
+// Reference: dequantRowGeneric (dequant_generic.go), bit-exact.
+//
 //go:noescape
 func dqFP8AVX512(dst *float32, codes *byte, n int, s float32)
 
 // dqI4AVX512 is, for n a multiple of 32:
 //
 //	dst[c] = float32(nibble(codes, c)−8)·s
+//
+// Reference: dequantRowGeneric (dequant_generic.go), bit-exact.
 //
 //go:noescape
 func dqI4AVX512(dst *float32, codes *byte, n int, s float32)
@@ -36,12 +44,16 @@ func dqI4AVX512(dst *float32, codes *byte, n int, s float32)
 //
 //	dst[32b+j] = float32(lo(codes[16b+j])−8)·d_b, dst[32b+j+16] = float32(hi(codes[16b+j])−8)·d_b
 //
+// Reference: dequantRowGeneric (dequant_generic.go), bit-exact.
+//
 //go:noescape
 func dqQ4AVX512(dst *float32, codes *byte, scales *byte, nb int)
 
 // dqQ8AVX512 is, for the nb blocks of a Q8 row:
 //
 //	dst[32b+j] = float32(int8(codes[32b+j]))·d_b
+//
+// Reference: dequantRowGeneric (dequant_generic.go), bit-exact.
 //
 //go:noescape
 func dqQ8AVX512(dst *float32, codes *byte, scales *byte, nb int)

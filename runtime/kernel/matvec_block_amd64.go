@@ -9,6 +9,8 @@ package kernel
 //	for b := range nb { d := f16(scales[r·nb+b]); for j := range 16 {
 //		sum += float32(lo(codes[16b+j])−8)·d·x[32b+j] + float32(hi(codes[16b+j])−8)·d·x[32b+j+16] } }
 //
+// Reference: dotRowGeneric (matvec_generic.go), in another summation order.
+//
 //go:noescape
 func mvQ4AVX512(y *float32, codes *byte, scales *byte, x *float32, rows int, nb int)
 
@@ -17,6 +19,8 @@ func mvQ4AVX512(y *float32, codes *byte, scales *byte, x *float32, rows int, nb 
 //	for b := range nb { d := f16(scales[r·nb+b]); for j := range 16 {
 //		sum += float32(lo(codes[16b+j])−8)·d·x[32b+j] + float32(hi(codes[16b+j])−8)·d·x[32b+j+16] } }
 //
+// Reference: dotRowGeneric (matvec_generic.go), in another summation order.
+//
 //go:noescape
 func mvQ4AVX2(y *float32, codes *byte, scales *byte, x *float32, rows int, nb int)
 
@@ -24,12 +28,16 @@ func mvQ4AVX2(y *float32, codes *byte, scales *byte, x *float32, rows int, nb in
 //
 //	for b := range nb { d := f16(scales[r·nb+b]); for j := range 32 { sum += float32(int8(codes[32b+j]))·d·x[32b+j] } }
 //
+// Reference: dotRowGeneric (matvec_generic.go), in another summation order.
+//
 //go:noescape
 func mvQ8AVX512(y *float32, codes *byte, scales *byte, x *float32, rows int, nb int)
 
 // mvQ8AVX2 is, for Q8 rows of nb blocks (codes and scales row after row):
 //
 //	for b := range nb { d := f16(scales[r·nb+b]); for j := range 32 { sum += float32(int8(codes[32b+j]))·d·x[32b+j] } }
+//
+// Reference: dotRowGeneric (matvec_generic.go), in another summation order.
 //
 //go:noescape
 func mvQ8AVX2(y *float32, codes *byte, scales *byte, x *float32, rows int, nb int)

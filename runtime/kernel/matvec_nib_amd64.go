@@ -15,6 +15,8 @@ package kernel
 // where q4(b, tt) = float32(nibble tt of the little-endian dword at b) − 8 (the sums t
 // over even and odd tt apart, then added).
 //
+// Reference: dotRowUnscaled (matvec_generic.go), in another summation order.
+//
 //go:noescape
 func mvQ4XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows int, steps int)
 
@@ -26,12 +28,16 @@ func mvQ4XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *
 //		for k := range 16 { acc[k] += t[k]·f16(scales[2s+k/8]) } }
 //	y[r] = Σ_k acc[k]
 //
+// Reference: dotRowUnscaled (matvec_generic.go), in another summation order.
+//
 //go:noescape
 func mvQ8XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows int, steps int)
 
 // mvI4XAVX512 is the unscaled I4 sum over the first 128·steps columns:
 //
 //	y[r] = Σ_s Σ_tt Σ_k q4(codes[r·stride+64s+4k:], tt)·xp[128s+16tt+k]
+//
+// Reference: dotRowUnscaled (matvec_generic.go), in another summation order.
 //
 //go:noescape
 func mvI4XAVX512(y *float32, codes *byte, stride int, xp *float32, rows int, steps int)
@@ -45,6 +51,8 @@ func mvI4XAVX512(y *float32, codes *byte, stride int, xp *float32, rows int, ste
 //		y[r] += w·xp[64s+16v+p] } } }
 //
 // and y[r] = NaN if some code c has c&nanMask == nanCode (the masks' bytes are repeated).
+//
+// Reference: dotRowUnscaled (matvec_generic.go), in another summation order.
 //
 //go:noescape
 func mvB8AVX512(y *float32, codes *byte, stride int, tab *[256]byte, nanMask uint32, nanCode uint32, xp *float32, rows int, steps int)

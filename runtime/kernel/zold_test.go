@@ -5,7 +5,9 @@ package kernel
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -160,4 +162,154 @@ func TestGeneratedMatchesHandWritten(t *testing.T) {
 		}
 	}
 	_ = unsafe.Pointer(nil)
+}
+
+// BenchmarkGeneratedVsOld times each generated kernel and its hand-written predecessor on the
+// 1b_down shape (1152 rows × 6912 columns), alternately (new old old new …) within each
+// iteration, and reports the medians of the single calls: on a loaded machine a preempted
+// call spoils one sample, not the comparison. Use -benchtime=Nx.
+func BenchmarkGeneratedVsOld(b *testing.B) {
+	if !featAVX512.on() {
+		b.Skip("no AVX-512")
+	}
+	const rows, cols = 1152, 6912
+	nb := cols / 32
+	rng := rand.New(rand.NewPCG(3, 4))
+	buf := make([]byte, rows*cols*2+4096)
+	for i := range buf {
+		buf[i] = byte(rng.Uint32())
+	}
+	sc := make([]byte, rows*nb*2+64)
+	for i := range sc {
+		sc[i] = byte(rng.Uint32()) & 0x3b // finite f16 scales
+	}
+	x := make([]float32, cols+64)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]float32, rows)
+	dst := make([]float32, cols+64)
+	run := func(name string, bytes int, fnew, fold func()) {
+		b.Run(name, func(b *testing.B) {
+			var tn, to []float64
+			timed := func(f func(), into *[]float64) {
+				t0 := time.Now()
+				f()
+				*into = append(*into, float64(time.Since(t0).Nanoseconds()))
+			}
+			for i := 0; b.Loop(); i++ {
+				if i%2 == 0 {
+					timed(fnew, &tn)
+					timed(fold, &to)
+				} else {
+					timed(fold, &to)
+					timed(fnew, &tn)
+				}
+			}
+			mn, mo := median(tn), median(to)
+			b.ReportMetric(mn, "new-ns")
+			b.ReportMetric(mo, "old-ns")
+			b.ReportMetric(mo/mn, "new-speed/old")
+			b.ReportMetric(float64(bytes)/mn, "new-GB/s")
+		})
+	}
+	type blockK func(y *float32, codes, scales *byte, x *float32, rows, nb int)
+	for _, k := range []struct {
+		name     string
+		new, old blockK
+		bytes    int
+	}{
+		{"mvQ4AVX512", mvQ4AVX512, mvQ4AVX512Old, 16},
+		{"mvQ8AVX512", mvQ8AVX512, mvQ8AVX512Old, 32},
+		{"mvQ4AVX2", mvQ4AVX2, mvQ4AVX2Old, 16},
+		{"mvQ8AVX2", mvQ8AVX2, mvQ8AVX2Old, 32},
+	} {
+		call := func(f blockK) func() { return func() { f(&y[0], &buf[0], &sc[0], &x[0], rows, nb) } }
+		run(k.name, rows*nb*(k.bytes+2), call(k.new), call(k.old))
+	}
+	type elemK func(y *float32, codes *byte, stride int, x *float32, rows, n int)
+	for _, k := range []struct {
+		name     string
+		new, old elemK
+		bits     int
+	}{
+		{"mvI4AVX512", mvI4AVX512, mvI4AVX512Old, 4},
+		{"mvI4AVX2", mvI4AVX2, mvI4AVX2Old, 4},
+		{"mvFP8AVX2", mvFP8AVX2, mvFP8AVX2Old, 8},
+		{"mvSFP8AVX2", mvSFP8AVX2, mvSFP8AVX2Old, 8},
+	} {
+		stride := cols * k.bits / 8
+		call := func(f elemK) func() { return func() { f(&y[0], &buf[0], stride, &x[0], rows, cols) } }
+		run(k.name, rows*stride, call(k.new), call(k.old))
+	}
+	type nibK func(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows, steps int)
+	for _, k := range []struct {
+		name     string
+		new, old nibK
+		perStep  int
+		bytes    int
+	}{
+		{"mvQ4XAVX512", mvQ4XAVX512, mvQ4XAVX512Old, 128, 16},
+		{"mvQ8XAVX512", mvQ8XAVX512, mvQ8XAVX512Old, 64, 32},
+	} {
+		stride := nb * k.bytes
+		call := func(f nibK) func() {
+			return func() { f(&y[0], &buf[0], stride, &sc[0], nb, &x[0], rows, cols/k.perStep) }
+		}
+		run(k.name, rows*nb*(k.bytes+2), call(k.new), call(k.old))
+	}
+	i4x := func(f func(y *float32, codes *byte, stride int, xp *float32, rows, steps int)) func() {
+		return func() { f(&y[0], &buf[0], cols/2, &x[0], rows, cols/128) }
+	}
+	run("mvI4XAVX512", rows*cols/2, i4x(mvI4XAVX512), i4x(mvI4XAVX512Old))
+	if featVBMI.on() {
+		b8 := func(f func(y *float32, codes *byte, stride int, tab *[256]byte, nanMask, nanCode uint32, xp *float32, rows, steps int)) func() {
+			return func() { f(&y[0], &buf[0], cols, &e4m3Bytes, 0x7f7f7f7f, 0x7f7f7f7f, &x[0], rows, cols/64) }
+		}
+		run("mvB8AVX512", rows*cols, b8(mvB8AVX512), b8(mvB8AVX512Old))
+	}
+	type dqBlockK func(dst *float32, codes, scales *byte, nb int)
+	for _, k := range []struct {
+		name     string
+		new, old dqBlockK
+		bytes    int
+	}{
+		{"dqQ4AVX512", dqQ4AVX512, dqQ4AVX512Old, 16},
+		{"dqQ8AVX512", dqQ8AVX512, dqQ8AVX512Old, 32},
+	} {
+		call := func(f dqBlockK) func() {
+			return func() {
+				for r := range 64 {
+					f(&dst[0], &buf[r*nb*k.bytes], &sc[2*r*nb], nb)
+				}
+			}
+		}
+		run(k.name, 64*nb*(k.bytes+2), call(k.new), call(k.old))
+	}
+	type dqElemK func(dst *float32, codes *byte, n int)
+	for _, k := range []struct {
+		name     string
+		new, old dqElemK
+		bits     int
+	}{
+		{"dqF16AVX512", dqF16AVX512, dqF16AVX512Old, 16},
+		{"dqBF16AVX512", dqBF16AVX512, dqBF16AVX512Old, 16},
+		{"dqFP8AVX512", func(d *float32, c *byte, n int) { dqFP8AVX512(d, c, n, 0.5) }, func(d *float32, c *byte, n int) { dqFP8AVX512Old(d, c, n, 0.5) }, 8},
+		{"dqI4AVX512", func(d *float32, c *byte, n int) { dqI4AVX512(d, c, n, 0.5) }, func(d *float32, c *byte, n int) { dqI4AVX512Old(d, c, n, 0.5) }, 4},
+	} {
+		call := func(f dqElemK) func() {
+			return func() {
+				for r := range 64 {
+					f(&dst[0], &buf[r*cols*k.bits/8], cols)
+				}
+			}
+		}
+		run(k.name, 64*cols*k.bits/8, call(k.new), call(k.old))
+	}
+}
+
+func median(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
 }

@@ -136,7 +136,8 @@ func rowsBlock(l blockLoader, in isa) {
 	name := "mv" + l.name + in.name
 	TEXT(name, NOSPLIT, "func(y *float32, codes, scales *byte, x *float32, rows, nb int)")
 	Pragma("noescape")
-	Doc(append([]string{fmt.Sprintf("%s is, for %s rows of nb blocks (codes and scales row after row):", name, l.name), ""}, l.doc...)...)
+	Doc(append(append([]string{fmt.Sprintf("%s is, for %s rows of nb blocks (codes and scales row after row):", name, l.name), ""}, l.doc...),
+		"", "Reference: dotRowGeneric (matvec_generic.go), in another summation order.")...)
 	y := Load(Param("y"), GP64())
 	codes := Load(Param("codes"), GP64())
 	scales := Load(Param("scales"), GP64())
@@ -227,7 +228,8 @@ func dequantBlock(l blockLoader) {
 	name := "dq" + l.name + in.name
 	TEXT(name, NOSPLIT, "func(dst *float32, codes, scales *byte, nb int)")
 	Pragma("noescape")
-	Doc(append([]string{fmt.Sprintf("%s is, for the nb blocks of a %s row:", name, l.name), ""}, l.dqDoc...)...)
+	Doc(append(append([]string{fmt.Sprintf("%s is, for the nb blocks of a %s row:", name, l.name), ""}, l.dqDoc...),
+		"", "Reference: dequantRowGeneric (dequant_generic.go), bit-exact.")...)
 	dst := Load(Param("dst"), GP64())
 	codes := Load(Param("codes"), GP64())
 	scales := Load(Param("scales"), GP64())

@@ -79,7 +79,8 @@ func dequantElem(l dqElemLoader) {
 	}
 	TEXT(name, NOSPLIT, sig)
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is, for n a multiple of %d:", name, 16*l.group), "", l.doc)
+	Doc(fmt.Sprintf("%s is, for n a multiple of %d:", name, 16*l.group), "", l.doc, "",
+		"Reference: dequantRowGeneric (dequant_generic.go), bit-exact.")
 	dst := Load(Param("dst"), GP64())
 	codes := Load(Param("codes"), GP64())
 	cnt := Load(Param("n"), GP64())

@@ -205,7 +205,8 @@ func rowsNib(l nibLoader) {
 	name := "mv" + l.name + "AVX512"
 	TEXT(name, NOSPLIT, "func(y *float32, codes *byte, stride int, "+l.extra+"xp *float32, rows, steps int)")
 	Pragma("noescape")
-	Doc(append([]string{fmt.Sprintf("%s is %s", name, l.doc[0])}, l.doc[1:]...)...)
+	Doc(append(append([]string{fmt.Sprintf("%s is %s", name, l.doc[0])}, l.doc[1:]...),
+		"", "Reference: dotRowUnscaled (matvec_generic.go), in another summation order.")...)
 	y := Load(Param("y"), GP64())
 	codes := Load(Param("codes"), GP64())
 	stride := Load(Param("stride"), GP64())

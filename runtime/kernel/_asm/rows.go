@@ -48,7 +48,8 @@ func rowsElem(l elemLoader, in isa) {
 	}
 	TEXT(name, NOSPLIT, "func(y *float32, codes *byte, stride int, x *float32, rows, n int)")
 	Pragma("noescape")
-	Doc(append([]string{fmt.Sprintf("%s is, for n a multiple of %d:", name, L), ""}, l.doc...)...)
+	Doc(append(append([]string{fmt.Sprintf("%s is, for n a multiple of %d:", name, L*G), ""}, l.doc...),
+		"", "Reference: dotRowUnscaled (matvec_generic.go), in another summation order.")...)
 	y := Load(Param("y"), GP64())
 	codes := Load(Param("codes"), GP64())
 	stride := Load(Param("stride"), GP64())
