@@ -87,50 +87,6 @@ func blockTail32(w *Matrix, r int, x []float32, n int) float32 {
 	return blockTail(w, r, x, n/format.BlockSize)
 }
 
-// dotAVX2 is Σ_{i<n} a[i]·b[i], n a multiple of 8 (eight-lane partial sums). Reference: dotGeneric.
-//
-//go:noescape
-func dotAVX2(a, b *float32, n int) float32
-
-// sumSquaresAVX2 is Σ_{i<n} x[i]², n a multiple of 8. Reference: sumSquaresGeneric.
-//
-//go:noescape
-func sumSquaresAVX2(x *float32, n int) float32
-
-// axpyAVX2 is y[i] += a·x[i] for i < n, n a multiple of 8 (fused multiply-add). Reference: axpyGeneric.
-//
-//go:noescape
-func axpyAVX2(y *float32, a float32, x *float32, n int)
-
-// scaleAVX2 is x[i] *= a for i < n, n a multiple of 8. Reference: scaleGeneric.
-//
-//go:noescape
-func scaleAVX2(x *float32, a float32, n int)
-
-// scaleMulAVX2 is dst[i] = (x[i]·a)·w[i] for i < n, n a multiple of 8. Reference:
-// scaleMulGeneric.
-//
-//go:noescape
-func scaleMulAVX2(dst, x *float32, a float32, w *float32, n int)
-
-// addAVX2 is y[i] += x[i] for i < n, n a multiple of 8. Reference: addGeneric.
-//
-//go:noescape
-func addAVX2(y, x *float32, n int)
-
-// ropeAVX2 rotates x[i], x[h+i] for i < n (n a multiple of 8, h the half width):
-// x[i] = x[i]·c[i] − x[h+i]·s[i], x[h+i] = x[h+i]·c[i] + x[i]·s[i], products rounded apart.
-// Reference: ropeGeneric.
-//
-//go:noescape
-func ropeAVX2(x *float32, h int, c, s *float32, n int)
-
-// streamReadAVX2 returns the xor of the 8-byte words of p[:n], n a multiple of 128. Reference:
-// streamReadGeneric.
-//
-//go:noescape
-func streamReadAVX2(p *byte, n int) uint64
-
 func dot(a, b []float32) float32 {
 	n := len(a) &^ 7
 	if !featAVX2.on() || n == 0 {
@@ -239,20 +195,3 @@ func dqFP8AVX512(dst *float32, codes *byte, n int, s float32)
 //
 //go:noescape
 func dqI4AVX512(dst *float32, codes *byte, n int, s float32)
-
-// gemm12x32AVX512 is the register-blocked microkernel of MatMul:
-//
-//	for r := range 12 { for i := range 32 { tile[32r+i] = Σ_{c<k} w[r·ldw+c]·xp[32c+i] } }
-//
-// xp is a packed panel of 32 activation rows (column c's 32 values contiguous). Reference:
-// matMulGeneric.
-//
-//go:noescape
-func gemm12x32AVX512(w *float32, ldw int, xp *float32, k int, tile *float32)
-
-// gemm6x16AVX2 is the AVX2 microkernel:
-//
-//	for r := range 6 { for i := range 16 { tile[16r+i] = Σ_{c<k} w[r·ldw+c]·xp[16c+i] } }
-//
-//go:noescape
-func gemm6x16AVX2(w *float32, ldw int, xp *float32, k int, tile *float32)

@@ -6,3 +6,7 @@ package kernel
 // if they differ from the committed files.
 //
 //go:generate sh -c "cd _asm && go run . -op elem -out ../matvec_elem_amd64.s -stubs ../matvec_elem_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op gemm -out ../gemm_amd64.s -stubs ../gemm_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op vec -out ../vec_amd64.s -stubs ../vec_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op vecmath -out ../vecmath_amd64.s -stubs ../vecmath_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op encode -out ../encode_amd64.s -stubs ../encode_stubs_amd64.go -pkg kernel"

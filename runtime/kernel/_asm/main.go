@@ -17,7 +17,11 @@ import (
 
 // ops maps an operation name (-op) to the function that emits its routines.
 var ops = map[string]func(){
-	"elem": genElem, // rows.go: the row loop of the element-wise types
+	"elem":    genElem,    // rows.go: the row loop of the element-wise types
+	"gemm":    genGemm,    // gemm.go: the f32 prefill micro-kernels
+	"vec":     genVec,     // vec.go: dot, sums of squares, element-wise maps
+	"vecmath": genVecmath, // vecmath.go: exp, softmax sums, GELU, max
+	"encode":  genEncode,  // encode.go: quantize's AVX-512 encoders
 }
 
 var op = flag.String("op", "", "the operation to generate (one of the keys of ops)")

@@ -114,7 +114,7 @@ ok: \
 //
 // Per block: amax and the signed value m of its first occurrence, d = m/−8, id = 1/d (0 for
 // d = 0), code = min(15, trunc(float32(float32(w·id) + 8.5))); ŵ = float32(code−8)·f16(d).
-TEXT ·encQ4AVX512(SB), NOSPLIT, $0-48
+TEXT ·encQ4AVX512Old(SB), NOSPLIT, $0-48
 	SETUP
 	MOVL         $0x41080000, AX // 8.5
 	VPBROADCASTD AX, Z30
@@ -185,7 +185,7 @@ q4done:
 // Per block: d = amax/127, id = 1/d (0 for d = 0), code = roundf(float32(w·id)) (ties away
 // from zero: truncate, then step away when the exact remainder is ≥ 0.5);
 // ŵ = float32(code)·f16(d).
-TEXT ·encQ8AVX512(SB), NOSPLIT, $0-48
+TEXT ·encQ8AVX512Old(SB), NOSPLIT, $0-48
 	SETUP
 	MOVL         $0x42fe0000, AX // 127.0
 	VMOVD        AX, X26
@@ -245,7 +245,7 @@ q8done:
 	FINISH
 
 // func widenBF16AVX512(dst *float32, src *byte, n int)
-TEXT ·widenBF16AVX512(SB), NOSPLIT, $0-24
+TEXT ·widenBF16AVX512Old(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -272,7 +272,7 @@ wbloop:
 	RET
 
 // func i4ErrAVX512(x *float32, n int, scales *float32, ns int, errs *float64)
-TEXT ·i4ErrAVX512(SB), NOSPLIT, $0-40
+TEXT ·i4ErrAVX512Old(SB), NOSPLIT, $0-40
 	MOVQ         x+0(FP), SI
 	MOVQ         n+8(FP), CX
 	MOVQ         scales+16(FP), R8
@@ -341,7 +341,7 @@ i4elem:
 // exponent. Codes: 3 bits: 0x40 + t' − 960; 2 bits: 0 below t' = 416, 1 at 416 (the lifted
 // smallest value), 0x40 at 480, else t' − 416; the sign of y on nonzero codes. ŵ is the
 // code's value (t'<<20 or (code+416)<<21 as bits, signed) times scale.
-TEXT ·encSFP8AVX512(SB), NOSPLIT, $0-49
+TEXT ·encSFP8AVX512Old(SB), NOSPLIT, $0-49
 	MOVQ         codes+0(FP), DI
 	MOVQ         x+8(FP), SI
 	MOVQ         n+16(FP), CX
@@ -471,7 +471,7 @@ sfdone:
 	RET
 
 // func maxAbsBitsAVX512(x *float32, n int) uint32
-TEXT ·maxAbsBitsAVX512(SB), NOSPLIT, $0-20
+TEXT ·maxAbsBitsAVX512Old(SB), NOSPLIT, $0-20
 	MOVQ         x+0(FP), SI
 	MOVQ         n+8(FP), CX
 	SHRQ         $6, CX
@@ -512,7 +512,7 @@ maloop:
 // a < 2⁻⁶ gives the subnormal code rne(|y|·512); else code = ((a + 0x7FFFF + lsb) >> 20) − 960
 // (round to nearest even on the 20 dropped bits, the carry reaching the exponent); the sign
 // of y on every code. ŵ = value(code)·s.
-TEXT ·encFP8AVX512(SB), NOSPLIT, $0-40
+TEXT ·encFP8AVX512Old(SB), NOSPLIT, $0-40
 	MOVQ         codes+0(FP), DI
 	MOVQ         x+8(FP), SI
 	MOVQ         n+16(FP), CX
