@@ -2,33 +2,28 @@
 
 package kernel
 
+// Dispatch of encode.go's operations to the generated AVX-512 routines (encode_amd64.s,
+// declared in encode_stubs_amd64.go) over the leading whole vectors; the callers finish the
+// rest (encode_generic.go, or package quantize's scalar encoders for the blocks).
+
 func encodeQ4_0(codes, scales []byte, x []float32, s *EncodeSums) int {
-	nb := len(x) / 32
-	if !featAVX512.on() || nb == 0 {
-		return 0
-	}
-	var sums [3]float64
-	n := encQ4AVX512(&codes[0], &scales[0], &x[0], nb, &sums)
-	s.add(n, sums)
-	return n
+	return encodeBlocks(encQ4AVX512, codes, scales, x, s)
 }
 
 func encodeQ8_0(codes, scales []byte, x []float32, s *EncodeSums) int {
+	return encodeBlocks(encQ8AVX512, codes, scales, x, s)
+}
+
+// encodeBlocks runs a block encoder over the whole blocks of x and adds what it encoded to s.
+func encodeBlocks(enc func(codes, scales *byte, x *float32, nb int, sums *[3]float64) int, codes, scales []byte, x []float32, s *EncodeSums) int {
 	nb := len(x) / 32
 	if !featAVX512.on() || nb == 0 {
 		return 0
 	}
 	var sums [3]float64
-	n := encQ8AVX512(&codes[0], &scales[0], &x[0], nb, &sums)
-	s.add(n, sums)
+	n := enc(&codes[0], &scales[0], &x[0], nb, &sums)
+	s.add(32*n, sums)
 	return n
-}
-
-func (s *EncodeSums) add(blocks int, sums [3]float64) {
-	s.N += 32 * int64(blocks)
-	s.Signal += sums[0]
-	s.Noise += sums[1]
-	s.MaxAbs = max(s.MaxAbs, sums[2])
 }
 
 // widenBF16 widens the leading multiple of 64 elements and returns how many it did.
@@ -59,10 +54,7 @@ func encodeSFP8(codes []byte, x []float32, inv, limit, scale float32, s *EncodeS
 	if !encSFP8AVX512(&codes[0], &x[0], n, inv, limit, scale, &sums) {
 		return 0, false
 	}
-	s.N += int64(n)
-	s.Signal += sums[0]
-	s.Noise += sums[1]
-	s.MaxAbs = max(s.MaxAbs, sums[2])
+	s.add(n, sums)
 	return n, true
 }
 
@@ -81,9 +73,6 @@ func encodeFP8(codes []byte, x []float32, scale float32, s *EncodeSums) int {
 	}
 	var sums [3]float64
 	encFP8AVX512(&codes[0], &x[0], n, scale, &sums)
-	s.N += int64(n)
-	s.Signal += sums[0]
-	s.Noise += sums[1]
-	s.MaxAbs = max(s.MaxAbs, sums[2])
+	s.add(n, sums)
 	return n
 }

@@ -4,7 +4,7 @@
 
 package kernel
 
-// gemm12x32AVX512 is the register-blocked micro-kernel of MatMul (reference: matMulGeneric):
+// gemm12x32AVX512 is the register-blocked micro-kernel of MatMul (reference: gemmTileGeneric):
 //
 //	for r := range 12 { for i := range 32 { tile[32·r+i] = Σ_{c<k} w[r·ldw+c]·xp[32·c+i] } }
 //
@@ -13,7 +13,7 @@ package kernel
 //go:noescape
 func gemm12x32AVX512(w *float32, ldw int, xp *float32, k int, tile *float32)
 
-// gemm6x16AVX2 is the register-blocked micro-kernel of MatMul (reference: matMulGeneric):
+// gemm6x16AVX2 is the register-blocked micro-kernel of MatMul (reference: gemmTileGeneric):
 //
 //	for r := range 6 { for i := range 16 { tile[16·r+i] = Σ_{c<k} w[r·ldw+c]·xp[16·c+i] } }
 //

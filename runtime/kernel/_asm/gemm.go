@@ -27,7 +27,7 @@ func gemmTile(in isa, rows int) {
 	name := fmt.Sprintf("gemm%dx%d%s", rows, 2*L, in.name)
 	TEXT(name, NOSPLIT, "func(w *float32, ldw int, xp *float32, k int, tile *float32)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is the register-blocked micro-kernel of MatMul (reference: matMulGeneric):", name), "",
+	Doc(fmt.Sprintf("%s is the register-blocked micro-kernel of MatMul (reference: gemmTileGeneric):", name), "",
 		fmt.Sprintf("\tfor r := range %d { for i := range %d { tile[%d·r+i] = Σ_{c<k} w[r·ldw+c]·xp[%d·c+i] } }", rows, 2*L, 2*L, 2*L), "",
 		fmt.Sprintf("xp is a packed panel of %d activation rows (column c's %d values contiguous).", 2*L, 2*L))
 	w := Load(Param("w"), GP64())
