@@ -351,8 +351,8 @@ wbloop:
 	VMOVUPS   Z1, 64(AX)
 	VMOVUPS   Z2, 128(AX)
 	VMOVUPS   Z3, 192(AX)
-	ADDQ      $0x80, CX
 	ADDQ      $0x00000100, AX
+	ADDQ      $0x00000080, CX
 	DECQ      DX
 	JNZ       wbloop
 
@@ -361,7 +361,7 @@ wbdone:
 	RET
 
 // func i4ErrAVX512(x *float32, n int, scales *float32, ns int, errs *float64)
-// Requires: AVX, AVX512DQ, AVX512F
+// Requires: AVX, AVX512F
 TEXT ·i4ErrAVX512(SB), NOSPLIT, $0-40
 	MOVQ         x+0(FP), AX
 	MOVQ         n+8(FP), CX
@@ -396,8 +396,8 @@ i4elem:
 	VSUBPD        Z9, Z8, Z8
 	VMULPD        Z8, Z8, Z8
 	VADDPD        Z8, Z4, Z4
-	VEXTRACTF32X8 $0x01, Z6, Y6
-	VEXTRACTF32X8 $0x01, Z7, Y7
+	VEXTRACTF64X4 $0x01, Z6, Y6
+	VEXTRACTF64X4 $0x01, Z7, Y7
 	VCVTPS2PD     Y6, Z6
 	VCVTPS2PD     Y7, Z7
 	VSUBPD        Z7, Z6, Z6
@@ -427,11 +427,10 @@ TEXT ·encSFP8AVX512(SB), NOSPLIT, $0-49
 	MOVQ         codes+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         n+16(FP), DX
+	MOVQ         sums+40(FP), BX
 	VBROADCASTSS inv+24(FP), Z0
 	VBROADCASTSS limit+28(FP), Z1
 	VBROADCASTSS scale+32(FP), Z2
-	MOVQ         sums+40(FP), BX
-	SHRQ         $0x04, DX
 	MOVL         $0x7fffffff, SI
 	VPBROADCASTD SI, Z3
 	MOVL         $0x3ff00000, SI
@@ -459,7 +458,7 @@ TEXT ·encSFP8AVX512(SB), NOSPLIT, $0-49
 	VPXORQ       Z15, Z15, Z15
 	VPXORQ       Z17, Z17, Z17
 	VPXORQ       Z18, Z18, Z18
-	TESTQ        DX, DX
+	SHRQ         $0x04, DX
 	JZ           sfdone
 
 sfloop:
@@ -515,8 +514,8 @@ sfloop:
 	VFMADD231PD   Z20, Z20, Z14
 	VANDPD        Z16, Z20, Z20
 	VMAXPD        Z20, Z15, Z15
-	ADDQ          $0x40, CX
 	ADDQ          $0x10, AX
+	ADDQ          $0x00000040, CX
 	DECQ          DX
 	JNZ           sfloop
 
@@ -557,11 +556,11 @@ sfdone:
 TEXT ·maxAbsBitsAVX512(SB), NOSPLIT, $0-20
 	MOVQ         x+0(FP), AX
 	MOVQ         n+8(FP), CX
-	SHRQ         $0x06, CX
 	MOVL         $0x7fffffff, DX
 	VPBROADCASTD DX, Z0
 	VPXORQ       Z1, Z1, Z1
 	VPXORQ       Z2, Z2, Z2
+	SHRQ         $0x06, CX
 	JZ           madone
 
 maloop:
@@ -598,9 +597,8 @@ TEXT ·encFP8AVX512(SB), NOSPLIT, $0-40
 	MOVQ         codes+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         n+16(FP), DX
-	VBROADCASTSS s+24(FP), Z0
 	MOVQ         sums+32(FP), BX
-	SHRQ         $0x04, DX
+	VBROADCASTSS s+24(FP), Z0
 	MOVL         $0x7fffffff, SI
 	VPBROADCASTD SI, Z1
 	MOVL         $0x80000000, SI
@@ -626,7 +624,7 @@ TEXT ·encFP8AVX512(SB), NOSPLIT, $0-40
 	VPXORQ       Z11, Z11, Z11
 	VPXORQ       Z12, Z12, Z12
 	VPXORQ       Z13, Z13, Z13
-	TESTQ        DX, DX
+	SHRQ         $0x04, DX
 	JZ           f8done
 
 f8loop:
@@ -672,8 +670,8 @@ f8loop:
 	VFMADD231PD   Z16, Z16, Z12
 	VANDPD        Z14, Z16, Z16
 	VMAXPD        Z16, Z13, Z13
-	ADDQ          $0x40, CX
 	ADDQ          $0x10, AX
+	ADDQ          $0x00000040, CX
 	DECQ          DX
 	JNZ           f8loop
 

@@ -125,8 +125,8 @@ axpyAVX2loop:
 	VMOVUPS     (AX), Y1
 	VFMADD231PS (CX), Y0, Y1
 	VMOVUPS     Y1, (AX)
-	ADDQ        $0x20, AX
-	ADDQ        $0x20, CX
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, CX
 	DECQ        DX
 	JNZ         axpyAVX2loop
 
@@ -146,7 +146,7 @@ TEXT ·scaleAVX2(SB), NOSPLIT, $0-24
 scaleAVX2loop:
 	VMULPS  (AX), Y0, Y1
 	VMOVUPS Y1, (AX)
-	ADDQ    $0x20, AX
+	ADDQ    $0x00000020, AX
 	DECQ    CX
 	JNZ     scaleAVX2loop
 
@@ -169,9 +169,9 @@ scaleMulAVX2loop:
 	VMULPS  (CX), Y0, Y1
 	VMULPS  (DX), Y1, Y1
 	VMOVUPS Y1, (AX)
-	ADDQ    $0x20, AX
-	ADDQ    $0x20, CX
-	ADDQ    $0x20, DX
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
 	DECQ    BX
 	JNZ     scaleMulAVX2loop
 
@@ -192,8 +192,8 @@ addAVX2loop:
 	VMOVUPS (AX), Y0
 	VADDPS  (CX), Y0, Y0
 	VMOVUPS Y0, (AX)
-	ADDQ    $0x20, AX
-	ADDQ    $0x20, CX
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
 	DECQ    DX
 	JNZ     addAVX2loop
 
@@ -206,9 +206,9 @@ addAVX2done:
 TEXT ·ropeAVX2(SB), NOSPLIT, $0-40
 	MOVQ x+0(FP), AX
 	MOVQ h+8(FP), CX
-	LEAQ (AX)(CX*4), CX
 	MOVQ c+16(FP), DX
 	MOVQ s+24(FP), BX
+	LEAQ (AX)(CX*4), CX
 	MOVQ n+32(FP), SI
 	SHRQ $0x03, SI
 	JZ   ropeAVX2done
@@ -226,10 +226,10 @@ ropeAVX2loop:
 	VADDPS  Y0, Y1, Y1
 	VMOVUPS Y4, (AX)
 	VMOVUPS Y1, (CX)
-	ADDQ    $0x20, AX
-	ADDQ    $0x20, CX
-	ADDQ    $0x20, DX
-	ADDQ    $0x20, BX
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
 	DECQ    SI
 	JNZ     ropeAVX2loop
 
@@ -254,7 +254,7 @@ streamReadAVX2loop:
 	VPXOR 32(AX), Y1, Y1
 	VPXOR 64(AX), Y2, Y2
 	VPXOR 96(AX), Y3, Y3
-	ADDQ  $0x80, AX
+	ADDQ  $0x00000080, AX
 	DECQ  CX
 	JNZ   streamReadAVX2loop
 

@@ -65,24 +65,13 @@ func newErrSums() *errSums {
 // add accumulates 16 values w and their decodings v (float32, in ZMM registers), widened to
 // float64 eight at a time.
 func (s *errSums) add(w, v reg.VecVirtual) {
-	for half := range 2 {
-		fw, fv := ZMM(), ZMM()
-		if half == 0 {
-			VCVTPS2PD(w.AsY(), fw)
-			VCVTPS2PD(v.AsY(), fv)
-		} else {
-			hw, hv := YMM(), YMM()
-			VEXTRACTF64X4(U8(1), w, hw)
-			VEXTRACTF64X4(U8(1), v, hv)
-			VCVTPS2PD(hw, fw)
-			VCVTPS2PD(hv, fv)
-		}
+	widenPD(w, v, func(_ int, fw, fv reg.VecVirtual) {
 		VSUBPD(fv, fw, fv)
 		VFMADD231PD(fw, fw, s.signal)
 		VFMADD231PD(fv, fv, s.noise)
 		VANDPD(s.abs64, fv, fv)
 		VMAXPD(fv, s.maxErr, s.maxErr)
-	}
+	})
 }
 
 // store adds the lane sums to sums[0], sums[1] and merges the maximum into sums[2].
@@ -297,49 +286,36 @@ func q8Block(e *blockEnc, s *errSums, c []reg.VecVirtual) {
 }
 
 func widenBF16() {
-	TEXT("widenBF16AVX512", NOSPLIT, "func(dst *float32, src *byte, n int)")
-	Pragma("noescape")
-	Doc("widenBF16AVX512 is, for n a multiple of 64 (reference: WidenBF16's loop):", "",
+	routine("widenBF16AVX512", "func(dst *float32, src *byte, n int)", "widenBF16AVX512 is, for n a multiple of 64 (reference: WidenBF16's loop):", "",
 		"\tfor i := range n { dst[i] = float32frombits(uint32(le16(src[2i:])) << 16) }")
-	dst := Load(Param("dst"), GP64())
-	src := Load(Param("src"), GP64())
-	n := Load(Param("n"), GP64())
-	SHRQ(U8(6), n)
-	JZ(LabelRef("wbdone"))
-	Label("wbloop")
-	zs := []reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
-	for i, z := range zs {
-		VPMOVZXWD(Mem{Base: src, Disp: 32 * i}, z)
-	}
-	for _, z := range zs {
-		VPSLLD(U8(16), z, z)
-	}
-	for i, z := range zs {
-		VMOVUPS(z, Mem{Base: dst, Disp: 64 * i})
-	}
-	ADDQ(U8(128), src)
-	ADDQ(U32(256), dst)
-	DECQ(n)
-	JNZ(LabelRef("wbloop"))
-	Label("wbdone")
+	p := params("dst", "src", "n")
+	dst, src := p[0], p[1]
+	loop("wb", p[2], 6, 128, []reg.Register{src}, func() {
+		zs := []reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+		for i, z := range zs {
+			VPMOVZXWD(Mem{Base: src, Disp: 32 * i}, z)
+		}
+		for _, z := range zs {
+			VPSLLD(U8(16), z, z)
+		}
+		for i, z := range zs {
+			VMOVUPS(z, Mem{Base: dst, Disp: 64 * i})
+		}
+		ADDQ(U32(256), dst)
+	})
 	VZEROUPPER()
 	RET()
 }
 
 func i4Err() {
-	TEXT("i4ErrAVX512", NOSPLIT, "func(x *float32, n int, scales *float32, ns int, errs *float64)")
-	Pragma("noescape")
-	Doc("i4ErrAVX512 is I4SqErrs over n elements (a multiple of 16) and ns ≥ 1 scales (reference:",
+	routine("i4ErrAVX512", "func(x *float32, n int, scales *float32, ns int, errs *float64)", "i4ErrAVX512 is I4SqErrs over n elements (a multiple of 16) and ns ≥ 1 scales (reference:",
 		"package quantize's i4 scale search):", "",
 		"\tfor k := range ns { s := scales[k]; for i := range n {",
 		"\t\tq := float32(clamp(rne(float32(x[i]/s)), −8, 7)·s); errs[k] += (float64(x[i]) − float64(q))² } }",
 		"",
 		"(each square rounded to float64; the sum in 8+8 float64 lanes, then halves pairwise)")
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
-	scales := Load(Param("scales"), GP64())
-	ns := Load(Param("ns"), GP64())
-	errs := Load(Param("errs"), GP64())
+	ps := params("x", "n", "scales", "ns", "errs")
+	x, n, scales, ns, errs := ps[0], ps[1], ps[2], ps[3], ps[4]
 	SHRQ(U8(4), n)
 	cs := broadcastDs(0x40e00000, 0xc1000000, 0x4b400000) // 7, −8, 1.5·2²³ (round to even)
 	seven, minus8, magic := cs[0], cs[1], cs[2]
@@ -364,22 +340,11 @@ func i4Err() {
 	VADDPS(magic, q, q)
 	VSUBPS(magic, q, q)
 	VMULPS(s, q, q)
-	for half := range 2 {
-		fw, fq := ZMM(), ZMM()
-		if half == 0 {
-			VCVTPS2PD(w.AsY(), fw)
-			VCVTPS2PD(q.AsY(), fq)
-		} else {
-			hw, hq := YMM(), YMM()
-			VEXTRACTF32X8(U8(1), w, hw)
-			VEXTRACTF32X8(U8(1), q, hq)
-			VCVTPS2PD(hw, fw)
-			VCVTPS2PD(hq, fq)
-		}
+	widenPD(w, q, func(half int, fw, fq reg.VecVirtual) {
 		VSUBPD(fq, fw, fw)
 		VMULPD(fw, fw, fw)
 		VADDPD(fw, acc[half], acc[half])
-	}
+	})
 	ADDQ(U8(64), p)
 	DECQ(cnt)
 	JNZ(LabelRef("i4elem"))
@@ -395,9 +360,7 @@ func i4Err() {
 }
 
 func encSFP8() {
-	TEXT("encSFP8AVX512", NOSPLIT, "func(codes *byte, x *float32, n int, inv, limit, scale float32, sums *[3]float64) bool")
-	Pragma("noescape")
-	Doc("encSFP8AVX512 encodes n values (a multiple of 16) as SFP8 and reports whether every",
+	routine("encSFP8AVX512", "func(codes *byte, x *float32, n int, inv, limit, scale float32, sums *[3]float64) bool", "encSFP8AVX512 encodes n values (a multiple of 16) as SFP8 and reports whether every",
 		"|float32(w·inv)| stayed within limit (else the codes are incomplete). Reference: package",
 		"quantize's SFP8 encoder (gemma.cpp's), bytes equal; per element:",
 		"",
@@ -408,80 +371,71 @@ func encSFP8() {
 		"\tcode (3 bits) = 0x40 + t' − 960; (2 bits) = 0 below t' = 416, 1 at 416 (the lifted smallest",
 		"\t\tvalue), 0x40 at 480, else t' − 416; the sign of y on nonzero codes",
 		"\tŵ = the code's value (t'<<20 or (code+416)<<21 as bits, signed)·scale")
-	codes := Load(Param("codes"), GP64())
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
+	p := params("codes", "x", "n", "sums")
+	codes, x, n, sums := p[0], p[1], p[2], p[3]
 	inv, limit, scale := ZMM(), ZMM(), ZMM()
 	VBROADCASTSS(paramAddr("inv"), inv)
 	VBROADCASTSS(paramAddr("limit"), limit)
 	VBROADCASTSS(paramAddr("scale"), scale)
-	sums := Load(Param("sums"), GP64())
-	SHRQ(U8(4), n)
 	cs := broadcastDs(0x7fffffff, 0x3ff00000, 0x80000000, 7676, 1, 7, 3, 416, 896, 64)
 	abs, clamp, sign, c7676, one, seven, c3, c416, c896, c64 := cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], cs[6], cs[7], cs[8], cs[9]
 	s := newErrSums()
 	ymax, zero := ZMM(), ZMM()
 	VPXORQ(ymax, ymax, ymax)
 	VPXORQ(zero, zero, zero)
-	TESTQ(n, n)
-	JZ(LabelRef("sfdone"))
+	loop("sf", n, 4, 64, []reg.Register{x}, func() {
+		w, y, a, sg := ZMM(), ZMM(), ZMM(), ZMM()
+		VMOVUPS(Mem{Base: x}, w)
+		VMULPS(inv, w, y)
+		VPANDD(abs, y, a)
+		VPMAXUD(a, ymax, ymax)
+		VPANDD(sign, y, sg)
+		VPMINUD(clamp, a, a)
+		t := ZMM()
+		VPSRLD(U8(17), a, t)
+		k3bits := K()
+		VPCMPUD(U8(5), c7676, t, k3bits) // t ≥ 119·64+60: three mantissa bits
+		// t2, t3: t rounded to 2 and 3 mantissa bits.
+		t2, t3 := ZMM(), ZMM()
+		for _, r := range []struct {
+			dst  reg.VecVirtual
+			drop int
+			add  reg.VecVirtual
+		}{{t2, 4, seven}, {t3, 3, c3}} {
+			VPSRLD(U8(r.drop), t, r.dst)
+			VPANDD(one, r.dst, r.dst)
+			VPADDD(r.dst, t, r.dst)
+			VPADDD(r.add, r.dst, r.dst)
+			VPSRLD(U8(r.drop), r.dst, r.dst)
+		}
+		c2 := ZMM()
+		VPSUBD(c416, t2, c2)
+		VPMAXSD(zero, c2, c2)
+		VPMINSD(c64, c2, c2)
+		kLift := K()
+		VPCMPEQD(c416, t2, kLift)
+		VMOVDQA32(one, kLift, c2)
+		c8, code := ZMM(), ZMM()
+		VPSUBD(c896, t3, c8)
+		VPBLENDMD(c8, c2, k3bits, code)
+		nz := K()
+		VPTESTMD(code, code, nz)
+		sb := ZMM()
+		VPSRLD(U8(24), sg, sb)
+		VPORD(sb, code, nz, code)
+		VPMOVDB(code, Mem{Base: codes})
+		v, v3 := ZMM(), ZMM()
+		VPADDD(c416, c2, v)
+		VPSLLD(U8(21), v, v)
+		VPSLLD(U8(20), t3, v3)
+		VMOVDQA32(v3, k3bits, v)
+		VMOVDQA32_Z(v, nz, v)
+		VPORD(sg, v, nz, v)
+		VMULPS(scale, v, v)
+		s.add(w, v)
+		ADDQ(U8(16), codes)
+	})
 
-	Label("sfloop")
-	w, y, a, sg := ZMM(), ZMM(), ZMM(), ZMM()
-	VMOVUPS(Mem{Base: x}, w)
-	VMULPS(inv, w, y)
-	VPANDD(abs, y, a)
-	VPMAXUD(a, ymax, ymax)
-	VPANDD(sign, y, sg)
-	VPMINUD(clamp, a, a)
-	t := ZMM()
-	VPSRLD(U8(17), a, t)
-	k3bits := K()
-	VPCMPUD(U8(5), c7676, t, k3bits) // t ≥ 119·64+60: three mantissa bits
-	// t2, t3: t rounded to 2 and 3 mantissa bits.
-	t2, t3 := ZMM(), ZMM()
-	for _, r := range []struct {
-		dst  reg.VecVirtual
-		drop int
-		add  reg.VecVirtual
-	}{{t2, 4, seven}, {t3, 3, c3}} {
-		VPSRLD(U8(r.drop), t, r.dst)
-		VPANDD(one, r.dst, r.dst)
-		VPADDD(r.dst, t, r.dst)
-		VPADDD(r.add, r.dst, r.dst)
-		VPSRLD(U8(r.drop), r.dst, r.dst)
-	}
-	c2 := ZMM()
-	VPSUBD(c416, t2, c2)
-	VPMAXSD(zero, c2, c2)
-	VPMINSD(c64, c2, c2)
-	kLift := K()
-	VPCMPEQD(c416, t2, kLift)
-	VMOVDQA32(one, kLift, c2)
-	c8, code := ZMM(), ZMM()
-	VPSUBD(c896, t3, c8)
-	VPBLENDMD(c8, c2, k3bits, code)
-	nz := K()
-	VPTESTMD(code, code, nz)
-	sb := ZMM()
-	VPSRLD(U8(24), sg, sb)
-	VPORD(sb, code, nz, code)
-	VPMOVDB(code, Mem{Base: codes})
-	v, v3 := ZMM(), ZMM()
-	VPADDD(c416, c2, v)
-	VPSLLD(U8(21), v, v)
-	VPSLLD(U8(20), t3, v3)
-	VMOVDQA32(v3, k3bits, v)
-	VMOVDQA32_Z(v, nz, v)
-	VPORD(sg, v, nz, v)
-	VMULPS(scale, v, v)
-	s.add(w, v)
-	ADDQ(U8(64), x)
-	ADDQ(U8(16), codes)
-	DECQ(n)
-	JNZ(LabelRef("sfloop"))
-
-	Label("sfdone")
 	over := K()
 	VPCMPUD(U8(6), limit, ymax, over) // a lane's max |y| above limit
 	KORTESTW(over, over)
@@ -494,31 +448,24 @@ func encSFP8() {
 }
 
 func maxAbsBits() {
-	TEXT("maxAbsBitsAVX512", NOSPLIT, "func(x *float32, n int) uint32")
-	Pragma("noescape")
-	Doc("maxAbsBitsAVX512 is, for n a multiple of 64 (reference: MaxAbsBits's loop):", "",
+	routine("maxAbsBitsAVX512", "func(x *float32, n int) uint32", "maxAbsBitsAVX512 is, for n a multiple of 64 (reference: MaxAbsBits's loop):", "",
 		"\tfor i := range n { m = max(m, float32bits(x[i]) & 0x7fffffff) }")
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
-	SHRQ(U8(6), n)
+	xn := params("x", "n")
+	x := xn[0]
 	abs := broadcastD(0x7fffffff)
 	acc := []reg.VecVirtual{ZMM(), ZMM()}
 	for _, a := range acc {
 		VPXORQ(a, a, a)
 	}
-	JZ(LabelRef("madone"))
-	Label("maloop")
-	zs := []reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
-	for i, z := range zs {
-		VPANDD(Mem{Base: x, Disp: 64 * i}, abs, z)
-	}
-	for i, z := range zs {
-		VPMAXUD(z, acc[i%2], acc[i%2])
-	}
-	ADDQ(U32(256), x)
-	DECQ(n)
-	JNZ(LabelRef("maloop"))
-	Label("madone")
+	loop("ma", xn[1], 6, 256, []reg.Register{x}, func() {
+		zs := []reg.VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+		for i, z := range zs {
+			VPANDD(Mem{Base: x, Disp: 64 * i}, abs, z)
+		}
+		for i, z := range zs {
+			VPMAXUD(z, acc[i%2], acc[i%2])
+		}
+	})
 	VPMAXUD(acc[1], acc[0], acc[0])
 	r := GP32()
 	VMOVD(umaxZ(acc[0]), r)
@@ -528,9 +475,7 @@ func maxAbsBits() {
 }
 
 func encFP8() {
-	TEXT("encFP8AVX512", NOSPLIT, "func(codes *byte, x *float32, n int, s float32, sums *[3]float64)")
-	Pragma("noescape")
-	Doc("encFP8AVX512 encodes n values (a multiple of 16) as E4M3 codes of w/s (reference: package",
+	routine("encFP8AVX512", "func(codes *byte, x *float32, n int, s float32, sums *[3]float64)", "encFP8AVX512 encodes n values (a multiple of 16) as E4M3 codes of w/s (reference: package",
 		"quantize's E4M3 encoder, bytes equal); per element:",
 		"",
 		"\ty := w/s; a := |y| as bits",
@@ -538,62 +483,52 @@ func encFP8() {
 		"\telse code = ((a + 0x7FFFF + lsb) >> 20) − 960   (ties to even on the 20 dropped bits, the",
 		"\t\tcarry reaching the exponent)",
 		"\tthe sign of y on every code; ŵ = value(code)·s")
-	codes := Load(Param("codes"), GP64())
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
+	p := params("codes", "x", "n", "sums")
+	codes, x, n, sums := p[0], p[1], p[2], p[3]
 	sc := ZMM()
 	VBROADCASTSS(paramAddr("s"), sc)
-	sums := Load(Param("sums"), GP64())
-	SHRQ(U8(4), n)
 	cs := broadcastDs(0x7fffffff, 0x80000000, 0x43e00000, 0x3c800000, 0x44000000, 0x3b000000, 0x7ffff, 1, 960, 0x7e)
 	abs, sign, c448, minNormal, c512, c2m9, half, one, c960, c7e := cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], cs[6], cs[7], cs[8], cs[9]
 	s := newErrSums()
-	TESTQ(n, n)
-	JZ(LabelRef("f8done"))
-
-	Label("f8loop")
-	w, y, a, sg := ZMM(), ZMM(), ZMM(), ZMM()
-	VMOVUPS(Mem{Base: x}, w)
-	VDIVPS(sc, w, y)
-	VPANDD(abs, y, a)
-	VPANDD(sign, y, sg)
-	// Normal: the rounded bits v, the code c.
-	lsb, v, c := ZMM(), ZMM(), ZMM()
-	VPSRLD(U8(20), a, lsb)
-	VPANDD(one, lsb, lsb)
-	VPADDD(lsb, a, v)
-	VPADDD(half, v, v)
-	VPSRLD(U8(20), v, c)
-	VPSLLD(U8(20), c, v)
-	VPSUBD(c960, c, c)
-	// Subnormal: q = rne(|y|·512), value q·2⁻⁹.
-	sub := K()
-	VPCMPUD(U8(1), minNormal, a, sub)
-	qf, qi := ZMM(), ZMM()
-	VMULPS(c512, a, qf)
-	VRNDSCALEPS(U8(0), qf, qf)
-	VCVTPS2DQ(qf, qi)
-	VMULPS(c2m9, qf, qf)
-	VMOVDQA32(qi, sub, c)
-	VMOVDQA32(qf, sub, v)
-	// Saturation.
-	sat := K()
-	VPCMPUD(U8(5), c448, a, sat)
-	VMOVDQA32(c7e, sat, c)
-	VMOVDQA32(c448, sat, v)
-	sb := ZMM()
-	VPSRLD(U8(24), sg, sb)
-	VPORD(sb, c, c)
-	VPMOVDB(c, Mem{Base: codes})
-	VPORD(sg, v, v)
-	VMULPS(sc, v, v)
-	s.add(w, v)
-	ADDQ(U8(64), x)
-	ADDQ(U8(16), codes)
-	DECQ(n)
-	JNZ(LabelRef("f8loop"))
-
-	Label("f8done")
+	loop("f8", n, 4, 64, []reg.Register{x}, func() {
+		w, y, a, sg := ZMM(), ZMM(), ZMM(), ZMM()
+		VMOVUPS(Mem{Base: x}, w)
+		VDIVPS(sc, w, y)
+		VPANDD(abs, y, a)
+		VPANDD(sign, y, sg)
+		// Normal: the rounded bits v, the code c.
+		lsb, v, c := ZMM(), ZMM(), ZMM()
+		VPSRLD(U8(20), a, lsb)
+		VPANDD(one, lsb, lsb)
+		VPADDD(lsb, a, v)
+		VPADDD(half, v, v)
+		VPSRLD(U8(20), v, c)
+		VPSLLD(U8(20), c, v)
+		VPSUBD(c960, c, c)
+		// Subnormal: q = rne(|y|·512), value q·2⁻⁹.
+		sub := K()
+		VPCMPUD(U8(1), minNormal, a, sub)
+		qf, qi := ZMM(), ZMM()
+		VMULPS(c512, a, qf)
+		VRNDSCALEPS(U8(0), qf, qf)
+		VCVTPS2DQ(qf, qi)
+		VMULPS(c2m9, qf, qf)
+		VMOVDQA32(qi, sub, c)
+		VMOVDQA32(qf, sub, v)
+		// Saturation.
+		sat := K()
+		VPCMPUD(U8(5), c448, a, sat)
+		VMOVDQA32(c7e, sat, c)
+		VMOVDQA32(c448, sat, v)
+		sb := ZMM()
+		VPSRLD(U8(24), sg, sb)
+		VPORD(sb, c, c)
+		VPMOVDB(c, Mem{Base: codes})
+		VPORD(sg, v, v)
+		VMULPS(sc, v, v)
+		s.add(w, v)
+		ADDQ(U8(16), codes)
+	})
 	s.store(sums)
 	VZEROUPPER()
 	RET()

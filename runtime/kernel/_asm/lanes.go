@@ -74,3 +74,57 @@ func umaxZ(z reg.VecVirtual) reg.Register {
 	VPMAXUD(x, z.AsX(), z.AsX())
 	return z.AsX()
 }
+
+// widenPD widens the 16 float32 lanes of a and b to float64 eight at a time (the low half,
+// then the high one) and passes each pair to f.
+func widenPD(a, b reg.VecVirtual, f func(half int, fa, fb reg.VecVirtual)) {
+	for half := range 2 {
+		fa, fb := ZMM(), ZMM()
+		if half == 0 {
+			VCVTPS2PD(a.AsY(), fa)
+			VCVTPS2PD(b.AsY(), fb)
+		} else {
+			ha, hb := YMM(), YMM()
+			VEXTRACTF64X4(U8(1), a, ha)
+			VEXTRACTF64X4(U8(1), b, hb)
+			VCVTPS2PD(ha, fa)
+			VCVTPS2PD(hb, fb)
+		}
+		f(half, fa, fb)
+	}
+}
+
+// routine starts the routine name with Go signature sig and doc comment doc (noescape:
+// the pointers do not outlive the call).
+func routine(name, sig string, doc ...string) {
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(doc...)
+}
+
+// params loads the named integer and pointer parameters into new registers.
+func params(names ...string) []reg.Register {
+	rs := make([]reg.Register, len(names))
+	for i, s := range names {
+		rs[i] = Load(Param(s), GP64())
+	}
+	return rs
+}
+
+// loop emits the counted loop of the simple shapes, under labels prefixed by name:
+//
+//	for n >>= shift; n != 0; n-- { body(); ptrs[i] += step }
+//
+// leaving the code after it at the label name+"done".
+func loop(name string, n reg.Register, shift, step int, ptrs []reg.Register, body func()) {
+	SHRQ(U8(shift), n)
+	JZ(LabelRef(name + "done"))
+	Label(name + "loop")
+	body()
+	for _, p := range ptrs {
+		ADDQ(U32(step), p)
+	}
+	DECQ(n)
+	JNZ(LabelRef(name + "loop"))
+	Label(name + "done")
+}

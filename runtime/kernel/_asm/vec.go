@@ -141,23 +141,20 @@ func sumLoop(in isa, op, sig string, ptrs []string, sum, ref string, step func(p
 // lanes of in), L at a time. ptrs are the float32 pointer parameters, "h" standing for x+h
 // (x the first); scalar, unless empty, is a float32 parameter broadcast over a vector for
 // body, which handles the L elements at the pointers.
-func mapLoop(in isa, op, sig string, ptrs []string, scalar string, loop []string, ref string, body func(p []reg.Register, a reg.VecVirtual)) {
+func mapLoop(in isa, op, sig string, ptrs []string, scalar string, lines []string, ref string, body func(p []reg.Register, a reg.VecVirtual)) {
 	L := in.lanes
 	name := op + in.name
-	TEXT(name, NOSPLIT, sig)
-	Pragma("noescape")
 	doc := []string{fmt.Sprintf("%s is, for n a multiple of %d (reference: %s):", name, L, ref), ""}
-	for _, l := range loop {
+	for _, l := range lines {
 		if l == "" {
 			doc = append(doc, "")
 		} else {
 			doc = append(doc, "\t"+l)
 		}
 	}
-	Doc(doc...)
-	p := make([]reg.Register, len(ptrs))
+	routine(name, sig, doc...)
+	p := params(ptrs...)
 	for i, s := range ptrs {
-		p[i] = Load(Param(s), GP64())
 		if s == "h" {
 			LEAQ(Mem{Base: p[0], Index: p[i], Scale: 4}, p[i])
 		}
@@ -168,18 +165,7 @@ func mapLoop(in isa, op, sig string, ptrs []string, scalar string, loop []string
 		VBROADCASTSS(paramAddr(scalar), a)
 	}
 	n := Load(Param("n"), GP64())
-	SHRQ(U8(log2(L)), n)
-	JZ(LabelRef(name + "done"))
-
-	Label(name + "loop")
-	body(p, a)
-	for _, r := range p {
-		ADDQ(U8(4*L), r)
-	}
-	DECQ(n)
-	JNZ(LabelRef(name + "loop"))
-
-	Label(name + "done")
+	loop(name, n, log2(L), 4*L, p, func() { body(p, a) })
 	VZEROUPPER()
 	RET()
 }
@@ -188,25 +174,15 @@ func mapLoop(in isa, op, sig string, ptrs []string, scalar string, loop []string
 // multiple of 4·32 bytes) in four vector accumulators.
 func streamRead(in isa) {
 	name := "streamRead" + in.name
-	TEXT(name, NOSPLIT, "func(p *byte, n int) uint64")
-	Pragma("noescape")
-	Doc(name+" is, for n a multiple of 128 (reference: streamReadGeneric):", "",
+	routine(name, "func(p *byte, n int) uint64", name+" is, for n a multiple of 128 (reference: streamReadGeneric):", "",
 		"\tfor i := 0; i < n; i += 8 { sum ^= le64(p[i:]) }")
-	p := Load(Param("p"), GP64())
-	n := Load(Param("n"), GP64())
+	pn := params("p", "n")
 	acc := zeroVecs(in, 4)
-	SHRQ(U8(7), n)
-	JZ(LabelRef(name + "done"))
-
-	Label(name + "loop")
-	for i, a := range acc {
-		VPXOR(Mem{Base: p, Disp: 32 * i}, a, a)
-	}
-	ADDQ(U8(128), p)
-	DECQ(n)
-	JNZ(LabelRef(name + "loop"))
-
-	Label(name + "done")
+	loop(name, pn[1], 7, 128, pn[:1], func() {
+		for i, a := range acc {
+			VPXOR(Mem{Base: pn[0], Disp: 32 * i}, a, a)
+		}
+	})
 	VPXOR(acc[1], acc[0], acc[0])
 	VPXOR(acc[3], acc[2], acc[2])
 	VPXOR(acc[2], acc[0], acc[0])

@@ -163,38 +163,29 @@ func genVecmath() {
 func expSum(in isa) {
 	L := in.lanes
 	name := "expSum" + in.name
-	TEXT(name, NOSPLIT, "func(x *float32, n int, m float32) float64")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is, for n a multiple of %d (reference: softmaxGeneric's second loop):", name, L), "",
+	routine(name, "func(x *float32, n int, m float32) float64", fmt.Sprintf("%s is, for n a multiple of %d (reference: softmaxGeneric's second loop):", name, L), "",
 		fmt.Sprintf("\tfor i := range n { x[i] = expf32(x[i] − m); sum += float64(x[i]) }   (%d+%d float64 partial sums)", L/2, L/2))
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
+	xn := params("x", "n")
+	x, n := xn[0], xn[1]
 	m := in.vec()
 	VBROADCASTSS(paramAddr("m"), m)
 	c := newConsts(in, expBits...)
 	lo, hi := in.vec(), in.vec()
 	VXORPD(lo, lo, lo)
 	VXORPD(hi, hi, hi)
-	SHRQ(U8(log2(L)), n)
-	JZ(LabelRef(name + "done"))
-
-	Label(name + "loop")
-	v := in.vec()
-	VMOVUPS(Mem{Base: x}, v)
-	VSUBPS(m, v, v)
-	exp(c, v)
-	VMOVUPS(v, Mem{Base: x})
-	d0, d1 := in.vec(), in.vec()
-	VCVTPS2PD(in.half(v), d0)
-	in.upper(v, d1)
-	VCVTPS2PD(in.half(d1), d1)
-	VADDPD(d0, lo, lo)
-	VADDPD(d1, hi, hi)
-	ADDQ(U8(4*L), x)
-	DECQ(n)
-	JNZ(LabelRef(name + "loop"))
-
-	Label(name + "done")
+	loop(name, n, log2(L), 4*L, []reg.Register{x}, func() {
+		v := in.vec()
+		VMOVUPS(Mem{Base: x}, v)
+		VSUBPS(m, v, v)
+		exp(c, v)
+		VMOVUPS(v, Mem{Base: x})
+		d0, d1 := in.vec(), in.vec()
+		VCVTPS2PD(in.half(v), d0)
+		in.upper(v, d1)
+		VCVTPS2PD(in.half(d1), d1)
+		VADDPD(d0, lo, lo)
+		VADDPD(d1, hi, hi)
+	})
 	VADDPD(hi, lo, lo)
 	Store(reducePD(in, lo, VADDPD, VADDSD), ReturnIndex(0))
 	VZEROUPPER()
@@ -206,33 +197,24 @@ func expSum(in isa) {
 func gelu(in isa) {
 	L := in.lanes
 	name := "gelu" + in.name
-	TEXT(name, NOSPLIT, "func(x *float32, n int)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is, for n a multiple of %d (reference: geluGeneric):", name, L), "",
+	routine(name, "func(x *float32, n int)", fmt.Sprintf("%s is, for n a multiple of %d (reference: geluGeneric):", name, L), "",
 		"\tfor i := range n { x[i] = geluf32(x[i]) }")
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
+	xn := params("x", "n")
+	x, n := xn[0], xn[1]
 	c := newConsts(in, append(expBits, cGc, cG2c, cSign)...)
-	SHRQ(U8(log2(L)), n)
-	JZ(LabelRef(name + "done"))
-
-	Label(name + "loop")
-	v, t, u := in.vec(), in.vec(), in.vec()
-	VMOVUPS(Mem{Base: x}, v)
-	VMULPS(v, v, t)
-	VFMADD213PS(c.op(cOne), c.reg(cGc), t)
-	VMULPS(c.op(cG2c), v, u)
-	VMULPS(t, u, u)
-	VXORPS(c.op(cSign), u, u)
-	exp(c, u)
-	VADDPS(c.op(cOne), u, u)
-	VDIVPS(u, v, v)
-	VMOVUPS(v, Mem{Base: x})
-	ADDQ(U8(4*L), x)
-	DECQ(n)
-	JNZ(LabelRef(name + "loop"))
-
-	Label(name + "done")
+	loop(name, n, log2(L), 4*L, []reg.Register{x}, func() {
+		v, t, u := in.vec(), in.vec(), in.vec()
+		VMOVUPS(Mem{Base: x}, v)
+		VMULPS(v, v, t)
+		VFMADD213PS(c.op(cOne), c.reg(cGc), t)
+		VMULPS(c.op(cG2c), v, u)
+		VMULPS(t, u, u)
+		VXORPS(c.op(cSign), u, u)
+		exp(c, u)
+		VADDPS(c.op(cOne), u, u)
+		VDIVPS(u, v, v)
+		VMOVUPS(v, Mem{Base: x})
+	})
 	VZEROUPPER()
 	RET()
 }
@@ -242,25 +224,14 @@ func gelu(in isa) {
 func maxLoop(in isa) {
 	L := in.lanes
 	name := "max" + in.name
-	TEXT(name, NOSPLIT, "func(x *float32, n int) float32")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is, for n a multiple of %d (reference: expShiftGeneric's first loop):", name, L), "",
+	routine(name, "func(x *float32, n int) float32", fmt.Sprintf("%s is, for n a multiple of %d (reference: expShiftGeneric's first loop):", name, L), "",
 		"\tm := −Inf; for i := range n { m = max(m, x[i]) }   (NaN entries may be skipped: softmax then gets a NaN sum, as the reference)")
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
+	xn := params("x", "n")
+	x, n := xn[0], xn[1]
 	m := in.vec()
 	VBROADCASTSS(vc(cInf), m)
 	VXORPS(vc(cSign), m, m) // −Inf
-	SHRQ(U8(log2(L)), n)
-	JZ(LabelRef(name + "done"))
-
-	Label(name + "loop")
-	VMAXPS(Mem{Base: x}, m, m)
-	ADDQ(U8(4*L), x)
-	DECQ(n)
-	JNZ(LabelRef(name + "loop"))
-
-	Label(name + "done")
+	loop(name, n, log2(L), 4*L, []reg.Register{x}, func() { VMAXPS(Mem{Base: x}, m, m) })
 	Store(reduce8(m, VMAXPS, VMAXSS), ReturnIndex(0))
 	VZEROUPPER()
 	RET()
