@@ -29,50 +29,57 @@ func (in isa) upper(v, dst reg.VecVirtual) {
 	}
 }
 
+// folder combines the lanes of a register pairwise into lane 0: the high 256 bits onto the
+// low (ZMM only, by ext256), the high 128 onto the low (ext128), then within 128 bits a
+// shuffle by each of imms (shuf) combined with op, the last one with last (scalar, for
+// floats).
+type folder struct {
+	ext256, ext128 func(i, src, dst Op)
+	shuf           func(i, src, dst Op)
+	imms           []uint8
+	op, last       inst
+}
+
+// fold folds v (its Y register when wide is false) and returns its X register.
+func (f folder) fold(v reg.VecVirtual, wide bool) reg.Register {
+	if wide {
+		y := YMM()
+		f.ext256(U8(1), v, y)
+		f.op(y, v.AsY(), v.AsY())
+	}
+	x := XMM()
+	f.ext128(U8(1), v.AsY(), x)
+	f.op(x, v.AsX(), v.AsX())
+	for i, imm := range f.imms {
+		f.shuf(U8(imm), v.AsX(), x)
+		if i == len(f.imms)-1 {
+			f.last(x, v.AsX(), v.AsX())
+		} else {
+			f.op(x, v.AsX(), v.AsX())
+		}
+	}
+	return v.AsX()
+}
+
+func ops3(f func(ops ...Op)) func(a, b, c Op) { return func(a, b, c Op) { f(a, b, c) } }
+
 // reduce8 combines the 8 float32 lanes of v's Y register into lane 0 of its X register with
 // op (packed) and sop (scalar, the last step), halves of 128, 64 and 32 bits pairwise, the
 // high half as op's first (Intel: second) operand; it returns that X register.
 func reduce8(v reg.VecVirtual, op, sop inst) reg.Register {
-	x1 := XMM()
-	VEXTRACTF128(U8(1), v.AsY(), x1)
-	op(x1, v.AsX(), v.AsX())
-	VPERMILPS(U8(0x4e), v.AsX(), x1)
-	op(x1, v.AsX(), v.AsX())
-	VPERMILPS(U8(0xb1), v.AsX(), x1)
-	sop(x1, v.AsX(), v.AsX())
-	return v.AsX()
+	return folder{ext128: VEXTRACTF128, shuf: ops3(VPERMILPS), imms: []uint8{0x4e, 0xb1}, op: op, last: sop}.fold(v, false)
 }
 
 // reducePD combines the float64 lanes of v (in's width) into lane 0 of its X register with op
 // (packed) and sop (scalar), halves pairwise; it returns that X register.
 func reducePD(in isa, v reg.VecVirtual, op, sop inst) reg.Register {
-	if in.lanes == 16 {
-		y := YMM()
-		VEXTRACTF64X4(U8(1), v, y)
-		op(y, v.AsY(), v.AsY())
-	}
-	x := XMM()
-	VEXTRACTF128(U8(1), v.AsY(), x)
-	op(x, v.AsX(), v.AsX())
-	VPERMILPD(U8(1), v.AsX(), x)
-	sop(x, v.AsX(), v.AsX())
-	return v.AsX()
+	return folder{ext256: ops3(VEXTRACTF64X4), ext128: VEXTRACTF128, shuf: ops3(VPERMILPD), imms: []uint8{1}, op: op, last: sop}.fold(v, in.lanes == 16)
 }
 
 // umaxZ puts the largest unsigned 32-bit lane of z into lane 0 of z's X register (and
 // returns it), halves pairwise.
 func umaxZ(z reg.VecVirtual) reg.Register {
-	y := YMM()
-	VEXTRACTI64X4(U8(1), z, y)
-	VPMAXUD(y, z.AsY(), z.AsY())
-	x := XMM()
-	VEXTRACTI128(U8(1), z.AsY(), x)
-	VPMAXUD(x, z.AsX(), z.AsX())
-	VPSHUFD(U8(0x4e), z.AsX(), x)
-	VPMAXUD(x, z.AsX(), z.AsX())
-	VPSHUFD(U8(0xb1), z.AsX(), x)
-	VPMAXUD(x, z.AsX(), z.AsX())
-	return z.AsX()
+	return folder{ext256: ops3(VEXTRACTI64X4), ext128: VEXTRACTI128, shuf: ops3(VPSHUFD), imms: []uint8{0x4e, 0xb1}, op: VPMAXUD, last: VPMAXUD}.fold(z, true)
 }
 
 // widenPD widens the 16 float32 lanes of a and b to float64 eight at a time (the low half,
