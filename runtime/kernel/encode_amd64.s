@@ -465,8 +465,8 @@ sfloop:
 	VMOVUPS       (CX), Z19
 	VMULPS        Z0, Z19, Z20
 	VPANDD        Z3, Z20, Z21
-	VPMAXUD       Z21, Z17, Z17
 	VPANDD        Z5, Z20, Z20
+	VPMAXUD       Z21, Z17, Z17
 	VPMINUD       Z4, Z21, Z21
 	VPSRLD        $0x11, Z21, Z21
 	VPCMPUD       $0x05, Z6, Z21, K1

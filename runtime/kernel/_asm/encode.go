@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -332,9 +334,7 @@ func i4Err() {
 	MOVQ(n, cnt)
 
 	Label("i4elem")
-	w, q := ZMM(), ZMM()
-	VMOVUPS(Mem{Base: p}, w)
-	VDIVPS(s, w, q)
+	w, q := loadScaled(p, VDIVPS, s)
 	VMINPS(seven, q, q)
 	VMAXPS(minus8, q, q)
 	VADDPS(magic, q, q)
@@ -360,17 +360,18 @@ func i4Err() {
 }
 
 func encSFP8() {
-	routine("encSFP8AVX512", "func(codes *byte, x *float32, n int, inv, limit, scale float32, sums *[3]float64) bool", "encSFP8AVX512 encodes n values (a multiple of 16) as SFP8 and reports whether every",
-		"|float32(w·inv)| stayed within limit (else the codes are incomplete). Reference: package",
-		"quantize's SFP8 encoder (gemma.cpp's), bytes equal; per element:",
-		"",
-		"\ty := float32(w·inv); a := min(|y|, 1.875) as bits; t := a>>17   (bf16 truncation, its",
-		"\t\tmantissa LSB dropped: exponent·64 + 6 mantissa bits)",
-		"\tt ≥ 119·64+60: 3 mantissa bits, else 2, rounded to nearest even by t' = (t + half−1 + lsb) >> drop",
-		"\t\t(the carry reaching the exponent)",
-		"\tcode (3 bits) = 0x40 + t' − 960; (2 bits) = 0 below t' = 416, 1 at 416 (the lifted smallest",
-		"\t\tvalue), 0x40 at 480, else t' − 416; the sign of y on nonzero codes",
-		"\tŵ = the code's value (t'<<20 or (code+416)<<21 as bits, signed)·scale")
+	routine("encSFP8AVX512", "func(codes *byte, x *float32, n int, inv, limit, scale float32, sums *[3]float64) bool", docLines(`
+encSFP8AVX512 encodes n values (a multiple of 16) as SFP8 and reports whether every
+|float32(w·inv)| stayed within limit (else the codes are incomplete). Reference: package
+quantize's SFP8 encoder (gemma.cpp's), bytes equal; per element:
+
+	y := float32(w·inv); a := min(|y|, 1.875) as bits; t := a>>17   (bf16 truncation, its
+		mantissa LSB dropped: exponent·64 + 6 mantissa bits)
+	t ≥ 119·64+60: 3 mantissa bits, else 2, rounded to nearest even by t' = (t + half−1 + lsb) >> drop
+		(the carry reaching the exponent)
+	code (3 bits) = 0x40 + t' − 960; (2 bits) = 0 below t' = 416, 1 at 416 (the lifted smallest
+		value), 0x40 at 480, else t' − 416; the sign of y on nonzero codes
+	ŵ = the code's value (t'<<20 or (code+416)<<21 as bits, signed)·scale`)...)
 	p := params("codes", "x", "n", "sums")
 	codes, x, n, sums := p[0], p[1], p[2], p[3]
 	inv, limit, scale := ZMM(), ZMM(), ZMM()
@@ -384,12 +385,9 @@ func encSFP8() {
 	VPXORQ(ymax, ymax, ymax)
 	VPXORQ(zero, zero, zero)
 	loop("sf", n, 4, 64, []reg.Register{x}, func() {
-		w, y, a, sg := ZMM(), ZMM(), ZMM(), ZMM()
-		VMOVUPS(Mem{Base: x}, w)
-		VMULPS(inv, w, y)
-		VPANDD(abs, y, a)
+		w, y := loadScaled(x, VMULPS, inv)
+		a, sg := absSign(y, abs, sign)
 		VPMAXUD(a, ymax, ymax)
-		VPANDD(sign, y, sg)
 		VPMINUD(clamp, a, a)
 		t := ZMM()
 		VPSRLD(U8(17), a, t)
@@ -475,14 +473,15 @@ func maxAbsBits() {
 }
 
 func encFP8() {
-	routine("encFP8AVX512", "func(codes *byte, x *float32, n int, s float32, sums *[3]float64)", "encFP8AVX512 encodes n values (a multiple of 16) as E4M3 codes of w/s (reference: package",
-		"quantize's E4M3 encoder, bytes equal); per element:",
-		"",
-		"\ty := w/s; a := |y| as bits",
-		"\ta ≥ 448: code 0x7E; a < 2⁻⁶: the subnormal code rne(|y|·512)",
-		"\telse code = ((a + 0x7FFFF + lsb) >> 20) − 960   (ties to even on the 20 dropped bits, the",
-		"\t\tcarry reaching the exponent)",
-		"\tthe sign of y on every code; ŵ = value(code)·s")
+	routine("encFP8AVX512", "func(codes *byte, x *float32, n int, s float32, sums *[3]float64)", docLines(`
+encFP8AVX512 encodes n values (a multiple of 16) as E4M3 codes of w/s (reference: package
+quantize's E4M3 encoder, bytes equal); per element:
+
+	y := w/s; a := |y| as bits
+	a ≥ 448: code 0x7E; a < 2⁻⁶: the subnormal code rne(|y|·512)
+	else code = ((a + 0x7FFFF + lsb) >> 20) − 960   (ties to even on the 20 dropped bits, the
+		carry reaching the exponent)
+	the sign of y on every code; ŵ = value(code)·s`)...)
 	p := params("codes", "x", "n", "sums")
 	codes, x, n, sums := p[0], p[1], p[2], p[3]
 	sc := ZMM()
@@ -491,11 +490,8 @@ func encFP8() {
 	abs, sign, c448, minNormal, c512, c2m9, half, one, c960, c7e := cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], cs[6], cs[7], cs[8], cs[9]
 	s := newErrSums()
 	loop("f8", n, 4, 64, []reg.Register{x}, func() {
-		w, y, a, sg := ZMM(), ZMM(), ZMM(), ZMM()
-		VMOVUPS(Mem{Base: x}, w)
-		VDIVPS(sc, w, y)
-		VPANDD(abs, y, a)
-		VPANDD(sign, y, sg)
+		w, y := loadScaled(x, VDIVPS, sc)
+		a, sg := absSign(y, abs, sign)
 		// Normal: the rounded bits v, the code c.
 		lsb, v, c := ZMM(), ZMM(), ZMM()
 		VPSRLD(U8(20), a, lsb)
@@ -533,3 +529,22 @@ func encFP8() {
 	VZEROUPPER()
 	RET()
 }
+
+// loadScaled loads the 16 float32 at x into w and sets y to w op s (w·s or w/s).
+func loadScaled(x reg.Register, op inst, s reg.VecVirtual) (w, y reg.VecVirtual) {
+	w, y = ZMM(), ZMM()
+	VMOVUPS(Mem{Base: x}, w)
+	op(s, w, y)
+	return w, y
+}
+
+// absSign splits the lanes of y into |y| and the sign bit with the masks abs and sign.
+func absSign(y, abs, sign reg.VecVirtual) (a, sg reg.VecVirtual) {
+	a, sg = ZMM(), ZMM()
+	VPANDD(abs, y, a)
+	VPANDD(sign, y, sg)
+	return a, sg
+}
+
+// docLines splits a raw-string doc comment into its lines (the first newline dropped).
+func docLines(doc string) []string { return strings.Split(strings.TrimPrefix(doc, "\n"), "\n") }

@@ -29,12 +29,7 @@ func genVec() {
 
 	mapLoop(in, "axpy", "func(y *float32, a float32, x *float32, n int)", []string{"y", "x"}, "a",
 		[]string{"for i := range n { y[i] += a·x[i] }   (fused multiply-add)"}, "axpyGeneric",
-		func(p []reg.Register, a reg.VecVirtual) {
-			v := in.vec()
-			VMOVUPS(Mem{Base: p[0]}, v)
-			VFMADD231PS(Mem{Base: p[1]}, a, v)
-			VMOVUPS(v, Mem{Base: p[0]})
-		})
+		update(in, func(x Op, a, v reg.VecVirtual) { VFMADD231PS(x, a, v) }))
 	mapLoop(in, "scale", "func(x *float32, a float32, n int)", []string{"x"}, "a",
 		[]string{"for i := range n { x[i] *= a }"}, "scaleGeneric",
 		func(p []reg.Register, a reg.VecVirtual) {
@@ -52,12 +47,7 @@ func genVec() {
 		})
 	mapLoop(in, "add", "func(y, x *float32, n int)", []string{"y", "x"}, "",
 		[]string{"for i := range n { y[i] += x[i] }"}, "addGeneric",
-		func(p []reg.Register, _ reg.VecVirtual) {
-			v := in.vec()
-			VMOVUPS(Mem{Base: p[0]}, v)
-			VADDPS(Mem{Base: p[1]}, v, v)
-			VMOVUPS(v, Mem{Base: p[0]})
-		})
+		update(in, func(x Op, _, v reg.VecVirtual) { VADDPS(x, v, v) }))
 	mapLoop(in, "rope", "func(x *float32, h int, c, s *float32, n int)", []string{"x", "h", "c", "s"}, "",
 		[]string{
 			"for i := range n { a, b := x[i], x[h+i]",
@@ -196,6 +186,17 @@ func streamRead(in isa) {
 	Store(r, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
+}
+
+// update is the body of the maps y[i] = f(y[i], x[i]) (pointers y, x): op combines the
+// memory operand of x's vector (and the scalar a) into v, the vector of y.
+func update(in isa, op func(x Op, a, v reg.VecVirtual)) func(p []reg.Register, a reg.VecVirtual) {
+	return func(p []reg.Register, a reg.VecVirtual) {
+		v := in.vec()
+		VMOVUPS(Mem{Base: p[0]}, v)
+		op(Mem{Base: p[1]}, a, v)
+		VMOVUPS(v, Mem{Base: p[0]})
+	}
 }
 
 // paramAddr is the stack address of the parameter name.

@@ -162,11 +162,8 @@ func genVecmath() {
 // vector accumulators (the low and the high half of every vector's lanes).
 func expSum(in isa) {
 	L := in.lanes
-	name := "expSum" + in.name
-	routine(name, "func(x *float32, n int, m float32) float64", fmt.Sprintf("%s is, for n a multiple of %d (reference: softmaxGeneric's second loop):", name, L), "",
-		fmt.Sprintf("\tfor i := range n { x[i] = expf32(x[i] − m); sum += float64(x[i]) }   (%d+%d float64 partial sums)", L/2, L/2))
-	xn := params("x", "n")
-	x, n := xn[0], xn[1]
+	name, x, n := overX(in, "expSum", "func(x *float32, n int, m float32) float64", "softmaxGeneric's second loop",
+		fmt.Sprintf("for i := range n { x[i] = expf32(x[i] − m); sum += float64(x[i]) }   (%d+%d float64 partial sums)", L/2, L/2))
 	m := in.vec()
 	VBROADCASTSS(paramAddr("m"), m)
 	c := newConsts(in, expBits...)
@@ -196,11 +193,7 @@ func expSum(in isa) {
 // u2 = float32(x·2√(2/π))·(x²·0.044715 + 1).
 func gelu(in isa) {
 	L := in.lanes
-	name := "gelu" + in.name
-	routine(name, "func(x *float32, n int)", fmt.Sprintf("%s is, for n a multiple of %d (reference: geluGeneric):", name, L), "",
-		"\tfor i := range n { x[i] = geluf32(x[i]) }")
-	xn := params("x", "n")
-	x, n := xn[0], xn[1]
+	name, x, n := overX(in, "gelu", "func(x *float32, n int)", "geluGeneric", "for i := range n { x[i] = geluf32(x[i]) }")
 	c := newConsts(in, append(expBits, cGc, cG2c, cSign)...)
 	loop(name, n, log2(L), 4*L, []reg.Register{x}, func() {
 		v, t, u := in.vec(), in.vec(), in.vec()
@@ -223,11 +216,8 @@ func gelu(in isa) {
 // rule (a NaN element is taken, a later element replaces it: NaN entries may be skipped).
 func maxLoop(in isa) {
 	L := in.lanes
-	name := "max" + in.name
-	routine(name, "func(x *float32, n int) float32", fmt.Sprintf("%s is, for n a multiple of %d (reference: expShiftGeneric's first loop):", name, L), "",
-		"\tm := −Inf; for i := range n { m = max(m, x[i]) }   (NaN entries may be skipped: softmax then gets a NaN sum, as the reference)")
-	xn := params("x", "n")
-	x, n := xn[0], xn[1]
+	name, x, n := overX(in, "max", "func(x *float32, n int) float32", "expShiftGeneric's first loop",
+		"m := −Inf; for i := range n { m = max(m, x[i]) }   (NaN entries may be skipped: softmax then gets a NaN sum, as the reference)")
 	m := in.vec()
 	VBROADCASTSS(vc(cInf), m)
 	VXORPS(vc(cSign), m, m) // −Inf
@@ -235,4 +225,14 @@ func maxLoop(in isa) {
 	Store(reduce8(m, VMAXPS, VMAXSS), ReturnIndex(0))
 	VZEROUPPER()
 	RET()
+}
+
+// overX starts the routine op+in.name over x[:n] (n a multiple of in's lanes) with Go
+// signature sig, documented by the Go loop it implements and its reference; it returns the
+// name and the registers of x and n.
+func overX(in isa, op, sig, ref, loop string) (name string, x, n reg.Register) {
+	name = op + in.name
+	routine(name, sig, fmt.Sprintf("%s is, for n a multiple of %d (reference: %s):", name, in.lanes, ref), "", "\t"+loop)
+	xn := params("x", "n")
+	return name, xn[0], xn[1]
 }
