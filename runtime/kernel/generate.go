@@ -12,3 +12,7 @@ package kernel
 //go:generate sh -c "cd _asm && go run . -op block -out ../matvec_block_amd64.s -stubs ../matvec_block_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op matvec_nib -out ../matvec_nib_amd64.s -stubs ../matvec_nib_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op dequant -out ../dequant_amd64.s -stubs ../dequant_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op gemm -out ../gemm_amd64.s -stubs ../gemm_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op vec -out ../vec_amd64.s -stubs ../vec_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op vecmath -out ../vecmath_amd64.s -stubs ../vecmath_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op encode -out ../encode_amd64.s -stubs ../encode_stubs_amd64.go -pkg kernel"

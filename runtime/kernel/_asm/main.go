@@ -24,6 +24,10 @@ var ops = map[string]func(){
 	"block":      genBlock,    // blocks.go: the row loop over blocks (Q4_0, Q8_0)
 	"matvec_nib": genNib,      // nib.go: the permuted-activation loop
 	"dequant":    genDequant,  // dequant.go: a row's decoded values
+	"gemm":       genGemm,     // gemm.go: the f32 prefill micro-kernels
+	"vec":        genVec,      // vec.go: dot, sums of squares, element-wise maps
+	"vecmath":    genVecmath,  // vecmath.go: exp, softmax sums, GELU, max
+	"encode":     genEncode,   // encode.go: quantize's AVX-512 encoders
 }
 
 var op = flag.String("op", "", "the operation to generate (one of the keys of ops)")
