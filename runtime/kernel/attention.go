@@ -1,0 +1,253 @@
+package kernel
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// Attention computes bidirectional multi-head attention over n tokens (the vision encoder's):
+//
+//	out[t, h·hd+d] = Σ_s p_ts·v[s, h·hd+d],  p_ts = softmax_s(scale·Σ_j q[t, h·hd+j]·k[s, h·hd+j])
+//
+// for every head h < heads; q, k, v and out are [n, heads·hd] row-major. It is fused: per head,
+// tiles of queries meet blocks of keys, the softmax runs on the fly (a running maximum and
+// sum per query, the partial outputs rescaled when the maximum grows), and no n×n score
+// matrix is written out. The scores and the weighted sums are float32 multiply-add chains
+// through the MatMul microkernel; the result differs from scores → softmax → P·V only by
+// float32 rounding. It panics if a slice is shorter than n·heads·hd.
+func (e Exec) Attention(out, q, k, v []float32, n, heads, hd int, scale float32) {
+	size := n * heads * hd
+	if n < 0 || heads < 0 || hd < 0 || len(out) < size || len(q) < size || len(k) < size || len(v) < size {
+		panic(fmt.Sprintf("kernel: Attention: n = %d, heads = %d, hd = %d, len(out, q, k, v) = %d, %d, %d, %d, want ≥ %d",
+			n, heads, hd, len(out), len(q), len(k), len(v), size))
+	}
+	if size == 0 {
+		return
+	}
+	mr, nr, kern := attnKernel()
+	attentionTiled(e.resolved(), out, q, k, v, n, heads, hd, scale, mr, nr, kern)
+}
+
+// attnKeyBlock is the number of keys a query tile meets at once: a multiple of every
+// microkernel's panel width, small enough that the block's packed keys and values (n·(hd +
+// hd rounded up to the panel width)·4 bytes, 170 KB at hd = 72) stay in L2 while a chunk of
+// query tiles passes over them, and large enough that the rescaling per block is noise.
+const attnKeyBlock = 256
+
+// attnTilesPerChunk is the number of query tiles that share one pass over the keys.
+const attnTilesPerChunk = 8
+
+// attentionTiled is Attention with an mr×nr microkernel (mr queries by nr keys for the scores,
+// mr queries by nr output dimensions for the weighted sums).
+func attentionTiled(e Exec, out, q, k, v []float32, n, heads, hd int, scale float32, mr, nr int, kern microKernel) {
+	stride := heads * hd
+	tiles := (n + mr - 1) / mr
+	kpan := (n + nr - 1) / nr
+	dpan := (hd + nr - 1) / nr
+	qs := make([]float32, tiles*mr*hd) // the head's queries ·scale, zero rows past n
+	kp := make([]float32, kpan*nr*hd)  // key panels: kp[p][j][i] = k[p·nr+i, j]
+	vp := make([]float32, dpan*n*nr)   // value panels: vp[dp][s][i] = v[s, dp·nr+i]
+	for h := range heads {
+		off := h * hd
+		e.ParallelFor(kpan, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				dst := kp[p*nr*hd : (p+1)*nr*hd]
+				for i := range nr {
+					s := p*nr + i
+					if s >= n {
+						for j := range hd {
+							dst[j*nr+i] = 0
+						}
+						continue
+					}
+					src := k[s*stride+off : s*stride+off+hd]
+					for j, x := range src {
+						dst[j*nr+i] = x
+					}
+				}
+				for s := p * nr; s < min(n, (p+1)*nr); s++ {
+					src := v[s*stride+off : s*stride+off+hd]
+					for d := 0; d < dpan; d++ {
+						dst := vp[(d*n+s)*nr : (d*n+s+1)*nr]
+						m := copy(dst, src[min(d*nr, hd):])
+						clear(dst[m:])
+					}
+				}
+				for t := p * nr; t < (p+1)*nr && t < tiles*mr; t++ {
+					dst := qs[t*hd : (t+1)*hd]
+					if t >= n {
+						clear(dst)
+						continue
+					}
+					for j, x := range q[t*stride+off : t*stride+off+hd] {
+						dst[j] = x * scale
+					}
+				}
+			}
+		})
+		// Query rows past the last key panel (the last tile may reach beyond it).
+		for t := kpan * nr; t < tiles*mr; t++ {
+			clear(qs[t*hd : (t+1)*hd])
+		}
+		chunks := (tiles + attnTilesPerChunk - 1) / attnTilesPerChunk
+		e.ParallelFor(chunks, func(lo, hi int) {
+			a := newAttnScratch(mr, nr, hd, dpan)
+			for c := lo; c < hi; c++ {
+				t0 := c * attnTilesPerChunk
+				a.chunk(out[off:], qs, kp, vp, n, stride, hd, t0, min(tiles, t0+attnTilesPerChunk), mr, nr, dpan, kern)
+			}
+		})
+	}
+}
+
+// attnScratch is one thread's state for a chunk of query tiles: the scores of one tile
+// against one key block, the microkernel's tile, and per query the running maximum, sum and
+// unnormalised output.
+type attnScratch struct {
+	s, tile []float32
+	o       []float32 // [attnTilesPerChunk·mr][dpan·nr]
+	m       []float32
+	l       []float64
+}
+
+func newAttnScratch(mr, nr, hd, dpan int) *attnScratch {
+	rows := attnTilesPerChunk * mr
+	return &attnScratch{
+		s: make([]float32, mr*attnKeyBlock), tile: make([]float32, mr*nr),
+		o: make([]float32, rows*dpan*nr), m: make([]float32, rows), l: make([]float64, rows),
+	}
+}
+
+// chunk computes query tiles [t0, t1) of one head into out (out[t·stride+d] for t < n).
+func (a *attnScratch) chunk(out, qs, kp, vp []float32, n, stride, hd, t0, t1, mr, nr, dpan int, kern microKernel) {
+	w := dpan * nr
+	rows := (t1 - t0) * mr
+	clear(a.o[:rows*w])
+	clear(a.l[:rows])
+	for i := range a.m[:rows] {
+		a.m[i] = float32(math.Inf(-1))
+	}
+	for s0 := 0; s0 < n; s0 += attnKeyBlock {
+		bl := min(attnKeyBlock, n-s0)
+		for t := t0; t < t1; t++ {
+			base := (t - t0) * mr
+			qt := &qs[t*mr*hd]
+			// Scores of the tile's mr queries against the block's keys, nr at a time.
+			for p := 0; p*nr < bl; p++ {
+				kern(qt, hd, &kp[(s0/nr+p)*nr*hd], hd, &a.tile[0])
+				for r := range mr {
+					copy(a.s[r*attnKeyBlock+p*nr:r*attnKeyBlock+(p+1)*nr], a.tile[r*nr:(r+1)*nr])
+				}
+			}
+			// Online softmax: shift each row by its running maximum and rescale what came before.
+			for r := range mr {
+				row := a.s[r*attnKeyBlock : r*attnKeyBlock+bl]
+				mOld := a.m[base+r]
+				mNew := max(mOld, rowMax(row))
+				sum := expSumShift(row, mNew)
+				if mNew != mOld {
+					alpha := float32(0)
+					if !math.IsInf(float64(mOld), -1) {
+						alpha = expf32(mOld - mNew)
+					}
+					a.l[base+r] *= float64(alpha)
+					scale(a.o[(base+r)*w:(base+r+1)*w], alpha)
+					a.m[base+r] = mNew
+				}
+				a.l[base+r] += sum
+			}
+			// Weighted values: o[tile rows][dims] += P·V over the block, nr dimensions at a time.
+			for d := range dpan {
+				kern(&a.s[0], attnKeyBlock, &vp[(d*n+s0)*nr], bl, &a.tile[0])
+				for r := range mr {
+					add(a.o[(base+r)*w+d*nr:(base+r)*w+(d+1)*nr], a.tile[r*nr:(r+1)*nr])
+				}
+			}
+		}
+	}
+	for t := t0 * mr; t < min(n, t1*mr); t++ {
+		r := t - t0*mr
+		inv := float32(1 / a.l[r])
+		dst := out[t*stride : t*stride+hd]
+		for j := range dst {
+			dst[j] = a.o[r*w+j] * inv
+		}
+	}
+}
+
+// rowMaxGeneric returns the maximum of x (NaN if x holds one, as the softmax reference).
+func rowMaxGeneric(x []float32) float32 {
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > m || v != v {
+			m = v
+		}
+	}
+	return m
+}
+
+// attentionGeneric is the reference of Attention: per head and query, the scores in float64,
+// the softmax and the weighted sum in float64.
+func attentionGeneric(out, q, k, v []float32, n, heads, hd int, scale float32) {
+	stride := heads * hd
+	p := make([]float64, n)
+	for h := range heads {
+		off := h * hd
+		for t := range n {
+			m := math.Inf(-1)
+			for s := range n {
+				var dot float64
+				for j := range hd {
+					dot += float64(q[t*stride+off+j]) * float64(k[s*stride+off+j])
+				}
+				p[s] = dot * float64(scale)
+				m = max(m, p[s])
+			}
+			var sum float64
+			for s := range p {
+				p[s] = math.Exp(p[s] - m)
+				sum += p[s]
+			}
+			for j := range hd {
+				var acc float64
+				for s := range n {
+					acc += p[s] * float64(v[s*stride+off+j])
+				}
+				out[t*stride+off+j] = float32(acc / sum)
+			}
+		}
+	}
+}
+
+// gemmTileGeneric returns the Go microkernel of shape mr×nr (the builds without assembly):
+//
+//	for r := range mr { for i := range nr { tile[nr·r+i] = Σ_{c<k} w[r·ldw+c]·xp[nr·c+i] } }
+func gemmTileGeneric(mr, nr int) microKernel {
+	return func(w *float32, ldw int, xp *float32, k int, tile *float32) {
+		ws := unsafe.Slice(w, (mr-1)*ldw+k)
+		xs := unsafe.Slice(xp, nr*k)
+		ts := unsafe.Slice(tile, mr*nr)
+		for r := range mr {
+			acc := ts[r*nr : (r+1)*nr]
+			clear(acc)
+			wr := ws[r*ldw : r*ldw+k]
+			for c, wv := range wr {
+				for i, xv := range xs[c*nr : (c+1)*nr] {
+					acc[i] += wv * xv
+				}
+			}
+		}
+	}
+}
+
+// expSumShiftGeneric is x[i] = expf32(x[i] − m), returning Σ x[i] (float64).
+func expSumShiftGeneric(x []float32, m float32) float64 {
+	var sum float64
+	for i, v := range x {
+		e := expf32(v - m)
+		x[i] = e
+		sum += float64(e)
+	}
+	return sum
+}

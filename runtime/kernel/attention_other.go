@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package kernel
+
+// attnKernel returns the Go microkernel Attention runs on without assembly.
+func attnKernel() (mr, nr int, kern microKernel) { return 4, 16, gemmTileGeneric(4, 16) }
+
+func rowMax(x []float32) float32 { return rowMaxGeneric(x) }
+
+func expSumShift(x []float32, m float32) float64 { return expSumShiftGeneric(x, m) }
