@@ -6,3 +6,4 @@ package kernel
 // if they differ from the committed files.
 //
 //go:generate sh -c "cd _asm && go run . -op elem -out ../matvec_elem_amd64.s -stubs ../matvec_elem_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op bf16 -out ../gemm_bf16_amd64.s -stubs ../gemm_bf16_stubs_amd64.go -pkg kernel"

@@ -18,6 +18,7 @@ import (
 // ops maps an operation name (-op) to the function that emits its routines.
 var ops = map[string]func(){
 	"elem": genElem, // rows.go: the row loop of the element-wise types
+	"bf16": genBF16, // bf16.go: the AVX-512 BF16 microkernel of ModeBF16
 }
 
 var op = flag.String("op", "", "the operation to generate (one of the keys of ops)")
