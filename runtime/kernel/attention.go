@@ -25,8 +25,15 @@ func (e Exec) Attention(out, q, k, v []float32, n, heads, hd int, scale float32)
 	if size == 0 {
 		return
 	}
+	e = e.resolved()
+	if e.Mode == ModeBF16 {
+		if mr, nr, kern, ok := bf16Kernel(); ok {
+			attentionTiled(e, out, q, k, v, n, heads, hd, scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round})
+			return
+		}
+	}
 	mr, nr, kern := attnKernel()
-	attentionTiled(e.resolved(), out, q, k, v, n, heads, hd, scale, mr, nr, kern)
+	attentionTiled(e, out, q, k, v, n, heads, hd, scale, attnOps[float32]{mr, nr, 1, kern, func(x float32) float32 { return x }})
 }
 
 // attnKeyBlock is the number of keys a query tile meets at once: a multiple of every
@@ -38,89 +45,104 @@ const attnKeyBlock = 256
 // attnTilesPerChunk is the number of query tiles that share one pass over the keys.
 const attnTilesPerChunk = 8
 
+// attnOps is the element type Attention multiplies in: float32 (pair 1) or bf16 (pair 2:
+// the microkernel takes columns in pairs, packed panels hold [column/2][row][column%2]).
+type attnOps[T float32 | uint16] struct {
+	mr, nr, pair int
+	kern         func(w *T, ldw int, xp *T, k int, tile *float32)
+	conv         func(float32) T
+}
+
+// at returns the index of element (row i, column j) in a packed panel of nr rows.
+func (o attnOps[T]) at(i, j int) int { return (j/o.pair)*o.nr*o.pair + i*o.pair + j%o.pair }
+
 // attentionTiled is Attention with an mr×nr microkernel (mr queries by nr keys for the scores,
 // mr queries by nr output dimensions for the weighted sums).
-func attentionTiled(e Exec, out, q, k, v []float32, n, heads, hd int, scale float32, mr, nr int, kern microKernel) {
+func attentionTiled[T float32 | uint16](e Exec, out, q, k, v []float32, n, heads, hd int, scale float32, o attnOps[T]) {
+	mr, nr := o.mr, o.nr
 	stride := heads * hd
 	tiles := (n + mr - 1) / mr
 	kpan := (n + nr - 1) / nr
 	dpan := (hd + nr - 1) / nr
-	qs := make([]float32, tiles*mr*hd) // the head's queries ·scale, zero rows past n
-	kp := make([]float32, kpan*nr*hd)  // key panels: kp[p][j][i] = k[p·nr+i, j]
-	vp := make([]float32, dpan*n*nr)   // value panels: vp[dp][s][i] = v[s, dp·nr+i]
+	hdp := (hd + o.pair - 1) / o.pair * o.pair  // query and key width, padded to whole pairs
+	np := (n + o.pair - 1) / o.pair * o.pair    // value rows, padded to whole pairs
+	qs := make([]T, max(tiles*mr, kpan*nr)*hdp) // the head's queries ·scale, zero rows past n
+	kp := make([]T, kpan*nr*hdp)                // key panels: kp[p][at(i, j)] = k[p·nr+i, j]
+	vp := make([]T, dpan*np*nr)                 // value panels: vp[dp][at(i, s)] = v[s, dp·nr+i]
 	for h := range heads {
 		off := h * hd
 		e.ParallelFor(kpan, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
-				dst := kp[p*nr*hd : (p+1)*nr*hd]
-				for i := range nr {
-					s := p*nr + i
-					if s >= n {
-						for j := range hd {
-							dst[j*nr+i] = 0
-						}
-						continue
-					}
-					src := k[s*stride+off : s*stride+off+hd]
-					for j, x := range src {
-						dst[j*nr+i] = x
-					}
-				}
-				for s := p * nr; s < min(n, (p+1)*nr); s++ {
-					src := v[s*stride+off : s*stride+off+hd]
-					for d := 0; d < dpan; d++ {
-						dst := vp[(d*n+s)*nr : (d*n+s+1)*nr]
-						m := copy(dst, src[min(d*nr, hd):])
-						clear(dst[m:])
-					}
-				}
-				for t := p * nr; t < (p+1)*nr && t < tiles*mr; t++ {
-					dst := qs[t*hd : (t+1)*hd]
+				dst := kp[p*nr*hdp : (p+1)*nr*hdp]
+				clear(dst)
+				for t := p * nr; t < (p+1)*nr; t++ {
+					qt := qs[t*hdp : (t+1)*hdp]
+					clear(qt)
 					if t >= n {
-						clear(dst)
 						continue
+					}
+					for j, x := range k[t*stride+off : t*stride+off+hd] {
+						dst[o.at(t-p*nr, j)] = o.conv(x)
 					}
 					for j, x := range q[t*stride+off : t*stride+off+hd] {
-						dst[j] = x * scale
+						qt[j] = o.conv(x * scale)
+					}
+					for d := range dpan {
+						vd := vp[d*np*nr : (d+1)*np*nr]
+						for i := range nr {
+							var x float32
+							if j := d*nr + i; j < hd {
+								x = v[t*stride+off+j]
+							}
+							vd[o.at(i, t)] = o.conv(x)
+						}
 					}
 				}
 			}
 		})
-		// Query rows past the last key panel (the last tile may reach beyond it).
+		for d := range dpan {
+			for t := n; t < np; t++ {
+				for i := range nr {
+					vp[d*np*nr+o.at(i, t)] = 0
+				}
+			}
+		}
 		for t := kpan * nr; t < tiles*mr; t++ {
-			clear(qs[t*hd : (t+1)*hd])
+			clear(qs[t*hdp : (t+1)*hdp])
 		}
 		chunks := (tiles + attnTilesPerChunk - 1) / attnTilesPerChunk
 		e.ParallelFor(chunks, func(lo, hi int) {
-			a := newAttnScratch(mr, nr, hd, dpan)
+			a := newAttnScratch[T](mr, nr, dpan)
 			for c := lo; c < hi; c++ {
 				t0 := c * attnTilesPerChunk
-				a.chunk(out[off:], qs, kp, vp, n, stride, hd, t0, min(tiles, t0+attnTilesPerChunk), mr, nr, dpan, kern)
+				a.chunk(out[off:], qs, kp, vp, n, np, stride, hd, hdp, t0, min(tiles, t0+attnTilesPerChunk), dpan, o)
 			}
 		})
 	}
 }
 
 // attnScratch is one thread's state for a chunk of query tiles: the scores of one tile
-// against one key block, the microkernel's tile, and per query the running maximum, sum and
-// unnormalised output.
-type attnScratch struct {
+// against one key block and their exponentials as the microkernel's operand, the
+// microkernel's tile, and per query the running maximum, sum and unnormalised output.
+type attnScratch[T float32 | uint16] struct {
 	s, tile []float32
+	p       []T
 	o       []float32 // [attnTilesPerChunk·mr][dpan·nr]
 	m       []float32
 	l       []float64
 }
 
-func newAttnScratch(mr, nr, hd, dpan int) *attnScratch {
+func newAttnScratch[T float32 | uint16](mr, nr, dpan int) *attnScratch[T] {
 	rows := attnTilesPerChunk * mr
-	return &attnScratch{
-		s: make([]float32, mr*attnKeyBlock), tile: make([]float32, mr*nr),
+	return &attnScratch[T]{
+		s: make([]float32, mr*attnKeyBlock), tile: make([]float32, mr*nr), p: make([]T, mr*attnKeyBlock),
 		o: make([]float32, rows*dpan*nr), m: make([]float32, rows), l: make([]float64, rows),
 	}
 }
 
 // chunk computes query tiles [t0, t1) of one head into out (out[t·stride+d] for t < n).
-func (a *attnScratch) chunk(out, qs, kp, vp []float32, n, stride, hd, t0, t1, mr, nr, dpan int, kern microKernel) {
+func (a *attnScratch[T]) chunk(out []float32, qs, kp, vp []T, n, np, stride, hd, hdp, t0, t1, dpan int, o attnOps[T]) {
+	mr, nr := o.mr, o.nr
 	w := dpan * nr
 	rows := (t1 - t0) * mr
 	clear(a.o[:rows*w])
@@ -132,10 +154,10 @@ func (a *attnScratch) chunk(out, qs, kp, vp []float32, n, stride, hd, t0, t1, mr
 		bl := min(attnKeyBlock, n-s0)
 		for t := t0; t < t1; t++ {
 			base := (t - t0) * mr
-			qt := &qs[t*mr*hd]
+			qt := &qs[t*mr*hdp]
 			// Scores of the tile's mr queries against the block's keys, nr at a time.
 			for p := 0; p*nr < bl; p++ {
-				kern(qt, hd, &kp[(s0/nr+p)*nr*hd], hd, &a.tile[0])
+				o.kern(qt, hdp, &kp[(s0/nr+p)*nr*hdp], hdp/o.pair, &a.tile[0])
 				for r := range mr {
 					copy(a.s[r*attnKeyBlock+p*nr:r*attnKeyBlock+(p+1)*nr], a.tile[r*nr:(r+1)*nr])
 				}
@@ -156,10 +178,17 @@ func (a *attnScratch) chunk(out, qs, kp, vp []float32, n, stride, hd, t0, t1, mr
 					a.m[base+r] = mNew
 				}
 				a.l[base+r] += sum
+				pr := a.p[r*attnKeyBlock : r*attnKeyBlock+attnKeyBlock]
+				for i, x := range row {
+					pr[i] = o.conv(x)
+				}
+				if bl%o.pair != 0 {
+					pr[bl] = 0
+				}
 			}
 			// Weighted values: o[tile rows][dims] += P·V over the block, nr dimensions at a time.
 			for d := range dpan {
-				kern(&a.s[0], attnKeyBlock, &vp[(d*n+s0)*nr], bl, &a.tile[0])
+				o.kern(&a.p[0], attnKeyBlock, &vp[d*np*nr+s0*nr], (bl+o.pair-1)/o.pair, &a.tile[0])
 				for r := range mr {
 					add(a.o[(base+r)*w+d*nr:(base+r)*w+(d+1)*nr], a.tile[r*nr:(r+1)*nr])
 				}

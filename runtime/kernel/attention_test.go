@@ -72,3 +72,48 @@ func randScaled(rng *rand.Rand, n int, a float64) []float32 {
 	}
 	return x
 }
+
+// TestAttentionBF16 compares the bf16 attention (reference microkernel, and the assembly where
+// the CPU has AVX-512 BF16) with the float64 reference: queries, keys, values and the softmax
+// weights are rounded to bf16 (relative error ≤ 2⁻⁹ each), so the outputs, averages of
+// values of magnitude ≤ 1, may differ by a few thousandths.
+func TestAttentionBF16(t *testing.T) {
+	type run struct {
+		name string
+		f    func(out, q, k, v []float32, n, heads, hd int, scale float32)
+	}
+	runs := []run{{"generic", func(out, q, k, v []float32, n, heads, hd int, scale float32) {
+		attentionTiled(Exec{Threads: 2}, out, q, k, v, n, heads, hd, scale, attnOps[uint16]{4, 8, 2, gemmBF16Generic(4, 8), bf16Round})
+	}}}
+	if _, _, _, ok := bf16Kernel(); ok {
+		runs = append(runs, run{"asm", func(out, q, k, v []float32, n, heads, hd int, scale float32) {
+			Exec{Threads: 2, Mode: ModeBF16}.Attention(out, q, k, v, n, heads, hd, scale)
+		}})
+	}
+	for _, r := range runs {
+		for _, c := range []struct{ n, heads, hd int }{{1, 1, 8}, {5, 2, 3}, {33, 3, 20}, {301, 2, 72}, {517, 1, 17}} {
+			t.Run(fmt.Sprintf("%s/n%d_h%d_hd%d", r.name, c.n, c.heads, c.hd), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(5, 6))
+				size := c.n * c.heads * c.hd
+				q, k, v := randScaled(rng, size, 2), randScaled(rng, size, 2), randScaled(rng, size, 1)
+				scale := float32(1 / math.Sqrt(float64(c.hd)))
+				want := make([]float32, size)
+				attentionGeneric(want, q, k, v, c.n, c.heads, c.hd, scale)
+				got := make([]float32, size)
+				r.f(got, q, k, v, c.n, c.heads, c.hd, scale)
+				var worst float64
+				for i := range want {
+					d := math.Abs(float64(got[i] - want[i]))
+					if !(d <= 1e-2) {
+						t.Fatalf("out[%d] = %v, want %v (diff %.3g)", i, got[i], want[i], d)
+					}
+					worst = max(worst, d)
+				}
+				if worst == 0 && c.n > 1 {
+					t.Errorf("no difference from the float64 reference: bf16 rounding not applied?")
+				}
+				t.Logf("max diff %.3g", worst)
+			})
+		}
+	}
+}
