@@ -63,6 +63,7 @@ Examples:
 			mmapFlag,
 			&cli.BoolFlag{Name: "kernels", Usage: "benchmark every kernel on the real projection shapes"},
 			&cli.BoolFlag{Name: "vision", Usage: "with --model: time the vision tower and projector on one image instead of pp/tg"},
+			visionActFlag(),
 			&cli.StringFlag{Name: "shapes", Value: "1b", Usage: "model sizes whose shapes --kernels uses: 1b, 4b, 27b (comma-separated)"},
 			&cli.StringFlag{Name: "types", Value: "f32,bf16,f16,q8_0,q4_0,i4,fp8,sfp8", Usage: "types for --kernels"},
 			&cli.IntFlag{Name: "mm-n", Value: 128, Usage: "activation rows for the matrix-matrix kernel test"},
@@ -277,6 +278,9 @@ func benchModel(c *cli.Context, w io.Writer, ex kernel.Exec, threads, pps, tgs [
 	defer f.Close()
 	if c.Bool("vision") {
 		ex.Threads = threads[0]
+		if ex, err = visionExec(c, ex); err != nil {
+			return err
+		}
 		return benchVision(c, w, f, ex)
 	}
 	m, err := runtime.Load(f, &runtime.LoadOptions{Resident: !c.Bool("mmap"), Logger: newWarnLogger(c.App.ErrWriter)})
@@ -691,6 +695,20 @@ func cpuinfo(key string) string {
 	return ""
 }
 
+// visionActName names the products of the vision tower under ex.
+func visionActName(ex kernel.Exec) string {
+	if ex.Mode == kernel.ModeBF16 {
+		if kernel.HasBF16() {
+			return "bf16"
+		}
+		return "bf16 requested, exact: no AVX-512 BF16"
+	}
+	if ex.Mode == kernel.ModeInt8 {
+		return "int8 where the weights are quantized, else exact"
+	}
+	return "exact"
+}
+
 // benchVision times the vision tower and projector on one image of random pixels.
 func benchVision(c *cli.Context, w io.Writer, f *format.File, ex kernel.Exec) error {
 	threads := ex.NumThreads()
@@ -723,13 +741,13 @@ func benchVision(c *cli.Context, w io.Writer, f *format.File, ex kernel.Exec) er
 	peak := peakGFLOPS(format.F32, ex)
 	if c.Bool("json") {
 		return json.NewEncoder(w).Encode(map[string]any{"model": c.String("model"), "image_size": v.ImageSize, "layers": v.NumLayers,
-			"seconds": med, "runs_seconds": secs, "gflop": flops / 1e9, "gflops": gf, "peak_gflops": peak, "peak_fraction": gf / peak, "threads": threads})
+			"vision_act": visionActName(ex), "seconds": med, "runs_seconds": secs, "gflop": flops / 1e9, "gflops": gf, "peak_gflops": peak, "peak_fraction": gf / peak, "threads": threads})
 	}
 	of := fmt.Sprintf("%.0f%% of", 100*gf/peak)
 	if gf > peak {
 		of = "above (the ceiling was under-measured: the machine was busier while it was measured)"
 	}
-	fmt.Fprintf(w, "vision tower (%d layers, %d×%d image, %d patches) + projector: %.2f s per image (median of %d: %s), %.0f GFLOP → %.1f GFLOP/s, %s the %.0f GFLOP/s cache-resident f32 matmul ceiling\n",
-		v.NumLayers, v.ImageSize, v.ImageSize, tw.Patches(), med, len(secs), fmtRuns(secs), flops/1e9, gf, of, peak)
+	fmt.Fprintf(w, "vision tower (%d layers, %d×%d image, %d patches, %s) + projector: %.2f s per image (median of %d: %s), %.0f GFLOP → %.1f GFLOP/s, %s the %.0f GFLOP/s cache-resident f32 matmul ceiling\n",
+		v.NumLayers, v.ImageSize, v.ImageSize, tw.Patches(), visionActName(ex), med, len(secs), fmtRuns(secs), flops/1e9, gf, of, peak)
 	return nil
 }

@@ -150,3 +150,10 @@ func matMulBF16(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 	matMulBF16With(e, y, w, x, n, mr, nr, kern)
 	return true
 }
+
+// HasBF16 reports whether ModeBF16 runs bf16 products on this CPU and build (otherwise it
+// computes exactly).
+func HasBF16() bool {
+	_, _, _, ok := bf16Kernel()
+	return ok
+}
