@@ -134,10 +134,16 @@ type attnScratch[T float32 | uint16] struct {
 
 func newAttnScratch[T float32 | uint16](mr, nr, dpan int) *attnScratch[T] {
 	rows := attnTilesPerChunk * mr
-	return &attnScratch[T]{
-		s: make([]float32, mr*attnKeyBlock), tile: make([]float32, mr*nr), p: make([]T, mr*attnKeyBlock),
+	a := &attnScratch[T]{
+		s: make([]float32, mr*attnKeyBlock), tile: make([]float32, mr*nr),
 		o: make([]float32, rows*dpan*nr), m: make([]float32, rows), l: make([]float64, rows),
 	}
+	if p, ok := any(a.s).([]T); ok {
+		a.p = p // float32: the exponentials stay where the scores were
+	} else {
+		a.p = make([]T, mr*attnKeyBlock)
+	}
+	return a
 }
 
 // chunk computes query tiles [t0, t1) of one head into out (out[t·stride+d] for t < n).
@@ -178,12 +184,14 @@ func (a *attnScratch[T]) chunk(out []float32, qs, kp, vp []T, n, np, stride, hd,
 					a.m[base+r] = mNew
 				}
 				a.l[base+r] += sum
-				pr := a.p[r*attnKeyBlock : r*attnKeyBlock+attnKeyBlock]
-				for i, x := range row {
-					pr[i] = o.conv(x)
-				}
-				if bl%o.pair != 0 {
-					pr[bl] = 0
+				if o.pair == 2 { // bf16: the weights rounded; float32 multiplies the scores' buffer itself
+					pr := a.p[r*attnKeyBlock : r*attnKeyBlock+attnKeyBlock]
+					for i, x := range row {
+						pr[i] = o.conv(x)
+					}
+					if bl%2 != 0 {
+						pr[bl] = 0
+					}
 				}
 			}
 			// Weighted values: o[tile rows][dims] += P·V over the block, nr dimensions at a time.

@@ -40,3 +40,14 @@ func expSumShift(x []float32, m float32) float64 {
 	}
 	return sum + expSumShiftGeneric(x[n:], m)
 }
+
+// wideKernel returns the float32 microkernel of MatMulWide, ok false without one.
+func wideKernel() (mr, nr int, kern microKernel, ok bool) {
+	switch {
+	case featAVX512.on():
+		return 12, 32, gemm12x32AVX512, true
+	case featAVX2.on():
+		return 6, 16, gemm6x16AVX2, true
+	}
+	return 0, 0, nil, false
+}

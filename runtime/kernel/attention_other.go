@@ -8,3 +8,6 @@ func attnKernel() (mr, nr int, kern microKernel) { return 4, 16, gemmTileGeneric
 func rowMax(x []float32) float32 { return rowMaxGeneric(x) }
 
 func expSumShift(x []float32, m float32) float64 { return expSumShiftGeneric(x, m) }
+
+// wideKernel reports no float32 microkernel: MatMulWide is MatMul.
+func wideKernel() (mr, nr int, kern microKernel, ok bool) { return 0, 0, nil, false }

@@ -2,10 +2,7 @@ package kernel
 
 import (
 	"math"
-	"sync"
 	"unsafe"
-
-	"github.com/gemmatool/gemmatool/format"
 )
 
 // ModeBF16's products: activations and weights rounded to bfloat16, pairs of columns
@@ -50,12 +47,6 @@ func gemmBF16Generic(mr, nr int) microKernelBF16 {
 	}
 }
 
-// bf16Buf holds the packed activations of one bf16 MatMul; a concurrent one allocates its own.
-var bf16Buf struct {
-	sync.Mutex
-	xb []uint16
-}
-
 // packBF16 packs rows [nr·p, nr·p+nr) of x (n rows of cols) into panel p of xb, rounded to
 // bf16: xb[p][c][i][h] = bf16(x[(nr·p+i)·cols + 2c+h]), zero past n rows and cols columns.
 func packBF16(xb []uint16, x []float32, n, cols, nr, p int) {
@@ -79,64 +70,23 @@ func packBF16(xb []uint16, x []float32, n, cols, nr, p int) {
 	}
 }
 
-// matMulBF16With is MatMul in ModeBF16 with an mr×nr bf16 microkernel. The activations are
-// packed once per call; weight rows are read in place when the matrix is BF16 with an even
-// column count and no tensor scale, otherwise each group of mr rows is decoded and rounded
-// once per call.
+// matMulBF16With is MatMul in ModeBF16 with an mr×nr bf16 microkernel, in the loop of
+// MatMulWide: activations packed and weights rounded (or read in place) once per call.
 func matMulBF16With(e Exec, y []float32, w *Matrix, x []float32, n, mr, nr int, kern microKernelBF16) {
 	rows, cols := w.Rows(), w.Cols()
 	pairs := (cols + 1) / 2
 	panels := (n + nr - 1) / nr
-	size := panels * nr * pairs * 2
-	var xb []uint16
-	if bf16Buf.TryLock() {
-		defer bf16Buf.Unlock()
-		if cap(bf16Buf.xb) < size {
-			bf16Buf.xb = make([]uint16, size)
-		}
-		xb = bf16Buf.xb[:size]
-	} else {
-		xb = make([]uint16, size)
-	}
+	xb := wideBF16X.get(panels * nr * pairs * 2)
+	defer wideBF16X.put()
 	e.ParallelFor(panels, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			packBF16(xb, x, n, cols, nr, p)
 		}
 	})
-	inPlace := w.DType == format.BF16 && w.Scale == 1 && cols%2 == 0 && w.Layout.RowStride%2 == 0
-	groups := (rows + mr - 1) / mr
-	e.ParallelFor(groups, func(lo, hi int) {
-		wb := make([]uint16, mr*pairs*2)
-		f := make([]float32, cols)
-		tile := make([]float32, mr*nr)
-		for g := lo; g < hi; g++ {
-			r0 := g * mr
-			m := min(mr, rows-r0)
-			var wp *uint16
-			ldw := pairs * 2
-			if inPlace && m == mr {
-				wp = (*uint16)(unsafe.Pointer(&w.Data[int(w.Layout.CodesOff)+r0*int(w.Layout.RowStride)]))
-				ldw = int(w.Layout.RowStride) / 2
-			} else {
-				clear(wb)
-				for r := range m {
-					w.k.exact.dequantRow(f, w, r0+r)
-					for c, v := range f {
-						wb[r*pairs*2+c] = bf16Round(v)
-					}
-				}
-				wp = &wb[0]
-			}
-			for p := range panels {
-				kern(wp, ldw, &xb[p*nr*pairs*2], pairs, &tile[0])
-				for i := range min(nr, n-p*nr) {
-					out := y[(p*nr+i)*rows+r0 : (p*nr+i)*rows+r0+m]
-					for r := range out {
-						out[r] = tile[r*nr+i]
-					}
-				}
-			}
-		}
+	at, ldw, release := bf16Rows(e, w, mr, &wideBF16W)
+	defer release()
+	wideProduct(e, y, rows, n, mr, nr, 4*pairs, func(g, p int, tile []float32) {
+		kern(at(g), ldw, &xb[p*nr*pairs*2], pairs, &tile[0])
 	})
 }
 

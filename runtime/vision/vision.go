@@ -257,7 +257,7 @@ func (v *Tower) embed(h, img []float32, s *scratch) {
 			}
 		}
 	}
-	s.e.MatMul(h, v.patchW, x, v.patches)
+	s.e.MatMulWide(h, v.patchW, x, v.patches)
 	vh := c.HiddenSize
 	for t := 0; t < v.patches; t++ {
 		r := h[t*vh : (t+1)*vh]
@@ -287,26 +287,26 @@ func (v *Tower) block(L *layer, s *scratch) {
 	eps := float32(c.LayerNormEps)
 	x := s.x[:np*vh]
 	layerNormRows(s.e, x, s.h, L.ln1W, L.ln1B, eps, np)
-	s.e.MatMul(s.q, L.q, x, np)
+	s.e.MatMulWide(s.q, L.q, x, np)
 	addBias(s.e, s.q, L.qB, np)
-	s.e.MatMul(s.k, L.k, x, np)
+	s.e.MatMulWide(s.k, L.k, x, np)
 	addBias(s.e, s.k, L.kB, np)
-	s.e.MatMul(s.v, L.v, x, np)
+	s.e.MatMulWide(s.v, L.v, x, np)
 	addBias(s.e, s.v, L.vB, np)
 	v.attention(s)
-	s.e.MatMul(x, L.o, s.att, np)
+	s.e.MatMulWide(x, L.o, s.att, np)
 	addBias(s.e, x, L.oB, np)
 	for i := range s.h {
 		s.h[i] += x[i]
 	}
 	layerNormRows(s.e, x, s.h, L.ln2W, L.ln2B, eps, np)
 	up := s.up[:np*vi]
-	s.e.MatMul(up, L.up, x, np)
+	s.e.MatMulWide(up, L.up, x, np)
 	addBias(s.e, up, L.upB, np)
 	s.e.ParallelFor(np, func(lo, hi int) {
 		kernel.GELU(up[lo*vi : hi*vi])
 	})
-	s.e.MatMul(x, L.down, up, np)
+	s.e.MatMulWide(x, L.down, up, np)
 	addBias(s.e, x, L.downB, np)
 	for i := range s.h {
 		s.h[i] += x[i]
