@@ -317,7 +317,7 @@ DATA spread8<>+124(SB)/4, $0x00000003
 GLOBL spread8<>(SB), RODATA|NOPTR, $128
 
 // func mvQ4AVX2i8(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows int, steps int)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE2
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
 TEXT ·mvQ4AVX2i8(SB), NOSPLIT, $0-80
 	MOVQ         y+0(FP), AX
 	MOVQ         codes+8(FP), CX
@@ -332,10 +332,10 @@ TEXT ·mvQ4AVX2i8(SB), NOSPLIT, $0-80
 	MOVQ         steps+72(FP), R11
 	SHLQ         $0x06, R11
 	MOVL         $0x0f0f0f0f, R12
-	MOVQ         R12, X0
+	VMOVD        R12, X0
 	VPBROADCASTD X0, Y0
 	MOVL         $0x00010001, R12
-	MOVQ         R12, X1
+	VMOVD        R12, X1
 	VPBROADCASTD X1, Y1
 	VMOVDQU      spread4<>+0(SB), Y2
 	VMOVDQU      spread4<>+32(SB), Y3
@@ -400,7 +400,7 @@ done:
 	RET
 
 // func mvI4AVX2i8(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows int, steps int)
-// Requires: AVX, AVX2, FMA3, MMX+, SSE2
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·mvI4AVX2i8(SB), NOSPLIT, $0-64
 	MOVQ         y+0(FP), AX
 	MOVQ         codes+8(FP), CX
@@ -412,10 +412,10 @@ TEXT ·mvI4AVX2i8(SB), NOSPLIT, $0-64
 	MOVQ         steps+56(FP), R9
 	SHLQ         $0x06, R9
 	MOVL         $0x0f0f0f0f, R10
-	MOVQ         R10, X0
+	VMOVD        R10, X0
 	VPBROADCASTD X0, Y0
 	MOVL         $0x00010001, R10
-	MOVQ         R10, X1
+	VMOVD        R10, X1
 	VPBROADCASTD X1, Y1
 	TESTQ        R8, R8
 	JZ           done
@@ -470,7 +470,7 @@ done:
 	RET
 
 // func mvQ8AVX2i8(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows int, steps int)
-// Requires: AVX, AVX2, F16C, FMA3, MMX+, SSE2
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
 TEXT ·mvQ8AVX2i8(SB), NOSPLIT, $0-80
 	MOVQ         y+0(FP), AX
 	MOVQ         codes+8(FP), CX
@@ -484,7 +484,7 @@ TEXT ·mvQ8AVX2i8(SB), NOSPLIT, $0-80
 	MOVQ         steps+72(FP), R10
 	SHLQ         $0x07, R10
 	MOVL         $0x00010001, R11
-	MOVQ         R11, X0
+	VMOVD        R11, X0
 	VPBROADCASTD X0, Y0
 	VMOVDQU      spread8<>+0(SB), Y1
 	VMOVDQU      spread8<>+32(SB), Y2

@@ -31,6 +31,12 @@ type exactImpl struct {
 	dequantRow func(dst []float32, w *Matrix, r int)
 	// matMul is MatMul for n ≥ 2 activation rows (e resolved).
 	matMul func(e Exec, y []float32, w *Matrix, x []float32, n int)
+	// infScale, when set, reports whether the matrix has an infinite scale. Such an entry's
+	// kernels factor a scale out of their sums (the row scale of I4 and FP8, the block scales
+	// of the permuted-activation Q4_0/Q8_0 kernels): with a finite (or NaN) scale their NaN
+	// and ±Inf are the reference's, with an infinite one they are not (0·Inf is NaN per
+	// element, not for a sum), so a matrix that has one takes the next entry.
+	infScale func(w *Matrix) bool
 }
 
 // int8Impl is one implementation of a type's ModeInt8 routines.
@@ -90,8 +96,8 @@ func registerGeneric() {
 	}
 }
 
-func (im *exactImpl) usable(cols int) bool {
-	return im.minCols <= cols && allOn(im.needs) && (!im.nib || useNib)
+func (im *exactImpl) usable(w *Matrix) bool {
+	return im.minCols <= w.Cols() && allOn(im.needs) && (!im.nib || useNib) && (im.infScale == nil || !im.infScale(w))
 }
 
 func allOn(fs []feature) bool {
@@ -103,12 +109,13 @@ func allOn(fs []feature) bool {
 	return true
 }
 
-// chooseKernels returns the entry of type t for a matrix of cols columns under the enabled
-// CPU features.
-func chooseKernels(t format.DType, cols int) (*kernels, error) {
+// chooseKernels returns the entry of w (its type, columns and scales) under the enabled CPU
+// features.
+func chooseKernels(w *Matrix) (*kernels, error) {
+	t := w.DType
 	k := &kernels{}
 	for _, im := range exactImpls[t] {
-		if im.usable(cols) {
+		if im.usable(w) {
 			k.exact = im
 			break
 		}

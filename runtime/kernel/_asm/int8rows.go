@@ -71,24 +71,11 @@ const (
 	pfdByte   = 4096
 )
 
-// prefetch emits PREFETCHT0 of the lines lines at dist bytes past base+idx.
-func prefetch(base, idx reg.Register, dist, lines int) {
+// prefetchLines emits PREFETCHT0 of the lines lines at dist bytes past base+idx.
+func prefetchLines(base, idx reg.Register, dist, lines int) {
 	for i := range lines {
 		PREFETCHT0(Mem{Base: base, Index: idx, Scale: 1, Disp: dist + 64*i})
 	}
-}
-
-// broadcast fills a new vector of in with the 32-bit constant v (AVX2 has no broadcast from a
-// general register: through an X register).
-func broadcast(in isa, v uint32) reg.VecVirtual {
-	if in.lanes == 16 {
-		return broadcastD(v)
-	}
-	r, y := GP32(), YMM()
-	MOVL(U32(v), r)
-	MOVQ(r.As64(), y.AsX())
-	VPBROADCASTD(y.AsX(), y)
-	return y
 }
 
 // spreadTable returns the table whose dword l is l/per: VPERMPS with it spreads float l/per
@@ -294,7 +281,7 @@ func (k *int8Kern) at(base reg.Register, scale byte, off int) Mem {
 func (k *int8Kern) step(acc func(g int) []reg.VecVirtual) {
 	l, in := k.l, k.in
 	for _, c := range k.codes {
-		prefetch(c, k.idx, map[bool]int{true: pfdNibble, false: pfdByte}[l.nibble], l.stepBytes()/64)
+		prefetchLines(c, k.idx, map[bool]int{true: pfdNibble, false: pfdByte}[l.nibble], l.stepBytes()/64)
 	}
 	var sc []reg.VecVirtual // each row's four block scales
 	if l.scaled {
