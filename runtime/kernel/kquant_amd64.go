@@ -23,7 +23,9 @@ func registerKquantArch() {
 		dq func(dst *float32, codes, scales *byte, nb int)
 	}{{format.Q4_K, dqQ4KAVX512}, {format.Q6_K, dqQ6KAVX512}} {
 		addExact(k.t, &exactImpl{name: "avx512", needs: avx512, matVecRows: kRowsExact(k.dq), dequantRow: kDequant(k.dq),
-			matMul: func(e Exec, y []float32, w *Matrix, x []float32, n int) { matMulTiled(e, y, w, x, n, 12, 32, gemm12x32AVX512) }})
+			matMul: func(e Exec, y []float32, w *Matrix, x []float32, n int) {
+				matMulTiled(e, y, w, x, n, 12, 32, gemm12x32AVX512)
+			}})
 	}
 	addInt8(format.IQ4_NL, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(blockInt8(mvIQ4NLVNNI), opsIQ4), expand: expandIQ4NLGeneric})
 	addInt8(format.Q4_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(q4kInt8, opsK4)})
