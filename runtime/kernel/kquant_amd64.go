@@ -14,18 +14,16 @@ import (
 func registerKquantArch() {
 	avx512 := []feature{featAVX512}
 	vnni := []feature{featAVX512, featVNNI}
+	tiled := func(e Exec, y []float32, w *Matrix, x []float32, n int) {
+		matMulTiled(e, y, w, x, n, 12, 32, gemm12x32AVX512)
+	}
 	addExact(format.IQ4_NL, &exactImpl{name: "avx512", needs: avx512,
-		matVecRows: blockRows(mvIQ4NLAVX512), dequantRow: dqBlock(dqIQ4NLAVX512), matMul: func(e Exec, y []float32, w *Matrix, x []float32, n int) {
-			matMulTiled(e, y, w, x, n, 12, 32, gemm12x32AVX512)
-		}})
+		matVecRows: blockRows(mvIQ4NLAVX512), dequantRow: dqBlock(dqIQ4NLAVX512), matMul: tiled})
 	for _, k := range []struct {
 		t  format.DType
 		dq func(dst *float32, codes, scales *byte, nb int)
 	}{{format.Q4_K, dqQ4KAVX512}, {format.Q6_K, dqQ6KAVX512}} {
-		addExact(k.t, &exactImpl{name: "avx512", needs: avx512, matVecRows: kRowsExact(k.dq), dequantRow: kDequant(k.dq),
-			matMul: func(e Exec, y []float32, w *Matrix, x []float32, n int) {
-				matMulTiled(e, y, w, x, n, 12, 32, gemm12x32AVX512)
-			}})
+		addExact(k.t, &exactImpl{name: "avx512", needs: avx512, matVecRows: kRowsExact(k.dq), dequantRow: kDequant(k.dq), matMul: tiled})
 	}
 	addInt8(format.IQ4_NL, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(blockInt8(mvIQ4NLVNNI), opsIQ4), expand: expandIQ4NLGeneric})
 	addInt8(format.Q4_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(q4kInt8, opsK4)})
