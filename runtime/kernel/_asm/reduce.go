@@ -111,3 +111,28 @@ func i4perm() Mem {
 func spread(k int) Mem {
 	return table(fmt.Sprintf("spread%d", k), func(i int) Constant { return U32(i / k) }, 16)
 }
+
+// routine starts the routine name with Go signature sig and its doc comment (the lines), and
+// loads the named integer and pointer arguments into new registers.
+func routine(name, sig string, doc []string, args ...string) []reg.Register {
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(doc...)
+	rs := make([]reg.Register, len(args))
+	for i, a := range args {
+		rs[i] = Load(Param(a), GP64())
+	}
+	return rs
+}
+
+// storeRow reduces the accumulators (pairwise, then the lanes), lets rowEnd (if set) replace
+// the sum, stores it at y, advances y and sets codes to the next row (rowStart + stride).
+func storeRow(in isa, acc []reg.VecVirtual, st any, rowEnd func(st any, sum reg.Register), y, codes, rowStart, stride reg.Register) {
+	sum := in.reduce(addPairwise(acc))
+	if rowEnd != nil {
+		rowEnd(st, sum)
+	}
+	VMOVSS(sum, Mem{Base: y})
+	ADDQ(U8(4), y)
+	LEAQ(Mem{Base: rowStart, Index: stride, Scale: 1}, codes)
+}
