@@ -26,7 +26,10 @@
 //     instruction set, the dequantization and the one-code decoder of the tails; set rowScaled
 //     (and the entry then needs finite row scales: exactImpl.infScale) if the kernels return
 //     unscaled sums.
-//  5. If ModeInt8 should apply, add an int8 layout (int8.go) and int8 entries.
+//  5. If ModeInt8 should apply, give it an int8Ops value (int8rows_generic.go: its reference
+//     row sum, activation layout (actquant.go), row scale, prefill expansion) and its int8
+//     entries in registerArch; a row kernel of an existing loader is one rowsInt8 call in
+//     _asm/int8rows.go.
 //
 // TestEveryImplementationRuns then runs every registered entry the CPU supports against the
 // references, and fails for one no configuration reaches.
@@ -143,7 +146,7 @@ const (
 	// Q4_0, Q8_0 and I4 weights (AVX-512 VNNI where available), scaled in float32; other
 	// weight types, and activations holding NaN or ±Inf, are computed exactly. The error
 	// against ModeExact is at most Σ_b (d_b/2)·Σ_{j∈b}|w_j| plus float32 rounding, d_b the
-	// block's activation scale (see int8.go).
+	// block's activation scale (see int8rows.go).
 	ModeInt8
 )
 

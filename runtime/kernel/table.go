@@ -47,8 +47,11 @@ type int8Impl struct {
 	asm bool
 	// rows writes the int8-mode products of activation row i of qa for rows [lo, hi).
 	rows func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
-	// gemm: MatMul with at least gemmMinN rows uses the VNNI prefill kernel.
-	gemm bool
+	// expand, when set, makes MatMul with at least gemmMinN rows use the VNNI prefill kernel
+	// (int8gemm.go), with this expansion of the weight rows.
+	expand expandFunc
+	// ops is the type's int8 operations (references, scales, layout), set by addInt8.
+	ops *int8Ops
 }
 
 // kernels is a matrix's chosen entry: one exact and (for int8 types) one int8 implementation.
@@ -72,7 +75,10 @@ func init() {
 // addExact and addInt8 register implementations in order of preference (called from init
 // functions only).
 func addExact(t format.DType, im *exactImpl) { exactImpls[t] = append(exactImpls[t], im) }
-func addInt8(t format.DType, im *int8Impl)   { int8Impls[t] = append(int8Impls[t], im) }
+func addInt8(t format.DType, im *int8Impl) {
+	im.ops = int8OpsOf(t)
+	int8Impls[t] = append(int8Impls[t], im)
+}
 
 // generic returns the reference entry of type t.
 func genericExact() *exactImpl {
@@ -84,8 +90,8 @@ func registerGeneric() {
 	for _, t := range []format.DType{format.F32, format.F16, format.BF16, format.Q8_0, format.Q4_0, format.I4, format.FP8, format.SFP8,
 		format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL} { // k-quants: Go references only (kquant.go)
 		addExact(t, genericExact())
-		if int8Type(t) {
-			addInt8(t, &int8Impl{name: "generic", rows: matVecRowsInt8Generic})
+		if o := int8OpsOf(t); o != nil {
+			addInt8(t, &int8Impl{name: "generic", rows: int8RowsGeneric(o)})
 		}
 	}
 }
@@ -119,7 +125,7 @@ func chooseKernels(w *Matrix) (*kernels, error) {
 	}
 	for _, im := range int8Impls[t] {
 		if allOn(im.needs) {
-			k.int8, k.layout = im, layoutOf(t)
+			k.int8, k.layout = im, im.ops.layout
 			break
 		}
 	}

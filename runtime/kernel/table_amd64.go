@@ -81,24 +81,33 @@ func registerArch() {
 	addExact(format.Q8_0, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true, infScale: blockScaleInf,
 		matVecRows: nibRows(q8NibKernel, false, q8Tail), perm: permQ8, dequantRow: dqBlock(dqQ8AVX512), matMul: tiled512})
 	for _, b := range []struct {
-		t         format.DType
-		mv512     blockKernel
-		mv2       blockKernel
-		dq512     blockDequant
-		vnni, avx blockInt8Kernel
+		t     format.DType
+		mv512 blockKernel
+		mv2   blockKernel
+		dq512 blockDequant
 	}{
-		{format.Q4_0, mvQ4AVX512, mvQ4AVX2, dqQ4AVX512, mvQ4VNNIRows, mvQ4AVX2i8},
-		{format.Q8_0, mvQ8AVX512, mvQ8AVX2, dqQ8AVX512, mvQ8VNNI, mvQ8AVX2i8},
+		{format.Q4_0, mvQ4AVX512, mvQ4AVX2, dqQ4AVX512},
+		{format.Q8_0, mvQ8AVX512, mvQ8AVX2, dqQ8AVX512},
 	} {
 		addExact(b.t, &exactImpl{name: "avx512", needs: avx512,
 			matVecRows: blockRows(b.mv512), dequantRow: dqBlock(b.dq512), matMul: tiled512})
 		addExact(b.t, &exactImpl{name: "avx2", needs: avx2,
 			matVecRows: blockRows(b.mv2), dequantRow: dequantRowGeneric, matMul: tiled2})
-		addInt8(b.t, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(blockInt8(b.vnni)), gemm: true})
-		addInt8(b.t, &int8Impl{name: "avx2", needs: avx2, asm: true, rows: int8Rows(blockInt8(b.avx))})
 	}
-	addInt8(format.I4, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(i4Int8(mvI4VNNI)), gemm: true})
-	addInt8(format.I4, &int8Impl{name: "avx2", needs: avx2, asm: true, rows: int8Rows(i4Int8(mvI4AVX2i8))})
+	// ModeInt8: per type its row kernels (VNNI, AVX2) and the prefill's row expansion.
+	for _, b := range []struct {
+		t         format.DType
+		vnni, avx int8Kernel
+		expand    expandFunc
+	}{
+		{format.Q4_0, blockInt8(mvQ4VNNIRows), blockInt8(mvQ4AVX2i8), expandAsm(expandQ4AVX512)},
+		{format.Q8_0, blockInt8(mvQ8VNNI), blockInt8(mvQ8AVX2i8), expandAsm(expandQ8AVX512)},
+		{format.I4, i4Int8(mvI4VNNI), i4Int8(mvI4AVX2i8), expandI4Generic},
+	} {
+		o := int8OpsOf(b.t)
+		addInt8(b.t, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(b.vnni, o), expand: b.expand})
+		addInt8(b.t, &int8Impl{name: "avx2", needs: avx2, asm: true, rows: int8Rows(b.avx, o)})
+	}
 }
 
 // elemKernel is a row kernel of an element-wise type: y[r] = Σ_{c<n} raw(W[r,c])·x[c] for
@@ -110,7 +119,7 @@ type blockKernel func(y *float32, codes, scales *byte, x *float32, rows, nb int)
 
 type blockDequant func(dst *float32, codes, scales *byte, nb int)
 
-// blockInt8Kernel is a ModeInt8 row kernel of a block type (int8_amd64.go).
+// blockInt8Kernel is a ModeInt8 row kernel of a block type (int8rows_amd64.go).
 type blockInt8Kernel func(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
 
 // elemRows runs kern over the columns it handles (a multiple of align) and finishes the

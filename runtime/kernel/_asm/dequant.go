@@ -107,12 +107,3 @@ func dequantElem(l dqElemLoader) {
 	VZEROUPPER()
 	RET()
 }
-
-// paramAddr returns the memory operand of the named argument.
-func paramAddr(name string) Mem {
-	b, err := Param(name).Resolve()
-	if err != nil {
-		panic(err)
-	}
-	return b.Addr
-}

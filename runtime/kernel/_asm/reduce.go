@@ -33,16 +33,7 @@ func reduceZ(z reg.VecVirtual) reg.Register {
 
 // reduceY sums the 8 float32 lanes of v's Y register into lane 0 of its X register and
 // returns it: halves of 128, 64 and 32 bits are added pairwise.
-func reduceY(v reg.VecVirtual) reg.Register {
-	x1 := XMM()
-	VEXTRACTF128(U8(1), v.AsY(), x1)
-	VADDPS(x1, v.AsX(), v.AsX())
-	VPERMILPS(U8(0x4e), v.AsX(), x1)
-	VADDPS(x1, v.AsX(), v.AsX())
-	VPERMILPS(U8(0xb1), v.AsX(), x1)
-	VADDSS(x1, v.AsX(), v.AsX())
-	return v.AsX()
-}
+func reduceY(v reg.VecVirtual) reg.Register { return reduce8(v, VADDPS, VADDSS) }
 
 // broadcastD fills a new ZMM register with the 32-bit constant v.
 func broadcastD(v uint32) reg.VecVirtual {
