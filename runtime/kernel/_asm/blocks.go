@@ -136,8 +136,8 @@ func rowsBlock(l blockLoader, in isa) {
 	name := "mv" + l.name + in.name
 	doc := append(append([]string{fmt.Sprintf("%s is, for %s rows of nb blocks (codes and scales row after row):", name, l.name), ""}, l.doc...),
 		"", "Reference: dotRowGeneric (matvec_generic.go), in another summation order.")
-	a := routine(name, "func(y *float32, codes, scales *byte, x *float32, rows, nb int)", doc,
-		"y", "codes", "scales", "x", "rows", "nb")
+	routine(name, "func(y *float32, codes, scales *byte, x *float32, rows, nb int)", doc...)
+	a := params("y", "codes", "scales", "x", "rows", "nb")
 	y, codes, scales, x, rows, nb := a[0], a[1], a[2], a[3], a[4], a[5]
 	var buf Mem
 	if in.lanes == 16 {
@@ -223,7 +223,8 @@ func dequantBlock(l blockLoader) {
 	name := "dq" + l.name + in.name
 	doc := append(append([]string{fmt.Sprintf("%s is, for the nb blocks of a %s row:", name, l.name), ""}, l.dqDoc...),
 		"", "Reference: dequantRowGeneric (dequant_generic.go), bit-exact.")
-	a := routine(name, "func(dst *float32, codes, scales *byte, nb int)", doc, "dst", "codes", "scales", "nb")
+	routine(name, "func(dst *float32, codes, scales *byte, nb int)", doc...)
+	a := params("dst", "codes", "scales", "nb")
 	dst, codes, scales, left := a[0], a[1], a[2], a[3]
 	buf := AllocLocal(64)
 	st := l.setup(in)

@@ -79,7 +79,8 @@ func dequantElem(l dqElemLoader) {
 	}
 	doc := []string{fmt.Sprintf("%s is, for n a multiple of %d:", name, 16*l.group), "", l.doc, "",
 		"Reference: dequantRowGeneric (dequant_generic.go), bit-exact."}
-	a := routine(name, sig, doc, "dst", "codes", "n")
+	routine(name, sig, doc...)
+	a := params("dst", "codes", "n")
 	dst, codes, cnt := a[0], a[1], a[2]
 	var s Mem
 	if l.scaled {

@@ -205,8 +205,8 @@ func rowsNib(l nibLoader) {
 	name := "mv" + l.name + "AVX512"
 	doc := append(append([]string{fmt.Sprintf("%s is %s", name, l.doc[0])}, l.doc[1:]...),
 		"", "Reference: dotRowUnscaled (matvec_generic.go), in another summation order.")
-	a := routine(name, "func(y *float32, codes *byte, stride int, "+l.extra+"xp *float32, rows, steps int)", doc,
-		"y", "codes", "stride")
+	routine(name, "func(y *float32, codes *byte, stride int, "+l.extra+"xp *float32, rows, steps int)", doc...)
+	a := params("y", "codes", "stride")
 	y, codes, stride := a[0], a[1], a[2]
 	var scales, rowScales reg.Register
 	if l.scale != nil {
@@ -221,7 +221,7 @@ func rowsNib(l nibLoader) {
 	var spreadTab reg.VecVirtual
 	if l.scale != nil {
 		spreadTab = ZMM()
-		VMOVUPS(spread(l.spread), spreadTab)
+		VMOVUPS(spreadTable(l.spread, 16), spreadTab)
 	}
 	TESTQ(rows, rows)
 	JZ(LabelRef("done"))

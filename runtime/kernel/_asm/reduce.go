@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -95,25 +93,6 @@ func q4tab() Mem { return table("q4tab", func(i int) Constant { return F32(float
 // order.
 func i4perm() Mem {
 	return table("i4perm", func(i int) Constant { return U32(i/2 + 16*(i%2)) }, 32)
-}
-
-// spread returns the table that spreads per lanes/k scales over the 16 lanes: lane i takes
-// scale i/k.
-func spread(k int) Mem {
-	return table(fmt.Sprintf("spread%d", k), func(i int) Constant { return U32(i / k) }, 16)
-}
-
-// routine starts the routine name with Go signature sig and its doc comment (the lines), and
-// loads the named integer and pointer arguments into new registers.
-func routine(name, sig string, doc []string, args ...string) []reg.Register {
-	TEXT(name, NOSPLIT, sig)
-	Pragma("noescape")
-	Doc(doc...)
-	rs := make([]reg.Register, len(args))
-	for i, a := range args {
-		rs[i] = Load(Param(a), GP64())
-	}
-	return rs
 }
 
 // storeRow reduces the accumulators (pairwise, then the lanes), lets rowEnd (if set) replace

@@ -48,8 +48,8 @@ func rowsElem(l elemLoader, in isa) {
 	}
 	doc := append(append([]string{fmt.Sprintf("%s is, for n a multiple of %d:", name, L*G), ""}, l.doc...),
 		"", "Reference: dotRowUnscaled (matvec_generic.go), in another summation order.")
-	a := routine(name, "func(y *float32, codes *byte, stride int, x *float32, rows, n int)", doc,
-		"y", "codes", "stride", "x", "rows", "n")
+	routine(name, "func(y *float32, codes *byte, stride int, x *float32, rows, n int)", doc...)
+	a := params("y", "codes", "stride", "x", "rows", "n")
 	y, codes, stride, x, rows, n := a[0], a[1], a[2], a[3], a[4], a[5]
 	st := l.setup(in)
 	TESTQ(rows, rows)
