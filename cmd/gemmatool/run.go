@@ -58,6 +58,7 @@ or a --stop string), "length" (--max-tokens), "context" (the context is full) or
 			&cli.BoolFlag{Name: "json-stream", Usage: "print one JSON object per token ({\"id\",\"text\"}), then the --json object"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print model, prompt and KV cache details on stderr"},
 			&cli.StringFlag{Name: "act", Value: "int8", Usage: "activation precision of the matmuls: int8 (integer dot products with q4_0, q8_0 and i4 weights, as llama.cpp does; other types stay exact; error measured in the README) or exact (f32 activations, what logits and verify use)"},
+			visionActFlag(),
 			mmapFlag,
 		}, samplingFlags()...), imageFlags(false)...),
 		Action: runAction,
@@ -209,6 +210,10 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	vex, err := visionExec(c, ex)
+	if err != nil {
+		return err
+	}
 	if c.Bool("json") && c.Bool("json-stream") {
 		return usageError("give --json or --json-stream, not both")
 	}
@@ -282,7 +287,7 @@ func runAction(c *cli.Context) error {
 	var prompt *runtime.Batch
 	var visionTime time.Duration
 	if images != nil {
-		if prompt, _, visionTime, err = imageBatch(ex, lm, ids, images, false); err != nil {
+		if prompt, _, visionTime, err = imageBatch(vex, lm, ids, images, false); err != nil {
 			return err
 		}
 	}
