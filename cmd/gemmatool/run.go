@@ -117,8 +117,27 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 	return l, nil
 }
 
-// embeddedTokenizer loads the tokenizer embedded in f (nil when there is none).
+// embeddedTokenizer loads the tokenizer embedded in f (nil when there is none): from the
+// file's tokenizer tables when it has them (format 1.2 and later), which skips parsing
+// tokenizer.json, else from the embedded tokenizer.json and tokenizer_config.json.
 func embeddedTokenizer(f *format.File) (*tokenizer.Tokenizer, error) {
+	tables, err := f.Tokenizer()
+	if err != nil {
+		return nil, err
+	}
+	if tables != nil {
+		t, err := tokenizer.FromTables(tables)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		return t, nil
+	}
+	return jsonTokenizer(f)
+}
+
+// jsonTokenizer loads the tokenizer of f's embedded tokenizer.json and tokenizer_config.json
+// (nil when there is none).
+func jsonTokenizer(f *format.File) (*tokenizer.Tokenizer, error) {
 	tj, ok, err := f.EmbeddedFile("tokenizer.json")
 	if err != nil || !ok {
 		return nil, err
@@ -132,6 +151,20 @@ func embeddedTokenizer(f *format.File) (*tokenizer.Tokenizer, error) {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
 	return t, nil
+}
+
+// fileTokenizerTables returns the tokenizer tables a file made from f stores: f's own, or
+// those of its embedded tokenizer.json for a file written before format 1.2 (nil without one).
+func fileTokenizerTables(f *format.File) (*format.TokenizerTables, error) {
+	tables, err := f.Tokenizer()
+	if err != nil || tables != nil {
+		return tables, err
+	}
+	t, err := jsonTokenizer(f)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	return t.Tables(), nil
 }
 
 // needTokenizer returns the tokenizer or an error naming the file.
