@@ -570,6 +570,10 @@ func (f *File) EmbeddedFile(name string) ([]byte, bool, error) {
 	return nil, false, nil
 }
 
+// ReadAt reads bytes [off, off+len(p)) of the file with pread(2) instead of through the
+// mapping; see [Mapped.ReadAt].
+func (f *File) ReadAt(p []byte, off int64) error { return f.m.ReadAt(p, off) }
+
 // Size returns the file size in bytes.
 func (f *File) Size() int64 { return int64(len(f.data)) }
 

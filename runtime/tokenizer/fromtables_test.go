@@ -7,9 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gemmatool/gemmatool/format"
 )
@@ -212,7 +210,6 @@ func BenchmarkLoadModelFile(b *testing.B) {
 	path := gemmaModelFile(b)
 	b.Run("json", func(b *testing.B) {
 		b.ReportAllocs()
-		defer reportCPU(b)()
 		for b.Loop() {
 			f, err := format.Open(path, nil)
 			if err != nil {
@@ -234,7 +231,6 @@ func BenchmarkLoadModelFile(b *testing.B) {
 	})
 	b.Run("tables", func(b *testing.B) {
 		b.ReportAllocs()
-		defer reportCPU(b)()
 		for b.Loop() {
 			f, err := format.Open(path, nil)
 			if err != nil {
@@ -250,23 +246,4 @@ func BenchmarkLoadModelFile(b *testing.B) {
 			f.Close()
 		}
 	})
-}
-
-// reportCPU reports the process's CPU time (user + system) per operation: on a shared, loaded
-// machine it varies far less than wall time. Call as defer reportCPU(b)().
-func reportCPU(b *testing.B) func() {
-	start := cpuTime()
-	return func() {
-		if b.N > 0 {
-			b.ReportMetric(float64((cpuTime()-start).Milliseconds())/float64(b.N), "cpu-ms/op")
-		}
-	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
