@@ -58,6 +58,7 @@ or a --stop string), "length" (--max-tokens), "context" (the context is full) or
 			&cli.BoolFlag{Name: "json-stream", Usage: "print one JSON object per token ({\"id\",\"text\"}), then the --json object"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print model, prompt and KV cache details on stderr"},
 			&cli.StringFlag{Name: "act", Value: "int8", Usage: "activation precision of the matmuls: int8 (integer dot products with q4_0, q8_0 and i4 weights, as llama.cpp does; other types stay exact; error measured in the README) or exact (f32 activations, what logits and verify use)"},
+			visionActFlag(),
 			mmapFlag,
 		}, samplingFlags()...), imageFlags(false)...),
 		Action: runAction,
@@ -242,6 +243,10 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	vex, err := visionExec(c, ex)
+	if err != nil {
+		return err
+	}
 	if c.Bool("json") && c.Bool("json-stream") {
 		return usageError("give --json or --json-stream, not both")
 	}
@@ -315,7 +320,7 @@ func runAction(c *cli.Context) error {
 	var prompt *runtime.Batch
 	var visionTime time.Duration
 	if images != nil {
-		if prompt, _, visionTime, err = imageBatch(ex, lm, ids, images, false); err != nil {
+		if prompt, _, visionTime, err = imageBatch(vex, lm, ids, images, false); err != nil {
 			return err
 		}
 	}
@@ -324,17 +329,25 @@ func runAction(c *cli.Context) error {
 		seed = uint64(time.Now().UnixNano())
 	}
 	smp := newSampler(c, lm, seed)
-	ctx, err := fitContext(m, c.Int("ctx"), c.IsSet("ctx"), stderr)
+	kv, err := kvType(c)
 	if err != nil {
 		return err
 	}
-	s := m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex})
+	ctx, err := fitContext(m, kv, c.Int("ctx"), c.IsSet("ctx"), stderr)
+	if err != nil {
+		return err
+	}
+	s := m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex, KVType: kv})
 	if len(ids) >= s.MaxContext() {
 		return fmt.Errorf("run: the prompt has %d tokens, the context holds %d", len(ids), s.MaxContext())
 	}
 	verbose := c.Bool("verbose")
 	if verbose {
-		fmt.Fprintf(stderr, "context: %d positions, KV cache (f32) up to %.1f MB\n", s.MaxContext(), float64(m.KVCacheBytes(s.MaxContext()))/1e6)
+		fmt.Fprintf(stderr, "context: %d positions, KV cache (%s) up to %.1f MB", s.MaxContext(), kv, float64(m.KVCacheBytes(s.MaxContext(), kv))/1e6)
+		if kv != runtime.KVF32 {
+			fmt.Fprintf(stderr, " (f32 would take %.1f MB)", float64(m.KVCacheBytes(s.MaxContext(), runtime.KVF32))/1e6)
+		}
+		fmt.Fprintln(stderr)
 		cfg := m.Config
 		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %s, %d threads\n",
 			lm.f.Path, cfg.NumLayers, cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.SlidingWindow, m.VocabRows(),
@@ -392,8 +405,8 @@ func runAction(c *cli.Context) error {
 	reason := finishReason(st, err)
 	if verbose {
 		kv := s.Cache()
-		fmt.Fprintf(stderr, "kv cache: %d positions, %s in use (a full cache on every layer would hold %s), %s allocated\n",
-			kv.Len(), humanBytes(int64(kv.Bytes())), humanBytes(int64(kv.FullBytes())), humanBytes(int64(kv.AllocatedBytes())))
+		fmt.Fprintf(stderr, "kv cache (%s): %d positions, %s in use (a full cache on every layer would hold %s), %s allocated\n",
+			kv.Type(), kv.Len(), humanBytes(int64(kv.Bytes())), humanBytes(int64(kv.FullBytes())), humanBytes(int64(kv.AllocatedBytes())))
 		fmt.Fprintf(stderr, "stop: %s after %d tokens\n", reason, st.Generated)
 	}
 	if jsonOut || stream {

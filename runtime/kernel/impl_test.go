@@ -46,13 +46,19 @@ func rechooseAll(tb testing.TB) {
 	defer testMatrices.Unlock()
 	for _, p := range testMatrices.ws {
 		if w := p.Value(); w != nil {
-			k, err := chooseKernels(w.DType, w.Cols())
-			if err != nil {
-				tb.Fatal(err)
-			}
-			w.k = k
+			rechoose(tb, w)
 		}
 	}
+}
+
+// rechoose chooses w's kernels again, after a test changed its data (NewMatrix of the changed
+// data would choose the same).
+func rechoose(tb testing.TB, w *Matrix) {
+	k, err := chooseKernels(w)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w.k = k
 }
 
 // use switches to configuration im and returns the restore function, or "" and a reason if
@@ -140,8 +146,9 @@ func TestEveryImplementationRuns(t *testing.T) {
 			continue
 		}
 		for _, typ := range allTypes {
-			for _, cols := range []int{96, 1152} {
+			for _, c := range []int{96, 1152} {
 				const rows = 7
+				cols := alignCols(typ, c)
 				w := track(randMatrix(t, rng, typ, rows, cols))
 				name := typ.String() + " exact/" + w.k.exact.name
 				ran[name] = true

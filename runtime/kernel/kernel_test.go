@@ -106,6 +106,7 @@ func TestMatMul(t *testing.T) {
 				if !blockType(typ) {
 					cols -= 3
 				}
+				cols = alignCols(typ, cols)
 				w := randMatrix(t, rng, typ, s.rows, cols)
 				x := randVec(rng, s.n*cols)
 				y, check := guarded(s.n*s.rows, 1)
@@ -131,7 +132,7 @@ func TestSpecials(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 8))
 		for _, typ := range allTypes {
-			cols := 288 // 2 steps of the nibble kernels + 1 block
+			cols := alignCols(typ, 288) // 2 steps of the nibble kernels + 1 block
 			if !blockType(typ) {
 				cols = 259
 			}
@@ -146,6 +147,7 @@ func TestSpecials(t *testing.T) {
 				w := randMatrix(t, rng, typ, rows, cols)
 				x := randVec(rng, cols*3)
 				poke(w, x[:cols])
+				rechoose(t, w)
 				y := make([]float32, rows*3)
 				for _, n := range []int{1, 3} {
 					if n == 1 {
@@ -191,6 +193,12 @@ func pokeSpecialWeight(w *Matrix, row, col int) {
 	case format.Q8_0, format.Q4_0:
 		nb := int(l.Cols) / 32
 		binary.LittleEndian.PutUint16(w.Data[int(l.ScalesOff)+2*(row*nb+col/32):], 0x7e00) // NaN scale
+	default:
+		if kType(w.DType) { // the block's d: NaN
+			n, _, sb, _ := format.SuperBlock(w.DType)
+			o := int(l.ScalesOff) + sb*(row*int(l.Cols)/n+col/n) + kF16Fields(w.DType)[0]
+			binary.LittleEndian.PutUint16(w.Data[o:], 0x7e00)
+		}
 	case format.I4:
 		binary.LittleEndian.PutUint32(w.Data[int(l.ScalesOff)+4*row:], math.Float32bits(float32(math.Inf(1))))
 	case format.FP8:
@@ -217,12 +225,29 @@ func pokeExtremeScale(w *Matrix, row int) {
 		binary.LittleEndian.PutUint32(w.Data[int(l.ScalesOff)+4*row:], math.Float32bits(1e-40))
 	case format.SFP8:
 		w.Scale = 1e30
+	default:
+		if kType(w.DType) { // d (and dmin) of the row's blocks: largest, then smallest subnormal
+			n, _, sb, _ := format.SuperBlock(w.DType)
+			nb := int(l.Cols) / n
+			for b := range nb {
+				v := uint16(0x7bff)
+				if b%2 == 1 {
+					v = 0x0001
+				}
+				for _, f := range kF16Fields(w.DType) {
+					binary.LittleEndian.PutUint16(w.Data[int(l.ScalesOff)+sb*(row*nb+b)+f:], v)
+				}
+			}
+		}
 	}
 }
 
 func TestPrivateDecodeMatchesFormat(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
 	for _, typ := range allTypes {
+		if kType(typ) {
+			continue // their independent reference is llama.cpp's output (TestKQuantKernels)
+		}
 		w := randMatrix(t, rng, typ, 3, 96)
 		pokeSpecialWeight(w, 1, 33)
 		for r := range 3 {
@@ -356,6 +381,9 @@ func FuzzMatVec(f *testing.F) {
 		rows, cols, n := int(rows8%40)+1, int(cols8%200)+1, int(n8%5)+1
 		if blockType(typ) {
 			cols = (cols%7 + 1) * 32
+			if colAlign(typ) == 256 {
+				cols = (cols/32%3 + 1) * 256
+			}
 		}
 		l, err := format.LayoutOf(typ, []int64{int64(rows), int64(cols)})
 		if err != nil {
@@ -454,4 +482,49 @@ func ExampleExec_MatVec() {
 	Exec{}.MatVec(y, w, x)
 	fmt.Println(y)
 	// Output: [16 -32]
+}
+
+// TestInfiniteScaleEntries checks the documented property of the entries that factor a scale
+// out of their sums (exactImpl.infScale): a matrix with an infinite block or row scale takes
+// an entry without it, whose NaN and ±Inf are the reference's, while a NaN scale keeps the
+// entry.
+func TestInfiniteScaleEntries(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, typ := range []format.DType{format.Q4_0, format.Q8_0, format.I4, format.FP8} {
+			const rows, cols = 4, 256
+			w := randMatrix(t, rng, typ, rows, cols)
+			first := w.k.exact
+			l := w.Layout
+			poke := func(bits uint32) {
+				if typ == format.I4 || typ == format.FP8 {
+					binary.LittleEndian.PutUint32(w.Data[int(l.ScalesOff)+4*2:], bits)
+				} else {
+					binary.LittleEndian.PutUint16(w.Data[int(l.ScalesOff)+2*(2*cols/32+3):], uint16(bits))
+				}
+				rechoose(t, w)
+			}
+			nan, inf := uint32(0x7fc00000), math.Float32bits(float32(math.Inf(-1)))
+			if typ == format.Q4_0 || typ == format.Q8_0 {
+				nan, inf = 0x7e00, 0xfc00
+			}
+			poke(nan)
+			if w.k.exact != first {
+				t.Errorf("%v: a NaN scale changed the entry %s to %s", typ, first.name, w.k.exact.name)
+			}
+			poke(inf)
+			if w.k.exact.infScale != nil {
+				t.Errorf("%v: with an infinite scale the entry is %s, which needs finite scales", typ, w.k.exact.name)
+			}
+			x := randVec(rng, cols)
+			y := make([]float32, rows)
+			Exec{}.MatVec(y, w, x)
+			for r := range rows {
+				want, tol := refDot(refDecode(typ, w.Layout, w.Data, r, w.Scale), x)
+				if !checkClose(y[r], want, tol) {
+					t.Errorf("%v: infinite scale: y[%d] = %v, want %v ± %g", typ, r, y[r], want, tol)
+				}
+			}
+		}
+	})
 }
