@@ -287,6 +287,9 @@ func (f *File) Tokenizer() (*TokenizerTables, error) {
 	return t, err
 }
 
+// HasTokenizerTables reports whether the file stores tokenizer tables.
+func (f *File) HasTokenizerTables() bool { return f.tok != nil }
+
 // parseTokenizer checks the tokenizer section at open.
 func (f *File) parseTokenizer(s *sectionEntry, entryOff int64) error {
 	if s.Name != tokenizerName || s.Flags != 0 {
