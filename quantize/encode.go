@@ -190,6 +190,7 @@ func encodeRow(l format.Layout, payload []byte, r int, x []float32, tensorScale 
 		scales := payload[l.ScalesOff+2*r64*int64(nb) : l.ScalesOff+2*(r64+1)*int64(nb)]
 		weighted := l.DType == format.Q4_0 && opt.Importance != nil
 		var sigma2 float32
+		var ws wsScratch
 		if weighted {
 			sigma2 = rowSigma2(x)
 		}
@@ -199,7 +200,7 @@ func encodeRow(l format.Layout, payload []byte, r int, x []float32, tensorScale 
 			if l.DType == format.Q8_0 {
 				h, err = q8Block(codes[b*bs:], x[b*bs:])
 			} else if weighted {
-				h, err = q4BlockWeighted(codes[b*bs/2:], x[b*bs:], opt.Importance[b*bs:], sigma2)
+				h, err = q4BlockWeighted(codes[b*bs/2:], x[b*bs:], opt.Importance[b*bs:], sigma2, &ws)
 			} else {
 				h, err = q4Block(codes[b*bs/2:], x[b*bs:])
 			}

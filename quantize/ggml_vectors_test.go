@@ -39,8 +39,10 @@ func readGGML(tb testing.TB, name string) []byte {
 	return b
 }
 
-// TestQ4_0WeightedMatchesLlamaCpp: with importance weights, Q4_0's blocks equal llama.cpp's
-// quantize_q4_0 with quant_weights; without, its reference blocks.
+// TestQ4_0WeightedMatchesLlamaCpp: with importance weights, q4BlockGGML's blocks equal
+// llama.cpp's quantize_q4_0 with quant_weights (Encode then keeps them only where its own search
+// gives no smaller weighted error, see TestQ4_0WeightedNeverWorse); without, Encode's blocks
+// equal its reference blocks.
 func TestQ4_0WeightedMatchesLlamaCpp(t *testing.T) {
 	x, imp := readF32(t, "input.f32"), readF32(t, "imatrix.f32")
 	for _, tc := range []struct {
@@ -58,6 +60,14 @@ func TestQ4_0WeightedMatchesLlamaCpp(t *testing.T) {
 		bad := 0
 		for b := range nb {
 			got := append(append([]byte(nil), payload[l.ScalesOff+2*int64(b):l.ScalesOff+2*int64(b)+2]...), payload[16*b:16*b+16]...)
+			if tc.imp != nil {
+				r, c := b/(ggmlCols/32), b%(ggmlCols/32)*32
+				h, err := q4BlockGGML(got[2:], x[r*ggmlCols+c:], tc.imp[c:], rowSigma2(x[r*ggmlCols:(r+1)*ggmlCols]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				binary.LittleEndian.PutUint16(got, h)
+			}
 			if w := want[18*b : 18*b+18]; !bytes.Equal(got, w) {
 				if bad < 3 {
 					t.Errorf("%s: block %d (row %d): got % x, llama.cpp % x", tc.file, b, b/(ggmlCols/32), got, w)

@@ -21,7 +21,8 @@ import (
 // all-zero block (amax < 1e-15) stores d = 0 and codes 0.
 //
 // I4's weighted search is our rule: the clipping ratios of [I4Search], choosing the one with
-// the smallest Σ_j qw_j·(w_j − ŵ_j)² (float64 sum; a tie keeps the larger ratio).
+// the smallest Σ_j qw_j·(w_j − ŵ_j)² (float64 sum; a tie keeps the larger ratio), then the
+// exhaustive search of wsearch.go over every positive scale, kept where its error is smaller.
 
 // nearestInt rounds |f| ≤ 2²² to the nearest integer, ties to even (llama.cpp's nearest_int).
 func nearestInt(f float32) int32 {
@@ -104,9 +105,10 @@ func rowSigma2(x []float32) float32 {
 	return s / float32(len(x))
 }
 
-// q4BlockWeighted encodes one Q4_0 block with importance weights imp (32 values) and the row's
-// σ², writing 16 code bytes and returning the f16 bits of the scale.
-func q4BlockWeighted(qs []byte, x, imp []float32, sigma2 float32) (uint16, error) {
+// q4BlockGGML encodes one Q4_0 block as llama.cpp's weighted Q4_0 does, with importance
+// weights imp (32 values) and the row's σ², writing 16 code bytes and returning the f16 bits of
+// the scale.
+func q4BlockGGML(qs []byte, x, imp []float32, sigma2 float32) (uint16, error) {
 	var w [bs]float32
 	var L [bs]int8
 	for j, v := range x[:bs] {
@@ -119,6 +121,30 @@ func q4BlockWeighted(qs []byte, x, imp []float32, sigma2 float32) (uint16, error
 	}
 	for j := range bs / 2 {
 		qs[j] = byte(L[j]) | byte(L[j+bs/2])<<4
+	}
+	return h, nil
+}
+
+// q4BlockWeighted encodes one Q4_0 block with importance weights imp (32 values), writing 16
+// code bytes and returning the f16 bits of the scale: of llama.cpp's weighted choice
+// ([q4BlockGGML], given the row's σ²), the unweighted one ([q4Block]) and the exhaustive search
+// (wsearch.go), the one with the smallest Σ imp·(x − x̂)² (the earlier on a tie).
+func q4BlockWeighted(qs []byte, x, imp []float32, sigma2 float32, s *wsScratch) (uint16, error) {
+	h, err := q4BlockGGML(qs, x, imp, sigma2)
+	if err != nil {
+		return 0, err
+	}
+	best := q4WeightedErr(x, imp, qs, h)
+	var cand [bs / 2]byte
+	if ch, err := q4Block(cand[:], x); err == nil {
+		if e := q4WeightedErr(x, imp, cand[:], ch); e < best {
+			h, best = ch, e
+			copy(qs[:bs/2], cand[:])
+		}
+	}
+	if ch, e, ok := s.q4BlockSearch(cand[:], x, imp); ok && e < best {
+		h = ch
+		copy(qs[:bs/2], cand[:])
 	}
 	return h, nil
 }
@@ -138,11 +164,20 @@ func i4WeightedErr(x, imp []float32, s float32, limit float64) float64 {
 }
 
 // i4ScaleWeighted returns the I4 row scale that minimises the importance-weighted error over
-// the clipping ratios k/100, k = 100 … 50.
+// the clipping ratios k/100, k = 100 … 50, or the exhaustive search's where that is smaller.
 func i4ScaleWeighted(x, imp []float32) float32 {
+	s, best := i4ScaleClip(x, imp)
+	if best == 0 {
+		return s
+	}
+	return i4SweepScale(x, imp, s, best)
+}
+
+// i4ScaleClip is the clipping search of [i4ScaleWeighted]: its scale and weighted error.
+func i4ScaleClip(x, imp []float32) (float32, float64) {
 	amax := MaxAbs(x)
 	if amax == 0 {
-		return 1
+		return 1, 0
 	}
 	s0 := amax / 7
 	if s0 == 0 {
@@ -157,6 +192,29 @@ func i4ScaleWeighted(x, imp []float32) float32 {
 		if e := i4WeightedErr(x, imp, sk, best); e < best {
 			s, best = sk, e
 		}
+	}
+	return s, best
+}
+
+// i4SweepScale returns the scale of the exhaustive search (wsearch.go) over positive scales
+// and its least-squares refits if one has a weighted error below best (that of scale s), else
+// s.
+func i4SweepScale(x, imp []float32, s float32, best float64) float32 {
+	var ws wsScratch
+	c, gain := ws.sweep(x, imp, -8, 7)
+	for i := 0; i < 4 && gain > 0 && best > 0; i++ {
+		sc := float32(c)
+		if !(sc > 0) || math.IsInf(float64(sc), 0) {
+			break
+		}
+		if e := i4WeightedErr(x, imp, sc, best); e < best {
+			s, best = sc, e
+		}
+		nc := refit(x, imp, float64(sc), -8, 7)
+		if nc == float64(sc) {
+			break
+		}
+		c = nc
 	}
 	return s
 }

@@ -112,6 +112,8 @@ type SessionOptions struct {
 	// exact, all cores). It is the session's own: sessions with different modes run
 	// interleaved without affecting each other.
 	Exec kernel.Exec
+	// KVType is the element type of the KV cache (default KVF32).
+	KVType KVType
 }
 
 // NewSession starts an empty sequence.
@@ -131,7 +133,7 @@ func (m *Model) NewSession(opts *SessionOptions) *Session {
 	if chunk <= 0 {
 		chunk = DefaultChunk
 	}
-	return &Session{m: m, ex: o.Exec, cache: newKVCache(m, maxPos), maxPos: maxPos, chunk: chunk}
+	return &Session{m: m, ex: o.Exec, cache: newKVCache(m, maxPos, o.KVType), maxPos: maxPos, chunk: chunk}
 }
 
 // Model returns the session's model.
@@ -420,6 +422,11 @@ func (s *Session) chunkForward(tokens []int32, off int, ov map[int][]float32, sp
 					rmsNorm(r, r, ly.kNorm, m.eps)
 					kernel.RoPE(r, cs, sn) // half-split pairs (i, i+hd/2)
 				}
+				if s.cache.typ == KVBF16 {
+					// The chunk's queries see its keys and values as the cache will hold them.
+					roundBF16(k[i*kvd : (i+1)*kvd])
+					roundBF16(v[i*kvd : (i+1)*kvd])
+				}
 			}
 		})
 		if n == 1 {
@@ -467,9 +474,23 @@ func residualNorm(e kernel.Exec, h, a, w []float32, eps float32, n int) {
 	})
 }
 
+// attnTileQ is the number of query positions of one work item of the prefill attention and
+// attnBlockK the number of key positions scored at once (variables so that tests can put tile
+// and block edges anywhere on a tiny model).
+var attnTileQ, attnBlockK = 32, 64
+
 // attention computes s.att for the chunk's n queries at positions p0 … p0+n−1 of layer l:
 // over the cached positions p0−w+1 … p0−1 (sliding) or 0 … p0−1 (global) and over the chunk's
 // own keys, which are not yet in the cache.
+//
+// It is tiled as flash attention is: a work item is a tile of attnTileQ query positions and one
+// KV head (its group of query heads); the item walks the keys its queries may see in blocks of
+// attnBlockK positions, so that a block is read from memory once per tile and stays in cache
+// while every query row of the tile uses it. Each row keeps the running maximum and sum of its
+// softmax and its unnormalised output; a block's weights are exp(score − block max) (the
+// ExpShift of decode's parts), merged into the running statistics by rescaling whichever side
+// has the smaller maximum. No score matrix larger than one tile × block exists. The result is
+// the softmax-weighted sum of the values up to float32 rounding.
 func (s *Session) attention(l int, n, p0 int, spans []Span) {
 	m := s.m
 	c := m.Config
@@ -493,43 +514,118 @@ func (s *Session) attention(l int, n, p0 int, spans []Span) {
 			}
 		}
 	}
-	s.ex.ParallelFor(n*H, func(lo, hi int) {
-		scores := make([]float32, 0, p0+n)
+	// ranges returns the cached positions [first, p0) and the chunk positions [clo, chi) that
+	// chunk query i attends.
+	ranges := func(i int) (first, clo, chi int) {
+		t := p0 + i
+		if !ly.global {
+			first = max(0, t-w+1) // window mask t − w < u ≤ t
+		}
+		// Chunk part: causal/window part, widened by the bidirectional span.
+		clo, chi = max(first, p0)-p0, i+1
+		if spanOf != nil && spanOf[i] >= 0 {
+			sp := spans[spanOf[i]]
+			clo, chi = min(clo, sp.Start), max(chi, sp.End)
+		}
+		return min(first, p0), clo, chi
+	}
+	tq, bk := attnTileQ, attnBlockK
+	tiles := (n + tq - 1) / tq
+	s.ex.ParallelFor(tiles*K, func(lo, hi int) {
+		rows := tq * group
+		sc := make([]float32, bk)
+		mx := make([]float32, rows)
+		sum := make([]float64, rows)
+		kb := make([][]float32, bk) // the block's key rows of head g
+		vb := make([][]float32, bk)
+		var wide []float32 // a KVBF16 block widened: bk keys, then bk values
+		if s.cache.typ != KVF32 {
+			wide = make([]float32, 2*bk*hd)
+		}
+		row := make([]float32, hd) // gives keyRow its length on a KVF32 cache
 		for item := lo; item < hi; item++ {
-			i, j := item/H, item%H
-			g := j / group
-			t := p0 + i
-			first := 0 // first allowed position by the causal/window mask
-			if !ly.global {
-				first = max(0, t-w+1)
+			tile, g := item/K, item%K
+			i0, i1 := tile*tq, min(n, (tile+1)*tq)
+			cacheLo, chunkLo, chunkHi := p0, n, 0
+			for i := i0; i < i1; i++ {
+				f, a, b := ranges(i)
+				cacheLo, chunkLo, chunkHi = min(cacheLo, f), min(chunkLo, a), max(chunkHi, b)
+				for j := g * group; j < (g+1)*group; j++ {
+					r := (i-i0)*group + j - g*group
+					mx[r], sum[r] = float32(math.Inf(-1)), 0
+					clear(att[(i*H+j)*hd : (i*H+j+1)*hd])
+				}
 			}
-			// Chunk positions [clo, chi) attended: causal/window part, widened by the span.
-			clo, chi := max(first, p0)-p0, i+1
-			if spanOf != nil && spanOf[i] >= 0 {
-				sp := spans[spanOf[i]]
-				clo, chi = min(clo, sp.Start), max(chi, sp.End)
+			// block runs one block of key positions [b, e): cached (cached true) or of the chunk.
+			block := func(b, e int, cached bool) {
+				for u := b; u < e; u++ {
+					if cached {
+						var kw, vw []float32
+						if wide != nil {
+							kw, vw = wide[(u-b)*hd:(u-b+1)*hd], wide[(bk+u-b)*hd:(bk+u-b+1)*hd]
+						} else {
+							kw, vw = row, row
+						}
+						kb[u-b] = s.cache.keyRow(kw, lkv, u, g)
+						vb[u-b] = s.cache.valueRow(vw, lkv, u, g)
+					} else {
+						kb[u-b] = k[u*kvd+g*hd : u*kvd+(g+1)*hd]
+						vb[u-b] = v[u*kvd+g*hd : u*kvd+(g+1)*hd]
+					}
+				}
+				for i := i0; i < i1; i++ {
+					f, clo, chi := ranges(i)
+					lo, hi := f, p0
+					if !cached {
+						lo, hi = clo, chi
+					}
+					lo, hi = max(lo, b), min(hi, e)
+					if lo >= hi {
+						continue
+					}
+					for j := g * group; j < (g+1)*group; j++ {
+						r := (i-i0)*group + j - g*group
+						qr := q[(i*H+j)*hd : (i*H+j+1)*hd]
+						out := att[(i*H+j)*hd : (i*H+j+1)*hd]
+						p := sc[:hi-lo]
+						for u := lo; u < hi; u++ {
+							p[u-lo] = kernel.Dot(qr, kb[u-b]) * scale
+						}
+						bm, bs := kernel.ExpShift(p)
+						switch m0 := mx[r]; {
+						case bm > m0 || bm != bm:
+							// The block's maximum leads: rescale what the row holds.
+							if sum[r] != 0 {
+								f := float32(math.Exp(float64(m0 - bm)))
+								kernel.Scale(out, f)
+								sum[r] *= float64(f)
+							}
+							mx[r] = bm
+							sum[r] += bs
+						default:
+							f := float32(math.Exp(float64(bm - m0)))
+							if f != 1 {
+								kernel.Scale(p, f)
+							}
+							sum[r] += float64(f) * bs
+						}
+						for u := lo; u < hi; u++ {
+							kernel.Axpy(out, p[u-lo], vb[u-b])
+						}
+					}
+				}
 			}
-			qr := q[(i*H+j)*hd : (i*H+j+1)*hd]
-			scores = scores[:0]
-			for u := first; u < p0; u++ {
-				kr := s.cache.keyAt(lkv, u)[g*hd : (g+1)*hd]
-				scores = append(scores, kernel.Dot(qr, kr)*scale)
+			for b := cacheLo; b < p0; b += bk {
+				block(b, min(p0, b+bk), true)
 			}
-			for u := clo; u < chi; u++ {
-				kr := k[u*kvd+g*hd : u*kvd+(g+1)*hd]
-				scores = append(scores, kernel.Dot(qr, kr)*scale)
+			for b := chunkLo; b < chunkHi; b += bk {
+				block(b, min(chunkHi, b+bk), false)
 			}
-			kernel.Softmax(scores)
-			out := att[(i*H+j)*hd : (i*H+j+1)*hd]
-			clear(out)
-			si := 0
-			for u := first; u < p0; u++ {
-				kernel.Axpy(out, scores[si], s.cache.valueAt(lkv, u)[g*hd:(g+1)*hd])
-				si++
-			}
-			for u := clo; u < chi; u++ {
-				kernel.Axpy(out, scores[si], v[u*kvd+g*hd:u*kvd+(g+1)*hd])
-				si++
+			for i := i0; i < i1; i++ {
+				for j := g * group; j < (g+1)*group; j++ {
+					r := (i-i0)*group + j - g*group
+					kernel.Scale(att[(i*H+j)*hd:(i*H+j+1)*hd], float32(1/sum[r]))
+				}
 			}
 		}
 	})
@@ -574,19 +670,20 @@ func (s *Session) attendOne(l, p0 int) {
 	}
 	s.partL = s.partL[:parts*H]
 	q, att, scale := s.q, s.att, m.attnScale
-	key := func(u, g int) []float32 {
-		if u == p0 {
-			return s.k[g*hd : (g+1)*hd]
-		}
-		return s.cache.keyAt(lkv, u)[g*hd : (g+1)*hd]
-	}
-	value := func(u, g int) []float32 {
-		if u == p0 {
-			return s.v[g*hd : (g+1)*hd]
-		}
-		return s.cache.valueAt(lkv, u)[g*hd : (g+1)*hd]
-	}
 	body := func(lo, hi int) {
+		buf := make([]float32, hd) // a KVBF16 row widened
+		key := func(u, g int) []float32 {
+			if u == p0 {
+				return s.k[g*hd : (g+1)*hd]
+			}
+			return s.cache.keyRow(buf, lkv, u, g)
+		}
+		value := func(u, g int) []float32 {
+			if u == p0 {
+				return s.v[g*hd : (g+1)*hd]
+			}
+			return s.cache.valueRow(buf, lkv, u, g)
+		}
 		for item := lo; item < hi; item++ {
 			g, part := item/parts, item%parts
 			a, b := first+part*per, min(first+(part+1)*per, p0+1)

@@ -36,7 +36,12 @@ func (ms *ModelScorer) SetBlockRows(n int) {
 // says: kernel.Exec{} (exact, all cores) for a model's own figures, ModeInt8 to measure the
 // int8 path. The choice stays with the scorer's session.
 func NewModelScorer(m *runtime.Model, ctx int, ex kernel.Exec) *ModelScorer {
-	return &ModelScorer{m: m, ctx: ctx, s: m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex})}
+	return NewModelScorerKV(m, ctx, ex, runtime.KVF32)
+}
+
+// NewModelScorerKV is NewModelScorer with a KV cache of type kv (KVBF16 to measure its error).
+func NewModelScorerKV(m *runtime.Model, ctx int, ex kernel.Exec, kv runtime.KVType) *ModelScorer {
+	return &ModelScorer{m: m, ctx: ctx, s: m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex, KVType: kv})}
 }
 
 // ScoreWindow implements [Scorer].

@@ -59,6 +59,7 @@ Examples:
 			&cli.IntFlag{Name: "repetitions", Aliases: []string{"r", "reps"}, Value: 3, Usage: "repetitions of each test"},
 			&cli.StringFlag{Name: "threads", Aliases: []string{"t"}, Usage: "worker threads, comma-separated (default: all cores)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "md", Usage: "output format with --model: md, csv, json or jsonl"},
+			kvTypeFlag(),
 			&cli.StringFlag{Name: "act", Value: "int8", Usage: "activation precision of the matmuls: int8 (integer dot products with q4_0, q8_0 and i4 weights, as llama.cpp does; other types stay exact; error measured in the README) or exact (f32 activations, what logits and verify use)"},
 			mmapFlag,
 			&cli.BoolFlag{Name: "kernels", Usage: "benchmark every kernel on the real projection shapes"},
@@ -303,8 +304,12 @@ func benchModel(c *cli.Context, w io.Writer, ex kernel.Exec, threads, pps, tgs [
 	if mp := m.Config.MaxPositions; mp > 0 && maxLen >= mp {
 		return usageError("tests of %d tokens exceed the model's %d positions", maxLen, mp)
 	}
+	kv, err := kvType(c)
+	if err != nil {
+		return err
+	}
 	newSession := func(ex kernel.Exec) *runtime.Session {
-		return m.NewSession(&runtime.SessionOptions{MaxContext: maxLen + 1, Exec: ex})
+		return m.NewSession(&runtime.SessionOptions{MaxContext: maxLen + 1, Exec: ex, KVType: kv})
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	vocab := min(m.SamplingLimit(), m.VocabRows())

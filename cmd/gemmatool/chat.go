@@ -106,7 +106,11 @@ func chatAction(c *cli.Context) error {
 	if mp := lm.m.Config.MaxPositions; c.IsSet("ctx") && mp > 0 && c.Int("ctx") > mp {
 		return usageError("--ctx %d is out of range: the model holds 1 … %d positions", c.Int("ctx"), mp)
 	}
-	ctx, err := fitContext(lm.m, c.Int("ctx"), c.IsSet("ctx"), stderr)
+	kv, err := kvType(c)
+	if err != nil {
+		return err
+	}
+	ctx, err := fitContext(lm.m, kv, c.Int("ctx"), c.IsSet("ctx"), stderr)
 	if err != nil {
 		return err
 	}
@@ -119,7 +123,7 @@ func chatAction(c *cli.Context) error {
 		seed = uint64(time.Now().UnixNano())
 	}
 	cs := &chatState{lm: lm, ex: ex, smp: newSampler(c, lm, seed), system: c.String("system"), images: images,
-		s: lm.m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex})}
+		s: lm.m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex, KVType: kv})}
 
 	// Ctrl-C during an answer stops the answer; at the prompt (or SIGTERM) it ends the chat.
 	var answering, stopAnswer atomic.Bool

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/gemmatool/gemmatool/runtime"
 )
 
 // TestFitContext checks run's context choice against a stubbed amount of available memory:
@@ -20,10 +22,10 @@ func TestFitContext(t *testing.T) {
 	old := availableMemory
 	defer func() { availableMemory = old }()
 	// Memory for the weights (mapped) and the KV cache of 3000 positions, after the eighth kept free.
-	need := m.WeightBytes() + m.KVCacheBytes(3000)
+	need := m.WeightBytes() + m.KVCacheBytes(3000, runtime.KVF32)
 	availableMemory = func() int64 { return need + need/7 + 1 }
 	var note bytes.Buffer
-	ctx, err := fitContext(m, 0, false, &note)
+	ctx, err := fitContext(m, runtime.KVF32, 0, false, &note)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,15 +34,15 @@ func TestFitContext(t *testing.T) {
 			t.Errorf("fitted context %d, note %q; want 2048 and a note", ctx, note.String())
 		}
 	}
-	if _, err := fitContext(m, 3000, true, &note); err != nil {
+	if _, err := fitContext(m, runtime.KVF32, 3000, true, &note); err != nil {
 		t.Errorf("--ctx 3000 fits, got %v", err)
 	}
-	if _, err := fitContext(m, 3100, true, &note); err == nil || !strings.Contains(err.Error(), "--ctx 3100") {
+	if _, err := fitContext(m, runtime.KVF32, 3100, true, &note); err == nil || !strings.Contains(err.Error(), "--ctx 3100") {
 		t.Errorf("--ctx 3100 does not fit, got %v", err)
 	}
 	availableMemory = func() int64 { return 1 << 50 }
 	note.Reset()
-	if ctx, err := fitContext(m, 0, false, &note); err != nil || ctx != 0 || note.Len() != 0 {
+	if ctx, err := fitContext(m, runtime.KVF32, 0, false, &note); err != nil || ctx != 0 || note.Len() != 0 {
 		t.Errorf("plenty of memory: context %d (0 = the model's), note %q, err %v", ctx, note.String(), err)
 	}
 }

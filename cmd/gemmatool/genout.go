@@ -145,6 +145,7 @@ func samplingFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "ignore-eos", Usage: "keep generating after an end-of-sequence id"},
 		&cli.IntFlag{Name: "ctx", Aliases: []string{"c", "ctx-size"}, Usage: "context length (default: the model's maximum, or the largest whose KV cache fits in the available memory beside the weights)"},
 		&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
+		kvTypeFlag(),
 	}
 }
 

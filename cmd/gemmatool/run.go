@@ -296,17 +296,25 @@ func runAction(c *cli.Context) error {
 		seed = uint64(time.Now().UnixNano())
 	}
 	smp := newSampler(c, lm, seed)
-	ctx, err := fitContext(m, c.Int("ctx"), c.IsSet("ctx"), stderr)
+	kv, err := kvType(c)
 	if err != nil {
 		return err
 	}
-	s := m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex})
+	ctx, err := fitContext(m, kv, c.Int("ctx"), c.IsSet("ctx"), stderr)
+	if err != nil {
+		return err
+	}
+	s := m.NewSession(&runtime.SessionOptions{MaxContext: ctx, Exec: ex, KVType: kv})
 	if len(ids) >= s.MaxContext() {
 		return fmt.Errorf("run: the prompt has %d tokens, the context holds %d", len(ids), s.MaxContext())
 	}
 	verbose := c.Bool("verbose")
 	if verbose {
-		fmt.Fprintf(stderr, "context: %d positions, KV cache (f32) up to %.1f MB\n", s.MaxContext(), float64(m.KVCacheBytes(s.MaxContext()))/1e6)
+		fmt.Fprintf(stderr, "context: %d positions, KV cache (%s) up to %.1f MB", s.MaxContext(), kv, float64(m.KVCacheBytes(s.MaxContext(), kv))/1e6)
+		if kv != runtime.KVF32 {
+			fmt.Fprintf(stderr, " (f32 would take %.1f MB)", float64(m.KVCacheBytes(s.MaxContext(), runtime.KVF32))/1e6)
+		}
+		fmt.Fprintln(stderr)
 		cfg := m.Config
 		fmt.Fprintf(stderr, "model: %s: %d layers, hidden %d, %d/%d heads × %d, window %d, vocab %d, weights %s, %d threads\n",
 			lm.f.Path, cfg.NumLayers, cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.SlidingWindow, m.VocabRows(),
@@ -364,8 +372,8 @@ func runAction(c *cli.Context) error {
 	reason := finishReason(st, err)
 	if verbose {
 		kv := s.Cache()
-		fmt.Fprintf(stderr, "kv cache: %d positions, %s in use (a full cache on every layer would hold %s), %s allocated\n",
-			kv.Len(), humanBytes(int64(kv.Bytes())), humanBytes(int64(kv.FullBytes())), humanBytes(int64(kv.AllocatedBytes())))
+		fmt.Fprintf(stderr, "kv cache (%s): %d positions, %s in use (a full cache on every layer would hold %s), %s allocated\n",
+			kv.Type(), kv.Len(), humanBytes(int64(kv.Bytes())), humanBytes(int64(kv.FullBytes())), humanBytes(int64(kv.AllocatedBytes())))
 		fmt.Fprintf(stderr, "stop: %s after %d tokens\n", reason, st.Generated)
 	}
 	if jsonOut || stream {

@@ -16,6 +16,7 @@ import (
 	"github.com/gemmatool/gemmatool/convert"
 	"github.com/gemmatool/gemmatool/convert/llamacpp"
 	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/runtime"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/verify"
 )
@@ -36,7 +37,7 @@ per chunk); --json prints the verify JSON document with every figure and the per
 or imported to a temporary file first), or a saved reference (.kldref). Without --reference the source recorded in the
 model's provenance is used when it is still on disk with the same SHA-256 (the gemmatool file it
 was quantized from, else its checkpoint directory); with --act int8 and no --reference the model's
-own exact path is the reference. --save-reference FILE stores the reference's distributions (the
+own exact path is the reference, and so it is with --kv-type bf16 (the model's own f32 KV cache). --save-reference FILE stores the reference's distributions (the
 most likely tokens' exact logits until the tail holds at most --tail-mass, at most --k-max per
 position, zstd): later runs against FILE need only the model under test in memory, and report the
 KL with a bound on its truncation error (kl_bound_mean). Without --model, --save-reference only
@@ -61,6 +62,7 @@ is used. The model runs once with its vision tower as stored and once with it qu
 			&cli.Float64Flag{Name: "tail-mass", Value: 1e-6, Usage: "saved reference: probability left in each row's tail"},
 			&cli.IntFlag{Name: "k-max", Value: 4096, Usage: "saved reference: most tokens kept per position"},
 			&cli.StringFlag{Name: "act", Value: "exact", Usage: "activation precision of the model under test: exact or int8"},
+			&cli.StringFlag{Name: "kv-type", Value: "f32", Usage: "KV cache element type of the model under test: f32 or bf16 (without --reference, bf16 is measured against the model's own f32 cache)"},
 			&cli.StringFlag{Name: "text", Usage: "UTF-8 text file (required unless --image-set)"},
 			&cli.IntFlag{Name: "ctx", Value: 512, Usage: "window size in tokens, BOS included (a saved reference fixes it)"},
 			&cli.IntFlag{Name: "stride", Usage: "text tokens between window starts (default: ctx − 1)"},
@@ -164,6 +166,10 @@ func kldAction(c *cli.Context) error {
 	default:
 		return usageError("verify kld: --act %q, want exact or int8", c.String("act"))
 	}
+	kv, err := kvType(c)
+	if err != nil {
+		return err
+	}
 	model, refPath, save := c.String("model"), c.String("reference"), c.String("save-reference")
 	if model == "" && (save == "" || refPath == "") {
 		return usageError("verify kld: give --model (and a reference), or --reference with --save-reference to save one")
@@ -190,7 +196,7 @@ func kldAction(c *cli.Context) error {
 		}
 		defer lm.Close()
 		doc.Provenance, doc.Quantization = &lm.f.Meta.Source, lm.f.Meta.Quantization
-		if refPath == "" && mode == kernel.ModeExact {
+		if refPath == "" && mode == kernel.ModeExact && kv == runtime.KVF32 {
 			if refPath, err = defaultReference(lm.f); err != nil {
 				return err
 			}
@@ -249,7 +255,7 @@ func kldAction(c *cli.Context) error {
 		}
 		defer refModel.Close()
 		ref = &verify.FullReference{M: verify.NewModelScorer(refModel.m, ctx, exact)}
-	default: // --act int8 against the model's own exact path
+	default: // --act int8 or --kv-type bf16 against the model's own exact path
 		ref = &verify.FullReference{M: verify.NewModelScorer(lm.m, ctx, exact)}
 	}
 
@@ -330,7 +336,7 @@ func kldAction(c *cli.Context) error {
 		ref = saved
 	}
 
-	test := verify.NewModelScorer(lm.m, ctx, kernel.Exec{Mode: mode, Threads: exact.Threads})
+	test := verify.NewModelScorerKV(lm.m, ctx, kernel.Exec{Mode: mode, Threads: exact.Threads}, kv)
 	if saved != nil {
 		// Against a saved reference only the model under test is in memory: keep its logits
 		// blocks small too (32 rows: 32 MiB for a 262,144-token vocabulary).

@@ -1,32 +1,3 @@
 //go:build !amd64 || purego
 
 package kernel
-
-func dot(a, b []float32) float32                        { return dotGeneric(a, b) }
-func axpy(y []float32, a float32, x []float32)          { axpyGeneric(y, a, x) }
-func sumSquares(x []float32) float32                    { return sumSquaresGeneric(x) }
-func scale(x []float32, a float32)                      { scaleGeneric(x, a) }
-func scaleMul(dst, x []float32, a float32, w []float32) { scaleMulGeneric(dst, x, a, w) }
-func add(y, x []float32)                                { addGeneric(y, x) }
-func rope(x, cos, sin []float32)                        { ropeGeneric(x, cos, sin) }
-
-func streamRead(p []byte) uint64 { return streamReadGeneric(p) }
-
-func gemmKernel(y []float32, ldy, m, na int, scale float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
-	panic("kernel: no int8 prefill kernel")
-}
-
-func softmax(x []float32) { softmaxGeneric(x) }
-
-func expShift(x []float32) (float32, float64) { return expShiftGeneric(x) }
-func gelu(x []float32)                        { geluGeneric(x) }
-
-func expVec(x []float32) {
-	for i, v := range x {
-		x[i] = expf32(v)
-	}
-}
-
-func quantizeRowsArch(q []int8, d []float32, x []float32) (blocks int, ok bool) { return 0, true }
-
-func expandRowArch(dst []int8, corr []int32, w *Matrix, codes []byte, nb int) bool { return false }

@@ -257,24 +257,11 @@ func attentionGeneric(out, q, k, v []float32, n, heads, hd int, scale float32) {
 	}
 }
 
-// gemmTileGeneric returns the Go microkernel of shape mr×nr (the builds without assembly):
-//
-//	for r := range mr { for i := range nr { tile[nr·r+i] = Σ_{c<k} w[r·ldw+c]·xp[nr·c+i] } }
-func gemmTileGeneric(mr, nr int) microKernel {
+// goMicroKernel binds the Go reference microkernel (gemmTileGeneric) of shape mr×nr, the
+// builds without assembly.
+func goMicroKernel(mr, nr int) microKernel {
 	return func(w *float32, ldw int, xp *float32, k int, tile *float32) {
-		ws := unsafe.Slice(w, (mr-1)*ldw+k)
-		xs := unsafe.Slice(xp, nr*k)
-		ts := unsafe.Slice(tile, mr*nr)
-		for r := range mr {
-			acc := ts[r*nr : (r+1)*nr]
-			clear(acc)
-			wr := ws[r*ldw : r*ldw+k]
-			for c, wv := range wr {
-				for i, xv := range xs[c*nr : (c+1)*nr] {
-					acc[i] += wv * xv
-				}
-			}
-		}
+		gemmTileGeneric(unsafe.Slice(w, (mr-1)*ldw+k), ldw, unsafe.Slice(xp, nr*k), k, unsafe.Slice(tile, mr*nr), mr, nr)
 	}
 }
 

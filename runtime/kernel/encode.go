@@ -1,7 +1,5 @@
 package kernel
 
-import "math"
-
 // Block encoders for package quantize: llama.cpp's reference Q4_0 and Q8_0 rounding
 // (quantize_row_q4_0_ref, quantize_row_q8_0_ref) with the quantization error accumulated in
 // the same pass. They write the same bytes as the scalar encoders of package quantize, which
@@ -44,10 +42,7 @@ func WidenBF16(dst []float32, src []byte) {
 	if len(src) < 2*len(dst) {
 		panic("kernel.WidenBF16: src shorter than 2·len(dst)")
 	}
-	n := widenBF16(dst, src)
-	for i := n; i < len(dst); i++ {
-		dst[i] = math.Float32frombits(uint32(src[2*i])<<16 | uint32(src[2*i+1])<<24)
-	}
+	widenBF16Generic(dst, src, widenBF16(dst, src))
 }
 
 // I4SqErrs sets errs[k], for each candidate scale s = scales[k], to the squared error
@@ -80,10 +75,7 @@ func EncodeSFP8(codes []byte, x []float32, inv, limit, scale float32, s *EncodeS
 // empty slice.
 func MaxAbsBits(x []float32) uint32 {
 	n, m := maxAbsBits(x)
-	for _, v := range x[n:] {
-		m = max(m, math.Float32bits(v)&0x7fffffff)
-	}
-	return m
+	return maxAbsBitsGeneric(x[n:], m)
 }
 
 // EncodeFP8 encodes the leading values of x (a multiple of 16 of them; x finite) as OCP FP8

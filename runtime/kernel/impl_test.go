@@ -46,13 +46,19 @@ func rechooseAll(tb testing.TB) {
 	defer testMatrices.Unlock()
 	for _, p := range testMatrices.ws {
 		if w := p.Value(); w != nil {
-			k, err := chooseKernels(w.DType, w.Cols())
-			if err != nil {
-				tb.Fatal(err)
-			}
-			w.k = k
+			rechoose(tb, w)
 		}
 	}
+}
+
+// rechoose chooses w's kernels again, after a test changed its data (NewMatrix of the changed
+// data would choose the same).
+func rechoose(tb testing.TB, w *Matrix) {
+	k, err := chooseKernels(w)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w.k = k
 }
 
 // use switches to configuration im and returns the restore function, or "" and a reason if

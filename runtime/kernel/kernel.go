@@ -15,13 +15,21 @@
 //
 // Adding a stored type:
 //  1. Define it in format (DType value, LayoutOf, reference decoder in format.DecodeRow).
-//  2. Add its cases to the Go references here (dequantRowGeneric, dotRowUnscaled,
-//     dequantTail, rawTail), and list it in registerGeneric (table.go): the type now works
-//     everywhere, at reference speed.
-//  3. For speed, register assembly entries in registerArch (table_amd64.go), best first, each
-//     with the features it needs; a routine of an existing loop shape is one generator call in
-//     _asm (for example one more elemLoader in _asm/rows.go), then go generate.
-//  4. If ModeInt8 should apply, add an int8 layout (int8.go) and int8 entries.
+//  2. Add its cases to the Go references (dequantRowGeneric in dequant_generic.go,
+//     dotRowUnscaled in matvec_generic.go) and list it in registerGeneric (table.go): the type
+//     now works everywhere, at reference speed.
+//  3. For speed, one generator call per loop shape in _asm: an elemLoader (rows.go, the row
+//     loop of element-wise types, both instruction sets), a blockLoader (blocks.go, the row
+//     loop over blocks), a dqElemLoader (dequant.go) or a nibLoader (nib.go, the
+//     permuted-activation loop); go generate writes the routines and their Go declarations.
+//  4. One table entry in registerArch (table_amd64.go): the element list binds a row kernel per
+//     instruction set, the dequantization and the one-code decoder of the tails; set rowScaled
+//     (and the entry then needs finite row scales: exactImpl.infScale) if the kernels return
+//     unscaled sums.
+//  5. If ModeInt8 should apply, give it an int8Ops value (int8rows_generic.go: its reference
+//     row sum, activation layout (actquant.go), row scale, prefill expansion) and its int8
+//     entries in registerArch; a row kernel of an existing loader is one rowsInt8 call in
+//     _asm/int8rows.go.
 //
 // TestEveryImplementationRuns then runs every registered entry the CPU supports against the
 // references, and fails for one no configuration reaches.
@@ -70,7 +78,8 @@ const maxDim = 1 << 31
 
 // NewMatrix describes the payload data of a tensor of type t and shape as a [Matrix]. It checks
 // that data holds at least Layout.Size bytes. The data is not copied. The matrix's kernels are
-// chosen here, once, from the type, the shape and the CPU; a Matrix must come from NewMatrix
+// chosen here, once, from the type, the shape, the CPU and (for the entries that need finite
+// scales) the scales; a Matrix must come from NewMatrix
 // (a copy of one keeps its kernels).
 func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matrix, error) {
 	l, err := format.LayoutOf(t, shape)
@@ -86,11 +95,11 @@ func NewMatrix(t format.DType, shape []int64, data []byte, scale float32) (*Matr
 	if math.IsNaN(float64(scale)) || math.IsInf(float64(scale), 0) {
 		return nil, fmt.Errorf("kernel: %v matrix: tensor scale is %v", t, scale)
 	}
-	k, err := chooseKernels(t, int(l.Cols))
-	if err != nil {
+	w := &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale}
+	if w.k, err = chooseKernels(w); err != nil {
 		return nil, err
 	}
-	return &Matrix{DType: t, Layout: l, Data: data[:l.Size], Scale: scale, k: k}, nil
+	return w, nil
 }
 
 // Rows returns the number of rows (output features).
@@ -137,7 +146,7 @@ const (
 	// Q4_0, Q8_0 and I4 weights (AVX-512 VNNI where available), scaled in float32; other
 	// weight types, and activations holding NaN or ±Inf, are computed exactly. The error
 	// against ModeExact is at most Σ_b (d_b/2)·Σ_{j∈b}|w_j| plus float32 rounding, d_b the
-	// block's activation scale (see int8.go).
+	// block's activation scale (see int8rows.go).
 	ModeInt8
 	// ModeBF16 rounds the activations and weights of MatMul and Attention to bfloat16 (round
 	// to nearest even) and multiplies them with AVX-512 BF16 dot products (VDPBF16PS: the
@@ -172,13 +181,4 @@ func (e Exec) MatMul(y []float32, w *Matrix, x []float32, n int) {
 		return
 	}
 	matMul(e.resolved(), y[:n*rows], w, x[:n*cols], n)
-}
-
-// DequantRow writes the Cols values of row row of w to dst, bit-exact with format's reference
-// decoder. It panics if row is out of range or len(dst) < Cols.
-func DequantRow(dst []float32, w *Matrix, row int) {
-	if row < 0 || row >= w.Rows() || len(dst) < w.Cols() {
-		panic(fmt.Sprintf("kernel: DequantRow: row %d of %d, len(dst) = %d, want ≥ %d", row, w.Rows(), len(dst), w.Cols()))
-	}
-	w.k.exact.dequantRow(dst[:w.Cols()], w, row)
 }

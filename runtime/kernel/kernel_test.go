@@ -146,6 +146,7 @@ func TestSpecials(t *testing.T) {
 				w := randMatrix(t, rng, typ, rows, cols)
 				x := randVec(rng, cols*3)
 				poke(w, x[:cols])
+				rechoose(t, w)
 				y := make([]float32, rows*3)
 				for _, n := range []int{1, 3} {
 					if n == 1 {
@@ -454,4 +455,49 @@ func ExampleExec_MatVec() {
 	Exec{}.MatVec(y, w, x)
 	fmt.Println(y)
 	// Output: [16 -32]
+}
+
+// TestInfiniteScaleEntries checks the documented property of the entries that factor a scale
+// out of their sums (exactImpl.infScale): a matrix with an infinite block or row scale takes
+// an entry without it, whose NaN and ±Inf are the reference's, while a NaN scale keeps the
+// entry.
+func TestInfiniteScaleEntries(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, typ := range []format.DType{format.Q4_0, format.Q8_0, format.I4, format.FP8} {
+			const rows, cols = 4, 256
+			w := randMatrix(t, rng, typ, rows, cols)
+			first := w.k.exact
+			l := w.Layout
+			poke := func(bits uint32) {
+				if typ == format.I4 || typ == format.FP8 {
+					binary.LittleEndian.PutUint32(w.Data[int(l.ScalesOff)+4*2:], bits)
+				} else {
+					binary.LittleEndian.PutUint16(w.Data[int(l.ScalesOff)+2*(2*cols/32+3):], uint16(bits))
+				}
+				rechoose(t, w)
+			}
+			nan, inf := uint32(0x7fc00000), math.Float32bits(float32(math.Inf(-1)))
+			if typ == format.Q4_0 || typ == format.Q8_0 {
+				nan, inf = 0x7e00, 0xfc00
+			}
+			poke(nan)
+			if w.k.exact != first {
+				t.Errorf("%v: a NaN scale changed the entry %s to %s", typ, first.name, w.k.exact.name)
+			}
+			poke(inf)
+			if w.k.exact.infScale != nil {
+				t.Errorf("%v: with an infinite scale the entry is %s, which needs finite scales", typ, w.k.exact.name)
+			}
+			x := randVec(rng, cols)
+			y := make([]float32, rows)
+			Exec{}.MatVec(y, w, x)
+			for r := range rows {
+				want, tol := refDot(refDecode(typ, w.Layout, w.Data, r, w.Scale), x)
+				if !checkClose(y[r], want, tol) {
+					t.Errorf("%v: infinite scale: y[%d] = %v, want %v ± %g", typ, r, y[r], want, tol)
+				}
+			}
+		}
+	})
 }

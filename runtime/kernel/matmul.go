@@ -2,9 +2,6 @@ package kernel
 
 import "sync"
 
-// microKernel computes tile[r·nr+i] = Σ_{c<k} w[r·ldw+c]·xp[nr·c+i] for r < mr, i < nr.
-type microKernel func(w *float32, ldw int, xp *float32, k int, tile *float32)
-
 // packBuf holds the packed activations of one MatMul; a concurrent MatMul allocates its own.
 var packBuf struct {
 	sync.Mutex

@@ -25,13 +25,6 @@ func matVec(e Exec, y []float32, w *Matrix, x []float32) {
 	})
 }
 
-// matVecRowsGeneric is the exact reference of the rows [lo, hi) (xp unused).
-func matVecRowsGeneric(y []float32, w *Matrix, x, _ []float32, lo, hi int) {
-	for r := lo; r < hi; r++ {
-		y[r] = dotRowGeneric(w, r, x)
-	}
-}
-
 // matMul is MatMul with e resolved.
 func matMul(e Exec, y []float32, w *Matrix, x []float32, n int) {
 	if e.Mode == ModeInt8 && w.k.int8 != nil && matMulInt8(e, y, w, x, n) {

@@ -8,56 +8,6 @@ import (
 	"github.com/gemmatool/gemmatool/format"
 )
 
-// mvQ4XAVX512 is, for Q4_0 rows (codes at codes+r·stride, f16 block scales at scales+2r·nb)
-// over the first 128·steps columns, with xp the permuted activations (nibble.go):
-//
-//	for s := range steps { var t [16]float32
-//		for tt := range 8 { for k := range 16 { t[k] += q4(codes[64s+4k:], tt)·xp[128s+16tt+k] } }
-//		for k := range 16 { acc[k] += t[k]·f16(scales[4s+k/4]) } }
-//	y[r] = Σ_k acc[k]
-//
-// where q4(b, tt) = float32(nibble tt of the little-endian dword at b) − 8. Reference:
-// dotRowGeneric (the same products, summed per block before the block scale).
-//
-//go:noescape
-func mvQ4XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows, steps int)
-
-// mvQ8XAVX512 is, for Q8_0 rows over the first 64·steps columns, with xp the permuted
-// activations (nibble.go):
-//
-//	for s := range steps { var t [16]float32
-//		for tt := range 4 { for k := range 16 { t[k] += float32(int8(codes[64s+4k+tt]))·xp[64s+16tt+k] } }
-//		for k := range 16 { acc[k] += t[k]·f16(scales[2s+k/8]) } }
-//	y[r] = Σ_k acc[k]
-//
-// Reference: dotRowGeneric.
-//
-//go:noescape
-func mvQ8XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows, steps int)
-
-// mvI4XAVX512 is the unscaled I4 sum over the first 128·steps columns:
-//
-//	y[r] = Σ_s Σ_tt Σ_k q4(codes[r·stride+64s+4k:], tt)·xp[128s+16tt+k]
-//
-// Reference: dotRowUnscaled.
-//
-//go:noescape
-func mvI4XAVX512(y *float32, codes *byte, stride int, xp *float32, rows, steps int)
-
-// mvB8AVX512 is the unscaled sum of 8-bit float rows over the first 64·steps columns, with
-// xp the permuted activations (bytefloat.go) and tab the bf16 bytes of the 128 magnitudes:
-//
-//	for s := range steps { for v := range 4 { for p := range 16 {
-//		c := codes[r·stride+b8Col(s, v, p)]
-//		w := float32frombits((uint32(tab[128+c&127]|c&128)<<8 | uint32(tab[c&127])) << 16)
-//		y[r] += w·xp[64s+16v+p] } } }
-//
-// and y[r] = NaN if some code c has c&nanMask == nanCode (the masks' bytes are repeated).
-// Reference: dotRowUnscaled.
-//
-//go:noescape
-func mvB8AVX512(y *float32, codes *byte, stride int, tab *[256]byte, nanMask, nanCode uint32, xp *float32, rows, steps int)
-
 // e4m3Bytes and sfpBytes hold the low bytes (0–127) and high bytes (128–255) of the bf16
 // patterns of the 128 magnitudes of FP8 E4M3 and SFP8 (the NaN magnitudes are flagged by
 // the kernel, their entries unused).
@@ -103,18 +53,13 @@ func blockOperands(w *Matrix, lo int) (codes, scales []byte, nb int) {
 }
 
 // nibRows binds a permuted-activation kernel: the columns past len(xp) are added by tail,
-// the row (rowScaled) and tensor scales applied. A row that comes out non-finite (a
-// non-finite scale or activation) is recomputed by the reference, whose order decides between
-// NaN and ±Inf.
+// the row (rowScaled) and tensor scales applied. The kernels factor the block (Q4_0, Q8_0)
+// or row scales out of their sums, so their entries need scales that are not infinite
+// (exactImpl.infScale).
 func nibRows(kern nibKernel, rowScaled bool, tail tailFunc) func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 	return func(y []float32, w *Matrix, x, xp []float32, lo, hi int) {
 		kern(y, w, xp, lo, hi)
 		finishRows(y, w, x, lo, hi, len(xp), rowScaled, tail)
-		for r := lo; r < hi; r++ {
-			if !finite(y[r]) {
-				y[r] = dotRowUnscaled(w, r, x)
-			}
-		}
 		scaleRows(y[lo:hi], w.Scale)
 	}
 }
@@ -129,21 +74,29 @@ func b8Rows(tab *[256]byte, nanMask, nanCode uint32, rowScaled bool, tail tailFu
 	}, rowScaled, tail)
 }
 
-// blockTail returns the exact Q4_0 or Q8_0 sum of row r over the blocks [b0, Cols/32).
-func blockTail(w *Matrix, r int, x []float32, b0 int) float32 {
+// q4Tail and q8Tail return the exact Q4_0 and Q8_0 sums of row r over the columns
+// [n, Cols) (n a multiple of 32), block scales included: the columns the permuted-activation
+// kernels leave out.
+func q4Tail(w *Matrix, r int, x []float32, n int) float32 {
 	codes, sc := w.rowCodes(r), w.rowScales(r)
 	var sum float32
-	for b := b0; b < len(x)/32; b++ {
+	for b := n / 32; b < len(x)/32; b++ {
 		d := f16ToF32(le16(sc, b))
-		if w.DType == format.Q8_0 {
-			for j := range 32 {
-				sum += float32(int8(codes[32*b+j])) * d * x[32*b+j]
-			}
-			continue
-		}
 		for j := range 16 {
 			sum += float32(int(codes[16*b+j]&15)-8) * d * x[32*b+j]
 			sum += float32(int(codes[16*b+j]>>4)-8) * d * x[32*b+j+16]
+		}
+	}
+	return sum
+}
+
+func q8Tail(w *Matrix, r int, x []float32, n int) float32 {
+	codes, sc := w.rowCodes(r), w.rowScales(r)
+	var sum float32
+	for b := n / 32; b < len(x)/32; b++ {
+		d := f16ToF32(le16(sc, b))
+		for j := range 32 {
+			sum += float32(int8(codes[32*b+j])) * d * x[32*b+j]
 		}
 	}
 	return sum

@@ -31,6 +31,12 @@ type exactImpl struct {
 	dequantRow func(dst []float32, w *Matrix, r int)
 	// matMul is MatMul for n ≥ 2 activation rows (e resolved).
 	matMul func(e Exec, y []float32, w *Matrix, x []float32, n int)
+	// infScale, when set, reports whether the matrix has an infinite scale. Such an entry's
+	// kernels factor a scale out of their sums (the row scale of I4 and FP8, the block scales
+	// of the permuted-activation Q4_0/Q8_0 kernels): with a finite (or NaN) scale their NaN
+	// and ±Inf are the reference's, with an infinite one they are not (0·Inf is NaN per
+	// element, not for a sum), so a matrix that has one takes the next entry.
+	infScale func(w *Matrix) bool
 }
 
 // int8Impl is one implementation of a type's ModeInt8 routines.
@@ -41,8 +47,11 @@ type int8Impl struct {
 	asm bool
 	// rows writes the int8-mode products of activation row i of qa for rows [lo, hi).
 	rows func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
-	// gemm: MatMul with at least gemmMinN rows uses the VNNI prefill kernel.
-	gemm bool
+	// expand, when set, makes MatMul with at least gemmMinN rows use the VNNI prefill kernel
+	// (int8gemm.go), with this expansion of the weight rows.
+	expand expandFunc
+	// ops is the type's int8 operations (references, scales, layout), set by addInt8.
+	ops *int8Ops
 }
 
 // kernels is a matrix's chosen entry: one exact and (for int8 types) one int8 implementation.
@@ -66,7 +75,10 @@ func init() {
 // addExact and addInt8 register implementations in order of preference (called from init
 // functions only).
 func addExact(t format.DType, im *exactImpl) { exactImpls[t] = append(exactImpls[t], im) }
-func addInt8(t format.DType, im *int8Impl)   { int8Impls[t] = append(int8Impls[t], im) }
+func addInt8(t format.DType, im *int8Impl) {
+	im.ops = int8OpsOf(t)
+	int8Impls[t] = append(int8Impls[t], im)
+}
 
 // generic returns the reference entry of type t.
 func genericExact() *exactImpl {
@@ -78,14 +90,14 @@ func registerGeneric() {
 	for _, t := range []format.DType{format.F32, format.F16, format.BF16, format.Q8_0, format.Q4_0, format.I4, format.FP8, format.SFP8,
 		format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL} { // k-quants: Go references only (kquant.go)
 		addExact(t, genericExact())
-		if int8Type(t) {
-			addInt8(t, &int8Impl{name: "generic", rows: matVecRowsInt8Generic})
+		if o := int8OpsOf(t); o != nil {
+			addInt8(t, &int8Impl{name: "generic", rows: int8RowsGeneric(o)})
 		}
 	}
 }
 
-func (im *exactImpl) usable(cols int) bool {
-	return im.minCols <= cols && allOn(im.needs) && (!im.nib || useNib)
+func (im *exactImpl) usable(w *Matrix) bool {
+	return im.minCols <= w.Cols() && allOn(im.needs) && (!im.nib || useNib) && (im.infScale == nil || !im.infScale(w))
 }
 
 func allOn(fs []feature) bool {
@@ -97,12 +109,13 @@ func allOn(fs []feature) bool {
 	return true
 }
 
-// chooseKernels returns the entry of type t for a matrix of cols columns under the enabled
-// CPU features.
-func chooseKernels(t format.DType, cols int) (*kernels, error) {
+// chooseKernels returns the entry of w (its type, columns and scales) under the enabled CPU
+// features.
+func chooseKernels(w *Matrix) (*kernels, error) {
+	t := w.DType
 	k := &kernels{}
 	for _, im := range exactImpls[t] {
-		if im.usable(cols) {
+		if im.usable(w) {
 			k.exact = im
 			break
 		}
@@ -112,7 +125,7 @@ func chooseKernels(t format.DType, cols int) (*kernels, error) {
 	}
 	for _, im := range int8Impls[t] {
 		if allOn(im.needs) {
-			k.int8, k.layout = im, layoutOf(t)
+			k.int8, k.layout = im, im.ops.layout
 			break
 		}
 	}

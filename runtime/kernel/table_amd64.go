@@ -3,6 +3,9 @@
 package kernel
 
 import (
+	"encoding/binary"
+	"math"
+
 	"github.com/gemmatool/gemmatool/format"
 )
 
@@ -20,64 +23,91 @@ func registerArch() {
 	tiled2 := func(e Exec, y []float32, w *Matrix, x []float32, n int) {
 		matMulTiled(e, y, w, x, n, 6, 16, gemm6x16AVX2)
 	}
+	// The element-wise types: a row kernel per instruction set, the AVX-512 dequantization
+	// (nil: the reference), the column granules of the kernels, whether the type has a row
+	// scale (the kernels return unscaled sums), the decoder of one code (the tails) and the
+	// type's permuted-activation entry, if any.
 	type elem struct {
-		t         format.DType
-		mv512     elemKernel
-		mv2       elemKernel
-		dq512     func(dst []float32, w *Matrix, r int)
-		align512  int
-		align2    int
-		rowScaled bool
-		raw       func(codes []byte, c int) float32
+		t          format.DType
+		mv512, mv2 elemKernel
+		dq512      func(raw rawFunc) func(dst []float32, w *Matrix, r int)
+		align512   int
+		align2     int
+		rowScaled  bool
+		raw        rawFunc
+		nib        func(tail tailFunc) *exactImpl
+	}
+	b8 := func(tab *[256]byte, nanMask, nanCode uint32, rowScaled bool) func(tailFunc) *exactImpl {
+		return func(tail tailFunc) *exactImpl {
+			return &exactImpl{name: "avx512-vbmi", needs: vbmi, minCols: 128, nib: true,
+				matVecRows: b8Rows(tab, nanMask, nanCode, rowScaled, tail), perm: permB8, matMul: tiled512}
+		}
 	}
 	for _, e := range []elem{
-		{format.F32, mvF32AVX512, mvF32AVX2, dequantF32, 16, 8, false, rawF32},
-		{format.F16, mvF16AVX512, mvF16AVX2, dqElem(dqF16AVX512, 16), 16, 8, false, rawF16},
-		{format.BF16, mvBF16AVX512, mvBF16AVX2, dqElem(dqBF16AVX512, 16), 16, 8, false, rawBF16},
-		{format.FP8, mvFP8AVX512, mvFP8AVX2, dqScaled(dqFP8AVX512, 16), 16, 8, true, rawFP8},
-		{format.SFP8, mvSFP8AVX512, mvSFP8AVX2, dequantRowGeneric, 16, 8, false, rawSFP8},
-		{format.I4, mvI4AVX512, mvI4AVX2, dqScaled(dqI4AVX512, 32), 32, 16, true, rawI4},
+		{t: format.F32, mv512: mvF32AVX512, mv2: mvF32AVX2, align512: 16, align2: 8, raw: rawF32},
+		{t: format.F16, mv512: mvF16AVX512, mv2: mvF16AVX2, dq512: dqElem(dqF16AVX512, 16), align512: 16, align2: 8, raw: rawF16},
+		{t: format.BF16, mv512: mvBF16AVX512, mv2: mvBF16AVX2, dq512: dqElem(dqBF16AVX512, 16), align512: 16, align2: 8, raw: rawBF16},
+		{t: format.FP8, mv512: mvFP8AVX512, mv2: mvFP8AVX2, dq512: dqScaled(dqFP8AVX512, 16), align512: 16, align2: 8, rowScaled: true, raw: rawFP8,
+			nib: b8(&e4m3Bytes, 0x7f7f7f7f, 0x7f7f7f7f, true)},
+		{t: format.SFP8, mv512: mvSFP8AVX512, mv2: mvSFP8AVX2, align512: 16, align2: 8, raw: rawSFP8,
+			nib: b8(&sfpBytes, 0xffffffff, 0x80808080, false)},
+		{t: format.I4, mv512: mvI4AVX512, mv2: mvI4AVX2, dq512: dqScaled(dqI4AVX512, 32), align512: 32, align2: 16, rowScaled: true, raw: rawI4,
+			nib: func(tail tailFunc) *exactImpl {
+				return &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true,
+					matVecRows: nibRows(i4NibKernel, true, tail), perm: permI4, matMul: tiled512}
+			}},
 	} {
 		tail := elemTail(e.raw)
-		switch e.t {
-		case format.I4:
-			addExact(e.t, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true,
-				matVecRows: nibRows(i4NibKernel, true, tail), perm: permI4, dequantRow: e.dq512, matMul: tiled512})
-		case format.FP8:
-			addExact(e.t, &exactImpl{name: "avx512-vbmi", needs: vbmi, minCols: 128, nib: true,
-				matVecRows: b8Rows(&e4m3Bytes, 0x7f7f7f7f, 0x7f7f7f7f, true, tail), perm: permB8, dequantRow: e.dq512, matMul: tiled512})
-		case format.SFP8:
-			addExact(e.t, &exactImpl{name: "avx512-vbmi", needs: vbmi, minCols: 128, nib: true,
-				matVecRows: b8Rows(&sfpBytes, 0xffffffff, 0x80808080, false, tail), perm: permB8, dequantRow: e.dq512, matMul: tiled512})
+		dq := dequantRowGeneric
+		if e.dq512 != nil {
+			dq = e.dq512(e.raw)
 		}
-		addExact(e.t, &exactImpl{name: "avx512", needs: avx512,
-			matVecRows: elemRows(e.mv512, e.align512, e.rowScaled, tail), dequantRow: e.dq512, matMul: tiled512})
-		addExact(e.t, &exactImpl{name: "avx2", needs: avx2,
+		var inf func(w *Matrix) bool
+		if e.rowScaled {
+			inf = rowScaleInf
+		}
+		if e.nib != nil {
+			im := e.nib(tail)
+			im.dequantRow, im.infScale = dq, inf
+			addExact(e.t, im)
+		}
+		addExact(e.t, &exactImpl{name: "avx512", needs: avx512, infScale: inf,
+			matVecRows: elemRows(e.mv512, e.align512, e.rowScaled, tail), dequantRow: dq, matMul: tiled512})
+		addExact(e.t, &exactImpl{name: "avx2", needs: avx2, infScale: inf,
 			matVecRows: elemRows(e.mv2, e.align2, e.rowScaled, tail), dequantRow: dequantRowGeneric, matMul: tiled2})
 	}
-	addExact(format.Q4_0, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true,
-		matVecRows: nibRows(q4NibKernel, false, blockTail32), perm: permQ4, dequantRow: dqBlock(dqQ4AVX512), matMul: tiled512})
-	addExact(format.Q8_0, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true,
-		matVecRows: nibRows(q8NibKernel, false, blockTail32), perm: permQ8, dequantRow: dqBlock(dqQ8AVX512), matMul: tiled512})
+	addExact(format.Q4_0, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true, infScale: blockScaleInf,
+		matVecRows: nibRows(q4NibKernel, false, q4Tail), perm: permQ4, dequantRow: dqBlock(dqQ4AVX512), matMul: tiled512})
+	addExact(format.Q8_0, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true, infScale: blockScaleInf,
+		matVecRows: nibRows(q8NibKernel, false, q8Tail), perm: permQ8, dequantRow: dqBlock(dqQ8AVX512), matMul: tiled512})
 	for _, b := range []struct {
-		t         format.DType
-		mv512     blockKernel
-		mv2       blockKernel
-		dq512     blockDequant
-		vnni, avx blockInt8Kernel
+		t     format.DType
+		mv512 blockKernel
+		mv2   blockKernel
+		dq512 blockDequant
 	}{
-		{format.Q4_0, mvQ4AVX512, mvQ4AVX2, dqQ4AVX512, mvQ4VNNIRows, mvQ4AVX2i8},
-		{format.Q8_0, mvQ8AVX512, mvQ8AVX2, dqQ8AVX512, mvQ8VNNI, mvQ8AVX2i8},
+		{format.Q4_0, mvQ4AVX512, mvQ4AVX2, dqQ4AVX512},
+		{format.Q8_0, mvQ8AVX512, mvQ8AVX2, dqQ8AVX512},
 	} {
 		addExact(b.t, &exactImpl{name: "avx512", needs: avx512,
 			matVecRows: blockRows(b.mv512), dequantRow: dqBlock(b.dq512), matMul: tiled512})
 		addExact(b.t, &exactImpl{name: "avx2", needs: avx2,
 			matVecRows: blockRows(b.mv2), dequantRow: dequantRowGeneric, matMul: tiled2})
-		addInt8(b.t, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(blockInt8(b.vnni)), gemm: true})
-		addInt8(b.t, &int8Impl{name: "avx2", needs: avx2, asm: true, rows: int8Rows(blockInt8(b.avx))})
 	}
-	addInt8(format.I4, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(i4Int8(mvI4VNNI)), gemm: true})
-	addInt8(format.I4, &int8Impl{name: "avx2", needs: avx2, asm: true, rows: int8Rows(i4Int8(mvI4AVX2i8))})
+	// ModeInt8: per type its row kernels (VNNI, AVX2) and the prefill's row expansion.
+	for _, b := range []struct {
+		t         format.DType
+		vnni, avx int8Kernel
+		expand    expandFunc
+	}{
+		{format.Q4_0, blockInt8(mvQ4VNNIRows), blockInt8(mvQ4AVX2i8), expandAsm(expandQ4AVX512)},
+		{format.Q8_0, blockInt8(mvQ8VNNI), blockInt8(mvQ8AVX2i8), expandAsm(expandQ8AVX512)},
+		{format.I4, i4Int8(mvI4VNNI), i4Int8(mvI4AVX2i8), expandI4Generic},
+	} {
+		o := int8OpsOf(b.t)
+		addInt8(b.t, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(b.vnni, o), expand: b.expand})
+		addInt8(b.t, &int8Impl{name: "avx2", needs: avx2, asm: true, rows: int8Rows(b.avx, o)})
+	}
 }
 
 // elemKernel is a row kernel of an element-wise type: y[r] = Σ_{c<n} raw(W[r,c])·x[c] for
@@ -89,7 +119,7 @@ type blockKernel func(y *float32, codes, scales *byte, x *float32, rows, nb int)
 
 type blockDequant func(dst *float32, codes, scales *byte, nb int)
 
-// blockInt8Kernel is a ModeInt8 row kernel of a block type (int8_amd64.go).
+// blockInt8Kernel is a ModeInt8 row kernel of a block type (int8rows_amd64.go).
 type blockInt8Kernel func(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)
 
 // elemRows runs kern over the columns it handles (a multiple of align) and finishes the
@@ -134,36 +164,80 @@ func scaleRows(y []float32, s float32) {
 	}
 }
 
-func dequantF32(dst []float32, w *Matrix, r int) {
-	codes := w.rowCodes(r)
-	for i := range dst {
-		dst[i] = lef32(codes, i)
+// rawFunc decodes code c of a row of an element-wise type without its row or tensor scale.
+type rawFunc func(codes []byte, c int) float32
+
+// dqElem binds an element-wise dequantization kernel (n a multiple of align): the columns
+// past n are decoded by raw.
+func dqElem(kern func(dst *float32, codes *byte, n int), align int) func(raw rawFunc) func(dst []float32, w *Matrix, r int) {
+	return func(raw rawFunc) func(dst []float32, w *Matrix, r int) {
+		return func(dst []float32, w *Matrix, r int) {
+			n := w.Cols() &^ (align - 1)
+			codes := w.rowCodes(r)
+			if n > 0 {
+				kern(&dst[0], &codes[0], n)
+			}
+			for c := n; c < len(dst); c++ {
+				dst[c] = raw(codes, c)
+			}
+			applyTensorScale(dst, w.Scale)
+		}
 	}
-	applyTensorScale(dst, w.Scale)
 }
 
-// dqElem binds an element-wise dequantization kernel (n a multiple of align).
-func dqElem(kern func(dst *float32, codes *byte, n int), align int) func(dst []float32, w *Matrix, r int) {
-	return func(dst []float32, w *Matrix, r int) {
-		n := w.Cols() &^ (align - 1)
-		if n > 0 {
-			kern(&dst[0], &w.rowCodes(r)[0], n)
+// dqScaled binds an element-wise kernel that applies the row scale s; the columns past n
+// are raw(codes, c)·s.
+func dqScaled(kern func(dst *float32, codes *byte, n int, s float32), align int) func(raw rawFunc) func(dst []float32, w *Matrix, r int) {
+	return func(raw rawFunc) func(dst []float32, w *Matrix, r int) {
+		return func(dst []float32, w *Matrix, r int) {
+			n := w.Cols() &^ (align - 1)
+			codes, s := w.rowCodes(r), lef32(w.rowScales(r), 0)
+			if n > 0 {
+				kern(&dst[0], &codes[0], n, s)
+			}
+			for c := n; c < len(dst); c++ {
+				dst[c] = raw(codes, c) * s
+			}
+			applyTensorScale(dst, w.Scale)
 		}
-		applyTensorScale(dst[:n], w.Scale)
-		dequantTail(dst, w, r, n)
 	}
 }
 
-// dqScaled binds an element-wise kernel that applies the row scale.
-func dqScaled(kern func(dst *float32, codes *byte, n int, s float32), align int) func(dst []float32, w *Matrix, r int) {
-	return func(dst []float32, w *Matrix, r int) {
-		n := w.Cols() &^ (align - 1)
-		if n > 0 {
-			kern(&dst[0], &w.rowCodes(r)[0], n, lef32(w.rowScales(r), 0))
+// rowScaleInf reports whether a row scale (I4, FP8: one float32 per row) is infinite.
+func rowScaleInf(w *Matrix) bool {
+	l := &w.Layout
+	sc := w.Data[l.ScalesOff : l.ScalesOff+4*l.Rows]
+	for r := range int(l.Rows) {
+		if math.IsInf(float64(lef32(sc, r)), 0) {
+			return true
 		}
-		applyTensorScale(dst[:n], w.Scale)
-		dequantTail(dst, w, r, n)
 	}
+	return false
+}
+
+// blockScaleInf reports whether a block scale (Q4_0, Q8_0: f16, rows·Cols/32 of them) is
+// infinite: exponent bits all set and mantissa zero, four at a time.
+func blockScaleInf(w *Matrix) bool {
+	l := &w.Layout
+	sc := w.Data[l.ScalesOff : l.ScalesOff+2*l.Rows*(l.Cols/format.BlockSize)]
+	const (
+		abs  = 0x7fff_7fff_7fff_7fff
+		inf  = 0x7c00_7c00_7c00_7c00
+		high = 0x8000_8000_8000_8000
+	)
+	i := 0
+	for ; i+8 <= len(sc); i += 8 {
+		d := binary.LittleEndian.Uint64(sc[i:])&abs ^ inf // a lane is 0 where the scale is ±Inf
+		if (d+abs)&high != high {                         // lanes ≤ 0x7fff: bit 15 set unless 0
+			return true
+		}
+	}
+	for ; i < len(sc); i += 2 {
+		if le16(sc, i/2)&0x7fff == 0x7c00 {
+			return true
+		}
+	}
+	return false
 }
 
 // dqBlock binds a block dequantization kernel.

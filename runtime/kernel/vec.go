@@ -56,34 +56,6 @@ func ExpShift(x []float32) (m float32, sum float64) {
 // far below x (x below about −3).
 func GELU(x []float32) { gelu(x) }
 
-func dotGeneric(a, b []float32) float32 {
-	var s float32
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
-}
-
-func axpyGeneric(y []float32, a float32, x []float32) {
-	for i, v := range x {
-		y[i] += a * v
-	}
-}
-
-func sumSquaresGeneric(x []float32) float32 {
-	var s float32
-	for _, v := range x {
-		s += v * v
-	}
-	return s
-}
-
-func scaleGeneric(x []float32, a float32) {
-	for i := range x {
-		x[i] *= a
-	}
-}
-
 // ScaleMul computes dst[i] = (x[i]·a)·w[i] in float32 (two roundings, as written): the apply
 // step of RMSNorm. It panics if the lengths differ; dst may be x.
 func ScaleMul(dst, x []float32, a float32, w []float32) {
@@ -110,29 +82,4 @@ func RoPE(x, cos, sin []float32) {
 		panic(fmt.Sprintf("kernel: RoPE: len(x) = %d, len(cos) = %d, len(sin) = %d", len(x), len(cos), len(sin)))
 	}
 	rope(x, cos, sin)
-}
-
-func scaleMulGeneric(dst, x []float32, a float32, w []float32) {
-	for i, v := range x {
-		dst[i] = (v * a) * w[i]
-	}
-}
-
-func addGeneric(y, x []float32) {
-	for i, v := range x {
-		y[i] += v
-	}
-}
-
-func ropeGeneric(x, cos, sin []float32) { ropeFrom(x, cos, sin, 0) }
-
-// ropeFrom rotates the pairs i ≥ lo (the vector loops' tail).
-func ropeFrom(x, cos, sin []float32, lo int) {
-	h := len(cos)
-	for i := lo; i < h; i++ {
-		a, b := x[i], x[i+h]
-		// float32() keeps each product rounded on its own (the spec forbids fusing then).
-		x[i] = float32(a*cos[i]) - float32(b*sin[i])
-		x[i+h] = float32(b*cos[i]) + float32(a*sin[i])
-	}
 }

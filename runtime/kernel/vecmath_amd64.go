@@ -2,34 +2,6 @@
 
 package kernel
 
-// expSumAVX512 is, for n a multiple of 16 (reference: softmaxGeneric's second loop):
-//
-//	for i := range n { x[i] = expf32(x[i] − m); sum += float64(x[i]) }   (16+16 float64 partial sums)
-//
-//go:noescape
-func expSumAVX512(x *float32, n int, m float32) float64
-
-// geluAVX512 is x[i] = geluf32(x[i]) for i < n, n a multiple of 16 (reference: geluGeneric).
-//
-//go:noescape
-func geluAVX512(x *float32, n int)
-
-// expSumAVX2 is expSumAVX512 for n a multiple of 8.
-//
-//go:noescape
-func expSumAVX2(x *float32, n int, m float32) float64
-
-// geluAVX2 is geluAVX512 for n a multiple of 8.
-//
-//go:noescape
-func geluAVX2(x *float32, n int)
-
-// maxAVX2 is m = max_{i<n} x[i] for n a multiple of 8, starting from −Inf; NaN entries may
-// be skipped (softmax then gets a NaN sum, as the reference).
-//
-//go:noescape
-func maxAVX2(x *float32, n int) float32
-
 func softmax(x []float32) {
 	_, sum := expShift(x)
 	scale(x, float32(1/sum))

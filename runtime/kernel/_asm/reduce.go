@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -31,16 +33,7 @@ func reduceZ(z reg.VecVirtual) reg.Register {
 
 // reduceY sums the 8 float32 lanes of v's Y register into lane 0 of its X register and
 // returns it: halves of 128, 64 and 32 bits are added pairwise.
-func reduceY(v reg.VecVirtual) reg.Register {
-	x1 := XMM()
-	VEXTRACTF128(U8(1), v.AsY(), x1)
-	VADDPS(x1, v.AsX(), v.AsX())
-	VPERMILPS(U8(0x4e), v.AsX(), x1)
-	VADDPS(x1, v.AsX(), v.AsX())
-	VPERMILPS(U8(0xb1), v.AsX(), x1)
-	VADDSS(x1, v.AsX(), v.AsX())
-	return v.AsX()
-}
+func reduceY(v reg.VecVirtual) reg.Register { return reduce8(v, VADDPS, VADDSS) }
 
 // broadcastD fills a new ZMM register with the 32-bit constant v.
 func broadcastD(v uint32) reg.VecVirtual {
@@ -58,4 +51,54 @@ func zeroVecs(in isa, n int) []reg.VecVirtual {
 		VXORPS(vs[i], vs[i], vs[i])
 	}
 	return vs
+}
+
+// addPairwise adds the accumulators into acc[0] pairwise, (a0+a1)+(a2+a3), and returns it.
+func addPairwise(acc []reg.VecVirtual) reg.VecVirtual {
+	switch len(acc) {
+	case 2:
+		VADDPS(acc[1], acc[0], acc[0])
+	case 4:
+		VADDPS(acc[1], acc[0], acc[0])
+		VADDPS(acc[3], acc[2], acc[2])
+		VADDPS(acc[2], acc[0], acc[0])
+	}
+	return acc[0]
+}
+
+// prefetch asks for the weights 4 KiB ahead of p: the software prefetch keeps more weight
+// lines in flight than the hardware prefetcher alone (Q8_0 lm_head 27 → 30 GB/s with 2
+// threads).
+func prefetch(p reg.Register) { PREFETCHT0(Mem{Base: p, Disp: 4096}) }
+
+// table emits (once per generated file) the read-only table name<> of 32-bit values.
+func table(name string, vals func(i int) Constant, n int) Mem {
+	if m, ok := tables[name]; ok {
+		return m
+	}
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := range n {
+		DATA(4*i, vals(i))
+	}
+	tables[name] = m
+	return m
+}
+
+var tables = map[string]Mem{}
+
+// q4tab holds the 16 Q4_0 / I4 code values −8…7 as float32, indexed by the nibble (VPERMPS
+// uses the low four bits of each index lane and ignores the rest).
+func q4tab() Mem { return table("q4tab", func(i int) Constant { return F32(float32(i - 8)) }, 16) }
+
+// i4perm interleaves the even-element vector (indices 0–15) and the odd-element vector
+// (16–31) of 32 I4 values: lanes 0–15 then (at +64) 16–31 of the result are elements in
+// order.
+func i4perm() Mem {
+	return table("i4perm", func(i int) Constant { return U32(i/2 + 16*(i%2)) }, 32)
+}
+
+// spread returns the table that spreads per lanes/k scales over the 16 lanes: lane i takes
+// scale i/k.
+func spread(k int) Mem {
+	return table(fmt.Sprintf("spread%d", k), func(i int) Constant { return U32(i / k) }, 16)
 }

@@ -29,7 +29,7 @@
 	VFMADD231PS (off*8+32)(R13), Y11, b
 
 // func mvI4AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
-TEXT ·mvI4AVX2(SB), NOSPLIT, $0-48
+TEXT ·mvI4AVX2Old(SB), NOSPLIT, $0-48
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R10
@@ -96,7 +96,7 @@ i42done:
 	VFMADD231PS (off*4)(R13), Y6, acc
 
 // func mvFP8AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
-TEXT ·mvFP8AVX2(SB), NOSPLIT, $0-48
+TEXT ·mvFP8AVX2Old(SB), NOSPLIT, $0-48
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R10
@@ -173,7 +173,7 @@ fp82done:
 	VFMADD231PS (off*4)(R13), Y8, acc
 
 // func mvSFP8AVX2(y *float32, codes *byte, stride int, x *float32, rows, n int)
-TEXT ·mvSFP8AVX2(SB), NOSPLIT, $0-48
+TEXT ·mvSFP8AVX2Old(SB), NOSPLIT, $0-48
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R10

@@ -8,7 +8,7 @@
 #include "macros_amd64.h"
 
 // func mvB8AVX512(y *float32, codes *byte, stride int, tab *[256]byte, nanMask, nanCode uint32, xp *float32, rows, steps int)
-TEXT ·mvB8AVX512(SB), NOSPLIT, $0-64
+TEXT ·mvB8AVX512Old(SB), NOSPLIT, $0-64
 	MOVQ         y+0(FP), DI
 	MOVQ         codes+8(FP), SI
 	MOVQ         stride+16(FP), R10

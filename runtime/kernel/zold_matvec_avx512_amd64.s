@@ -74,7 +74,7 @@ GLOBL i4perm<>(SB), RODATA|NOPTR, $128
 	INCQ            AX
 
 // func mvQ4AVX512(y *float32, codes, scales *byte, x *float32, rows, nb int)
-TEXT ·mvQ4AVX512(SB), NOSPLIT, $64-48
+TEXT ·mvQ4AVX512Old(SB), NOSPLIT, $64-48
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ scales+16(FP), DX
@@ -147,7 +147,7 @@ q4done:
 	INCQ            AX
 
 // func mvQ8AVX512(y *float32, codes, scales *byte, x *float32, rows, nb int)
-TEXT ·mvQ8AVX512(SB), NOSPLIT, $64-48
+TEXT ·mvQ8AVX512Old(SB), NOSPLIT, $64-48
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ scales+16(FP), DX
@@ -205,7 +205,7 @@ q8done:
 // _asm/rows.go).
 
 // func mvI4AVX512(y *float32, codes *byte, stride int, x *float32, rows, n int)
-TEXT ·mvI4AVX512(SB), NOSPLIT, $0-48
+TEXT ·mvI4AVX512Old(SB), NOSPLIT, $0-48
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ stride+16(FP), R10
@@ -256,7 +256,7 @@ i4done:
 	RET
 
 // func dqQ4AVX512(dst *float32, codes, scales *byte, nb int)
-TEXT ·dqQ4AVX512(SB), NOSPLIT, $64-32
+TEXT ·dqQ4AVX512Old(SB), NOSPLIT, $64-32
 	MOVQ    dst+0(FP), DI
 	MOVQ    codes+8(FP), SI
 	MOVQ    scales+16(FP), DX
@@ -301,7 +301,7 @@ dq4done:
 	RET
 
 // func dqQ8AVX512(dst *float32, codes, scales *byte, nb int)
-TEXT ·dqQ8AVX512(SB), NOSPLIT, $64-32
+TEXT ·dqQ8AVX512Old(SB), NOSPLIT, $64-32
 	MOVQ dst+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ scales+16(FP), DX
@@ -347,7 +347,7 @@ dq8done:
 	RET
 
 // func dqF16AVX512(dst *float32, codes *byte, n int)
-TEXT ·dqF16AVX512(SB), NOSPLIT, $0-24
+TEXT ·dqF16AVX512Old(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -367,7 +367,7 @@ dqf16done:
 	RET
 
 // func dqBF16AVX512(dst *float32, codes *byte, n int)
-TEXT ·dqBF16AVX512(SB), NOSPLIT, $0-24
+TEXT ·dqBF16AVX512Old(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -388,7 +388,7 @@ dqbf16done:
 	RET
 
 // func dqFP8AVX512(dst *float32, codes *byte, n int, s float32)
-TEXT ·dqFP8AVX512(SB), NOSPLIT, $0-28
+TEXT ·dqFP8AVX512Old(SB), NOSPLIT, $0-28
 	MOVQ         dst+0(FP), DI
 	MOVQ         codes+8(FP), SI
 	MOVQ         n+16(FP), CX
@@ -426,7 +426,7 @@ dqfp8done:
 	RET
 
 // func dqI4AVX512(dst *float32, codes *byte, n int, s float32)
-TEXT ·dqI4AVX512(SB), NOSPLIT, $0-28
+TEXT ·dqI4AVX512Old(SB), NOSPLIT, $0-28
 	MOVQ        dst+0(FP), DI
 	MOVQ        codes+8(FP), SI
 	MOVQ        n+16(FP), CX

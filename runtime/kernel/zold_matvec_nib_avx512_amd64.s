@@ -34,7 +34,7 @@ GLOBL blk4<>(SB), RODATA|NOPTR, $64
 	VFMADD231PS off(R13), Z7, acc
 
 // func mvQ4XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows, steps int)
-TEXT ·mvQ4XAVX512(SB), NOSPLIT, $0-64
+TEXT ·mvQ4XAVX512Old(SB), NOSPLIT, $0-64
 	MOVQ    y+0(FP), DI
 	MOVQ    codes+8(FP), SI
 	MOVQ    stride+16(FP), R10
@@ -121,7 +121,7 @@ q4xdone:
 	RET
 
 // func mvI4XAVX512(y *float32, codes *byte, stride int, xp *float32, rows, steps int)
-TEXT ·mvI4XAVX512(SB), NOSPLIT, $0-48
+TEXT ·mvI4XAVX512Old(SB), NOSPLIT, $0-48
 	MOVQ    y+0(FP), DI
 	MOVQ    codes+8(FP), SI
 	MOVQ    stride+16(FP), R10
@@ -224,7 +224,7 @@ GLOBL blk2<>(SB), RODATA|NOPTR, $64
 	ADDQ        $4, R14
 
 // func mvQ8XAVX512(y *float32, codes *byte, stride int, scales *byte, nb int, xp *float32, rows, steps int)
-TEXT ·mvQ8XAVX512(SB), NOSPLIT, $0-64
+TEXT ·mvQ8XAVX512Old(SB), NOSPLIT, $0-64
 	MOVQ    y+0(FP), DI
 	MOVQ    codes+8(FP), SI
 	MOVQ    stride+16(FP), R10

@@ -9,7 +9,7 @@
 // The row kernels of F32, F16 and BF16 are generated (matvec_elem_amd64.s).
 
 // func mvQ8AVX2(y *float32, codes, scales *byte, x *float32, rows, nb int)
-TEXT ·mvQ8AVX2(SB), NOSPLIT, $0-48
+TEXT ·mvQ8AVX2Old(SB), NOSPLIT, $0-48
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ scales+16(FP), DX
@@ -72,7 +72,7 @@ Q82done:
 	RET
 
 // func mvQ4AVX2(y *float32, codes, scales *byte, x *float32, rows, nb int)
-TEXT ·mvQ4AVX2(SB), NOSPLIT, $0-48
+TEXT ·mvQ4AVX2Old(SB), NOSPLIT, $0-48
 	MOVQ y+0(FP), DI
 	MOVQ codes+8(FP), SI
 	MOVQ scales+16(FP), DX

@@ -1,0 +1,120 @@
+package runtime
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gemmatool/gemmatool/runtime/kernel"
+)
+
+// attentionRef is the untiled prefill attention the tiled one replaced, kept as its reference:
+// one query head at a time, every score of the row, then one softmax and the weighted sum.
+func (s *Session) attentionRef(l int, n, p0 int, spans []Span) {
+	m := s.m
+	c := m.Config
+	ly := &m.layers[l]
+	lkv := &s.cache.layers[l]
+	hd, H, K := c.HeadDim, c.NumHeads, c.NumKVHeads
+	kvd, group := K*hd, H/K
+	w := c.SlidingWindow
+	q, k, v, att := s.q, s.k, s.v, s.att
+	spanOf := make([]int, n)
+	for i := range spanOf {
+		spanOf[i] = -1
+	}
+	for si, sp := range spans {
+		for i := sp.Start; i < sp.End; i++ {
+			spanOf[i] = si
+		}
+	}
+	for i := range n {
+		for j := range H {
+			g := j / group
+			t := p0 + i
+			first := 0
+			if !ly.global {
+				first = max(0, t-w+1)
+			}
+			clo, chi := max(first, p0)-p0, i+1
+			if spanOf[i] >= 0 {
+				sp := spans[spanOf[i]]
+				clo, chi = min(clo, sp.Start), max(chi, sp.End)
+			}
+			qr := q[(i*H+j)*hd : (i*H+j+1)*hd]
+			var scores []float32
+			var kr, vr []float32
+			for u := first; u < p0; u++ {
+				kr = s.cache.keyRow(make([]float32, hd), lkv, u, g)
+				scores = append(scores, kernel.Dot(qr, kr)*m.attnScale)
+			}
+			for u := clo; u < chi; u++ {
+				scores = append(scores, kernel.Dot(qr, k[u*kvd+g*hd:u*kvd+(g+1)*hd])*m.attnScale)
+			}
+			kernel.Softmax(scores)
+			out := att[(i*H+j)*hd : (i*H+j+1)*hd]
+			clear(out)
+			si := 0
+			for u := first; u < p0; u++ {
+				vr = s.cache.valueRow(make([]float32, hd), lkv, u, g)
+				kernel.Axpy(out, scores[si], vr)
+				si++
+			}
+			for u := clo; u < chi; u++ {
+				kernel.Axpy(out, scores[si], v[u*kvd+g*hd:u*kvd+(g+1)*hd])
+				si++
+			}
+		}
+	}
+}
+
+// TestAttentionTiles compares the tiled prefill attention with the untiled reference on random
+// queries, keys and values, on every layer (global and sliding), for tile and block sizes that
+// put their edges on, before and after the window's edge, with cached positions before the
+// chunk (the ring buffer wrapped or not) and with bidirectional spans crossing tiles.
+func TestAttentionTiles(t *testing.T) {
+	m := loadTestModel(t, writeTestModel(t, goldenA, t.TempDir()))
+	c := m.Config
+	w := c.SlidingWindow
+	kvd, qd := c.NumKVHeads*c.HeadDim, c.NumHeads*c.HeadDim
+	rng := rand.New(rand.NewPCG(7, 8))
+	rnd := func(n int, s float32) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = s * float32(rng.NormFloat64())
+		}
+		return x
+	}
+	defer func(tq, bk int) { attnTileQ, attnBlockK = tq, bk }(attnTileQ, attnBlockK)
+	const n = 23
+	for _, kv := range []KVType{KVF32, KVBF16} {
+		for _, p0 := range []int{0, w - 2, 3*w + 1} {
+			for _, spans := range [][]Span{nil, {{2, 9}, {15, 22}}} {
+				s := m.NewSession(&SessionOptions{Exec: kernel.Exec{Threads: 2}, KVType: kv})
+				s.ensureScratch(n)
+				if p0 > 0 {
+					for l := range m.layers {
+						s.cache.store(l, 0, p0, rnd(p0*kvd, 1), rnd(p0*kvd, 1))
+					}
+				}
+				s.cache.pos = p0
+				copy(s.q, rnd(n*qd, 2))
+				copy(s.k, rnd(n*kvd, 1))
+				copy(s.v, rnd(n*kvd, 1))
+				for l := range m.layers {
+					s.attentionRef(l, n, p0, spans)
+					want := append([]float32(nil), s.att[:n*qd]...)
+					for _, tb := range [][2]int{{1, 1}, {3, 5}, {w - 1, w}, {w, w + 1}, {7, 2}, {32, 64}} {
+						attnTileQ, attnBlockK = tb[0], tb[1]
+						clear(s.att)
+						s.attention(l, n, p0, spans)
+						name := fmt.Sprintf("kv %v p0 %d spans %v layer %d (global %v) tile %d block %d", kv, p0, spans, l, m.layers[l].global, tb[0], tb[1])
+						if e := normErr(t, name, s.att[:n*qd], want); e > 1e-6 {
+							t.Errorf("%s: norm_err %.3g", name, e)
+						}
+					}
+				}
+			}
+		}
+	}
+}

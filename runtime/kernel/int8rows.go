@@ -1,0 +1,78 @@
+package kernel
+
+// In [ModeInt8], MatVec and MatMul quantize the activations of a call once, per block of 32
+// columns (the last block of an I4 row may be shorter):
+//
+//	d_b = max_{j∈b} |x_j| / 127,  q_j = roundToEven(float32(x_j · (1/d_b)))  (q_j = 0 when d_b = 0)
+//
+// and takes exact integer dot products with the weight codes, scaled in float32:
+//
+//	Q8_0, Q4_0: y[r] = Σ_b float32(Σ_{j∈b} w_j·q_j) · (f16(d_w,b)·d_b)      (w_j the signed code)
+//	I4:         y[r] = s_r · Σ_b float32(Σ_{j∈b} (nibble_j − 8)·q_j) · d_b
+//
+// then the per-tensor scale. A block whose max |x| is below 2⁻⁶⁴ quantizes to zero.
+//
+// Files: actquant*.go quantize the activations (and lay them out for the kernels),
+// int8rows*.go take the row products (int8rows_generic.go: one reference per type, and the
+// type's int8Ops), int8gemm*.go the prefill. The assembly (generated from _asm/actquant.go,
+// int8rows.go, int8gemm.go) computes the same integer sums and only rounds and adds the
+// float32 terms in another order (lane partial sums of four or eight codes each; the prefill
+// kernel multiplies the I4 row scale into each block's scale). Other weight types, and any
+// call whose activations hold NaN or ±Inf, are computed exactly.
+
+// matVecInt8 is MatVec in ModeInt8; false if the activations are not finite (the caller then
+// computes exactly).
+func matVecInt8(e Exec, y []float32, w *Matrix, x []float32) bool {
+	qa := getQact()
+	defer putQact(qa)
+	if !qa.quantize(w.k.layout, x, 1, len(x), w.k.int8.asm) {
+		return false
+	}
+	rows, cols := len(y), len(x)
+	if rows*cols < parallelMinWork || e.Threads == 1 {
+		w.k.int8.rows(y, w, qa, 0, 0, rows)
+		return true
+	}
+	chunk := max(16, (rows/(2*e.Threads)+15)&^15)
+	parallel(e.Threads, rows, chunk, args{y: y, w: w, qa: qa}, func(j *job, _, lo, hi int) {
+		j.w.k.int8.rows(j.y, j.w, j.qa, 0, lo, hi)
+	})
+	return true
+}
+
+// int8Tile is the number of weight rows a MatMul task keeps hot in cache while it runs
+// through a group of int8Acts activation rows.
+const (
+	int8Tile = 64
+	int8Acts = 32
+)
+
+// matMulInt8 is MatMul in ModeInt8; false if the activations are not finite.
+func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
+	if w.k.int8.expand != nil && n >= gemmMinN {
+		return matMulInt8Gemm(e, y, w, x, n)
+	}
+	qa := getQact()
+	defer putQact(qa)
+	if !qa.quantize(w.k.layout, x, n, w.Cols(), w.k.int8.asm) {
+		return false
+	}
+	rows := w.Rows()
+	tiles := (rows + int8Tile - 1) / int8Tile
+	chunk := max(1, tiles/(4*e.Threads))
+	if rows*w.Cols()*n < parallelMinWork {
+		chunk = tiles
+	}
+	parallel(e.Threads, tiles, chunk, args{y: y, w: w, qa: qa, n: n}, func(j *job, _, lo, hi int) {
+		rows := j.w.Rows()
+		r0, r1 := lo*int8Tile, min(hi*int8Tile, rows)
+		for a0 := 0; a0 < j.n; a0 += int8Acts {
+			for r := r0; r < r1; r += int8Tile {
+				for i := a0; i < min(a0+int8Acts, j.n); i++ {
+					j.w.k.int8.rows(j.y[i*rows:(i+1)*rows], j.w, j.qa, i, r, min(r+int8Tile, r1))
+				}
+			}
+		}
+	})
+	return true
+}
