@@ -110,4 +110,3 @@ func dequantElem(l dqElemLoader) {
 	VZEROUPPER()
 	RET()
 }
-
