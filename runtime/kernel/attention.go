@@ -255,9 +255,9 @@ func attentionGeneric(out, q, k, v []float32, n, heads, hd int, scale float32) {
 	}
 }
 
-// goMicroKernel binds the Go reference microkernel (gemmTileGeneric) of shape mr×nr, the
-// builds without assembly.
-func goMicroKernel(mr, nr int) microKernel {
+// gemmTileFunc returns the Go microkernel of shape mr×nr (the builds without assembly):
+// gemmTileGeneric (gemm_generic.go) over the tile's slices.
+func gemmTileFunc(mr, nr int) microKernel {
 	return func(w *float32, ldw int, xp *float32, k int, tile *float32) {
 		gemmTileGeneric(unsafe.Slice(w, (mr-1)*ldw+k), ldw, unsafe.Slice(xp, nr*k), k, unsafe.Slice(tile, mr*nr), mr, nr)
 	}

@@ -10,7 +10,7 @@ func attnKernel() (mr, nr int, kern microKernel) {
 	case featAVX2.on():
 		return 6, 16, gemm6x16AVX2
 	}
-	return 4, 16, goMicroKernel(4, 16)
+	return 4, 16, gemmTileFunc(4, 16)
 }
 
 func rowMax(x []float32) float32 {

@@ -3,7 +3,7 @@
 package kernel
 
 // attnKernel returns the Go microkernel Attention runs on without assembly.
-func attnKernel() (mr, nr int, kern microKernel) { return 4, 16, goMicroKernel(4, 16) }
+func attnKernel() (mr, nr int, kern microKernel) { return 4, 16, gemmTileFunc(4, 16) }
 
 func rowMax(x []float32) float32 { return rowMaxGeneric(x) }
 
