@@ -15,49 +15,61 @@ import (
 // TestMain removes the model file gemmaModelFile writes.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if gemmaFile.path != "" {
-		os.RemoveAll(filepath.Dir(gemmaFile.path))
+	if gemmaFile.dir != "" {
+		os.RemoveAll(gemmaFile.dir)
 	}
 	os.Exit(code)
 }
 
 var gemmaFile struct {
-	once sync.Once
-	path string
-	err  error
+	once     sync.Once
+	dir      string
+	path     string // the tables only
+	withJSON string // the tables and the JSON files
+	err      error
 }
 
-// gemmaModelFile writes, once per test binary, a model file without tensors that embeds the
-// Gemma 3 tokenizer files and stores their tables.
-func gemmaModelFile(tb testing.TB) string {
+// gemmaModelFile writes, once per test binary, a model file without tensors that stores the
+// Gemma 3 tokenizer's tables, and (when withJSON) one that also embeds its JSON files.
+func gemmaModelFile(tb testing.TB, withJSON bool) string {
 	tb.Helper()
 	tok := gemmaTokenizer(tb)
 	gemmaFile.once.Do(func() {
-		dir, err := os.MkdirTemp("", "gemmatool-tokenizer-test")
-		if err != nil {
-			gemmaFile.err = err
-			return
+		gemmaFile.dir, gemmaFile.err = os.MkdirTemp("", "gemmatool-tokenizer-test")
+		if gemmaFile.err == nil {
+			gemmaFile.path = filepath.Join(gemmaFile.dir, "tok.gmt")
+			gemmaFile.err = writeTokenizerFile(gemmaFile.path, nil, nil, tok.Tables())
 		}
-		gemmaFile.path = filepath.Join(dir, "tok.gmt")
-		gemmaFile.err = writeTokenizerFile(gemmaFile.path, gemma.tokJSON, gemma.cfgJSON, tok.Tables())
 	})
 	if gemmaFile.err != nil {
 		tb.Fatal(gemmaFile.err)
 	}
-	return gemmaFile.path
+	if !withJSON {
+		return gemmaFile.path
+	}
+	if gemmaFile.withJSON == "" {
+		p := filepath.Join(gemmaFile.dir, "tok-json.gmt")
+		if err := writeTokenizerFile(p, gemma.tokJSON, gemma.cfgJSON, tok.Tables()); err != nil {
+			tb.Fatal(err)
+		}
+		gemmaFile.withJSON = p
+	}
+	return gemmaFile.withJSON
 }
 
+// writeTokenizerFile writes a model file without tensors holding tables and, when tokJSON is
+// not nil, the tokenizer files.
 func writeTokenizerFile(path string, tokJSON, cfgJSON []byte, tables *format.TokenizerTables) error {
 	w, err := format.Create(path)
 	if err != nil {
 		return err
 	}
 	w.SetMetadata(&format.Metadata{})
-	if err := w.AddFile("tokenizer.json", tokJSON); err != nil {
-		return err
-	}
-	if err := w.AddFile("tokenizer_config.json", cfgJSON); err != nil {
-		return err
+	if tokJSON != nil {
+		if err := errors.Join(w.AddFile("tokenizer.json", tokJSON), w.AddFile("tokenizer_config.json", cfgJSON)); err != nil {
+			w.Abort()
+			return err
+		}
 	}
 	if err := w.SetTokenizer(tables); err != nil {
 		w.Abort()
@@ -69,7 +81,7 @@ func writeTokenizerFile(path string, tokJSON, cfgJSON []byte, tables *format.Tok
 // tablesTokenizer loads the tokenizer of the Gemma 3 model file from its tables.
 func tablesTokenizer(tb testing.TB) *Tokenizer {
 	tb.Helper()
-	f, err := format.Open(gemmaModelFile(tb), nil)
+	f, err := format.Open(gemmaModelFile(tb, false), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -207,7 +219,7 @@ func TestFromTablesRejects(t *testing.T) {
 // and parses the embedded tokenizer.json and tokenizer_config.json (files without the
 // tokenizer section), "tables" reads the section. Both include opening the file.
 func BenchmarkLoadModelFile(b *testing.B) {
-	path := gemmaModelFile(b)
+	path := gemmaModelFile(b, true)
 	b.Run("json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
