@@ -118,3 +118,56 @@ func TestAttentionTiles(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAttention times the prefill attention of a 512-position chunk after 3,584 cached
+// positions (the last chunk of a 4,096-token prompt) on one global and one sliding layer of
+// GEMMATOOL_BENCH_MODEL, tiled and (ref) untiled, on one thread:
+//
+//	GEMMATOOL_BENCH_MODEL=s1b-q4_0.gmt GEMMATOOL_BENCH_MMAP=1 go test ./runtime -run '^$' -bench Attention -benchtime 2x
+func BenchmarkAttention(b *testing.B) {
+	m, _ := benchModel(b)
+	c := m.Config
+	const n, p0 = 512, 3584
+	kvd, qd := c.NumKVHeads*c.HeadDim, c.NumHeads*c.HeadDim
+	rng := rand.New(rand.NewPCG(9, 10))
+	rnd := func(k int) []float32 {
+		x := make([]float32, k)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		return x
+	}
+	glob, slide := -1, -1
+	for l := range m.layers {
+		if m.layers[l].global && glob < 0 {
+			glob = l
+		}
+		if !m.layers[l].global && slide < 0 {
+			slide = l
+		}
+	}
+	for _, kv := range []KVType{KVF32, KVBF16} {
+		s := m.NewSession(&SessionOptions{Exec: kernel.Exec{Threads: 1}, MaxContext: p0 + n, KVType: kv})
+		s.ensureScratch(n)
+		for _, l := range []int{glob, slide} {
+			s.cache.store(l, 0, p0, rnd(p0*kvd), rnd(p0*kvd))
+		}
+		s.cache.pos = p0
+		copy(s.q, rnd(n*qd))
+		copy(s.k, rnd(n*kvd))
+		copy(s.v, rnd(n*kvd))
+		for _, l := range []int{glob, slide} {
+			name := fmt.Sprintf("kv=%v/global=%v", kv, m.layers[l].global)
+			b.Run(name+"/tiled", func(b *testing.B) {
+				for b.Loop() {
+					s.attention(l, n, p0, nil)
+				}
+			})
+			b.Run(name+"/ref", func(b *testing.B) {
+				for b.Loop() {
+					s.attentionRef(l, n, p0, nil)
+				}
+			})
+		}
+	}
+}

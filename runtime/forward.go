@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
+	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
@@ -531,48 +533,53 @@ func (s *Session) attention(l int, n, p0 int, spans []Span) {
 	}
 	tq, bk := attnTileQ, attnBlockK
 	tiles := (n + tq - 1) / tq
+	one := kernel.Exec{Threads: 1} // products inside a work item run on its thread
 	s.ex.ParallelFor(tiles*K, func(lo, hi int) {
 		rows := tq * group
-		sc := make([]float32, bk)
+		qt := make([]float32, rows*hd) // the tile's query rows, row r = (i−i0)·group + j − g·group
+		ot := make([]float32, rows*hd) // their unnormalised outputs
+		pv := make([]float32, rows*hd) // one block's P·V
+		sc := make([]float32, rows*bk) // one block's scores, then weights, row by row
+		kt := make([]float32, bk*hd)   // the block's keys of head g, row by row
+		vt := make([]float32, hd*bk)   // its values transposed: vt[c·len+u]
 		mx := make([]float32, rows)
 		sum := make([]float64, rows)
-		kb := make([][]float32, bk) // the block's key rows of head g
-		vb := make([][]float32, bk)
-		var wide []float32 // a KVBF16 block widened: bk keys, then bk values
-		if s.cache.typ != KVF32 {
-			wide = make([]float32, 2*bk*hd)
-		}
-		row := make([]float32, hd) // gives keyRow its length on a KVF32 cache
+		row := make([]float32, hd) // a KVBF16 row widened
 		for item := lo; item < hi; item++ {
 			tile, g := item/K, item%K
 			i0, i1 := tile*tq, min(n, (tile+1)*tq)
+			nr := (i1 - i0) * group
 			cacheLo, chunkLo, chunkHi := p0, n, 0
 			for i := i0; i < i1; i++ {
 				f, a, b := ranges(i)
 				cacheLo, chunkLo, chunkHi = min(cacheLo, f), min(chunkLo, a), max(chunkHi, b)
 				for j := g * group; j < (g+1)*group; j++ {
 					r := (i-i0)*group + j - g*group
+					copy(qt[r*hd:(r+1)*hd], q[(i*H+j)*hd:(i*H+j+1)*hd])
 					mx[r], sum[r] = float32(math.Inf(-1)), 0
-					clear(att[(i*H+j)*hd : (i*H+j+1)*hd])
 				}
 			}
+			clear(ot[:nr*hd])
 			// block runs one block of key positions [b, e): cached (cached true) or of the chunk.
 			block := func(b, e int, cached bool) {
+				ln := e - b
 				for u := b; u < e; u++ {
+					var kr, vr []float32
 					if cached {
-						var kw, vw []float32
-						if wide != nil {
-							kw, vw = wide[(u-b)*hd:(u-b+1)*hd], wide[(bk+u-b)*hd:(bk+u-b+1)*hd]
-						} else {
-							kw, vw = row, row
-						}
-						kb[u-b] = s.cache.keyRow(kw, lkv, u, g)
-						vb[u-b] = s.cache.valueRow(vw, lkv, u, g)
+						kr = s.cache.keyRow(row, lkv, u, g)
+						copy(kt[(u-b)*hd:], kr)
+						vr = s.cache.valueRow(row, lkv, u, g)
 					} else {
-						kb[u-b] = k[u*kvd+g*hd : u*kvd+(g+1)*hd]
-						vb[u-b] = v[u*kvd+g*hd : u*kvd+(g+1)*hd]
+						copy(kt[(u-b)*hd:], k[u*kvd+g*hd:u*kvd+(g+1)*hd])
+						vr = v[u*kvd+g*hd : u*kvd+(g+1)*hd]
+					}
+					for c, x := range vr {
+						vt[c*ln+u-b] = x
 					}
 				}
+				// Scores: sc[r·ln+u] = q_r·k_u (the keys as the product's weight rows).
+				one.MatMul(sc[:nr*ln], f32Matrix(kt[:ln*hd], ln, hd), qt[:nr*hd], nr)
+				used := false
 				for i := i0; i < i1; i++ {
 					f, clo, chi := ranges(i)
 					lo, hi := f, p0
@@ -580,24 +587,25 @@ func (s *Session) attention(l int, n, p0 int, spans []Span) {
 						lo, hi = clo, chi
 					}
 					lo, hi = max(lo, b), min(hi, e)
-					if lo >= hi {
-						continue
-					}
 					for j := g * group; j < (g+1)*group; j++ {
 						r := (i-i0)*group + j - g*group
-						qr := q[(i*H+j)*hd : (i*H+j+1)*hd]
-						out := att[(i*H+j)*hd : (i*H+j+1)*hd]
-						p := sc[:hi-lo]
-						for u := lo; u < hi; u++ {
-							p[u-lo] = kernel.Dot(qr, kb[u-b]) * scale
+						sr := sc[r*ln : (r+1)*ln]
+						if lo >= hi {
+							clear(sr)
+							continue
 						}
+						used = true
+						clear(sr[:lo-b])
+						clear(sr[hi-b:])
+						p := sr[lo-b : hi-b]
+						kernel.Scale(p, scale)
 						bm, bs := kernel.ExpShift(p)
 						switch m0 := mx[r]; {
 						case bm > m0 || bm != bm:
 							// The block's maximum leads: rescale what the row holds.
 							if sum[r] != 0 {
 								f := float32(math.Exp(float64(m0 - bm)))
-								kernel.Scale(out, f)
+								kernel.Scale(ot[r*hd:(r+1)*hd], f)
 								sum[r] *= float64(f)
 							}
 							mx[r] = bm
@@ -609,11 +617,14 @@ func (s *Session) attention(l int, n, p0 int, spans []Span) {
 							}
 							sum[r] += float64(f) * bs
 						}
-						for u := lo; u < hi; u++ {
-							kernel.Axpy(out, p[u-lo], vb[u-b])
-						}
 					}
 				}
+				if !used {
+					return
+				}
+				// pv[r·hd+c] = Σ_u w_ru·v_u[c] (the transposed values as the weight rows).
+				one.MatMul(pv[:nr*hd], f32Matrix(vt[:hd*ln], hd, ln), sc[:nr*ln], nr)
+				kernel.Add(ot[:nr*hd], pv[:nr*hd])
 			}
 			for b := cacheLo; b < p0; b += bk {
 				block(b, min(p0, b+bk), true)
@@ -624,11 +635,23 @@ func (s *Session) attention(l int, n, p0 int, spans []Span) {
 			for i := i0; i < i1; i++ {
 				for j := g * group; j < (g+1)*group; j++ {
 					r := (i-i0)*group + j - g*group
-					kernel.Scale(att[(i*H+j)*hd:(i*H+j+1)*hd], float32(1/sum[r]))
+					out := att[(i*H+j)*hd : (i*H+j+1)*hd]
+					copy(out, ot[r*hd:(r+1)*hd])
+					kernel.Scale(out, float32(1/sum[r]))
 				}
 			}
 		}
 	})
+}
+
+// f32Matrix describes rows×cols float32 values as a [kernel.Matrix] (no copy).
+func f32Matrix(x []float32, rows, cols int) *kernel.Matrix {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x))
+	w, err := kernel.NewMatrix(format.F32, []int64{int64(rows), int64(cols)}, b, 1)
+	if err != nil {
+		panic("runtime: f32Matrix: " + err.Error()) // sizes come from the session, not a file
+	}
+	return w
 }
 
 // attnPartWork is the number of query·key multiply-adds per part of a decode step's attention

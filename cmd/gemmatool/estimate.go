@@ -112,6 +112,10 @@ func estimateAction(c *cli.Context) error {
 	fmt.Fprintf(w, "  weights total  %s\n", gb(e.WeightBytes))
 	fmt.Fprintf(w, "  KV cache at %d tokens (%s): %s every layer full, %s with windowed sliding layers\n",
 		e.Ctx, c.String("kv-type"), gb(e.KVFullBytes), gb(e.KVWindowBytes))
+	if kvBytes != 4 {
+		f32 := e.KVWindowBytes / int64(kvBytes) * 4
+		fmt.Fprintf(w, "  KV cache saved %s against f32's %s (windowed)\n", gb(f32-e.KVWindowBytes), gb(f32))
+	}
 	fmt.Fprintf(w, "  total          %s (windowed KV)\n", gb(e.WeightBytes+e.KVWindowBytes))
 	return nil
 }

@@ -21,3 +21,22 @@ func execFromFlags(c *cli.Context) (kernel.Exec, error) {
 	}
 	return ex, nil
 }
+
+// visionActFlag is --vision-act of the commands that run the vision tower.
+func visionActFlag() cli.Flag {
+	return &cli.StringFlag{Name: "vision-act", Usage: "activation precision of the vision tower's matrix products and attention: exact (f32), or bf16 (activations and weights rounded to bfloat16, AVX-512 BF16 dot products, f32 accumulation; exact on CPUs without AVX-512 BF16; error measured in the README); default: as the text model's"}
+}
+
+// visionExec returns ex with the mode --vision-act asks for (unchanged when it is not set).
+func visionExec(c *cli.Context, ex kernel.Exec) (kernel.Exec, error) {
+	switch s := c.String("vision-act"); s {
+	case "":
+	case "exact":
+		ex.Mode = kernel.ModeExact
+	case "bf16":
+		ex.Mode = kernel.ModeBF16
+	default:
+		return ex, usageError("--vision-act %q: want exact or bf16", s)
+	}
+	return ex, nil
+}

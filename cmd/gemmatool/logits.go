@@ -43,6 +43,7 @@ Example:
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output .safetensors file"},
 			&cli.BoolFlag{Name: "no-hidden", Usage: "write only logits and final_hidden"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
+			visionActFlag(),
 		}, imageFlags(true)...),
 		Action: logitsAction,
 	})
@@ -50,6 +51,10 @@ Example:
 
 func logitsAction(c *cli.Context) error {
 	ex := kernel.Exec{Threads: c.Int("threads")} // exact: logits are the model's own
+	vex, err := visionExec(c, ex)                // unless --vision-act asks otherwise for the image features
+	if err != nil {
+		return err
+	}
 	ids, err := idsFromFlags(c)
 	if err != nil {
 		return err
@@ -98,7 +103,7 @@ func logitsAction(c *cli.Context) error {
 	b := &runtime.Batch{Tokens: ids}
 	var vo *vision.Output
 	if images != nil {
-		if b, vo, _, err = imageBatch(ex, lm, ids, images, true); err != nil {
+		if b, vo, _, err = imageBatch(vex, lm, ids, images, true); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,7 @@ import (
 	"sync"
 )
 
-// Activation layouts of the matrix-vector kernels. A kernel step covers stepCols columns and
+// Activation layouts of the matrix-vector kernels. A kernel step covers 128 columns (Q8_0: 64) and
 // yields 16 int32 lanes; lane l of step s sums the products of a fixed set of columns, and xa
 // holds the quantized activations in the byte order the weight codes are loaded in:
 //
@@ -14,21 +14,33 @@ import (
 //
 // corr[16s+l] = −off·Σ_{j∈lane l} q_j, where off (8 for nibbles, 128 for Q8_0 codes xor 0x80)
 // is the offset that makes the weight codes unsigned for VPDPBUSD: Σ (u_j − off)·q_j =
-// Σ u_j·q_j + corr. dl[16s+l] = d_b of the block lane l belongs to.
+// Σ u_j·q_j + corr. dl[16s+l] = d_b of the block lane l belongs to. IQ4_NL uses the Q4_0
+// layout. The k-quant layouts (kquant_amd64.go; columns in super-blocks of 256):
+//
+//	K4 (Q4_K): xa[256S+128g+64h+32k+j] = q[256S+128g+64k+32h+j] (the order of the code
+//	           nibbles), dl[b] = float32(Σ_{j∈b} q_j) per block of 32, no corr
+//	K6 (Q6_K): xa = q, corr[l] = −32·Σ_{j<4} q[4l+j] (Q6_K codes are level+32), no dl
+//	K (Q2_K, Q3_K, Q5_K): the Go reference only (kquant.go)
 type actLayout int
 
 const (
 	layoutQ4 actLayout = iota
 	layoutI4
 	layoutQ8
-	layoutK // k-quants and IQ4_NL: the Go reference only (kquant.go)
+	layoutK
+	layoutK4
+	layoutK6
 )
 
-func (l actLayout) stepCols() int {
-	if l == layoutQ8 {
-		return 64
+// lanes returns the length of corr and dl for colsA columns of one activation row.
+func (l actLayout) lanes(colsA int) int {
+	switch l {
+	case layoutQ8, layoutK6:
+		return colsA / 4
+	case layoutK4:
+		return colsA / 32
 	}
-	return 128
+	return colsA / 8
 }
 
 // qact is the quantized form of n activation rows of cols columns each (row i at offsets i·cols,
@@ -37,7 +49,7 @@ type qact struct {
 	layout    actLayout
 	n, cols   int
 	colsA     int // columns covered by the assembly kernels: a multiple of 128
-	lanes, nb int // 16·colsA/stepCols lanes; ⌈cols/32⌉ blocks per row
+	lanes, nb int // layout.lanes(colsA) lanes; ⌈cols/32⌉ blocks per row
 	q, xa     []int8
 	corr      []int32
 	dl, d     []float32
@@ -60,12 +72,11 @@ func (qa *qact) quantize(layout actLayout, x []float32, n, cols int, forAsm bool
 	qa.layout = layout
 	qa.n, qa.cols = n, cols
 	forAsm = forAsm && qa.layout != layoutK
-	step := qa.layout.stepCols()
 	qa.colsA = 0
 	if forAsm {
-		qa.colsA = cols / 128 * 128 // the kernels consume 128 columns per iteration
+		qa.colsA = cols / 128 * 128 // the kernels consume 128 columns per iteration (k-quants: 256 = cols)
 	}
-	qa.lanes = 16 * qa.colsA / step
+	qa.lanes = qa.layout.lanes(qa.colsA)
 	qa.nb = (cols + 31) / 32
 	qa.asm = forAsm
 	n8 := n * (cols + qa.colsA)
@@ -144,6 +155,8 @@ func (qa *qact) fillLayout(i int) {
 				dd[ll] = db[ll/4]
 			}
 		}
+	case layoutK4, layoutK6:
+		fillLayoutK(qa.layout, xa, corr, dl, q)
 	case layoutI4:
 		for s := 0; s < len(q); s += 128 {
 			for j := range 64 {

@@ -36,7 +36,7 @@ func (w *Matrix) rowCodes(r int) []byte {
 func (w *Matrix) rowScales(r int) []byte {
 	l := &w.Layout
 	switch w.DType {
-	case format.Q8_0, format.Q4_0:
+	case format.Q8_0, format.Q4_0, format.IQ4_NL:
 		nb := int(l.Cols) / format.BlockSize
 		off := int(l.ScalesOff) + r*nb*2
 		return w.Data[off : off+nb*2]

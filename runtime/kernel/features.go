@@ -13,10 +13,11 @@ const (
 	featAVX512                // AVX-512 F, BW, VL, DQ
 	featVNNI                  // AVX-512 VNNI (VPDPBUSD): the int8 kernels and the int8 prefill
 	featVBMI                  // AVX-512 VBMI (VPERMI2B): the 8-bit float table kernels
+	featBF16                  // AVX-512 BF16 (VDPBF16PS): ModeBF16's matrix products
 	numFeatures
 )
 
-var featureNames = [numFeatures]string{"avx2", "avx512", "vnni", "vbmi"}
+var featureNames = [numFeatures]string{"avx2", "avx512", "vnni", "vbmi", "bf16"}
 
 func (f feature) String() string { return featureNames[f] }
 
@@ -25,6 +26,7 @@ var needs = [numFeatures][]feature{
 	featAVX512: {featAVX2},
 	featVNNI:   {featAVX512},
 	featVBMI:   {featAVX512},
+	featBF16:   {featAVX512},
 }
 
 // detected is what the CPU offers; enabled is what the kernels use (detected unless a test

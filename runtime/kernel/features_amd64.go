@@ -11,5 +11,6 @@ func init() {
 	d[featAVX512] = x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512DQ
 	d[featVNNI] = x.HasAVX512VNNI
 	d[featVBMI] = x.HasAVX512VBMI
+	d[featBF16] = x.HasAVX512BF16
 	setDetected(d)
 }

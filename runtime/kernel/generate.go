@@ -16,3 +16,5 @@ package kernel
 //go:generate sh -c "cd _asm && go run . -op vec -out ../vec_amd64.s -stubs ../vec_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op vecmath -out ../vecmath_amd64.s -stubs ../vecmath_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op encode -out ../encode_amd64.s -stubs ../encode_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op kquant -out ../kquant_amd64.s -stubs ../kquant_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op bf16 -out ../gemm_bf16_amd64.s -stubs ../gemm_bf16_stubs_amd64.go -pkg kernel"

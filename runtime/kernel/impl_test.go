@@ -146,8 +146,9 @@ func TestEveryImplementationRuns(t *testing.T) {
 			continue
 		}
 		for _, typ := range allTypes {
-			for _, cols := range []int{96, 1152} {
+			for _, c := range []int{96, 1152} {
 				const rows = 7
+				cols := alignCols(typ, c)
 				w := track(randMatrix(t, rng, typ, rows, cols))
 				name := typ.String() + " exact/" + w.k.exact.name
 				ran[name] = true

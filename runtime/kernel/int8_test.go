@@ -10,7 +10,7 @@ import (
 	"github.com/gemmatool/gemmatool/format"
 )
 
-var int8Types = []format.DType{format.Q4_0, format.Q8_0, format.I4}
+var int8Types = []format.DType{format.Q4_0, format.Q8_0, format.I4, format.Q4_K, format.Q6_K, format.IQ4_NL}
 
 // withMode runs f with an [Exec] of activation mode m.
 func withMode(m ActivationMode, f func(e Exec)) { f(Exec{Mode: m}) }
@@ -87,6 +87,9 @@ func testQuantize(x []float32) (q []int32, d []float32) {
 // rounding of any summation order of lane partial sums, and the bound on the difference to
 // the exact product: Σ_j |w_j|·d_b·(1/2 + 2⁻¹⁵) (quantization) with w_j the decoded weight.
 func int8Ref(w *Matrix, r int, x []float32) (val, tol, qerr float64) {
+	if kType(w.DType) {
+		return int8RefK(w, r, x)
+	}
 	codes, bs, rs := testCodes(w, r)
 	q, d := testQuantize(x)
 	var abs float64
@@ -124,6 +127,12 @@ func TestInt8(t *testing.T) {
 			colsList := []int{32, 96, 128, 256, 288, 1152, 4096 + 160} // the last: long-row kernels
 			if typ == format.I4 {
 				colsList = append(colsList, 1, 31, 33, 130, 300)
+			}
+			switch {
+			case colAlign(typ) == 256:
+				colsList = []int{256, 1280}
+			case kType(typ):
+				colsList = []int{32, 96, 288, 1152}
 			}
 			for _, cols := range colsList {
 				for _, n := range []int{1, 2, 5, 37, 70} {
@@ -216,6 +225,9 @@ func BenchmarkMatVecInt8(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, s := range benchShapes[:6] {
 		for _, typ := range int8Types {
+			if s.cols%colAlign(typ) != 0 {
+				continue
+			}
 			w := randMatrix(b, rng, typ, s.rows, s.cols)
 			x := randVec(rng, s.cols)
 			y := make([]float32, s.rows)
@@ -242,6 +254,9 @@ func BenchmarkMatMulInt8(b *testing.B) {
 		x := randVec(rng, n*sh.cols)
 		y := make([]float32, n*sh.rows)
 		for _, typ := range int8Types {
+			if sh.cols%colAlign(typ) != 0 {
+				continue
+			}
 			w := randMatrix(b, rng, typ, sh.rows, sh.cols)
 			for _, m := range []ActivationMode{ModeExact, ModeInt8} {
 				b.Run(fmt.Sprintf("%s/%v/%s", sh.name, typ, modeName(m)), func(b *testing.B) {

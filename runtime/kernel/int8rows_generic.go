@@ -51,9 +51,8 @@ func dotInt8I4(w *Matrix, r int, qa *qact, i, c0 int) float32 {
 	return sum
 }
 
-// dotInt8K is dotRowInt8K (kquant.go) with the common signature (the k-quants have no
-// assembly kernels, so c0 is 0).
-func dotInt8K(w *Matrix, r int, qa *qact, i, c0 int) float32 { return dotRowInt8K(w, r, qa, i) }
+// dotInt8K is dotRowInt8K (kquant.go) with the common signature.
+func dotInt8K(w *Matrix, r int, qa *qact, i, c0 int) float32 { return dotRowInt8K(w, r, qa, i, c0) }
 
 // dotRowInt8 is the ModeInt8 reference of any int8 type (the tests' entry point).
 func dotRowInt8(w *Matrix, r int, qa *qact, i, c0 int) float32 {
@@ -79,6 +78,10 @@ var (
 	opsQ4 = &int8Ops{layout: layoutQ4, dot: dotInt8Q4, expand: expandQ4Generic, gemmScales: gemmBlockScales}
 	opsI4 = &int8Ops{layout: layoutI4, dot: dotInt8I4, rowScaled: true, expand: expandI4Generic, gemmScales: gemmRowScale}
 	opsK  = &int8Ops{layout: layoutK, dot: dotInt8K}
+	opsK4 = &int8Ops{layout: layoutK4, dot: dotInt8K}
+	opsK6 = &int8Ops{layout: layoutK6, dot: dotInt8K}
+	// IQ4_NL is laid out as Q4_0: its activations and prefill take Q4_0's forms.
+	opsIQ4 = &int8Ops{layout: layoutQ4, dot: dotInt8K, expand: expandIQ4NLGeneric, gemmScales: gemmBlockScales}
 )
 
 // int8OpsOf returns the int8 operations of type t, nil if ModeInt8 computes t exactly.
@@ -90,6 +93,12 @@ func int8OpsOf(t format.DType) *int8Ops {
 		return opsQ4
 	case t == format.I4:
 		return opsI4
+	case t == format.IQ4_NL:
+		return opsIQ4
+	case t == format.Q4_K:
+		return opsK4
+	case t == format.Q6_K:
+		return opsK6
 	case kType(t):
 		return opsK
 	}

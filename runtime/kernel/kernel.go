@@ -148,6 +148,12 @@ const (
 	// against ModeExact is at most Σ_b (d_b/2)·Σ_{j∈b}|w_j| plus float32 rounding, d_b the
 	// block's activation scale (see int8rows.go).
 	ModeInt8
+	// ModeBF16 rounds the activations and weights of MatMul and Attention to bfloat16 (round
+	// to nearest even) and multiplies them with AVX-512 BF16 dot products (VDPBF16PS: the
+	// products of two bf16 values are exact in float32), accumulating in float32; MatVec and
+	// the other products compute exactly. Without AVX-512 BF16 (and in purego builds) it is
+	// ModeExact. Opt-in for the vision tower (`--vision-act bf16`); see bf16.go.
+	ModeBF16
 )
 
 // MatVec computes y[r] = Σ_c W[r,c]·x[c] for r in [0, Rows). It panics if len(y) < Rows or

@@ -106,6 +106,7 @@ func TestMatMul(t *testing.T) {
 				if !blockType(typ) {
 					cols -= 3
 				}
+				cols = alignCols(typ, cols)
 				w := randMatrix(t, rng, typ, s.rows, cols)
 				x := randVec(rng, s.n*cols)
 				y, check := guarded(s.n*s.rows, 1)
@@ -131,7 +132,7 @@ func TestSpecials(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 8))
 		for _, typ := range allTypes {
-			cols := 288 // 2 steps of the nibble kernels + 1 block
+			cols := alignCols(typ, 288) // 2 steps of the nibble kernels + 1 block
 			if !blockType(typ) {
 				cols = 259
 			}
@@ -192,6 +193,12 @@ func pokeSpecialWeight(w *Matrix, row, col int) {
 	case format.Q8_0, format.Q4_0:
 		nb := int(l.Cols) / 32
 		binary.LittleEndian.PutUint16(w.Data[int(l.ScalesOff)+2*(row*nb+col/32):], 0x7e00) // NaN scale
+	default:
+		if kType(w.DType) { // the block's d: NaN
+			n, _, sb, _ := format.SuperBlock(w.DType)
+			o := int(l.ScalesOff) + sb*(row*int(l.Cols)/n+col/n) + kF16Fields(w.DType)[0]
+			binary.LittleEndian.PutUint16(w.Data[o:], 0x7e00)
+		}
 	case format.I4:
 		binary.LittleEndian.PutUint32(w.Data[int(l.ScalesOff)+4*row:], math.Float32bits(float32(math.Inf(1))))
 	case format.FP8:
@@ -218,12 +225,29 @@ func pokeExtremeScale(w *Matrix, row int) {
 		binary.LittleEndian.PutUint32(w.Data[int(l.ScalesOff)+4*row:], math.Float32bits(1e-40))
 	case format.SFP8:
 		w.Scale = 1e30
+	default:
+		if kType(w.DType) { // d (and dmin) of the row's blocks: largest, then smallest subnormal
+			n, _, sb, _ := format.SuperBlock(w.DType)
+			nb := int(l.Cols) / n
+			for b := range nb {
+				v := uint16(0x7bff)
+				if b%2 == 1 {
+					v = 0x0001
+				}
+				for _, f := range kF16Fields(w.DType) {
+					binary.LittleEndian.PutUint16(w.Data[int(l.ScalesOff)+sb*(row*nb+b)+f:], v)
+				}
+			}
+		}
 	}
 }
 
 func TestPrivateDecodeMatchesFormat(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
 	for _, typ := range allTypes {
+		if kType(typ) {
+			continue // their independent reference is llama.cpp's output (TestKQuantKernels)
+		}
 		w := randMatrix(t, rng, typ, 3, 96)
 		pokeSpecialWeight(w, 1, 33)
 		for r := range 3 {
@@ -357,6 +381,9 @@ func FuzzMatVec(f *testing.F) {
 		rows, cols, n := int(rows8%40)+1, int(cols8%200)+1, int(n8%5)+1
 		if blockType(typ) {
 			cols = (cols%7 + 1) * 32
+			if colAlign(typ) == 256 {
+				cols = (cols/32%3 + 1) * 256
+			}
 		}
 		l, err := format.LayoutOf(typ, []int64{int64(rows), int64(cols)})
 		if err != nil {
@@ -370,7 +397,11 @@ func FuzzMatVec(f *testing.F) {
 		}
 		// Keep magnitudes from overflowing float32 in finite arithmetic: clear the top
 		// exponent bits of plain floats and scales.
-		w, err := NewMatrix(typ, []int64{int64(rows), int64(cols)}, data, 0.75)
+		scale := float32(0.75)
+		if kType(typ) {
+			scale = 1 // format.DecodeRow has no tensor scale for the k-quants
+		}
+		w, err := NewMatrix(typ, []int64{int64(rows), int64(cols)}, data, scale)
 		if err != nil {
 			t.Fatal(err)
 		}

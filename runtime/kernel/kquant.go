@@ -147,12 +147,13 @@ func unpackQ3(sc *[16]int8, b []byte) {
 	}
 }
 
-// kRowBlocks calls fn with each block of row r expanded, and its first column.
-func kRowBlocks(w *Matrix, r int, fn func(k *kBlock, c0 int)) {
+// kRowBlocks calls fn with each block of row r from column from on (a multiple of the block
+// size) expanded, and its first column.
+func kRowBlocks(w *Matrix, r, from int, fn func(k *kBlock, c0 int)) {
 	n, _, _, _ := format.SuperBlock(w.DType)
 	var blk [256]byte
 	var k kBlock
-	for b := range w.Cols() / n {
+	for b := from / n; b < w.Cols()/n; b++ {
 		format.GGMLBlock(blk[:], w.Layout, w.Data, r, b)
 		k.expand(w.DType, blk[:])
 		fn(&k, b*n)
@@ -161,7 +162,7 @@ func kRowBlocks(w *Matrix, r int, fn func(k *kBlock, c0 int)) {
 
 // dequantRowK decodes row r (format.DecodeRow's values).
 func dequantRowK(dst []float32, w *Matrix, r int) {
-	kRowBlocks(w, r, func(k *kBlock, c0 int) {
+	kRowBlocks(w, r, 0, func(k *kBlock, c0 int) {
 		for j := range k.n {
 			s := j / k.sub
 			dst[c0+j] = float32(k.scale[s]*float32(k.level[j])) - k.min[s]
@@ -172,7 +173,7 @@ func dequantRowK(dst []float32, w *Matrix, r int) {
 // dotRowK is Σ_c W[r,c]·x[c] with the exactly decoded weights, in column order.
 func dotRowK(w *Matrix, r int, x []float32) float32 {
 	var sum float32
-	kRowBlocks(w, r, func(k *kBlock, c0 int) {
+	kRowBlocks(w, r, 0, func(k *kBlock, c0 int) {
 		for j := range k.n {
 			s := j / k.sub
 			v := float32(k.scale[s]*float32(k.level[j])) - k.min[s]
@@ -182,13 +183,14 @@ func dotRowK(w *Matrix, r int, x []float32) float32 {
 	return sum
 }
 
-// dotRowInt8K is the ModeInt8 sum of row r against activation row i of qa.
-func dotRowInt8K(w *Matrix, r int, qa *qact, i int) float32 {
+// dotRowInt8K is the ModeInt8 sum of row r against activation row i of qa over the columns
+// [from, Cols) (from a multiple of the block size).
+func dotRowInt8K(w *Matrix, r int, qa *qact, i, from int) float32 {
 	cols := qa.cols
 	q := qa.q[i*cols : (i+1)*cols]
 	d := qa.d[i*qa.nb : (i+1)*qa.nb]
 	var sum float32
-	kRowBlocks(w, r, func(k *kBlock, c0 int) {
+	kRowBlocks(w, r, from, func(k *kBlock, c0 int) {
 		for s := range k.n / k.sub {
 			var is, qs int32
 			for j := s * k.sub; j < (s+1)*k.sub; j++ {
@@ -201,4 +203,48 @@ func dotRowInt8K(w *Matrix, r int, qa *qact, i int) float32 {
 		}
 	})
 	return sum
+}
+
+// fillLayoutK writes the K4 or K6 activation layout (int8.go) of one row's q.
+func fillLayoutK(l actLayout, xa []int8, corr []int32, dl []float32, q []int8) {
+	switch l {
+	case layoutK4:
+		for s := 0; s+256 <= len(q); s += 256 {
+			for g := 0; g < 256; g += 128 {
+				for h := range 2 {
+					for k := range 2 {
+						copy(xa[s+g+64*h+32*k:s+g+64*h+32*k+32], q[s+g+64*k+32*h:s+g+64*k+32*h+32])
+					}
+				}
+			}
+		}
+		for b := range dl {
+			var sum int32
+			for _, v := range q[32*b : 32*b+32] {
+				sum += int32(v)
+			}
+			dl[b] = float32(sum)
+		}
+	case layoutK6:
+		copy(xa, q)
+		for l := range corr {
+			w := q[4*l : 4*l+4 : 4*l+4]
+			corr[l] = -32 * (int32(w[0]) + int32(w[1]) + int32(w[2]) + int32(w[3]))
+		}
+	}
+}
+
+// expandIQ4NLGeneric is the prefill expansion of an IQ4_NL row (expandFunc): the grid values
+// of its codes, as expandQ4Generic does for Q4_0.
+func expandIQ4NLGeneric(dst []int8, corr []int32, codes []byte, cols, nbP int) {
+	for b := range nbP {
+		c, o := codes[16*b:16*b+16:16*b+16], dst[32*b:32*b+32:32*b+32]
+		var sum int32
+		for j, v := range c {
+			lo, hi := format.KValuesIQ4NL[v&15], format.KValuesIQ4NL[v>>4]
+			o[j], o[16+j] = lo, hi
+			sum += int32(lo) + int32(hi)
+		}
+		corr[b*gemmRows] = -128 * sum
+	}
 }

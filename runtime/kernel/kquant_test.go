@@ -2,7 +2,9 @@ package kernel
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,6 +55,10 @@ func kMatrix(t *testing.T, typ format.DType, name string) (*Matrix, []float32) {
 // product of those values; in ModeInt8 they agree with a float64 evaluation of the documented
 // formula (activation blocks of 32) and stay within its error bound of the exact product.
 func TestKQuantKernels(t *testing.T) {
+	forEachImpl(t, testKQuantKernels)
+}
+
+func testKQuantKernels(t *testing.T) {
 	for _, tc := range []struct {
 		t    format.DType
 		name string
@@ -140,4 +146,83 @@ func kInt8Ref(w, x []float32, rows, cols int, mode ActivationMode) (ref, bound [
 		}
 	}
 	return ref, bound
+}
+
+// kF16Fields returns the offsets of the f16 fields (d, then dmin) in a block's scale bytes.
+func kF16Fields(t format.DType) []int {
+	switch t {
+	case format.Q4_K, format.Q5_K:
+		return []int{0, 2}
+	case format.Q6_K:
+		return []int{16}
+	case format.Q2_K:
+		return []int{16, 18}
+	case format.Q3_K:
+		return []int{12}
+	}
+	return []int{0} // IQ4_NL
+}
+
+// int8RefK is int8Ref for the k-quants and IQ4_NL: the documented ModeInt8 formula (kquant.go)
+// in float64 from independently quantized activations, over the sub-block levels, scales and
+// mins (whose decoding TestKQuantKernels checks against llama.cpp),
+//
+//	Σ_s float32(scale_s·d_b)·Σ_{j∈s} level_j·q_j − float32(min_s·d_b)·Σ_{j∈s} q_j,
+//
+// the float32 rounding bound of any summation order of its terms, and the bound on the
+// difference to the exact product of the decoded weights (activation rounding, plus the
+// rounding of the decoded weights themselves).
+func int8RefK(w *Matrix, r int, x []float32) (val, tol, qerr float64) {
+	q, d := testQuantize(x)
+	dec := refDecode(w.DType, w.Layout, w.Data, r, 1)
+	var abs float64
+	kRowBlocks(w, r, 0, func(k *kBlock, c0 int) {
+		for s := range k.n / k.sub {
+			j0 := c0 + s*k.sub
+			db := d[j0/32]
+			sc, mn := float64(float32(k.scale[s]*db)), float64(float32(k.min[s]*db))
+			var is, qs, ia, qa int64
+			for j := j0; j < j0+k.sub; j++ {
+				is += int64(k.level[j-c0]) * int64(q[j])
+				qs += int64(q[j])
+				ia += int64(math.Abs(float64(k.level[j-c0]) * float64(q[j])))
+				qa += int64(math.Abs(float64(q[j])))
+				e := float64(db) * (0.5 + 1.0/(1<<15))
+				if db == 0 {
+					e = math.Abs(float64(x[j]))
+				}
+				exact := math.Abs(float64(k.scale[s])*float64(k.level[j-c0])) + math.Abs(float64(k.min[s]))
+				qerr += (math.Abs(float64(dec[j]))*e + 2*math.Ldexp(1, -23)*exact*math.Abs(float64(x[j]))) * math.Abs(float64(w.Scale))
+			}
+			val += sc*float64(is) - mn*float64(qs)
+			abs += math.Abs(sc)*float64(ia) + math.Abs(mn)*float64(qa)
+		}
+	})
+	post := float64(w.Scale)
+	n := float64(len(x))/4 + 2*float64(len(d)) + 8
+	return val * post, n * math.Ldexp(1, -23) * abs * math.Abs(post), qerr
+}
+
+// BenchmarkKQuant measures MatVec (one thread) on the 1B ffn_down shape for the k-quant types
+// with assembly entries, both activation modes, under every implementation configuration
+// (SetBytes = weight bytes: MB/s reads as weight bandwidth).
+func BenchmarkKQuant(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const rows, cols = 1152, 6912
+	x := randVec(rng, cols)
+	y := make([]float32, rows)
+	for _, typ := range []format.DType{format.Q4_K, format.Q6_K, format.IQ4_NL} {
+		w := randMatrix(b, rng, typ, rows, cols)
+		for _, m := range []ActivationMode{ModeExact, ModeInt8} {
+			b.Run(fmt.Sprintf("%v/%s", typ, modeName(m)), func(b *testing.B) {
+				forEachImplB(b, func(b *testing.B) {
+					e := Exec{Mode: m, Threads: 1}
+					b.SetBytes(w.WeightBytes())
+					for b.Loop() {
+						e.MatVec(y, w, x)
+					}
+				})
+			})
+		}
+	}
 }

@@ -30,6 +30,9 @@ func matMul(e Exec, y []float32, w *Matrix, x []float32, n int) {
 	if e.Mode == ModeInt8 && w.k.int8 != nil && matMulInt8(e, y, w, x, n) {
 		return
 	}
+	if e.Mode == ModeBF16 && matMulBF16(e, y, w, x, n) {
+		return
+	}
 	w.k.exact.matMul(e, y, w, x, n)
 }
 

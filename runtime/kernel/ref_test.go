@@ -121,13 +121,35 @@ func privateDecode(t format.DType, l format.Layout, data []byte, r int, tensorSc
 	return out
 }
 
-var allTypes = []format.DType{format.F32, format.F16, format.BF16, format.Q8_0, format.Q4_0, format.I4, format.FP8, format.SFP8}
+var allTypes = []format.DType{format.F32, format.F16, format.BF16, format.Q8_0, format.Q4_0, format.I4, format.FP8, format.SFP8,
+	format.Q4_K, format.Q6_K, format.IQ4_NL, format.Q5_K, format.Q3_K, format.Q2_K}
 
-func blockType(t format.DType) bool { return t == format.Q8_0 || t == format.Q4_0 }
+func blockType(t format.DType) bool { return colAlign(t) > 1 }
+
+// colAlign returns the multiple a row length of type t must be: 32 for the block types, 256
+// for the k-quants (IQ4_NL: 32), 1 for the others.
+func colAlign(t format.DType) int {
+	if n, _, _, ok := format.SuperBlock(t); ok {
+		return n
+	}
+	if t == format.Q8_0 || t == format.Q4_0 {
+		return 32
+	}
+	return 1
+}
+
+// alignCols rounds cols up to a row length type t can have.
+func alignCols(t format.DType, cols int) int {
+	a := colAlign(t)
+	return (cols + a - 1) / a * a
+}
 
 // testCols returns the row lengths a type is tested at: every length up to 3 blocks + 1, or
 // 1, 2, 3 blocks (+ more) for block types.
 func testCols(t format.DType, short bool) []int {
+	if colAlign(t) == 256 {
+		return []int{256, 512, 768, 1280}
+	}
 	if blockType(t) {
 		return []int{32, 64, 96, 128, 160, 256, 512 + 32}
 	}
@@ -183,6 +205,15 @@ func randMatrix(tb testing.TB, rng *rand.Rand, t format.DType, rows, cols int) *
 		}
 	}
 	sc := data[l.ScalesOff:]
+	if kType(t) {
+		// The f16 fields (d, dmin) of every block get sane values; the other scale bytes stay random.
+		_, _, sb, _ := format.SuperBlock(t)
+		for o := 0; o < int(l.ScalesLen); o += sb {
+			for _, f := range kF16Fields(t) {
+				binary.LittleEndian.PutUint16(sc[o+f:], randF16())
+			}
+		}
+	}
 	switch t {
 	case format.Q8_0, format.Q4_0:
 		for i := 0; i < int(l.ScalesLen); i += 2 {
@@ -194,7 +225,8 @@ func randMatrix(tb testing.TB, rng *rand.Rand, t format.DType, rows, cols int) *
 		}
 	}
 	scale := float32(1)
-	if t == format.SFP8 || rng.IntN(3) == 0 {
+	// format.DecodeRow has no tensor scale for the k-quants (their tensors never carry one).
+	if t == format.SFP8 || (rng.IntN(3) == 0 && !kType(t)) {
 		scale = float32(0.5 + rng.Float64()*3)
 	}
 	m, err := NewMatrix(t, shape, data, scale)

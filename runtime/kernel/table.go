@@ -88,7 +88,7 @@ func genericExact() *exactImpl {
 // registerGeneric appends the reference entries of every type, after the assembly ones.
 func registerGeneric() {
 	for _, t := range []format.DType{format.F32, format.F16, format.BF16, format.Q8_0, format.Q4_0, format.I4, format.FP8, format.SFP8,
-		format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL} { // k-quants: Go references only (kquant.go)
+		format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL} {
 		addExact(t, genericExact())
 		if o := int8OpsOf(t); o != nil {
 			addInt8(t, &int8Impl{name: "generic", rows: int8RowsGeneric(o)})

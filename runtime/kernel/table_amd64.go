@@ -108,6 +108,7 @@ func registerArch() {
 		addInt8(b.t, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(b.vnni, o), expand: b.expand})
 		addInt8(b.t, &int8Impl{name: "avx2", needs: avx2, asm: true, rows: int8Rows(b.avx, o)})
 	}
+	registerKquantArch() // kquant_amd64.go
 }
 
 // elemKernel is a row kernel of an element-wise type: y[r] = Σ_{c<n} raw(W[r,c])·x[c] for

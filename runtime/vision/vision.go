@@ -224,7 +224,6 @@ func (v *Tower) encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) 
 type scratch struct {
 	e                                      kernel.Exec
 	h, x, q, k, v, att, up, pooled, normed []float32
-	qh, kh, vt, scores, oh                 []float32
 }
 
 func newScratch(v *Tower) *scratch {
@@ -235,8 +234,6 @@ func newScratch(v *Tower) *scratch {
 		h: make([]float32, np*vh), x: make([]float32, np*max(vh, patchLen)), q: make([]float32, np*vh),
 		k: make([]float32, np*vh), v: make([]float32, np*vh), att: make([]float32, np*vh),
 		up: make([]float32, np*vi), pooled: make([]float32, tok*vh), normed: make([]float32, tok*vh),
-		qh: make([]float32, np*v.headDim), kh: make([]float32, np*v.headDim), vt: make([]float32, np*v.headDim),
-		scores: make([]float32, np*np), oh: make([]float32, np*v.headDim),
 	}
 }
 
@@ -260,7 +257,7 @@ func (v *Tower) embed(h, img []float32, s *scratch) {
 			}
 		}
 	}
-	s.e.MatMul(h, v.patchW, x, v.patches)
+	s.e.MatMulWide(h, v.patchW, x, v.patches)
 	vh := c.HiddenSize
 	for t := 0; t < v.patches; t++ {
 		r := h[t*vh : (t+1)*vh]
@@ -290,72 +287,38 @@ func (v *Tower) block(L *layer, s *scratch) {
 	eps := float32(c.LayerNormEps)
 	x := s.x[:np*vh]
 	layerNormRows(s.e, x, s.h, L.ln1W, L.ln1B, eps, np)
-	s.e.MatMul(s.q, L.q, x, np)
+	s.e.MatMulWide(s.q, L.q, x, np)
 	addBias(s.e, s.q, L.qB, np)
-	s.e.MatMul(s.k, L.k, x, np)
+	s.e.MatMulWide(s.k, L.k, x, np)
 	addBias(s.e, s.k, L.kB, np)
-	s.e.MatMul(s.v, L.v, x, np)
+	s.e.MatMulWide(s.v, L.v, x, np)
 	addBias(s.e, s.v, L.vB, np)
 	v.attention(s)
-	s.e.MatMul(x, L.o, s.att, np)
+	s.e.MatMulWide(x, L.o, s.att, np)
 	addBias(s.e, x, L.oB, np)
 	for i := range s.h {
 		s.h[i] += x[i]
 	}
 	layerNormRows(s.e, x, s.h, L.ln2W, L.ln2B, eps, np)
 	up := s.up[:np*vi]
-	s.e.MatMul(up, L.up, x, np)
+	s.e.MatMulWide(up, L.up, x, np)
 	addBias(s.e, up, L.upB, np)
 	s.e.ParallelFor(np, func(lo, hi int) {
 		kernel.GELU(up[lo*vi : hi*vi])
 	})
-	s.e.MatMul(x, L.down, up, np)
+	s.e.MatMulWide(x, L.down, up, np)
 	addBias(s.e, x, L.downB, np)
 	for i := range s.h {
 		s.h[i] += x[i]
 	}
 }
 
-// attention computes bidirectional multi-head attention over all patches into s.att, head by
-// head: scores = Qₕ Kₕᵀ · hd^−½ (a matmul with Kₕ as an F32 matrix), row softmax, then
-// Oₕ = P Vₕ (a matmul with Vₕᵀ as the matrix).
+// attention computes bidirectional multi-head attention over all patches into s.att:
+// softmax(Qₕ Kₕᵀ · hd^−½) Vₕ per head, fused ([kernel.Exec.Attention]: no patches×patches
+// score matrix).
 func (v *Tower) attention(s *scratch) {
-	np, vh, hd := v.patches, v.Cfg.HiddenSize, v.headDim
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	for head := 0; head < v.Cfg.NumHeads; head++ {
-		off := head * hd
-		for t := 0; t < np; t++ {
-			q := s.q[t*vh+off : t*vh+off+hd]
-			qd := s.qh[t*hd : (t+1)*hd]
-			for j := range qd {
-				qd[j] = q[j] * scale
-			}
-			copy(s.kh[t*hd:(t+1)*hd], s.k[t*vh+off:t*vh+off+hd])
-			for j := 0; j < hd; j++ {
-				s.vt[j*np+t] = s.v[t*vh+off+j]
-			}
-		}
-		km := f32Matrix(s.kh, np, hd)
-		s.e.MatMul(s.scores, km, s.qh, np)
-		s.e.ParallelFor(np, func(lo, hi int) {
-			for t := lo; t < hi; t++ {
-				kernel.Softmax(s.scores[t*np : (t+1)*np])
-			}
-		})
-		vm := f32Matrix(s.vt, hd, np)
-		s.e.MatMul(s.oh, vm, s.scores, np)
-		for t := 0; t < np; t++ {
-			copy(s.att[t*vh+off:t*vh+off+hd], s.oh[t*hd:(t+1)*hd])
-		}
-	}
-}
-
-func f32Matrix(x []float32, rows, cols int) *kernel.Matrix {
-	m, err := kernel.NewMatrix(format.F32, []int64{int64(rows), int64(cols)}, format.Float32Bytes(x[:rows*cols]), 1)
-	if err != nil {
-		panic(fmt.Sprintf("vision: f32Matrix(%d, %d): %v", rows, cols, err))
-	}
-	return m
+	scale := float32(1 / math.Sqrt(float64(v.headDim)))
+	s.e.Attention(s.att, s.q, s.k, s.v, v.patches, v.Cfg.NumHeads, v.headDim, scale)
 }
 
 // avgPool averages pool×pool patch squares: pooled token r·k + c is the mean of patch rows

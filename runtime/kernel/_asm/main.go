@@ -28,6 +28,8 @@ var ops = map[string]func(){
 	"vec":        genVec,      // vec.go: dot, sums of squares, element-wise maps
 	"vecmath":    genVecmath,  // vecmath.go: exp, softmax sums, GELU, max
 	"encode":     genEncode,   // encode.go: quantize's AVX-512 encoders
+	"kquant":     genKquant,   // kquant.go: the k-quant and IQ4_NL kernels
+	"bf16":       genBF16,     // bf16.go: the AVX-512 BF16 microkernel of ModeBF16
 }
 
 var op = flag.String("op", "", "the operation to generate (one of the keys of ops)")

@@ -1,0 +1,572 @@
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// The k-quant and IQ4_NL kernels (runtime/kernel/kquant.go is their Go reference, int8.go the
+// activation layouts): ModeInt8 row kernels (AVX-512 VNNI) of IQ4_NL, Q4_K and Q6_K, and
+// the exact row kernel and row dequantization of IQ4_NL (AVX-512).
+
+// kpfd is the software prefetch distance of the weight streams in bytes (as the Q4_0 kernels).
+const kpfd = 8192
+
+// kvaluesIQ4NL is IQ4_NL's grid (format.KValuesIQ4NL).
+var kvaluesIQ4NL = [16]int8{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+
+func genKquant() {
+	iq4Tables()
+	mvIQ4NLVNNI()
+	mvIQ4NLAVX512()
+	dqIQ4NLAVX512()
+	mvQ4KVNNI()
+	mvQ6KVNNI()
+	dqQ4KAVX512()
+	dqQ6KAVX512()
+}
+
+var iq4U, iq4S, perm4, permK4, permK6, dup2, kShift, kPermDM, kPermDB Mem
+
+// iq4Tables emits the constants: the IQ4_NL grid as signed bytes and offset by 128 (unsigned),
+// and the VPERMPS index vectors.
+func iq4Tables() {
+	iq4S = GLOBL("iq4s", RODATA|NOPTR)
+	for i, v := range kvaluesIQ4NL {
+		DATA(i, U8(uint8(v)))
+	}
+	iq4U = GLOBL("iq4u", RODATA|NOPTR)
+	for i, v := range kvaluesIQ4NL {
+		DATA(i, U8(uint8(int(v)+128)))
+	}
+	words := func(name string, idx func(l int) int, n int) Mem {
+		m := GLOBL(name, RODATA|NOPTR)
+		for l := range n {
+			DATA(4*l, U32(uint32(idx(l))))
+		}
+		return m
+	}
+	perm4 = words("perm4", func(l int) int { return l / 4 }, 16)
+	// Q4_K: f = [sc0–3, m0–3, sc4–7, m4–7] (sub-block s's scale in lane s, or s+4 for s ≥ 4).
+	// permK4 holds four index vectors: vector 2g+h spreads the scales of sub-blocks 4g+h and
+	// 4g+2+h over eight lanes each.
+	lane := func(s int) int {
+		if s >= 4 {
+			return s + 4
+		}
+		return s
+	}
+	permK4 = words("permk4", func(l int) int { v, i := l/16, l%16; return lane(4*(v/2) + v%2 + 2*(i/8)) }, 64)
+	kShift = words("kshift", func(l int) int { return 4 * (l % 2) }, 16) // dword 1: u2>>4
+	kPermDM = words("kpermdm", func(l int) int { return l / 4 % 2 }, 16)
+	kPermDB = words("kpermdb", func(l int) int { return l%4 + 4*(l/8) }, 16)
+	// permK6 holds four index vectors: vector v spreads floats 4v … 4v+3 over four lanes each.
+	permK6 = words("permk6", func(l int) int { return l / 4 }, 64)
+	dup2 = words("dup2", func(l int) int { return l / 2 }, 16)
+}
+
+// vecConst loads 16 dwords from m+off into a new ZMM register.
+func vecConst(m Mem, off int) reg.VecVirtual {
+	z := ZMM()
+	VMOVDQU32(m.Offset(off), z)
+	return z
+}
+
+// nibbles splits the 64 code bytes in t into low nibbles (t) and high nibbles (returned).
+func nibbles(t, mask reg.VecVirtual) reg.VecVirtual {
+	hi := ZMM()
+	VPSRLW(U8(4), t, hi)
+	VPANDD(mask, t, t)
+	VPANDD(mask, hi, hi)
+	return hi
+}
+
+// reduceRow adds the lanes of acc and stores the sum at y, then advances y.
+func storeSum(acc reg.VecVirtual, y reg.Register) {
+	s := reduceZ(acc)
+	VMOVSS(s, Mem{Base: y})
+	ADDQ(U8(4), y)
+}
+
+func mvIQ4NLVNNI() {
+	TEXT("mvIQ4NLVNNI", NOSPLIT, "func(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)")
+	Pragma("noescape")
+	Doc("mvIQ4NLVNNI is the IQ4_NL ModeInt8 kernel over the Q4_0 activation layout (int8.go): per",
+		"step k (4 blocks, 64 code bytes at codes+r·stride+64k), with u(n) = kvalues[n]+128 and the",
+		"layout's corr (−8·Σq per lane) scaled by 16 to −128·Σq:",
+		"",
+		"\tlo, hi := u(codes[…]&15), u(codes[…]>>4)",
+		"\tacc := 16·corr[16k:16k+16] + VPDPBUSD(lo, xa[128k:]) + VPDPBUSD(hi, xa[128k+64:])",
+		"\tsum += float32(acc) · (f16(scales[r·nb+4k+l/4]) · dl[16k+l])   (per lane l)",
+		"",
+		"so acc is lane l's exact Σ kvalues·q (reference: dotRowInt8K).")
+	y := Load(Param("y"), GP64())
+	codes := Load(Param("codes"), GP64())
+	stride := Load(Param("stride"), GP64())
+	scales := Load(Param("scales"), GP64())
+	nb := Load(Param("nb"), GP64())
+	xa := Load(Param("xa"), GP64())
+	corr := Load(Param("corr"), GP64())
+	dl := Load(Param("dl"), GP64())
+	rows := Load(Param("rows"), GP64())
+	steps := Load(Param("steps"), GP64())
+	SHLQ(U8(6), steps) // code bytes per row covered
+	SHLQ(U8(1), nb)    // scale bytes per row
+	mask := broadcastD(0x0f0f0f0f)
+	tab := ZMM()
+	VBROADCASTI32X4(iq4U, tab)
+	p4 := vecConst(perm4, 0)
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+
+	Label("row")
+	acc := ZMM()
+	VXORPS(acc, acc, acc)
+	k, sp := GP64(), GP64()
+	XORQ(k, k)
+	MOVQ(scales, sp)
+
+	Label("step")
+	PREFETCHT0(Mem{Base: codes, Index: k, Scale: 1, Disp: kpfd})
+	lo := ZMM()
+	VMOVDQU64(Mem{Base: codes, Index: k, Scale: 1}, lo)
+	hi := nibbles(lo, mask)
+	VPSHUFB(lo, tab, lo)
+	VPSHUFB(hi, tab, hi)
+	t := ZMM()
+	VMOVDQU32(Mem{Base: corr, Index: k, Scale: 1}, t)
+	VPSLLD(U8(4), t, t)
+	VPDPBUSD(Mem{Base: xa, Index: k, Scale: 2}, lo, t)
+	VPDPBUSD(Mem{Base: xa, Index: k, Scale: 2, Disp: 64}, hi, t)
+	VCVTDQ2PS(t, t)
+	d4, s := XMM(), ZMM()
+	VCVTPH2PS(Mem{Base: sp}, d4)
+	VPERMPS(d4.AsZ(), p4, s)
+	VMULPS(Mem{Base: dl, Index: k, Scale: 1}, s, s)
+	VFMADD231PS(s, t, acc)
+	ADDQ(U8(8), sp)
+	ADDQ(U8(64), k)
+	CMPQ(k, steps)
+	JB(LabelRef("step"))
+
+	storeSum(acc, y)
+	ADDQ(stride, codes)
+	ADDQ(nb, scales)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// iq4Block decodes IQ4_NL block b (16 code bytes at codes, f16 scale at scales) into two
+// ZMM registers of float32 values d·kvalues[n], elements 0–15 and 16–31.
+func iq4Block(codes, scales reg.Register, mask, tab reg.VecVirtual) (reg.VecVirtual, reg.VecVirtual) {
+	lo, hi := XMM(), XMM()
+	VMOVDQU(Mem{Base: codes}, lo)
+	VPSRLW(U8(4), lo, hi)
+	VPAND(mask.AsX(), lo, lo)
+	VPAND(mask.AsX(), hi, hi)
+	VPSHUFB(lo, tab.AsX(), lo)
+	VPSHUFB(hi, tab.AsX(), hi)
+	v0, v1 := ZMM(), ZMM()
+	VPMOVSXBD(lo, v0)
+	VPMOVSXBD(hi, v1)
+	VCVTDQ2PS(v0, v0)
+	VCVTDQ2PS(v1, v1)
+	h, d := YMM(), ZMM()
+	VPBROADCASTW(Mem{Base: scales}, h)
+	VCVTPH2PS(h, d)
+	VMULPS(d, v0, v0)
+	VMULPS(d, v1, v1)
+	return v0, v1
+}
+
+func mvIQ4NLAVX512() {
+	TEXT("mvIQ4NLAVX512", NOSPLIT, "func(y *float32, codes, scales *byte, x *float32, rows, nb int)")
+	Pragma("noescape")
+	Doc("mvIQ4NLAVX512 is the exact IQ4_NL row kernel (rows of nb blocks, codes and scales",
+		"contiguous from row 0):",
+		"",
+		"\tfor b := range nb { d := f16(scales[r·nb+b]); for j := range 16 {",
+		"\t\tsum += float32(d·kvalues[codes[16(r·nb+b)+j]&15])·x[32b+j]",
+		"\t\tsum += float32(d·kvalues[codes[16(r·nb+b)+j]>>4])·x[32b+16+j] } }",
+		"\ty[r] = sum   (in two accumulators of 16 lanes)")
+	y := Load(Param("y"), GP64())
+	codes := Load(Param("codes"), GP64())
+	scales := Load(Param("scales"), GP64())
+	x := Load(Param("x"), GP64())
+	rows := Load(Param("rows"), GP64())
+	nb := Load(Param("nb"), GP64())
+	mask := broadcastD(0x0f0f0f0f)
+	tab := XMM()
+	VMOVDQU(iq4S, tab)
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+
+	Label("row")
+	acc := zeroVecs(avx512, 2)
+	xp, cnt := GP64(), GP64()
+	MOVQ(x, xp)
+	MOVQ(nb, cnt)
+
+	Label("block")
+	PREFETCHT0(Mem{Base: codes, Disp: kpfd})
+	v0, v1 := iq4Block(codes, scales, mask, tab)
+	VFMADD231PS(Mem{Base: xp}, v0, acc[0])
+	VFMADD231PS(Mem{Base: xp, Disp: 64}, v1, acc[1])
+	ADDQ(U8(16), codes)
+	ADDQ(U8(2), scales)
+	ADDQ(U8(128), xp)
+	DECQ(cnt)
+	JNZ(LabelRef("block"))
+
+	VADDPS(acc[1], acc[0], acc[0])
+	storeSum(acc[0], y)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// dequantLoop emits a block decoder func(dst *float32, codes, scales *byte, nb int): setup
+// once, then body per block, which advances codes by cb, scales by sb and dst by 4·n bytes.
+func dequantLoop(name string, doc []string, cb, sb, n int, setup func() any, body func(st any, dst, codes, scales reg.Register)) {
+	TEXT(name, NOSPLIT, "func(dst *float32, codes, scales *byte, nb int)")
+	Pragma("noescape")
+	Doc(doc...)
+	dst := Load(Param("dst"), GP64())
+	codes := Load(Param("codes"), GP64())
+	scales := Load(Param("scales"), GP64())
+	nb := Load(Param("nb"), GP64())
+	st := setup()
+	TESTQ(nb, nb)
+	JZ(LabelRef("done"))
+
+	Label("block")
+	body(st, dst, codes, scales)
+	ADDQ(U32(cb), codes)
+	ADDQ(U32(sb), scales)
+	ADDQ(U32(4*n), dst)
+	DECQ(nb)
+	JNZ(LabelRef("block"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func dqIQ4NLAVX512() {
+	dequantLoop("dqIQ4NLAVX512", []string{"dqIQ4NLAVX512 decodes nb IQ4_NL blocks (format.DecodeGGMLBlock, bit-exact):",
+		"",
+		"\tdst[32b+j], dst[32b+16+j] = d_b·kvalues[codes[16b+j]&15], d_b·kvalues[codes[16b+j]>>4]"},
+		16, 2, 32, func() any {
+			tab := XMM()
+			VMOVDQU(iq4S, tab)
+			return [2]reg.VecVirtual{broadcastD(0x0f0f0f0f), tab}
+		}, func(st any, dst, codes, scales reg.Register) {
+			c := st.([2]reg.VecVirtual)
+			v0, v1 := iq4Block(codes, scales, c[0], c[1])
+			VMOVUPS(v0, Mem{Base: dst})
+			VMOVUPS(v1, Mem{Base: dst, Disp: 64})
+		})
+}
+
+func mvQ4KVNNI() {
+	TEXT("mvQ4KVNNI", NOSPLIT, "func(y *float32, codes, scales *byte, xa *int8, dq, qs *float32, rows, nb int)")
+	Pragma("noescape")
+	Doc("mvQ4KVNNI is the Q4_K ModeInt8 kernel over the K4 activation layout (int8.go): xa holds",
+		"each super-block's quantized activations in the order of its code nibbles, dq the block",
+		"scales d_b and qs the block sums float32(Σ_{j∈b} q_j). Rows are contiguous from row 0 (128",
+		"code bytes and 16 scale bytes d, dmin, scales[12] per super-block). Per super-block S of",
+		"row r, with sc_s, m_s the 6-bit scales and mins (llama.cpp's get_scale_min_k4), b = 8S+s:",
+		"",
+		"\tfor s := range 8 {",
+		"\t\tis := Σ_{j∈s} nibble_j·q_j                                  (VPDPBUSD, in 8 lanes)",
+		"\t\tsum  += float32(is) · float32(float32(d·sc_s)·dq[b])          (per lane)",
+		"\t\tmins += qs[b] · float32(float32(dmin·m_s)·dq[b]) }",
+		"\ty[r] = sum − mins")
+	y := Load(Param("y"), GP64())
+	c := Load(Param("codes"), GP64())
+	scales := Load(Param("scales"), GP64())
+	xa := Load(Param("xa"), GP64())
+	dq := Load(Param("dq"), GP64())
+	qs := Load(Param("qs"), GP64())
+	rows := Load(Param("rows"), GP64())
+	end := Load(Param("nb"), GP64())
+	SHLQ(U8(5), end) // 32 bytes of dq per super-block
+	kc := newQ4KConsts()
+	mask := kc.m0f
+	pdb := vecConst(kPermDB, 0)
+	perm := []reg.VecVirtual{vecConst(permK4, 0), vecConst(permK4, 64), vecConst(permK4, 128), vecConst(permK4, 192)}
+	kmin, km := K(), GP32()
+	MOVL(U32(0xf0f0), km) // the lanes of f holding mins
+	KMOVW(km, kmin)
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+
+	Label("row")
+	acc, mins := ZMM(), ZMM()
+	VXORPS(acc, acc, acc)
+	VXORPS(mins, mins, mins)
+	o := GP64()
+	XORQ(o, o)
+
+	Label("super")
+	PREFETCHT0(Mem{Base: c, Disp: kpfd})
+	PREFETCHT0(Mem{Base: c, Disp: kpfd + 64})
+	// f = [sc0–3, m0–3, sc4–7, m4–7] as float32 from the 12 bytes u0, u1, u2 at scales+4:
+	// sc0–3 = u0&0x3f…, m0–3 = u1&0x3f…, sc4–7 = u2&0x0f… | (u0>>2)&0x30…,
+	// m4–7 = (u2>>4)&0x0f… | (u1>>2)&0x30…; times d (sc) and dmin (m).
+	f := q4kScales(scales, kc)
+	m := ZMM()
+	db, q := YMM(), YMM()
+	VMOVUPS(Mem{Base: dq, Index: o, Scale: 1}, db)
+	VPERMPS(db.AsZ(), pdb, m)
+	VMULPS(m, f, f) // · d_b
+	VMOVUPS(Mem{Base: qs, Index: o, Scale: 1}, q)
+	VPERMPS(q.AsZ(), pdb, m)
+	VFMADD231PS(m, f, kmin, mins)
+
+	a, b := ZMM(), ZMM()
+	VMOVDQU64(Mem{Base: c}, a)
+	VMOVDQU64(Mem{Base: c, Disp: 64}, b)
+	ah := nibbles(a, mask)
+	bh := nibbles(b, mask)
+	for v, u := range []reg.VecVirtual{a, ah, b, bh} {
+		i, sv := ZMM(), ZMM()
+		VPXORD(i, i, i)
+		VPDPBUSD(Mem{Base: xa, Index: o, Scale: 8, Disp: 64 * v}, u, i)
+		VCVTDQ2PS(i, i)
+		VPERMPS(f, perm[v], sv)
+		VFMADD231PS(sv, i, acc)
+	}
+	ADDQ(U8(128), c)
+	ADDQ(U8(16), scales)
+	ADDQ(U8(32), o)
+	CMPQ(o, end)
+	JB(LabelRef("super"))
+
+	VSUBPS(mins, acc, acc)
+	storeSum(acc, y)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func mvQ6KVNNI() {
+	TEXT("mvQ6KVNNI", NOSPLIT, "func(y *float32, codes, scales *byte, xa *int8, corr *int32, dq *float32, rows, nb int)")
+	Pragma("noescape")
+	Doc("mvQ6KVNNI is the Q6_K ModeInt8 kernel over the K6 activation layout (int8.go): xa = q,",
+		"corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0",
+		"(ql, qh: 192 code bytes; scales[16], d: 18 scale bytes per super-block). Per super-block",
+		"S of row r, with u_j = level_j+32 the unsigned 6-bit code and b = 8S+s/2:",
+		"",
+		"\tfor s := range 16 {",
+		"\t\tis := corr… + Σ_{j∈s} u_j·q_j = Σ_{j∈s} level_j·q_j          (VPDPBUSD, in 4 lanes)",
+		"\t\tsum += float32(is) · float32(float32(d·int8(scales[s]))·dq[b]) }   (per lane)",
+		"\ty[r] = sum")
+	y := Load(Param("y"), GP64())
+	c := Load(Param("codes"), GP64())
+	scales := Load(Param("scales"), GP64())
+	xa := Load(Param("xa"), GP64())
+	corr := Load(Param("corr"), GP64())
+	dq := Load(Param("dq"), GP64())
+	rows := Load(Param("rows"), GP64())
+	end := Load(Param("nb"), GP64())
+	SHLQ(U8(5), end) // 32 bytes of dq per super-block
+	m0f := broadcastD(0x0f0f0f0f)
+	m30 := broadcastD(0x30303030)
+	perm := []reg.VecVirtual{vecConst(permK6, 0), vecConst(permK6, 64), vecConst(permK6, 128), vecConst(permK6, 192)}
+	dup := vecConst(dup2, 0)
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+
+	Label("row")
+	acc := ZMM()
+	VXORPS(acc, acc, acc)
+	o := GP64()
+	XORQ(o, o)
+
+	Label("super")
+	PREFETCHT0(Mem{Base: c, Disp: kpfd})
+	PREFETCHT0(Mem{Base: c, Disp: kpfd + 64})
+	PREFETCHT0(Mem{Base: c, Disp: kpfd + 128})
+	sd, h, d := ZMM(), YMM(), ZMM()
+	VPMOVSXBD(Mem{Base: scales}, sd)
+	VCVTDQ2PS(sd, sd)
+	VPBROADCASTW(Mem{Base: scales, Disp: 16}, h)
+	VCVTPH2PS(h, d)
+	VMULPS(d, sd, sd) // float32(d·sc_s)
+	db, db16 := YMM(), ZMM()
+	VMOVUPS(Mem{Base: dq, Index: o, Scale: 1}, db)
+	VPERMPS(db.AsZ(), dup, db16)
+	VMULPS(db16, sd, sd)
+	for n := range 2 {
+		lo, hi := q6kCodes(c, n, m0f, m30)
+		for half, u := range []reg.VecVirtual{lo, hi} {
+			off := 128*n + 64*half
+			i, sv := ZMM(), ZMM()
+			VMOVDQU32(Mem{Base: corr, Index: o, Scale: 8, Disp: off}, i)
+			VPDPBUSD(Mem{Base: xa, Index: o, Scale: 8, Disp: off}, u, i)
+			VCVTDQ2PS(i, i)
+			VPERMPS(sd, perm[2*n+half], sv)
+			VFMADD231PS(sv, i, acc)
+		}
+	}
+	ADDQ(U32(192), c)
+	ADDQ(U8(18), scales)
+	ADDQ(U8(32), o)
+	CMPQ(o, end)
+	JB(LabelRef("super"))
+
+	storeSum(acc, y)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// q4kScales computes, for the Q4_K super-block whose scale fields are at scales, the 16
+// float32 f = [float32(d·sc_0…3), float32(dmin·m_0…3), float32(d·sc_4…7), float32(dmin·m_4…7)]
+// (sc_s, m_s the 6-bit scales and mins: see mvQ4KVNNI).
+func q4kScales(scales reg.Register, c *q4kConsts) reg.VecVirtual {
+	lo, u2, t := XMM(), XMM(), XMM()
+	VMOVQ(Mem{Base: scales, Disp: 4}, lo)
+	VPBROADCASTD(Mem{Base: scales, Disp: 12}, u2)
+	VPSRLVD(c.sh.AsX(), u2, u2)
+	VPAND(c.m0f.AsX(), u2, u2)
+	VPSRLD(U8(2), lo, t)
+	VPAND(c.m30.AsX(), t, t)
+	VPOR(t, u2, u2)
+	VPAND(c.m3f.AsX(), lo, lo)
+	VPUNPCKLQDQ(u2, lo, lo)
+	f := ZMM()
+	VPMOVZXBD(lo, f)
+	VCVTDQ2PS(f, f)
+	dd, m := XMM(), ZMM()
+	VMOVD(Mem{Base: scales}, dd)
+	VCVTPH2PS(dd, dd)
+	VPERMPS(dd.AsZ(), c.pdm, m)
+	VMULPS(m, f, f)
+	return f
+}
+
+type q4kConsts struct{ m0f, m3f, m30, sh, pdm reg.VecVirtual }
+
+func newQ4KConsts() *q4kConsts {
+	return &q4kConsts{broadcastD(0x0f0f0f0f), broadcastD(0x3f3f3f3f), broadcastD(0x30303030), vecConst(kShift, 0), vecConst(kPermDM, 0)}
+}
+
+func dqQ4KAVX512() {
+	type state struct {
+		c   *q4kConsts
+		tmp Mem
+	}
+	dequantLoop("dqQ4KAVX512", []string{"dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
+		"s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI,",
+		"",
+		"\tdst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)"},
+		128, 16, 256, func() any { return state{newQ4KConsts(), AllocLocal(64)} },
+		func(st any, dst, codes, scales reg.Register) {
+			c, tmp := st.(state).c, st.(state).tmp
+			VMOVUPS(q4kScales(scales, c), tmp)
+			for g := range 4 {
+				q, qh := YMM(), YMM()
+				VMOVDQU(Mem{Base: codes, Disp: 32 * g}, q)
+				VPSRLW(U8(4), q, qh)
+				VPAND(c.m0f.AsY(), q, q)
+				VPAND(c.m0f.AsY(), qh, qh)
+				for h, v := range []reg.VecVirtual{q, qh} {
+					s := 2*g + h
+					lane := s // f's lane of sub-block s
+					if s >= 4 {
+						lane = s + 4
+					}
+					sc, mn := ZMM(), ZMM()
+					VBROADCASTSS(tmp.Offset(4*lane), sc)
+					VBROADCASTSS(tmp.Offset(4*lane+16), mn)
+					up := XMM()
+					VEXTRACTI128(U8(1), v, up)
+					for k, part := range []reg.Register{v.AsX(), up} {
+						z := ZMM()
+						VPMOVZXBD(part, z)
+						VCVTDQ2PS(z, z)
+						VMULPS(sc, z, z)
+						VSUBPS(mn, z, z)
+						VMOVUPS(z, Mem{Base: dst, Disp: 4 * (32*s + 16*k)})
+					}
+				}
+			}
+		})
+}
+
+func dqQ6KAVX512() {
+	dequantLoop("dqQ6KAVX512", []string{"dqQ6KAVX512 decodes nb Q6_K super-blocks (format.DecodeGGMLBlock, bit-exact): with",
+		"level_j the signed 6-bit code of element j (as mvQ6KVNNI unpacks it),",
+		"",
+		"\tdst[256S+j] = float32(d·int8(scales[18S+j/16])) · level_j   (j < 256)"},
+		192, 18, 256, func() any {
+			return []any{broadcastD(0x0f0f0f0f), broadcastD(0x30303030), broadcastD(32), AllocLocal(64)}
+		}, func(st any, dst, codes, scales reg.Register) {
+			c := st.([]any)
+			m0f, m30, b32, tmp := c[0].(reg.VecVirtual), c[1].(reg.VecVirtual), c[2].(reg.VecVirtual), c[3].(Mem)
+			sd, h, d := ZMM(), YMM(), ZMM()
+			VPMOVSXBD(Mem{Base: scales}, sd)
+			VCVTDQ2PS(sd, sd)
+			VPBROADCASTW(Mem{Base: scales, Disp: 16}, h)
+			VCVTPH2PS(h, d)
+			VMULPS(d, sd, sd)
+			VMOVUPS(sd, tmp)
+			for n := range 2 {
+				lo, hi := q6kCodes(codes, n, m0f, m30)
+				for half, u := range []reg.VecVirtual{lo, hi} {
+					for t := range 4 {
+						s := 8*n + 4*half + t
+						x, z, sc := XMM(), ZMM(), ZMM()
+						VEXTRACTI32X4(U8(t), u, x)
+						VPMOVZXBD(x, z)
+						VPSUBD(b32, z, z)
+						VCVTDQ2PS(z, z)
+						VBROADCASTSS(tmp.Offset(4*s), sc)
+						VMULPS(sc, z, z)
+						VMOVUPS(z, Mem{Base: dst, Disp: 4 * 16 * s})
+					}
+				}
+			}
+		})
+}
+
+// q6kCodes unpacks half n of the Q6_K super-block at codes (ql at +0, qh at +128) into the
+// unsigned 6-bit codes (level+32) of its elements 128n … 128n+63 (lo) and 128n+64 … 128n+127
+// (hi), in element order.
+func q6kCodes(codes reg.Register, n int, m0f, m30 reg.VecVirtual) (lo, hi reg.VecVirtual) {
+	ql, qh, qh2, hb := ZMM(), YMM(), YMM(), ZMM()
+	VMOVDQU64(Mem{Base: codes, Disp: 64 * n}, ql)
+	VMOVDQU(Mem{Base: codes, Disp: 128 + 32*n}, qh)
+	VPSRLW(U8(2), qh, qh2)
+	VINSERTI64X4(U8(1), qh2, qh.AsZ(), hb)
+	// lo: ql&0x0f | (hb<<4)&0x30; hi: (ql>>4)&0x0f | hb&0x30.
+	t := ZMM()
+	lo, hi = ZMM(), ZMM()
+	VPSLLW(U8(4), hb, t)
+	VPANDD(m30, t, t)
+	VPANDD(m0f, ql, lo)
+	VPORD(t, lo, lo)
+	VPSRLW(U8(4), ql, hi)
+	VPANDD(m0f, hi, hi)
+	VPANDD(m30, hb, t)
+	VPORD(t, hi, hi)
+	return lo, hi
+}
