@@ -18,7 +18,7 @@ func TestKVTypeBF16(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run: exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"KV cache (bf16) up to", "(f32 would take", "kv cache (bf16):"} {
+	for _, want := range []string{"KV cache (bf16) up to", "(f32 would take", "kv cache: bf16,"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("run --kv-type bf16 --verbose: no %q in %q", want, stderr)
 		}

@@ -436,7 +436,7 @@ func runAction(c *cli.Context) error {
 	reason := finishReason(st, err)
 	if verbose {
 		kv := s.Cache()
-		fmt.Fprintf(stderr, "kv cache (%s): %d positions, %s in use (a full cache on every layer would hold %s), %s allocated\n",
+		fmt.Fprintf(stderr, "kv cache: %s, %d positions, %s in use (a full cache on every layer would hold %s), %s allocated\n",
 			kv.Type(), kv.Len(), humanBytes(int64(kv.Bytes())), humanBytes(int64(kv.FullBytes())), humanBytes(int64(kv.AllocatedBytes())))
 		fmt.Fprintf(stderr, "stop: %s after %d tokens\n", reason, st.Generated)
 	}
