@@ -515,7 +515,7 @@ sfloop:
 	VANDPD        Z16, Z20, Z20
 	VMAXPD        Z20, Z15, Z15
 	ADDQ          $0x10, AX
-	ADDQ          $0x00000040, CX
+	ADDQ          $0x40, CX
 	DECQ          DX
 	JNZ           sfloop
 
@@ -671,7 +671,7 @@ f8loop:
 	VANDPD        Z14, Z16, Z16
 	VMAXPD        Z16, Z13, Z13
 	ADDQ          $0x10, AX
-	ADDQ          $0x00000040, CX
+	ADDQ          $0x40, CX
 	DECQ          DX
 	JNZ           f8loop
 

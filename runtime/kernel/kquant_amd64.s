@@ -372,7 +372,7 @@ block:
 	VFMADD231PS   64(R8), Z5, Z3
 	ADDQ          $0x10, CX
 	ADDQ          $0x02, DX
-	ADDQ          $0x80, R8
+	ADDQ          $0x00000080, R8
 	DECQ          R9
 	JNZ           block
 	VADDPS        Z3, Z2, Z2
@@ -520,7 +520,7 @@ super:
 	VCVTDQ2PS     Z18, Z18
 	VPERMPS       Z12, Z9, Z12
 	VFMADD231PS   Z12, Z18, Z10
-	ADDQ          $0x80, CX
+	ADDQ          $0x00000080, CX
 	ADDQ          $0x10, DX
 	ADDQ          $0x20, R10
 	CMPQ          R10, R9

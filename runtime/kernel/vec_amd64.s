@@ -125,8 +125,8 @@ axpyAVX2loop:
 	VMOVUPS     (AX), Y1
 	VFMADD231PS (CX), Y0, Y1
 	VMOVUPS     Y1, (AX)
-	ADDQ        $0x00000020, AX
-	ADDQ        $0x00000020, CX
+	ADDQ        $0x20, AX
+	ADDQ        $0x20, CX
 	DECQ        DX
 	JNZ         axpyAVX2loop
 
@@ -146,7 +146,7 @@ TEXT ·scaleAVX2(SB), NOSPLIT, $0-24
 scaleAVX2loop:
 	VMULPS  (AX), Y0, Y1
 	VMOVUPS Y1, (AX)
-	ADDQ    $0x00000020, AX
+	ADDQ    $0x20, AX
 	DECQ    CX
 	JNZ     scaleAVX2loop
 
@@ -169,9 +169,9 @@ scaleMulAVX2loop:
 	VMULPS  (CX), Y0, Y1
 	VMULPS  (DX), Y1, Y1
 	VMOVUPS Y1, (AX)
-	ADDQ    $0x00000020, AX
-	ADDQ    $0x00000020, CX
-	ADDQ    $0x00000020, DX
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
+	ADDQ    $0x20, DX
 	DECQ    BX
 	JNZ     scaleMulAVX2loop
 
@@ -192,8 +192,8 @@ addAVX2loop:
 	VMOVUPS (AX), Y0
 	VADDPS  (CX), Y0, Y0
 	VMOVUPS Y0, (AX)
-	ADDQ    $0x00000020, AX
-	ADDQ    $0x00000020, CX
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
 	DECQ    DX
 	JNZ     addAVX2loop
 
@@ -226,10 +226,10 @@ ropeAVX2loop:
 	VADDPS  Y0, Y1, Y1
 	VMOVUPS Y4, (AX)
 	VMOVUPS Y1, (CX)
-	ADDQ    $0x00000020, AX
-	ADDQ    $0x00000020, CX
-	ADDQ    $0x00000020, DX
-	ADDQ    $0x00000020, BX
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
+	ADDQ    $0x20, DX
+	ADDQ    $0x20, BX
 	DECQ    SI
 	JNZ     ropeAVX2loop
 

@@ -12,12 +12,7 @@ func expShift(x []float32) (float32, float64) {
 	if !featAVX2.on() || n == 0 {
 		return expShiftGeneric(x)
 	}
-	m := maxAVX2(&x[0], n)
-	for _, v := range x[n:] {
-		if v > m || v != v {
-			m = v
-		}
-	}
+	m := rowMax(x)
 	var sum float64
 	if n16 := len(x) &^ 15; featAVX512.on() && n16 > 0 {
 		sum = expSumAVX512(&x[0], n16, m)

@@ -61,7 +61,7 @@ expSumAVX512loop:
 	VCVTPS2PD     Y17, Z17
 	VADDPD        Z18, Z15, Z15
 	VADDPD        Z17, Z16, Z16
-	ADDQ          $0x00000040, AX
+	ADDQ          $0x40, AX
 	DECQ          CX
 	JNZ           expSumAVX512loop
 
@@ -273,7 +273,7 @@ geluAVX512loop:
 	VADDPS       Z11, Z19, Z19
 	VDIVPS       Z19, Z17, Z17
 	VMOVUPS      Z17, (AX)
-	ADDQ         $0x00000040, AX
+	ADDQ         $0x40, AX
 	DECQ         CX
 	JNZ          geluAVX512loop
 
@@ -326,7 +326,7 @@ expSumAVX2loop:
 	VCVTPS2PD    X3, Y3
 	VADDPD       Y4, Y1, Y1
 	VADDPD       Y3, Y2, Y2
-	ADDQ         $0x00000020, AX
+	ADDQ         $0x20, AX
 	DECQ         CX
 	JNZ          expSumAVX2loop
 
@@ -384,7 +384,7 @@ geluAVX2loop:
 	VADDPS       vc<>+352(SB), Y2, Y2
 	VDIVPS       Y2, Y0, Y0
 	VMOVUPS      Y0, (AX)
-	ADDQ         $0x00000020, AX
+	ADDQ         $0x20, AX
 	DECQ         CX
 	JNZ          geluAVX2loop
 
@@ -404,7 +404,7 @@ TEXT ·maxAVX2(SB), NOSPLIT, $0-20
 
 maxAVX2loop:
 	VMAXPS (AX), Y0, Y0
-	ADDQ   $0x00000020, AX
+	ADDQ   $0x20, AX
 	DECQ   CX
 	JNZ    maxAVX2loop
 

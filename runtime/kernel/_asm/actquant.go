@@ -70,11 +70,7 @@ func genActQuant() {
 	VMOVDQU(z, Mem{Base: q})
 
 	Label("next")
-	ADDQ(U32(128), x)
-	ADDQ(U8(32), q)
-	ADDQ(U8(4), d)
-	DECQ(nb)
-	JNZ(LabelRef("block"))
+	advance("block", nb, []reg.Register{x, q, d}, []int{128, 32, 4})
 
 	Label("ok")
 	ret(1)

@@ -59,12 +59,7 @@ func genGemmBF16() {
 		vdpbf16ps(2*r, 24, b)
 		vdpbf16ps(2*r+1, 25, b)
 	}
-	ADDQ(U8(4), w)
-	ADDQ(U8(4), w4)
-	ADDQ(U8(4), w8)
-	ADDQ(U32(128), xp)
-	DECQ(k)
-	JNZ(LabelRef("loop"))
+	advance("loop", k, []reg.Register{w, w4, w8, xp}, []int{4, 4, 4, 128})
 	Label("store")
 	for i := range 24 {
 		VMOVUPS(z(i), Mem{Base: tile, Disp: 64 * i})

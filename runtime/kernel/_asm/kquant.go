@@ -194,12 +194,8 @@ func mvIQ4NLAVX512() {
 		"\t\tsum += float32(d·kvalues[codes[16(r·nb+b)+j]&15])·x[32b+j]",
 		"\t\tsum += float32(d·kvalues[codes[16(r·nb+b)+j]>>4])·x[32b+16+j] } }",
 		"\ty[r] = sum   (in two accumulators of 16 lanes)")
-	y := Load(Param("y"), GP64())
-	codes := Load(Param("codes"), GP64())
-	scales := Load(Param("scales"), GP64())
-	x := Load(Param("x"), GP64())
-	rows := Load(Param("rows"), GP64())
-	nb := Load(Param("nb"), GP64())
+	p := params("y", "codes", "scales", "x", "rows", "nb")
+	y, codes, scales, x, rows, nb := p[0], p[1], p[2], p[3], p[4], p[5]
 	mask := broadcastD(0x0f0f0f0f)
 	tab := XMM()
 	VMOVDQU(iq4S, tab)
@@ -219,11 +215,7 @@ func mvIQ4NLAVX512() {
 	v0, v1 := iq4Block(codes, scales, mask, tab)
 	VFMADD231PS(Mem{Base: xp}, v0, acc[0])
 	VFMADD231PS(Mem{Base: xp, Disp: 64}, v1, acc[1])
-	ADDQ(U8(16), codes)
-	ADDQ(U8(2), scales)
-	ADDQ(U8(128), xp)
-	DECQ(cnt)
-	JNZ(LabelRef("block"))
+	advance("block", cnt, []reg.Register{codes, scales, xp}, []int{16, 2, 128})
 
 	VADDPS(acc[1], acc[0], acc[0])
 	storeSum(acc[0], y)
@@ -292,68 +284,114 @@ func mvQ4KVNNI() {
 		"\t\tsum  += float32(is) · float32(float32(d·sc_s)·dq[b])          (per lane)",
 		"\t\tmins += qs[b] · float32(float32(dmin·m_s)·dq[b]) }",
 		"\ty[r] = sum − mins")
+	var qs reg.Register
+	var kc *q4kConsts
+	var pdb reg.VecVirtual
+	var perm []reg.VecVirtual
+	var mins reg.VecVirtual
+	var kmin reg.OpmaskVirtual
+	superRowsVNNI(superRows{codeBytes: 128, scaleBytes: 16, prefetchLines: 2,
+		load: func() reg.Register {
+			dq := Load(Param("dq"), GP64())
+			qs = Load(Param("qs"), GP64())
+			return dq
+		},
+		consts: func() {
+			kc = newQ4KConsts()
+			pdb = vecConst(kPermDB, 0)
+			perm = []reg.VecVirtual{vecConst(permK4, 0), vecConst(permK4, 64), vecConst(permK4, 128), vecConst(permK4, 192)}
+			km := GP32()
+			kmin = K()
+			MOVL(U32(0xf0f0), km) // the lanes of f holding mins
+			KMOVW(km, kmin)
+		},
+		rowInit: func() {
+			mins = ZMM()
+			VXORPS(mins, mins, mins)
+		},
+		body: func(c, scales, xa, dq, o reg.Register, acc reg.VecVirtual) {
+			// f = [sc0–3, m0–3, sc4–7, m4–7] as float32 from the 12 bytes u0, u1, u2 at scales+4:
+			// sc0–3 = u0&0x3f…, m0–3 = u1&0x3f…, sc4–7 = u2&0x0f… | (u0>>2)&0x30…,
+			// m4–7 = (u2>>4)&0x0f… | (u1>>2)&0x30…; times d (sc) and dmin (m).
+			f := q4kScales(scales, kc)
+			m := ZMM()
+			db, q := YMM(), YMM()
+			VMOVUPS(Mem{Base: dq, Index: o, Scale: 1}, db)
+			VPERMPS(db.AsZ(), pdb, m)
+			VMULPS(m, f, f) // · d_b
+			VMOVUPS(Mem{Base: qs, Index: o, Scale: 1}, q)
+			VPERMPS(q.AsZ(), pdb, m)
+			VFMADD231PS(m, f, kmin, mins)
+
+			a, b := ZMM(), ZMM()
+			VMOVDQU64(Mem{Base: c}, a)
+			VMOVDQU64(Mem{Base: c, Disp: 64}, b)
+			ah := nibbles(a, kc.m0f)
+			bh := nibbles(b, kc.m0f)
+			for v, u := range []reg.VecVirtual{a, ah, b, bh} {
+				i, sv := ZMM(), ZMM()
+				VPXORD(i, i, i)
+				VPDPBUSD(Mem{Base: xa, Index: o, Scale: 8, Disp: 64 * v}, u, i)
+				VCVTDQ2PS(i, i)
+				VPERMPS(f, perm[v], sv)
+				VFMADD231PS(sv, i, acc)
+			}
+		},
+		rowEnd: func(acc reg.VecVirtual) { VSUBPS(mins, acc, acc) },
+	})
+}
+
+// superRows describes a k-quant int8 row kernel for superRowsVNNI: per super-block of a row,
+// codeBytes code bytes and scaleBytes scale bytes, and 32 bytes of dq (the activation block
+// scales of its 8 blocks of 32, indexed by o).
+type superRows struct {
+	codeBytes, scaleBytes, prefetchLines int
+	load                                 func() (dq reg.Register) // the kernel's own arguments after y, codes, scales, xa
+	consts                               func()                   // loop-invariant registers
+	rowInit                              func()                   // before a row's first super-block
+	body                                 func(c, scales, xa, dq, o reg.Register, acc reg.VecVirtual)
+	rowEnd                               func(acc reg.VecVirtual) // after its last (nil: nothing)
+}
+
+// superRowsVNNI emits the row loop of a k-quant int8 kernel (signature func(y *float32, codes,
+// scales *byte, xa *int8, …, rows, nb int)): for each of rows contiguous rows, acc sums
+// body over the row's nb super-blocks, then y[r] = Σ lanes of acc.
+func superRowsVNNI(k superRows) {
 	y := Load(Param("y"), GP64())
 	c := Load(Param("codes"), GP64())
 	scales := Load(Param("scales"), GP64())
 	xa := Load(Param("xa"), GP64())
-	dq := Load(Param("dq"), GP64())
-	qs := Load(Param("qs"), GP64())
+	dq := k.load()
 	rows := Load(Param("rows"), GP64())
 	end := Load(Param("nb"), GP64())
 	SHLQ(U8(5), end) // 32 bytes of dq per super-block
-	kc := newQ4KConsts()
-	mask := kc.m0f
-	pdb := vecConst(kPermDB, 0)
-	perm := []reg.VecVirtual{vecConst(permK4, 0), vecConst(permK4, 64), vecConst(permK4, 128), vecConst(permK4, 192)}
-	kmin, km := K(), GP32()
-	MOVL(U32(0xf0f0), km) // the lanes of f holding mins
-	KMOVW(km, kmin)
+	k.consts()
 	TESTQ(rows, rows)
 	JZ(LabelRef("done"))
 
 	Label("row")
-	acc, mins := ZMM(), ZMM()
+	acc := ZMM()
 	VXORPS(acc, acc, acc)
-	VXORPS(mins, mins, mins)
+	if k.rowInit != nil {
+		k.rowInit()
+	}
 	o := GP64()
 	XORQ(o, o)
 
 	Label("super")
-	PREFETCHT0(Mem{Base: c, Disp: kpfd})
-	PREFETCHT0(Mem{Base: c, Disp: kpfd + 64})
-	// f = [sc0–3, m0–3, sc4–7, m4–7] as float32 from the 12 bytes u0, u1, u2 at scales+4:
-	// sc0–3 = u0&0x3f…, m0–3 = u1&0x3f…, sc4–7 = u2&0x0f… | (u0>>2)&0x30…,
-	// m4–7 = (u2>>4)&0x0f… | (u1>>2)&0x30…; times d (sc) and dmin (m).
-	f := q4kScales(scales, kc)
-	m := ZMM()
-	db, q := YMM(), YMM()
-	VMOVUPS(Mem{Base: dq, Index: o, Scale: 1}, db)
-	VPERMPS(db.AsZ(), pdb, m)
-	VMULPS(m, f, f) // · d_b
-	VMOVUPS(Mem{Base: qs, Index: o, Scale: 1}, q)
-	VPERMPS(q.AsZ(), pdb, m)
-	VFMADD231PS(m, f, kmin, mins)
-
-	a, b := ZMM(), ZMM()
-	VMOVDQU64(Mem{Base: c}, a)
-	VMOVDQU64(Mem{Base: c, Disp: 64}, b)
-	ah := nibbles(a, mask)
-	bh := nibbles(b, mask)
-	for v, u := range []reg.VecVirtual{a, ah, b, bh} {
-		i, sv := ZMM(), ZMM()
-		VPXORD(i, i, i)
-		VPDPBUSD(Mem{Base: xa, Index: o, Scale: 8, Disp: 64 * v}, u, i)
-		VCVTDQ2PS(i, i)
-		VPERMPS(f, perm[v], sv)
-		VFMADD231PS(sv, i, acc)
+	for i := range k.prefetchLines {
+		PREFETCHT0(Mem{Base: c, Disp: kpfd + 64*i})
 	}
-	ADDQ(U8(128), c)
-	ADDQ(U8(16), scales)
+	k.body(c, scales, xa, dq, o, acc)
+	ADDQ(U32(k.codeBytes), c)
+	ADDQ(U8(k.scaleBytes), scales)
 	ADDQ(U8(32), o)
 	CMPQ(o, end)
 	JB(LabelRef("super"))
 
-	VSUBPS(mins, acc, acc)
+	if k.rowEnd != nil {
+		k.rowEnd(acc)
+	}
 	storeSum(acc, y)
 	DECQ(rows)
 	JNZ(LabelRef("row"))
@@ -375,67 +413,45 @@ func mvQ6KVNNI() {
 		"\t\tis := corr… + Σ_{j∈s} u_j·q_j = Σ_{j∈s} level_j·q_j          (VPDPBUSD, in 4 lanes)",
 		"\t\tsum += float32(is) · float32(float32(d·int8(scales[s]))·dq[b]) }   (per lane)",
 		"\ty[r] = sum")
-	y := Load(Param("y"), GP64())
-	c := Load(Param("codes"), GP64())
-	scales := Load(Param("scales"), GP64())
-	xa := Load(Param("xa"), GP64())
-	corr := Load(Param("corr"), GP64())
-	dq := Load(Param("dq"), GP64())
-	rows := Load(Param("rows"), GP64())
-	end := Load(Param("nb"), GP64())
-	SHLQ(U8(5), end) // 32 bytes of dq per super-block
-	m0f := broadcastD(0x0f0f0f0f)
-	m30 := broadcastD(0x30303030)
-	perm := []reg.VecVirtual{vecConst(permK6, 0), vecConst(permK6, 64), vecConst(permK6, 128), vecConst(permK6, 192)}
-	dup := vecConst(dup2, 0)
-	TESTQ(rows, rows)
-	JZ(LabelRef("done"))
-
-	Label("row")
-	acc := ZMM()
-	VXORPS(acc, acc, acc)
-	o := GP64()
-	XORQ(o, o)
-
-	Label("super")
-	PREFETCHT0(Mem{Base: c, Disp: kpfd})
-	PREFETCHT0(Mem{Base: c, Disp: kpfd + 64})
-	PREFETCHT0(Mem{Base: c, Disp: kpfd + 128})
-	sd, h, d := ZMM(), YMM(), ZMM()
-	VPMOVSXBD(Mem{Base: scales}, sd)
-	VCVTDQ2PS(sd, sd)
-	VPBROADCASTW(Mem{Base: scales, Disp: 16}, h)
-	VCVTPH2PS(h, d)
-	VMULPS(d, sd, sd) // float32(d·sc_s)
-	db, db16 := YMM(), ZMM()
-	VMOVUPS(Mem{Base: dq, Index: o, Scale: 1}, db)
-	VPERMPS(db.AsZ(), dup, db16)
-	VMULPS(db16, sd, sd)
-	for n := range 2 {
-		lo, hi := q6kCodes(c, n, m0f, m30)
-		for half, u := range []reg.VecVirtual{lo, hi} {
-			off := 128*n + 64*half
-			i, sv := ZMM(), ZMM()
-			VMOVDQU32(Mem{Base: corr, Index: o, Scale: 8, Disp: off}, i)
-			VPDPBUSD(Mem{Base: xa, Index: o, Scale: 8, Disp: off}, u, i)
-			VCVTDQ2PS(i, i)
-			VPERMPS(sd, perm[2*n+half], sv)
-			VFMADD231PS(sv, i, acc)
-		}
-	}
-	ADDQ(U32(192), c)
-	ADDQ(U8(18), scales)
-	ADDQ(U8(32), o)
-	CMPQ(o, end)
-	JB(LabelRef("super"))
-
-	storeSum(acc, y)
-	DECQ(rows)
-	JNZ(LabelRef("row"))
-
-	Label("done")
-	VZEROUPPER()
-	RET()
+	var corr reg.Register
+	var m0f, m30, dup reg.VecVirtual
+	var perm []reg.VecVirtual
+	superRowsVNNI(superRows{codeBytes: 192, scaleBytes: 18, prefetchLines: 3,
+		load: func() reg.Register {
+			corr = Load(Param("corr"), GP64())
+			return Load(Param("dq"), GP64())
+		},
+		consts: func() {
+			m0f = broadcastD(0x0f0f0f0f)
+			m30 = broadcastD(0x30303030)
+			perm = []reg.VecVirtual{vecConst(permK6, 0), vecConst(permK6, 64), vecConst(permK6, 128), vecConst(permK6, 192)}
+			dup = vecConst(dup2, 0)
+		},
+		body: func(c, scales, xa, dq, o reg.Register, acc reg.VecVirtual) {
+			sd, h, d := ZMM(), YMM(), ZMM()
+			VPMOVSXBD(Mem{Base: scales}, sd)
+			VCVTDQ2PS(sd, sd)
+			VPBROADCASTW(Mem{Base: scales, Disp: 16}, h)
+			VCVTPH2PS(h, d)
+			VMULPS(d, sd, sd) // float32(d·sc_s)
+			db, db16 := YMM(), ZMM()
+			VMOVUPS(Mem{Base: dq, Index: o, Scale: 1}, db)
+			VPERMPS(db.AsZ(), dup, db16)
+			VMULPS(db16, sd, sd)
+			for n := range 2 {
+				lo, hi := q6kCodes(c, n, m0f, m30)
+				for half, u := range []reg.VecVirtual{lo, hi} {
+					off := 128*n + 64*half
+					i, sv := ZMM(), ZMM()
+					VMOVDQU32(Mem{Base: corr, Index: o, Scale: 8, Disp: off}, i)
+					VPDPBUSD(Mem{Base: xa, Index: o, Scale: 8, Disp: off}, u, i)
+					VCVTDQ2PS(i, i)
+					VPERMPS(sd, perm[2*n+half], sv)
+					VFMADD231PS(sv, i, acc)
+				}
+			}
+		},
+	})
 }
 
 // q4kScales computes, for the Q4_K super-block whose scale fields are at scales, the 16

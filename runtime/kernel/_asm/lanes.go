@@ -130,10 +130,28 @@ func loop(name string, n reg.Register, shift, step int, ptrs []reg.Register, bod
 	JZ(LabelRef(name + "done"))
 	Label(name + "loop")
 	body()
-	for _, p := range ptrs {
-		ADDQ(U32(step), p)
+	steps := make([]int, len(ptrs))
+	for i := range steps {
+		steps[i] = step
+	}
+	advance(name+"loop", n, ptrs, steps)
+	Label(name + "done")
+}
+
+// advance emits the end of a counted loop: ptrs[i] += steps[i], then n--, and a jump back to
+// label while n != 0.
+func advance(label string, n reg.Register, ptrs []reg.Register, steps []int) {
+	for i, p := range ptrs {
+		ADDQ(imm(steps[i]), p)
 	}
 	DECQ(n)
-	JNZ(LabelRef(name + "loop"))
-	Label(name + "done")
+	JNZ(LabelRef(label))
+}
+
+// imm is v as the shortest unsigned immediate avo accepts for a 64-bit add (U8 below 128).
+func imm(v int) Op {
+	if v < 128 {
+		return U8(v)
+	}
+	return U32(v)
 }
