@@ -21,7 +21,7 @@ var allowed = map[string][]string{
 	"runtime":           {"runtime/kernel", "runtime/tokenizer", "runtime/imageproc", "runtime/vision", "format"},
 	"runtime/vision":    {"runtime/kernel", "format"},
 	"runtime/kernel":    {"format"},
-	"runtime/tokenizer": {},
+	"runtime/tokenizer": {"format"},
 	"runtime/imageproc": {},
 	"format":            {},
 	"format/gguf":       {"format"},

@@ -11,7 +11,8 @@ import (
 // that a converted file never embeds a file its readers would refuse later: tokenizer.json
 // (with tokenizer_config.json) must load as a tokenizer, preprocessor_config.json must be
 // a supported image-processor configuration, the other JSON files must be JSON objects and
-// chat_template.jinja UTF-8 text. Errors name the file.
+// chat_template.jinja UTF-8 text. Errors name the file. The loaded tokenizer's tables are
+// kept for the output file.
 func (c *Checkpoint) checkAux(files map[string][]byte) error {
 	for _, name := range c.Aux {
 		b := files[name]
@@ -20,9 +21,11 @@ func (c *Checkpoint) checkAux(files map[string][]byte) error {
 		case ConfigFile, GenConfigFile:
 			// Parsed when the checkpoint was opened.
 		case TokenizerFile:
-			if _, err := tokenizer.Load(b, files["tokenizer_config.json"]); err != nil {
+			tok, err := tokenizer.Load(b, files["tokenizer_config.json"])
+			if err != nil {
 				return errAt(path, "", -1, ErrCheckpoint, "%v", err)
 			}
+			c.tables = tok.Tables()
 		case "preprocessor_config.json":
 			if _, err := imageproc.ParseConfig(b); err != nil {
 				return errAt(path, "", -1, ErrCheckpoint, "%v", err)

@@ -46,7 +46,13 @@ type Checkpoint struct {
 	Aux      []string
 	Warnings []string
 	maps     map[string]*format.Mapped // safetensors base name → mapping
+	tables   *format.TokenizerTables   // the tokenizer's tables, once Files has loaded it
 }
+
+// TokenizerTables returns the resolved tables of the checkpoint's tokenizer, which a
+// gemmatool file stores beside tokenizer.json; nil before [Checkpoint.Files] or without a
+// tokenizer.json.
+func (c *Checkpoint) TokenizerTables() *format.TokenizerTables { return c.tables }
 
 // OpenCheckpoint reads dir's config.json (and generation_config.json), maps its safetensors
 // file or shards (validating model.safetensors.index.json against the shards' headers in both

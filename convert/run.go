@@ -277,6 +277,11 @@ func (c *Checkpoint) finish(w *format.Writer, rep *Report, opts Options, files m
 		}
 		rep.Embedded = append(rep.Embedded, name)
 	}
+	if c.tables != nil {
+		if err := w.SetTokenizer(c.tables); err != nil {
+			return fmt.Errorf("convert: %w", err)
+		}
+	}
 	rep.Warnings = append(rep.Warnings, c.Warnings...)
 	meta := c.metadata(rep.Sources, opts.ToolVersion)
 	rep.Name = meta.Source.Name

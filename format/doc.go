@@ -21,7 +21,8 @@
 //
 //	offset 0          header (64 bytes)
 //	offset 64         data region: tensor payloads, each at a multiple of 64, zero padding between
-//	                  sections: metadata, tensor directory, embedded files, each at a multiple of 8
+//	                  sections: metadata, tensor directory, embedded files, tokenizer tables,
+//	                  each at a multiple of 8
 //	table offset      section table: count × 64-byte entries, at a multiple of 8
 //	file size         end (recorded in the header)
 //
@@ -46,8 +47,8 @@
 //	off  size  field
 //	0    8     magic: the bytes 'G' 'M' 'T' 'F' 0x0D 0x0A 0x1A 0x0A
 //	8    2     major version (1)
-//	10   2     minor version (1: the k-quant and IQ4_NL types; files without them are also
-//	           valid 1.0 files)
+//	10   2     minor version (1: the k-quant and IQ4_NL types; 2: the tokenizer tables
+//	           section; a file using neither is also a valid 1.0 file)
 //	12   4     header flags (0; a reader fails with ErrUnsupported on any set bit)
 //	16   8     absolute offset of the section table
 //	24   4     number of section table entries (1..1024 by default)
@@ -66,7 +67,8 @@
 // Entries of 64 bytes each, in any order:
 //
 //	off  size  field
-//	0    4     kind: 1 metadata, 2 tensor directory, 3 embedded file; other values reserved
+//	0    4     kind: 1 metadata, 2 tensor directory, 3 embedded file, 4 tokenizer tables
+//	           (since 1.2); other values reserved
 //	4    4     flags: bit 0 = stored zstd-compressed (one zstd frame); bit 1 = required; other bits 0
 //	8    8     absolute offset of the stored bytes (≥ 64, section data ends before the table)
 //	16   8     stored length in bytes
@@ -77,8 +79,10 @@
 // Exactly one metadata section (name "meta", flags exactly zstd + required) and one tensor
 // directory section (name "tensors", flags exactly required: never compressed, so that its
 // bytes are read in place) are present. Embedded files (kind 3) are zstd-compressed, and no
-// two have the same name. A section of unknown kind is skipped, unless its required bit is
-// set: then the reader fails with [ErrUnsupported]. Sections start at multiples of 8 and
+// two have the same name. At most one tokenizer tables section (kind 4) is present, named
+// "tokenizer" with flags exactly 0 (not compressed, so it is read in place; not required,
+// so that a 1.0 or 1.1 reader skips it). A section of unknown kind is skipped, unless its
+// required bit is set: then the reader fails with [ErrUnsupported]. Sections start at multiples of 8 and
 // may not overlap each other or any payload.
 //
 // Compressed sections hold one or more zstd frames (RFC 8878), which together decompress
@@ -118,6 +122,43 @@
 // "tokenizer.json", "tokenizer_config.json", "preprocessor_config.json",
 // "generation_config.json" (each only when the source had it). Each is covered by its
 // section's CRC-32C, which [File.VerifyChecksums] checks along with the payloads.
+//
+// # Tokenizer tables (kind 4, name "tokenizer", not compressed; since 1.2)
+//
+// The resolved tables of the tokenizer that the embedded tokenizer.json and
+// tokenizer_config.json describe ([TokenizerTables]), so that a runtime builds its tokenizer
+// without parsing the JSON (33 MB for Gemma 3). The embedded files stay the source of truth:
+// a reader may ignore this section and parse them instead, with the same result. Writers
+// store it whenever they embed a tokenizer.json that loads. Layout, at a multiple of 8:
+//
+//	off  size  field
+//	0    4     flags (0)
+//	4    4     n: token ids (1..2^22)
+//	8    4     m: merges (0..2^23)
+//	12   2     p: ids put before a sequence (post-processor prefix, 0..16)
+//	14   2     s: ids put after it (0..16)
+//	16   4     bos id
+//	20   4     eos id
+//	24   4     end-of-turn id (tokenizer_config.json's eos_token; the eos id without one)
+//	28   4     t: chat template bytes (0..16 MiB)
+//	32   8     a: token bytes (at most 4096 per id)
+//	40         (n+1) × u32 token ends: 0, then the end of token i in the token bytes
+//	           m × 3 × u32 merges in rank order: left id, right id, merged id
+//	           p × u32 prefix ids, s × u32 suffix ids
+//	           n × u8 token flags: bit 0 vocabulary entry (model.vocab), bit 1 added token,
+//	           bit 2 special (dropped when decoding skips special tokens); other bits 0
+//	           a bytes: the token strings back to back (spaces appear as U+2581, as stored in
+//	           tokenizer.json)
+//	           t bytes: the chat template, UTF-8
+//
+// The section is exactly 40 + 4(n+1) + 12m + 4(p+s) + n + a + t bytes. The reader checks at
+// open, naming the offset of the first violation: the CRC-32C, the caps above, the length,
+// token ends starting at 0, non-decreasing, at most 4096 apart and ending at a; every token
+// UTF-8; a token non-empty exactly when its flags are not 0 (an id naming no token is empty
+// with flags 0); special only with added; every merge id, the prefix and suffix ids and the
+// bos, eos and end-of-turn ids naming a token; the template UTF-8. What needs the token
+// strings as a whole (no two equal, the 256 byte-fallback tokens <0x00>…<0xFF> present) is
+// checked by the tokenizer that loads the tables.
 //
 // # Tensor directory (kind 2, name "tensors", not compressed)
 //

@@ -262,6 +262,8 @@ func FuzzOpen(f *testing.F) {
 	b, _ := os.ReadFile(path)
 	f.Add(b)
 	f.Add(b[:100])
+	tb, _ := os.ReadFile(writeTokSample(f, f.TempDir(), sampleTables()))
+	f.Add(tb)
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(dir, "f.gmt")
@@ -278,6 +280,13 @@ func FuzzOpen(f *testing.F) {
 		for _, tn := range file.Tensors() {
 			if tn.Offset%Alignment != 0 || int64(len(tn.Data)) != tn.Length {
 				t.Fatalf("tensor %s passed validation with bad layout", tn.Name)
+			}
+		}
+		if tables, err := file.Tokenizer(); err != nil {
+			t.Fatalf("Tokenizer() of a file that opened: %v", err)
+		} else if tables != nil {
+			if _, err := encodeTokenizer(tables); err != nil {
+				t.Fatalf("tokenizer tables that opened do not encode: %v", err)
 			}
 		}
 		file.VerifyChecksums(nil)

@@ -14,7 +14,7 @@ import (
 // TestTruncatedWhileMapped truncates a mapped file and checks that every reader of the
 // mapping returns an error wrapping ErrChanged instead of dying of SIGBUS.
 func TestTruncatedWhileMapped(t *testing.T) {
-	for _, what := range []string{"VerifyChecksums", "VerifyTensor", "EmbeddedFile", "Guard"} {
+	for _, what := range []string{"VerifyChecksums", "VerifyTensor", "EmbeddedFile", "Guard", "ReadAt"} {
 		t.Run(what, func(t *testing.T) {
 			path := writeSample(t, t.TempDir())
 			f, err := Open(path, nil)
@@ -32,6 +32,9 @@ func TestTruncatedWhileMapped(t *testing.T) {
 				err = f.VerifyTensor("c")
 			case "EmbeddedFile":
 				_, _, err = f.EmbeddedFile("tokenizer.json")
+			case "ReadAt":
+				a, _ := f.Tensor("a")
+				err = f.ReadAt(make([]byte, a.Length), a.Offset)
 			case "Guard":
 				a, _ := f.Tensor("a")
 				err = f.Guard(func() error {
@@ -85,5 +88,25 @@ func TestMappedSlice(t *testing.T) {
 	m.Release(0, m.Len()) // pages come back on the next read
 	if b, _ := m.Slice(0, 8); string(b) != Magic {
 		t.Errorf("after Release the magic reads %q", b)
+	}
+}
+
+// TestReadAt: ReadAt gives the mapping's bytes and refuses ranges outside the file.
+func TestReadAt(t *testing.T) {
+	f, err := Open(writeSample(t, t.TempDir()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, tn := range f.Tensors() {
+		got := make([]byte, tn.Length)
+		if err := f.ReadAt(got, tn.Offset); err != nil || string(got) != string(tn.Data) {
+			t.Errorf("ReadAt(tensor %s) = %v or different bytes", tn.Name, err)
+		}
+	}
+	for _, off := range []int64{-1, f.Size() - 3, f.Size() + 1} {
+		if err := f.ReadAt(make([]byte, 4), off); !errors.Is(err, ErrFormat) {
+			t.Errorf("ReadAt(4 bytes at %d) of a %d-byte file = %v, want ErrFormat", off, f.Size(), err)
+		}
 	}
 }

@@ -178,6 +178,7 @@ func DecodeRow(dst []float32, t DType, l Layout, payload []byte, row int, tensor
 	codes := payload[l.CodesOff+r*l.RowStride : l.CodesOff+(r+1)*l.RowStride]
 	if _, ok := superBlocks[t]; ok {
 		decodeKRow(dst, l, payload, row)
+		scaleRow(dst, tensorScale)
 		return
 	}
 	switch t {
@@ -237,6 +238,12 @@ func DecodeRow(dst []float32, t DType, l Layout, payload []byte, row int, tensor
 	default:
 		panic(fmt.Sprintf("format.DecodeRow: type %v has no layout", t))
 	}
+	scaleRow(dst, tensorScale)
+}
+
+// scaleRow multiplies a decoded row by the per-tensor scale (every type carries one; 1 leaves
+// the row as decoded).
+func scaleRow(dst []float32, tensorScale float32) {
 	if tensorScale != 1 {
 		for i := range dst {
 			dst[i] *= tensorScale

@@ -21,7 +21,7 @@ import (
 const (
 	Magic            = "GMTF\r\n\x1a\n"
 	VersionMajor     = 1
-	VersionMinor     = 1
+	VersionMinor     = 2
 	HeaderSize       = 64
 	Alignment        = 64
 	SectionEntrySize = 64
@@ -32,6 +32,8 @@ const (
 	SectionMeta    = 1
 	SectionTensors = 2
 	SectionFile    = 3
+	// SectionTokenizer holds the tokenizer's resolved tables (since minor version 2).
+	SectionTokenizer = 4
 
 	sectionZstd     = 1 << 0
 	sectionRequired = 1 << 1
@@ -92,6 +94,9 @@ type File struct {
 	byName   map[string]int
 	sections []sectionEntry
 	opts     Options
+
+	tok       *sectionEntry // the tokenizer tables section, checked at open; nil if none
+	tokLayout tokLayout
 }
 
 // Open maps path (a regular file; see [Map]) and validates the header, section table,
@@ -183,7 +188,8 @@ func (f *File) parse() error {
 	if crc32.Checksum(table, castagnoli) != tableCRC {
 		return f.errf(int64(tableOff), "", ErrChecksum, "section table checksum mismatch")
 	}
-	var meta, dir *sectionEntry
+	var meta, dir, tok *sectionEntry
+	var tokEntry int64
 	files := map[string]bool{}
 	for i := 0; i < int(count); i++ {
 		b := table[i*SectionEntrySize:]
@@ -238,6 +244,11 @@ func (f *File) parse() error {
 				return f.errf(off+36, "", ErrFormat, "two embedded files named %q", s.Name)
 			}
 			files[s.Name] = true
+		case SectionTokenizer:
+			if tok != nil {
+				return f.errf(off, "", ErrFormat, "two tokenizer sections")
+			}
+			tok, tokEntry = &s, off
 		default:
 			if s.Flags&sectionRequired != 0 {
 				return f.errf(off, "", ErrUnsupported, "required section %q of unknown kind %d", s.Name, s.Kind)
@@ -264,6 +275,11 @@ func (f *File) parse() error {
 	}
 	if err := f.parseDirectory(db, dir.Offset, int64(tableOff)); err != nil {
 		return err
+	}
+	if tok != nil {
+		if err := f.parseTokenizer(tok, tokEntry); err != nil {
+			return err
+		}
 	}
 	return f.checkModel(meta.Offset)
 }
@@ -553,6 +569,10 @@ func (f *File) EmbeddedFile(name string) ([]byte, bool, error) {
 	}
 	return nil, false, nil
 }
+
+// ReadAt reads bytes [off, off+len(p)) of the file with pread(2) instead of through the
+// mapping; see [Mapped.ReadAt].
+func (f *File) ReadAt(p []byte, off int64) error { return f.m.ReadAt(p, off) }
 
 // Size returns the file size in bytes.
 func (f *File) Size() int64 { return int64(len(f.data)) }

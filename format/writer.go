@@ -32,8 +32,10 @@ type Writer struct {
 	names   map[string]bool
 	files   []namedBlob
 	meta    *Metadata
-	done    bool
-	err     error
+	// tokenizer is the encoded tokenizer tables section (SetTokenizer), nil if none.
+	tokenizer []byte
+	done      bool
+	err       error
 }
 
 type namedBlob struct {
@@ -194,6 +196,11 @@ func (w *Writer) Commit() error {
 	}
 	for _, b := range w.files {
 		if err := add(SectionFile, 0, b.name, b.data, true); err != nil {
+			return w.fail(err)
+		}
+	}
+	if w.tokenizer != nil {
+		if err := add(SectionTokenizer, 0, tokenizerName, w.tokenizer, false); err != nil {
 			return w.fail(err)
 		}
 	}

@@ -43,6 +43,9 @@ type Job struct {
 	Meta format.Metadata
 	// Files are embedded unchanged (tokenizer, configs).
 	Files map[string][]byte
+	// Tokenizer, when set, is stored as the file's tokenizer tables (see
+	// [format.Writer.SetTokenizer]).
+	Tokenizer *format.TokenizerTables
 	// Preset is the requested preset name ("q4_0", "auto", ...), QAT what was detected.
 	Preset string
 	QAT    QAT
@@ -129,6 +132,11 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 	sort.Strings(names)
 	for _, n := range names {
 		if err := w.AddFile(n, job.Files[n]); err != nil {
+			return nil, err
+		}
+	}
+	if job.Tokenizer != nil {
+		if err := w.SetTokenizer(job.Tokenizer); err != nil {
 			return nil, err
 		}
 	}

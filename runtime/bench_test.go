@@ -2,10 +2,13 @@ package runtime
 
 import (
 	"os"
+	goruntime "runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gemmatool/gemmatool/format"
+	"github.com/gemmatool/gemmatool/internal/testutil"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
@@ -254,4 +257,67 @@ func BenchmarkDecodeCalls(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkResidentLoad copies the weights of GEMMATOOL_BENCH_MODEL into huge-page memory as
+// a resident load does, reporting GB/s of weights: "mapping" copies from the file mapping
+// (faulting its 4 KiB pages in, then releasing them: the load before pread), "pread" reads the
+// file straight into the huge pages (what Load does). Run it twice in a row for a warm page
+// cache:
+//
+//	GEMMATOOL_BENCH_MODEL=/tmp/s1b-q4.gmt go test ./runtime -run '^$' -bench ResidentLoad -benchtime 5x
+func BenchmarkResidentLoad(b *testing.B) {
+	p := os.Getenv("GEMMATOOL_BENCH_MODEL")
+	if p == "" {
+		b.Skip("GEMMATOOL_BENCH_MODEL is not set")
+	}
+	f, err := format.Open(p, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var ts []format.Tensor
+	var total int64
+	for _, t := range f.Tensors() {
+		if strings.HasPrefix(t.Name, "text.") && len(t.Shape) == 2 {
+			ts = append(ts, t)
+			total += t.Length
+		}
+	}
+	matrices := func() []*kernel.Matrix {
+		ms := make([]*kernel.Matrix, len(ts))
+		for i, t := range ts {
+			ms[i] = &kernel.Matrix{Data: t.Data}
+		}
+		return ms
+	}
+	b.Run("mapping", func(b *testing.B) {
+		b.SetBytes(total)
+		defer testutil.ReportCPU(b)()
+		for b.Loop() {
+			if err := f.Guard(func() error {
+				kernel.Resident(matrices(), func(i, lo, hi int) { f.Release(ts[i], int64(lo), int64(hi)) })
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			goruntime.GC()
+			b.StartTimer()
+		}
+	})
+	b.Run("pread", func(b *testing.B) {
+		b.SetBytes(total)
+		defer testutil.ReportCPU(b)()
+		for b.Loop() {
+			if err := kernel.ResidentFrom(matrices(), func(i, lo int, dst []byte) error {
+				return f.ReadAt(dst, ts[i].Offset+int64(lo))
+			}); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			goruntime.GC()
+			b.StartTimer()
+		}
+	})
 }

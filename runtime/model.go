@@ -189,7 +189,13 @@ func load(f *format.File, opts *LoadOptions) (*Model, error) {
 			log.Warn("weights stay in the file mapping: copying them would need more than the available memory",
 				"weights_bytes", bytes, "available_bytes", avail)
 		} else {
-			kernel.Resident(l.mats, func(i, lo, hi int) { f.Release(l.tensors[i], int64(lo), int64(hi)) })
+			// Reading the file with pread fills the huge pages from the page cache without
+			// faulting the mapping in 4 KiB at a time (the mapping's pages are never touched).
+			if err := kernel.ResidentFrom(l.mats, func(i, lo int, dst []byte) error {
+				return f.ReadAt(dst, l.tensors[i].Offset+int64(lo))
+			}); err != nil {
+				return nil, fmt.Errorf("runtime: %w", err)
+			}
 			m.resident = true
 		}
 	}

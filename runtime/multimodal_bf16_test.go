@@ -5,11 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gemmatool/gemmatool/convert"
-	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/internal/testutil"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
-	"github.com/gemmatool/gemmatool/runtime/vision"
 )
 
 // TestGoldenBVisionBF16 measures the bf16 vision path (kernel.ModeBF16 for the tower and
@@ -21,23 +18,7 @@ func TestGoldenBVisionBF16(t *testing.T) {
 		t.Skip("no AVX-512 BF16 on this CPU/build: ModeBF16 computes exactly")
 	}
 	dir := testutil.Testdata("b_mm_4b_like")
-	out := filepath.Join(t.TempDir(), "b.gmt")
-	if _, err := convert.Run(dir, out, convert.Options{}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(out, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := Load(f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw, err := vision.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, m, tw := loadGoldenB(t, dir)
 	px := testutil.ReadSafetensors(t, filepath.Join(dir, "pixel_values.safetensors"))["pixel_values"]
 	ids := goldenInputs(t, dir)
 	mm := f.Meta.Model.MM

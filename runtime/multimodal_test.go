@@ -23,23 +23,7 @@ import (
 // the projected features placed by MultimodalBatch, and the decoder with the image overlay.
 func TestGoldenBFull(t *testing.T) {
 	dir := testutil.Testdata("b_mm_4b_like")
-	out := filepath.Join(t.TempDir(), "b.gmt")
-	if _, err := convert.Run(dir, out, convert.Options{}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(out, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := Load(f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw, err := vision.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, m, tw := loadGoldenB(t, dir)
 	exp := testutil.ReadSafetensors(t, filepath.Join(dir, "expected.safetensors"))
 	ref := testutil.ReadSafetensors(t, filepath.Join(dir, "pixel_values.safetensors"))["pixel_values"]
 	pcfg, err := ProcessorConfig(f)
@@ -100,6 +84,30 @@ func TestGoldenBFull(t *testing.T) {
 	if _, err := MultimodalBatch(ids, int32(mm.ImageToken), nil, mm.TokensPerImage, m.Hidden()); err == nil {
 		t.Error("MultimodalBatch accepted a prompt with an image run and no image")
 	}
+}
+
+// loadGoldenB converts golden case b and loads its text model and vision tower (the file
+// closes with the test).
+func loadGoldenB(t *testing.T, dir string) (*format.File, *Model, *vision.Tower) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "b.gmt")
+	if _, err := convert.Run(dir, out, convert.Options{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := format.Open(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	m, err := Load(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw, err := vision.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, m, tw
 }
 
 var realTok struct {

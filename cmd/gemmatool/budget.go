@@ -7,7 +7,6 @@ import (
 
 	"github.com/gemmatool/gemmatool/quantize"
 	"github.com/gemmatool/gemmatool/runtime"
-	"github.com/gemmatool/gemmatool/runtime/tokenizer"
 	"github.com/gemmatool/gemmatool/verify"
 )
 
@@ -33,17 +32,12 @@ func planBudget(c *cli.Context, job *quantize.Job, gainSrc quantize.Source, gain
 		if m, err = runtime.Load(fs.F, nil); err != nil {
 			return err
 		}
-		tj, ok, err := fs.F.EmbeddedFile("tokenizer.json")
-		if err != nil || !ok {
+		tok, err := embeddedTokenizer(fs.F)
+		if err != nil {
+			return err
+		}
+		if tok == nil {
 			return fmt.Errorf("quantize: --calib-text: %s has no tokenizer", fs.F.Path)
-		}
-		tc, _, err := fs.F.EmbeddedFile("tokenizer_config.json")
-		if err != nil {
-			return err
-		}
-		tok, err := tokenizer.Load(tj, tc)
-		if err != nil {
-			return err
 		}
 		text, err := readInput(p, c.App.Reader, maxTextInput, "--calib-text")
 		if err != nil {

@@ -550,8 +550,8 @@ func hostileCorpus(t *testing.T, dir string, full bool) []hcase {
 	}
 	regions := []region{{"header", 0, 64, true}, {"payload", 64, secs[0].off, false}, {"section table", tableOff, tableOff + int64(len(secs))*format.SectionEntrySize, true}}
 	for _, s := range secs {
-		// Embedded files are read on use; only the meta and tensors sections at open.
-		regions = append(regions, region{"section " + s.name, s.off, s.off + s.stored, s.name == "meta" || s.name == "tensors"})
+		// Embedded files are read on use; the meta, tensors and tokenizer sections at open.
+		regions = append(regions, region{"section " + s.name, s.off, s.off + s.stored, s.name == "meta" || s.name == "tensors" || s.name == "tokenizer"})
 	}
 	for _, r := range regions {
 		for k, off := range spread(r.lo, r.hi, map[bool]int{true: 24, false: 4}[full]) {
@@ -631,9 +631,9 @@ func hostileCorpus(t *testing.T, dir string, full bool) []hcase {
 	}
 	for _, s := range secs {
 		s := s
-		// Embedded files are decoded on use: only the meta and tensors sections must fail
-		// every verb.
-		atOpen := s.name == "meta" || s.name == "tensors"
+		// Embedded files are decoded on use: only the meta, tensors and tokenizer sections
+		// must fail every verb.
+		atOpen := s.name == "meta" || s.name == "tensors" || s.name == "tokenizer"
 		huge("section "+s.name+" raw 2^62", atOpen, func(b []byte) {
 			binary.LittleEndian.PutUint64(b[s.raw:], 1<<62)
 			resealTable(b)
@@ -642,6 +642,20 @@ func hostileCorpus(t *testing.T, dir string, full bool) []hcase {
 			binary.LittleEndian.PutUint64(b[s.raw:], 511<<20)
 			resealTable(b)
 		})
+		if s.name == "tokenizer" {
+			// Counts that lie, with the section's checksum recomputed.
+			for _, c := range []struct {
+				name string
+				at   int64
+				v    uint32
+			}{{"ids 2^31", 4, 1 << 31}, {"ids 2^22", 4, 1 << 22}, {"merges 2^23", 8, 1 << 23}, {"template 2^24", 28, 1 << 24}} {
+				huge("tokenizer "+c.name, true, func(b []byte) {
+					binary.LittleEndian.PutUint32(b[s.off+c.at:], c.v)
+					binary.LittleEndian.PutUint32(b[s.crcSpot:], crc32.Checksum(b[s.off:s.off+s.stored], castagnoliTab))
+					resealTable(b)
+				})
+			}
+		}
 		if s.name == "tensors" {
 			huge("tensor count 2^31-1", true, func(b []byte) {
 				binary.LittleEndian.PutUint32(b[s.off:], 1<<31-1)

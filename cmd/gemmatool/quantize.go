@@ -128,7 +128,7 @@ func quantizeAction(c *cli.Context) error {
 		}
 		abs, _ := filepath.Abs(src)
 		hints = quantize.QATHints{DirName: filepath.Base(abs), NameOrPath: ck.Config.NameOrPath, ModelCard: readCard(src)}
-		job = quantize.Job{Src: ckSource{ck}, Files: files, Inputs: ck.InputPaths(), FinishMeta: func(m *format.Metadata) error {
+		job = quantize.Job{Src: ckSource{ck}, Files: files, Tokenizer: ck.TokenizerTables(), Inputs: ck.InputPaths(), FinishMeta: func(m *format.Metadata) error {
 			<-hashed
 			if metaErr != nil {
 				return metaErr
@@ -162,7 +162,11 @@ func quantizeAction(c *cli.Context) error {
 		meta.Quantization = nil
 		meta.Tool = format.Tool{Name: "gemmatool", Version: version}
 		hints = quantize.QATHints{NameOrPath: f.Meta.Source.Name, DirName: strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))}
-		job = quantize.Job{Src: quantize.FileSource{F: f}, Meta: meta, Files: files, Inputs: []string{src}}
+		tables, err := fileTokenizerTables(f)
+		if err != nil {
+			return err
+		}
+		job = quantize.Job{Src: quantize.FileSource{F: f}, Meta: meta, Files: files, Tokenizer: tables, Inputs: []string{src}}
 	}
 	qat := quantize.DetectQAT(hints)
 	preset, err := presetFromFlags(c, qat)

@@ -70,6 +70,26 @@ type loadedModel struct {
 	f   *format.File
 	m   *runtime.Model
 	tok *tokenizer.Tokenizer // nil when the file has no tokenizer
+	// How long opening the file, loading the tokenizer (in parallel with the weights) and the
+	// weights took, for --verbose; tokFrom says where the tokenizer came from.
+	openTime, tokTime, weightsTime time.Duration
+	tokFrom                        string
+}
+
+// loadTimes describes the load for --verbose.
+func (l *loadedModel) loadTimes() string {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1e3) }
+	s := "load: open " + ms(l.openTime)
+	if l.tok != nil {
+		s += ", tokenizer " + ms(l.tokTime) + " (" + l.tokFrom + ", beside the weights)"
+	}
+	if l.m != nil {
+		s += ", weights " + ms(l.weightsTime)
+		if l.m.Resident() && l.weightsTime > 0 {
+			s += fmt.Sprintf(" (%s copied at %.1f GB/s)", humanBytes(l.m.WeightBytes()), float64(l.m.WeightBytes())/l.weightsTime.Seconds()/1e9)
+		}
+	}
+	return s
 }
 
 func (l *loadedModel) Close() error { return l.f.Close() }
@@ -85,21 +105,28 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 		}
 		path = p
 	}
+	start := time.Now()
 	f, err := openModelFile(path, stderr)
 	if err != nil {
 		return nil, err
 	}
-	l := &loadedModel{f: f}
+	l := &loadedModel{f: f, openTime: time.Since(start)}
 	// The tokenizer (decompressing and parsing tokenizer.json) loads while the weights do.
 	type tokResult struct {
-		tok *tokenizer.Tokenizer
-		err error
+		tok  *tokenizer.Tokenizer
+		err  error
+		took time.Duration
 	}
 	tokc := make(chan tokResult, 1)
+	l.tokFrom = "tokenizer.json"
+	if f.HasTokenizerTables() {
+		l.tokFrom = "tables"
+	}
 	if tok {
 		go func() {
+			start := time.Now()
 			t, err := embeddedTokenizer(f)
-			tokc <- tokResult{t, err}
+			tokc <- tokResult{t, err, time.Since(start)}
 		}()
 	} else {
 		tokc <- tokResult{}
@@ -107,9 +134,12 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 	var loadErr error
 	if decoder {
 		log := newWarnLogger(stderr)
+		start := time.Now()
 		l.m, loadErr = runtime.Load(f, &runtime.LoadOptions{Logger: log, Resident: resident})
+		l.weightsTime = time.Since(start)
 	}
 	tr := <-tokc
+	l.tokTime = tr.took
 	if err := errors.Join(loadErr, tr.err); err != nil {
 		f.Close()
 		return nil, err
@@ -118,8 +148,27 @@ func openModel(path string, decoder, tok, resident bool, stderr io.Writer) (*loa
 	return l, nil
 }
 
-// embeddedTokenizer loads the tokenizer embedded in f (nil when there is none).
+// embeddedTokenizer loads the tokenizer embedded in f (nil when there is none): from the
+// file's tokenizer tables when it has them (format 1.2 and later), which skips parsing
+// tokenizer.json, else from the embedded tokenizer.json and tokenizer_config.json.
 func embeddedTokenizer(f *format.File) (*tokenizer.Tokenizer, error) {
+	tables, err := f.Tokenizer()
+	if err != nil {
+		return nil, err
+	}
+	if tables != nil {
+		t, err := tokenizer.FromTables(tables)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		return t, nil
+	}
+	return jsonTokenizer(f)
+}
+
+// jsonTokenizer loads the tokenizer of f's embedded tokenizer.json and tokenizer_config.json
+// (nil when there is none).
+func jsonTokenizer(f *format.File) (*tokenizer.Tokenizer, error) {
 	tj, ok, err := f.EmbeddedFile("tokenizer.json")
 	if err != nil || !ok {
 		return nil, err
@@ -133,6 +182,20 @@ func embeddedTokenizer(f *format.File) (*tokenizer.Tokenizer, error) {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
 	return t, nil
+}
+
+// fileTokenizerTables returns the tokenizer tables a file made from f stores: f's own, or
+// those of its embedded tokenizer.json for a file written before format 1.2 (nil without one).
+func fileTokenizerTables(f *format.File) (*format.TokenizerTables, error) {
+	tables, err := f.Tokenizer()
+	if err != nil || tables != nil {
+		return tables, err
+	}
+	t, err := jsonTokenizer(f)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	return t.Tables(), nil
 }
 
 // needTokenizer returns the tokenizer or an error naming the file.
@@ -327,6 +390,7 @@ func runAction(c *cli.Context) error {
 		default:
 			fmt.Fprintf(stderr, "weights: read in place from the file mapping\n")
 		}
+		fmt.Fprintln(stderr, lm.loadTimes())
 		fmt.Fprintf(stderr, "prompt: %d tokens; sampling: temp %g top-k %d top-p %g min-p %g repeat-penalty %g seed %d\n",
 			len(ids), c.Float64("temp"), c.Int("top-k"), c.Float64("top-p"), c.Float64("min-p"), c.Float64("repeat-penalty"), seed)
 	}

@@ -106,14 +106,17 @@ func Import(path, out string, o ImportOptions) (*ImportReport, error) {
 		return nil, err
 	}
 	var tokJSON, tokCfg []byte
+	var tables *format.TokenizerTables
 	if v != nil {
 		if b, _ := boolKey(f, keySynthetic); !b {
 			if tokJSON, tokCfg, err = tokenizerFiles(v); err != nil {
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
-			if _, err := tokenizer.Load(tokJSON, tokCfg); err != nil {
+			tok, err := tokenizer.Load(tokJSON, tokCfg)
+			if err != nil {
 				return nil, fmt.Errorf("%s: rebuilt tokenizer: %w", path, err)
 			}
+			tables = tok.Tables()
 			rep.Tokenizer = true
 		}
 		cfg.Text.BOS, cfg.Text.PAD = int(v.bos), int(v.pad)
@@ -280,6 +283,12 @@ func Import(path, out string, o ImportOptions) (*ImportReport, error) {
 			return nil, err
 		}
 		if err := w.AddFile("tokenizer_config.json", tokCfg); err != nil {
+			w.Abort()
+			return nil, err
+		}
+	}
+	if tables != nil {
+		if err := w.SetTokenizer(tables); err != nil {
 			w.Abort()
 			return nil, err
 		}

@@ -21,7 +21,7 @@ func finishRows(y []float32, w *Matrix, x []float32, lo, hi, n int, rowScaled bo
 // scale (block types: with their block scales): the columns a kernel leaves out.
 type tailFunc func(w *Matrix, r int, x []float32, n int) float32
 
-// elemTail binds the decoder of one code of an element-wise type (decode_generic.go).
+// elemTail binds the decoder of one code of an element-wise type (dequant_generic.go).
 func elemTail(raw func(codes []byte, c int) float32) tailFunc {
 	return func(w *Matrix, r int, x []float32, n int) float32 {
 		codes := w.rowCodes(r)

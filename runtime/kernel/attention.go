@@ -185,10 +185,8 @@ func (a *attnScratch[T]) chunk(out []float32, qs, kp, vp []T, n, np, stride, hd,
 				}
 				a.l[base+r] += sum
 				if o.pair == 2 { // bf16: the weights rounded; float32 multiplies the scores' buffer itself
-					pr := a.p[r*attnKeyBlock : r*attnKeyBlock+attnKeyBlock]
-					for i, x := range row {
-						pr[i] = o.conv(x)
-					}
+					pr := any(a.p).([]uint16)[r*attnKeyBlock : r*attnKeyBlock+attnKeyBlock]
+					roundBF16(pr, row)
 					if bl%2 != 0 {
 						pr[bl] = 0
 					}

@@ -26,6 +26,12 @@ func bf16Round(f float32) uint16 {
 	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
 }
 
+func roundBF16Generic(dst []uint16, src []float32) {
+	for i, v := range src {
+		dst[i] = bf16Round(v)
+	}
+}
+
 func bf16f(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
 
 // gemmBF16Generic returns the Go reference microkernel of shape mr×nr.
@@ -48,24 +54,23 @@ func gemmBF16Generic(mr, nr int) microKernelBF16 {
 }
 
 // packBF16 packs rows [nr·p, nr·p+nr) of x (n rows of cols) into panel p of xb, rounded to
-// bf16: xb[p][c][i][h] = bf16(x[(nr·p+i)·cols + 2c+h]), zero past n rows and cols columns.
-func packBF16(xb []uint16, x []float32, n, cols, nr, p int) {
+// bf16: xb[p][c][i][h] = bf16(x[(nr·p+i)·cols + 2c+h]), zero past n rows and cols columns;
+// row is scratch of 2·pairs elements.
+func packBF16(xb []uint16, x []float32, n, cols, nr, p int, row []uint16) {
 	pairs := (cols + 1) / 2
-	dst := xb[p*nr*pairs*2 : (p+1)*nr*pairs*2]
+	dst := unsafe.Slice((*uint32)(unsafe.Pointer(&xb[p*nr*pairs*2])), nr*pairs)
+	src := unsafe.Slice((*uint32)(unsafe.Pointer(&row[0])), pairs)
 	for i := range nr {
-		row := p*nr + i
-		if row >= n {
+		if p*nr+i >= n {
 			for c := range pairs {
-				dst[2*nr*c+2*i], dst[2*nr*c+2*i+1] = 0, 0
+				dst[nr*c+i] = 0
 			}
 			continue
 		}
-		src := x[row*cols : (row+1)*cols]
-		for c := 0; c+1 < cols; c += 2 {
-			dst[nr*c+2*i], dst[nr*c+2*i+1] = bf16Round(src[c]), bf16Round(src[c+1])
-		}
-		if cols%2 == 1 {
-			dst[nr*(cols-1)+2*i], dst[nr*(cols-1)+2*i+1] = bf16Round(src[cols-1]), 0
+		row[2*pairs-1] = 0
+		roundBF16(row, x[(p*nr+i)*cols:(p*nr+i+1)*cols])
+		for c, v := range src {
+			dst[nr*c+i] = v
 		}
 	}
 }
@@ -79,8 +84,9 @@ func matMulBF16With(e Exec, y []float32, w *Matrix, x []float32, n, mr, nr int, 
 	xb := wideBF16X.get(panels * nr * pairs * 2)
 	defer wideBF16X.put()
 	e.ParallelFor(panels, func(lo, hi int) {
+		row := make([]uint16, 2*pairs)
 		for p := lo; p < hi; p++ {
-			packBF16(xb, x, n, cols, nr, p)
+			packBF16(xb, x, n, cols, nr, p, row)
 		}
 	})
 	at, ldw, release := bf16Rows(e, w, mr, &wideBF16W)

@@ -9,3 +9,15 @@ func bf16Kernel() (mr, nr int, kern microKernelBF16, ok bool) {
 	}
 	return 12, 32, gemm12x32BF16AVX512, true
 }
+
+// roundBF16 is dst[i] = bf16Round(src[i]) (AVX-512 BF16: subnormals become zero, see
+// roundBF16AVX512).
+func roundBF16(dst []uint16, src []float32) {
+	n := 0
+	if featBF16.on() {
+		if n = len(src) &^ 15; n > 0 {
+			roundBF16AVX512(&dst[0], &src[0], n)
+		}
+	}
+	roundBF16Generic(dst[n:len(src)], src[n:])
+}

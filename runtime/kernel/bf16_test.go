@@ -113,3 +113,29 @@ func TestMatMulBF16(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundBF16 compares the vector conversion with bf16Round on normal values (subnormals
+// flush to zero in the AVX-512 BF16 one).
+func TestRoundBF16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{0, 1, 15, 16, 17, 100} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64() * math.Ldexp(1, rng.IntN(40)-20))
+		}
+		if n > 3 {
+			src[1], src[2], src[3] = float32(math.Inf(1)), 0, math.Float32frombits(0x3f818000)
+		}
+		got := make([]uint16, n+1)
+		got[n] = 7
+		roundBF16(got[:n], src)
+		for i, v := range src {
+			if want := bf16Round(v); got[i] != want {
+				t.Fatalf("n %d: roundBF16(%v)[%d] = %#x, want %#x", n, v, i, got[i], want)
+			}
+		}
+		if got[n] != 7 {
+			t.Fatalf("n %d: wrote past dst", n)
+		}
+	}
+}

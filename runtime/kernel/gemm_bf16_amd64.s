@@ -284,3 +284,32 @@ store:
 	VMOVUPS Z23, 1472(DI)
 	VZEROUPPER
 	RET
+
+// func roundBF16AVX512(dst *uint16, src *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·roundBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $0x04, CX
+	JZ   done
+
+loop:
+	VMOVUPS (SI), Z0
+
+	// VCVTNEPS2BF16 Z0, Y1
+	BYTE    $0x62
+	BYTE    $0xf2
+	BYTE    $0x7e
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc8
+	VMOVDQU Y1, (DI)
+	ADDQ    $0x40, SI
+	ADDQ    $0x20, DI
+	DECQ    CX
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET

@@ -14,3 +14,10 @@ package kernel
 //
 //go:noescape
 func gemm12x32BF16AVX512(w *uint16, ldw int, xp *uint16, k int, tile *float32)
+
+// roundBF16AVX512 is dst[i] = bf16Round(src[i]) for i < n, n a multiple of 16 (VCVTNEPS2BF16:
+// round to nearest even; subnormal inputs and results are zero, as VDPBF16PS reads them).
+// Reference: bf16Round.
+//
+//go:noescape
+func roundBF16AVX512(dst *uint16, src *float32, n int)

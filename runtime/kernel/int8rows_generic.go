@@ -84,22 +84,18 @@ var (
 	opsIQ4 = &int8Ops{layout: layoutQ4, dot: dotInt8K, expand: expandIQ4NLGeneric, gemmScales: gemmBlockScales}
 )
 
+// int8OpsByType holds the types with their own int8 operations; the other k-quants share opsK.
+var int8OpsByType = map[format.DType]*int8Ops{
+	format.Q8_0: opsQ8, format.Q4_0: opsQ4, format.I4: opsI4,
+	format.IQ4_NL: opsIQ4, format.Q4_K: opsK4, format.Q6_K: opsK6,
+}
+
 // int8OpsOf returns the int8 operations of type t, nil if ModeInt8 computes t exactly.
 func int8OpsOf(t format.DType) *int8Ops {
-	switch {
-	case t == format.Q8_0:
-		return opsQ8
-	case t == format.Q4_0:
-		return opsQ4
-	case t == format.I4:
-		return opsI4
-	case t == format.IQ4_NL:
-		return opsIQ4
-	case t == format.Q4_K:
-		return opsK4
-	case t == format.Q6_K:
-		return opsK6
-	case kType(t):
+	if o, ok := int8OpsByType[t]; ok {
+		return o
+	}
+	if kType(t) {
 		return opsK
 	}
 	return nil

@@ -397,7 +397,8 @@ func FuzzMatVec(f *testing.F) {
 		}
 		// Keep magnitudes from overflowing float32 in finite arithmetic: clear the top
 		// exponent bits of plain floats and scales.
-		w, err := NewMatrix(typ, []int64{int64(rows), int64(cols)}, data, 0.75)
+		scale := float32(0.75)
+		w, err := NewMatrix(typ, []int64{int64(rows), int64(cols)}, data, scale)
 		if err != nil {
 			t.Fatal(err)
 		}

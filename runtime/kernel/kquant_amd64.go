@@ -14,10 +14,17 @@ import (
 func registerKquantArch() {
 	avx512 := []feature{featAVX512}
 	vnni := []feature{featAVX512, featVNNI}
+	tiled := func(e Exec, y []float32, w *Matrix, x []float32, n int) {
+		matMulTiled(e, y, w, x, n, 12, 32, gemm12x32AVX512)
+	}
 	addExact(format.IQ4_NL, &exactImpl{name: "avx512", needs: avx512,
-		matVecRows: blockRows(mvIQ4NLAVX512), dequantRow: dqBlock(dqIQ4NLAVX512), matMul: func(e Exec, y []float32, w *Matrix, x []float32, n int) {
-			matMulTiled(e, y, w, x, n, 12, 32, gemm12x32AVX512)
-		}})
+		matVecRows: blockRows(mvIQ4NLAVX512), dequantRow: dqBlock(dqIQ4NLAVX512), matMul: tiled})
+	for _, k := range []struct {
+		t  format.DType
+		dq func(dst *float32, codes, scales *byte, nb int)
+	}{{format.Q4_K, dqQ4KAVX512}, {format.Q6_K, dqQ6KAVX512}} {
+		addExact(k.t, &exactImpl{name: "avx512", needs: avx512, matVecRows: kRowsExact(k.dq), dequantRow: kDequant(k.dq), matMul: tiled})
+	}
 	addInt8(format.IQ4_NL, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(blockInt8(mvIQ4NLVNNI), opsIQ4), expand: expandIQ4NLGeneric})
 	addInt8(format.Q4_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(q4kInt8, opsK4)})
 	addInt8(format.Q6_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(q6kInt8, opsK6)})
@@ -40,4 +47,36 @@ func q4kInt8(y []float32, w *Matrix, qa *qact, i, lo, hi, _ int) {
 func q6kInt8(y []float32, w *Matrix, qa *qact, i, lo, hi, _ int) {
 	codes, scales, nb := kOperands(w, lo)
 	mvQ6KVNNI(&y[lo], &codes[0], &scales[0], &qa.xa[i*qa.colsA], &qa.corr[i*qa.lanes], &qa.d[i*qa.nb], hi-lo, nb)
+}
+
+// kDequant binds a k-quant super-block decoder as a row dequantization.
+func kDequant(dq func(dst *float32, codes, scales *byte, nb int)) func(dst []float32, w *Matrix, r int) {
+	return func(dst []float32, w *Matrix, r int) {
+		codes, scales, nb := kOperands(w, r)
+		dq(&dst[0], &codes[0], &scales[0], nb)
+		applyTensorScale(dst, w.Scale)
+	}
+}
+
+// kChunk is the number of super-blocks kRowsExact decodes at a time (8 KiB of float32).
+const kChunk = 8
+
+// kRowsExact is the exact row product of a k-quant through its super-block decoder: each row
+// is decoded kChunk super-blocks at a time into a stack buffer and multiplied by x (dot).
+func kRowsExact(dq func(dst *float32, codes, scales *byte, nb int)) func(y []float32, w *Matrix, x, _ []float32, lo, hi int) {
+	return func(y []float32, w *Matrix, x, _ []float32, lo, hi int) {
+		var buf [kChunk * 256]float32
+		n, cb, sb, _ := format.SuperBlock(w.DType)
+		for r := lo; r < hi; r++ {
+			codes, scales, nb := kOperands(w, r)
+			var sum float32
+			for b := 0; b < nb; b += kChunk {
+				m := min(kChunk, nb-b)
+				dq(&buf[0], &codes[b*cb], &scales[b*sb], m)
+				sum += dot(buf[:m*n], x[b*n:(b+m)*n])
+			}
+			y[r] = sum
+		}
+		scaleRows(y[lo:hi], w.Scale)
+	}
 }

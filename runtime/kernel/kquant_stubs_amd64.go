@@ -62,3 +62,19 @@ func mvQ4KVNNI(y *float32, codes *byte, scales *byte, xa *int8, dq *float32, qs 
 //
 //go:noescape
 func mvQ6KVNNI(y *float32, codes *byte, scales *byte, xa *int8, corr *int32, dq *float32, rows int, nb int)
+
+// dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block
+// s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI,
+//
+//	dst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)
+//
+//go:noescape
+func dqQ4KAVX512(dst *float32, codes *byte, scales *byte, nb int)
+
+// dqQ6KAVX512 decodes nb Q6_K super-blocks (format.DecodeGGMLBlock, bit-exact): with
+// level_j the signed 6-bit code of element j (as mvQ6KVNNI unpacks it),
+//
+//	dst[256S+j] = float32(d·int8(scales[18S+j/16])) · level_j   (j < 256)
+//
+//go:noescape
+func dqQ6KAVX512(dst *float32, codes *byte, scales *byte, nb int)

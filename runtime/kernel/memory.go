@@ -1,6 +1,12 @@
 package kernel
 
-import "unsafe"
+import (
+	goruntime "runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
 
 // AvailableMemory returns an estimate of the memory the system can give a new allocation
 // without swapping (Linux: MemAvailable of /proc/meminfo), or 0 when unknown.
@@ -32,6 +38,27 @@ func WeightMemory(n int) []byte {
 // so that the caller can drop the source pages as the copy goes and the resident set does not
 // hold the model twice. Nil entries are skipped. The copy runs on the worker pool.
 func Resident(ms []*Matrix, copied func(i, lo, hi int)) {
+	ResidentFrom(ms, func(i, lo int, dst []byte) error {
+		copy(dst, ms[i].Data[lo:lo+len(dst)])
+		if copied != nil {
+			copied(i, lo, lo+len(dst))
+		}
+		return nil
+	})
+}
+
+// residentPiece is the largest piece of a payload one read of [ResidentFrom] fills: small
+// enough that both threads share the large embedding, large enough that a read costs one
+// system call per 8 MiB.
+const residentPiece = 8 << 20
+
+// ResidentFrom is [Resident] with the bytes of each piece produced by read, which fills dst
+// with bytes [lo, lo+len(dst)) of matrix i's payload: for example with pread(2) from the
+// model file, which fills the huge pages straight from the page cache without faulting in
+// the file mapping page by page. Pieces are read by one goroutine per thread (GOMAXPROCS), in
+// order of position. On the first error the reads stop, the matrices are left untouched and
+// the error is returned; a memory fault in read is raised again on the caller's goroutine.
+func ResidentFrom(ms []*Matrix, read func(i, lo int, dst []byte) error) error {
 	const align = 64
 	offs := make([]int, len(ms))
 	total := 0
@@ -43,28 +70,60 @@ func Resident(ms []*Matrix, copied func(i, lo, hi int)) {
 		total += (len(w.Data) + align - 1) &^ (align - 1)
 	}
 	mem := WeightMemory(total)
-	// Copy in pieces of at most 8 MiB so that both threads share the large embedding too.
 	type piece struct{ i, lo, hi int }
 	var pieces []piece
 	for i, w := range ms {
 		if w == nil {
 			continue
 		}
-		for lo := 0; lo < len(w.Data); lo += 8 << 20 {
-			pieces = append(pieces, piece{i, lo, min(len(w.Data), lo+8<<20)})
+		for lo := 0; lo < len(w.Data); lo += residentPiece {
+			pieces = append(pieces, piece{i, lo, min(len(w.Data), lo+residentPiece)})
 		}
 	}
-	Exec{}.ParallelFor(len(pieces), func(lo, hi int) {
-		for _, p := range pieces[lo:hi] {
-			copy(mem[offs[p.i]+p.lo:offs[p.i]+p.hi], ms[p.i].Data[p.lo:p.hi])
-			if copied != nil {
-				copied(p.i, p.lo, p.hi)
+	var next atomic.Int64
+	var failed atomic.Bool
+	var fault atomic.Pointer[faultValue]
+	errs := make([]error, len(pieces))
+	var wg sync.WaitGroup
+	for range min(goruntime.GOMAXPROCS(0), len(pieces)) {
+		wg.Go(func() {
+			// A memory fault reading a mapping (the file truncated meanwhile) is carried to
+			// the caller, as the worker pool does (see job.chunkBody).
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() {
+				if r := recover(); r != nil {
+					if _, ok := r.(interface{ Addr() uintptr }); !ok {
+						panic(r)
+					}
+					fault.CompareAndSwap(nil, &faultValue{r})
+					failed.Store(true)
+				}
+			}()
+			for !failed.Load() {
+				k := int(next.Add(1) - 1)
+				if k >= len(pieces) {
+					return
+				}
+				p := pieces[k]
+				if errs[k] = read(p.i, p.lo, mem[offs[p.i]+p.lo:offs[p.i]+p.hi]); errs[k] != nil {
+					failed.Store(true)
+				}
 			}
+		})
+	}
+	wg.Wait()
+	if f := fault.Load(); f != nil {
+		panic(f.v)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
-	})
+	}
 	for i, w := range ms {
 		if w != nil {
 			w.Data = mem[offs[i] : offs[i]+len(w.Data) : offs[i]+len(w.Data)]
 		}
 	}
+	return nil
 }

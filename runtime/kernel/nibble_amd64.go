@@ -78,26 +78,31 @@ func b8Rows(tab *[256]byte, nanMask, nanCode uint32, rowScaled bool, tail tailFu
 // [n, Cols) (n a multiple of 32), block scales included: the columns the permuted-activation
 // kernels leave out.
 func q4Tail(w *Matrix, r int, x []float32, n int) float32 {
-	codes, sc := w.rowCodes(r), w.rowScales(r)
-	var sum float32
-	for b := n / 32; b < len(x)/32; b++ {
-		d := f16ToF32(le16(sc, b))
+	return blockTail(w, r, x, n, 16, func(sum float32, q []byte, d float32, x []float32) float32 {
 		for j := range 16 {
-			sum += float32(int(codes[16*b+j]&15)-8) * d * x[32*b+j]
-			sum += float32(int(codes[16*b+j]>>4)-8) * d * x[32*b+j+16]
+			sum += float32(int(q[j]&15)-8) * d * x[j]
+			sum += float32(int(q[j]>>4)-8) * d * x[j+16]
 		}
-	}
-	return sum
+		return sum
+	})
 }
 
 func q8Tail(w *Matrix, r int, x []float32, n int) float32 {
+	return blockTail(w, r, x, n, 32, func(sum float32, q []byte, d float32, x []float32) float32 {
+		for j := range 32 {
+			sum += float32(int8(q[j])) * d * x[j]
+		}
+		return sum
+	})
+}
+
+// blockTail runs block over the blocks of row r from column n on (bytes code bytes each),
+// carrying the sum from block to block.
+func blockTail(w *Matrix, r int, x []float32, n, bytes int, block func(sum float32, q []byte, d float32, x []float32) float32) float32 {
 	codes, sc := w.rowCodes(r), w.rowScales(r)
 	var sum float32
 	for b := n / 32; b < len(x)/32; b++ {
-		d := f16ToF32(le16(sc, b))
-		for j := range 32 {
-			sum += float32(int8(codes[32*b+j])) * d * x[32*b+j]
-		}
+		sum = block(sum, codes[bytes*b:bytes*b+bytes], f16ToF32(le16(sc, b)), x[32*b:32*b+32])
 	}
 	return sum
 }

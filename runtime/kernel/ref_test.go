@@ -225,8 +225,7 @@ func randMatrix(tb testing.TB, rng *rand.Rand, t format.DType, rows, cols int) *
 		}
 	}
 	scale := float32(1)
-	// format.DecodeRow has no tensor scale for the k-quants (their tensors never carry one).
-	if t == format.SFP8 || (rng.IntN(3) == 0 && !kType(t)) {
+	if t == format.SFP8 || rng.IntN(3) == 0 {
 		scale = float32(0.5 + rng.Float64()*3)
 	}
 	m, err := NewMatrix(t, shape, data, scale)

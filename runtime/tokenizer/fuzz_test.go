@@ -110,6 +110,16 @@ func FuzzLoad(f *testing.F) {
 		for id := int32(-1); id <= int32(tok.VocabSize()); id++ {
 			tok.Decode([]int32{id}, false)
 		}
+		// The tables a model file stores give the same tokenizer.
+		again, err := FromTables(tok.Tables())
+		if err != nil {
+			t.Fatalf("FromTables(Tables()) = %v", err)
+		}
+		for _, s := range []string{"", "a b", "ab<x>\n\n", "\xff", "日本", "<bos>"} {
+			if got, want := again.Encode(s, true), tok.Encode(s, true); !slices.Equal(got, want) {
+				t.Fatalf("tables tokenizer: Encode(%q) = %v, want %v", s, got, want)
+			}
+		}
 	})
 }
 

@@ -588,7 +588,7 @@ func (f *fileData) build() (*Tokenizer, error) {
 			return nil, formatErr(fileTokenizer, -1, "id %d is used by vocabulary tokens %q and %q", id, t.tokens[id], f.vocabTokens[i])
 		}
 		t.tokens[id] = f.vocabTokens[i]
-		t.flags[id] = flagValid
+		t.flags[id] = flagValid | flagVocab
 	}
 	// Added tokens outside the vocabulary join the string table; its arena grows once.
 	type extraToken struct {
@@ -634,49 +634,10 @@ func (f *fileData) build() (*Tokenizer, error) {
 	if t.prefix, t.suffix, err = parsePostProcessor(f.postSpan, n); err != nil {
 		return nil, err
 	}
-	for id, fl := range t.flags {
-		if fl&flagSpecial != 0 {
-			t.special = append(t.special, int32(id))
-		}
+	if err := t.index(fileTokenizer); err != nil {
+		return nil, err
 	}
-
-	// Byte fallback tokens <0x00>…<0xFF>, all required (the decoder recognises any token of
-	// that shape).
-	for b := range 256 {
-		id, ok := t.ids.get(fmt.Sprintf("<0x%02X>", b))
-		if !ok || t.flags[id]&flagAdded != 0 {
-			return nil, formatErr(fileTokenizer, -1, "byte fallback token <0x%02X> is not in the vocabulary", b)
-		}
-		t.byteID[b] = id
-	}
-	for id, tok := range t.tokens {
-		if _, ok := byteToken(tok); ok {
-			t.flags[id] |= flagByte
-		}
-	}
-
-	// Single code points; the normaliser turns ' ' into '▁' before lookup.
-	for i := range t.ascii {
-		t.ascii[i] = -1
-	}
-	for i, tok := range f.vocabTokens {
-		r, size := utf8.DecodeRuneInString(tok)
-		if size != len(tok) || (r == utf8.RuneError && size < 2) {
-			continue
-		}
-		if r < utf8.RuneSelf {
-			t.ascii[r] = f.vocabIDs[i]
-		} else {
-			t.runes[r] = f.vocabIDs[i]
-		}
-	}
-	t.ascii[' '] = -1
-	if id, ok := t.runes['▁']; ok {
-		t.ascii[' '] = id
-	}
-
-	t.merges = buildMergeTable(f.merges)
-	t.crossing, t.wordSplit = crossingTokens(f.vocabTokens)
+	t.merges = buildMergeTable(len(f.merges), func(i int) (uint64, int32) { return f.merges[i].key, f.merges[i].merged })
 
 	named := func(name string) (int32, error) {
 		id, ok := t.ids.get(name)
@@ -692,6 +653,57 @@ func (f *fileData) build() (*Tokenizer, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// index derives the encoding tables from the tokens, their flags and the string table: the
+// special ids, the byte-fallback ids, the single code points and the word-split rule. file
+// names the source in errors.
+func (t *Tokenizer) index(file string) error {
+	t.special = t.special[:0]
+	for id, fl := range t.flags {
+		if fl&flagSpecial != 0 {
+			t.special = append(t.special, int32(id))
+		}
+	}
+	// Byte fallback tokens <0x00>…<0xFF>, all required (the decoder recognises any token of
+	// that shape).
+	for b := range 256 {
+		id, ok := t.ids.get(fmt.Sprintf("<0x%02X>", b))
+		if !ok || t.flags[id]&flagAdded != 0 {
+			return formatErr(file, -1, "byte fallback token <0x%02X> is not in the vocabulary", b)
+		}
+		t.byteID[b] = id
+	}
+	// Single code points of the vocabulary; the normaliser turns ' ' into '▁' before lookup.
+	for i := range t.ascii {
+		t.ascii[i] = -1
+	}
+	var vocab []string
+	for id, tok := range t.tokens {
+		fl := t.flags[id]
+		if _, ok := byteToken(tok); ok {
+			t.flags[id] |= flagByte
+		}
+		if fl&flagVocab == 0 {
+			continue
+		}
+		vocab = append(vocab, tok)
+		r, size := utf8.DecodeRuneInString(tok)
+		if size != len(tok) || (r == utf8.RuneError && size < 2) {
+			continue
+		}
+		if r < utf8.RuneSelf {
+			t.ascii[r] = int32(id)
+		} else {
+			t.runes[r] = int32(id)
+		}
+	}
+	t.ascii[' '] = -1
+	if id, ok := t.runes['▁']; ok {
+		t.ascii[' '] = id
+	}
+	t.crossing, t.wordSplit = crossingTokens(vocab)
+	return nil
 }
 
 // byteToken reports whether tok has the shape <0xXX> the ByteFallback decoder recognises, and

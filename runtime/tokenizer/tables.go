@@ -26,9 +26,11 @@ func pairKey(left, right int32) uint64 { return uint64(uint32(left))<<32 | uint6
 
 func (m *mergeTable) hash(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> m.shift }
 
-func buildMergeTable(entries []mergeEntry) mergeTable {
+// buildMergeTable makes the table of n merges; at(i) gives merge i's key and merged id, and
+// i is its rank.
+func buildMergeTable(n int, at func(i int) (key uint64, merged int32)) mergeTable {
 	size := 16
-	for size < 2*len(entries) {
+	for size < 2*n {
 		size *= 2
 	}
 	m := mergeTable{slots: make([]mergeSlot, size), shift: uint(64 - bits.TrailingZeros(uint(size)))}
@@ -36,13 +38,14 @@ func buildMergeTable(entries []mergeEntry) mergeTable {
 		m.slots[i].key = emptyKey
 	}
 	mask := uint64(size - 1)
-	for rank, e := range entries {
-		val := uint64(rank)<<32 | uint64(uint32(e.merged))
-		for h := m.hash(e.key); ; h = (h + 1) & mask {
+	for rank := range n {
+		key, merged := at(rank)
+		val := uint64(rank)<<32 | uint64(uint32(merged))
+		for h := m.hash(key); ; h = (h + 1) & mask {
 			s := &m.slots[h]
-			if s.key == emptyKey || s.key == e.key {
+			if s.key == emptyKey || s.key == key {
 				// A later duplicate replaces the earlier one.
-				s.key, s.val = e.key, val
+				s.key, s.val = key, val
 				break
 			}
 		}

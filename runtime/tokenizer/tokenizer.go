@@ -27,6 +27,7 @@ const (
 	flagSpecial                   // removed by skip_special_tokens
 	flagByte                      // a byte-fallback token <0xXX>
 	flagAdded                     // an added token (split out before BPE)
+	flagVocab                     // an entry of model.vocab
 )
 
 // Tokenizer is a Gemma 3 BPE tokenizer loaded from tokenizer.json. It is safe for concurrent

@@ -14,6 +14,11 @@ import (
 // columns and half tile. Go's assembler has no AVX-512 BF16 mnemonics, so VDPBF16PS is
 // emitted as its EVEX bytes (vdpbf16ps), on fixed registers.
 func genBF16() {
+	genGemmBF16()
+	genRoundBF16()
+}
+
+func genGemmBF16() {
 	TEXT("gemm12x32BF16AVX512", NOSPLIT, "func(w *uint16, ldw int, xp *uint16, k int, tile *float32)")
 	Pragma("noescape")
 	Doc("gemm12x32BF16AVX512 is the bf16 microkernel (AVX-512 BF16 VDPBF16PS, float32 accumulation):",
@@ -85,6 +90,42 @@ func vdpbf16ps(dst, src1, src2 int) {
 	modrm := byte(0xc0) | byte(dst&7)<<3 | byte(src2&7)
 	Comment(fmt.Sprintf("VDPBF16PS Z%d, Z%d, Z%d", src2, src1, dst))
 	for _, b := range []byte{0x62, p0, p1, p2, 0x52, modrm} {
+		Instruction(&ir.Instruction{Opcode: "BYTE", Operands: []Op{U8(b)}})
+	}
+}
+
+// genRoundBF16 emits the float32 → bf16 conversion of ModeBF16's operands (VCVTNEPS2BF16,
+// emitted as its bytes like VDPBF16PS).
+func genRoundBF16() {
+	TEXT("roundBF16AVX512", NOSPLIT, "func(dst *uint16, src *float32, n int)")
+	Pragma("noescape")
+	Doc("roundBF16AVX512 is dst[i] = bf16Round(src[i]) for i < n, n a multiple of 16 (VCVTNEPS2BF16:",
+		"round to nearest even; subnormal inputs and results are zero, as VDPBF16PS reads them).",
+		"Reference: bf16Round.")
+	dst, src, n := reg.RDI, reg.RSI, reg.RCX
+	Load(Param("dst"), dst)
+	Load(Param("src"), src)
+	Load(Param("n"), n)
+	SHRQ(U8(4), n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	VMOVUPS(Mem{Base: src}, reg.Z0)
+	vcvtneps2bf16(1, 0)
+	VMOVDQU(reg.Y1, Mem{Base: dst})
+	ADDQ(U8(64), src)
+	ADDQ(U8(32), dst)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// vcvtneps2bf16 emits VCVTNEPS2BF16 zmm(src), ymm(dst): EVEX.512.F3.0F38.W0 72 /r with
+// ModRM.reg = dst, ModRM.rm = src (registers below 8).
+func vcvtneps2bf16(dst, src int) {
+	Comment(fmt.Sprintf("VCVTNEPS2BF16 Z%d, Y%d", src, dst))
+	for _, b := range []byte{0x62, 0xf2, 0x7e, 0x48, 0x72, byte(0xc0 | (dst&7)<<3 | src&7)} {
 		Instruction(&ir.Instruction{Opcode: "BYTE", Operands: []Op{U8(b)}})
 	}
 }

@@ -134,16 +134,11 @@ func scaleChunk(scales, left reg.Register, buf Mem) reg.Register {
 // accumulators are added pairwise ((a0+a1)+(a2+a3)) and the lanes reduced by in.reduce.
 func rowsBlock(l blockLoader, in isa) {
 	name := "mv" + l.name + in.name
-	TEXT(name, NOSPLIT, "func(y *float32, codes, scales *byte, x *float32, rows, nb int)")
-	Pragma("noescape")
-	Doc(append(append([]string{fmt.Sprintf("%s is, for %s rows of nb blocks (codes and scales row after row):", name, l.name), ""}, l.doc...),
-		"", "Reference: dotRowGeneric (matvec_generic.go), in another summation order.")...)
-	y := Load(Param("y"), GP64())
-	codes := Load(Param("codes"), GP64())
-	scales := Load(Param("scales"), GP64())
-	x := Load(Param("x"), GP64())
-	rows := Load(Param("rows"), GP64())
-	nb := Load(Param("nb"), GP64())
+	doc := append(append([]string{fmt.Sprintf("%s is, for %s rows of nb blocks (codes and scales row after row):", name, l.name), ""}, l.doc...),
+		"", "Reference: dotRowGeneric (matvec_generic.go), in another summation order.")
+	routine(name, "func(y *float32, codes, scales *byte, x *float32, rows, nb int)", doc...)
+	a := params("y", "codes", "scales", "x", "rows", "nb")
+	y, codes, scales, x, rows, nb := a[0], a[1], a[2], a[3], a[4], a[5]
 	var buf Mem
 	if in.lanes == 16 {
 		buf = AllocLocal(64)
@@ -226,14 +221,11 @@ func rowsBlock(l blockLoader, in isa) {
 func dequantBlock(l blockLoader) {
 	in := avx512
 	name := "dq" + l.name + in.name
-	TEXT(name, NOSPLIT, "func(dst *float32, codes, scales *byte, nb int)")
-	Pragma("noescape")
-	Doc(append(append([]string{fmt.Sprintf("%s is, for the nb blocks of a %s row:", name, l.name), ""}, l.dqDoc...),
-		"", "Reference: dequantRowGeneric (dequant_generic.go), bit-exact.")...)
-	dst := Load(Param("dst"), GP64())
-	codes := Load(Param("codes"), GP64())
-	scales := Load(Param("scales"), GP64())
-	left := Load(Param("nb"), GP64())
+	doc := append(append([]string{fmt.Sprintf("%s is, for the nb blocks of a %s row:", name, l.name), ""}, l.dqDoc...),
+		"", "Reference: dequantRowGeneric (dequant_generic.go), bit-exact.")
+	routine(name, "func(dst *float32, codes, scales *byte, nb int)", doc...)
+	a := params("dst", "codes", "scales", "nb")
+	dst, codes, scales, left := a[0], a[1], a[2], a[3]
 	buf := AllocLocal(64)
 	st := l.setup(in)
 

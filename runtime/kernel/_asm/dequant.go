@@ -77,13 +77,11 @@ func dequantElem(l dqElemLoader) {
 	if l.scaled {
 		sig = "func(dst *float32, codes *byte, n int, s float32)"
 	}
-	TEXT(name, NOSPLIT, sig)
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is, for n a multiple of %d:", name, 16*l.group), "", l.doc, "",
-		"Reference: dequantRowGeneric (dequant_generic.go), bit-exact.")
-	dst := Load(Param("dst"), GP64())
-	codes := Load(Param("codes"), GP64())
-	cnt := Load(Param("n"), GP64())
+	doc := []string{fmt.Sprintf("%s is, for n a multiple of %d:", name, 16*l.group), "", l.doc, "",
+		"Reference: dequantRowGeneric (dequant_generic.go), bit-exact."}
+	routine(name, sig, doc...)
+	a := params("dst", "codes", "n")
+	dst, codes, cnt := a[0], a[1], a[2]
 	var s Mem
 	if l.scaled {
 		s = paramAddr("s")

@@ -23,6 +23,8 @@ func genKquant() {
 	dqIQ4NLAVX512()
 	mvQ4KVNNI()
 	mvQ6KVNNI()
+	dqQ4KAVX512()
+	dqQ6KAVX512()
 }
 
 var iq4U, iq4S, perm4, permK4, permK6, dup2, kShift, kPermDM, kPermDB Mem
@@ -233,35 +235,47 @@ func mvIQ4NLAVX512() {
 	RET()
 }
 
-func dqIQ4NLAVX512() {
-	TEXT("dqIQ4NLAVX512", NOSPLIT, "func(dst *float32, codes, scales *byte, nb int)")
+// dequantLoop emits a block decoder func(dst *float32, codes, scales *byte, nb int): setup
+// once, then body per block, which advances codes by cb, scales by sb and dst by 4·n bytes.
+func dequantLoop(name string, doc []string, cb, sb, n int, setup func() any, body func(st any, dst, codes, scales reg.Register)) {
+	TEXT(name, NOSPLIT, "func(dst *float32, codes, scales *byte, nb int)")
 	Pragma("noescape")
-	Doc("dqIQ4NLAVX512 decodes nb IQ4_NL blocks (format.DecodeGGMLBlock, bit-exact):",
-		"",
-		"\tdst[32b+j], dst[32b+16+j] = d_b·kvalues[codes[16b+j]&15], d_b·kvalues[codes[16b+j]>>4]")
+	Doc(doc...)
 	dst := Load(Param("dst"), GP64())
 	codes := Load(Param("codes"), GP64())
 	scales := Load(Param("scales"), GP64())
 	nb := Load(Param("nb"), GP64())
-	mask := broadcastD(0x0f0f0f0f)
-	tab := XMM()
-	VMOVDQU(iq4S, tab)
+	st := setup()
 	TESTQ(nb, nb)
 	JZ(LabelRef("done"))
 
 	Label("block")
-	v0, v1 := iq4Block(codes, scales, mask, tab)
-	VMOVUPS(v0, Mem{Base: dst})
-	VMOVUPS(v1, Mem{Base: dst, Disp: 64})
-	ADDQ(U8(16), codes)
-	ADDQ(U8(2), scales)
-	ADDQ(U8(128), dst)
+	body(st, dst, codes, scales)
+	ADDQ(U32(cb), codes)
+	ADDQ(U32(sb), scales)
+	ADDQ(U32(4*n), dst)
 	DECQ(nb)
 	JNZ(LabelRef("block"))
 
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+func dqIQ4NLAVX512() {
+	dequantLoop("dqIQ4NLAVX512", []string{"dqIQ4NLAVX512 decodes nb IQ4_NL blocks (format.DecodeGGMLBlock, bit-exact):",
+		"",
+		"\tdst[32b+j], dst[32b+16+j] = d_b·kvalues[codes[16b+j]&15], d_b·kvalues[codes[16b+j]>>4]"},
+		16, 2, 32, func() any {
+			tab := XMM()
+			VMOVDQU(iq4S, tab)
+			return [2]reg.VecVirtual{broadcastD(0x0f0f0f0f), tab}
+		}, func(st any, dst, codes, scales reg.Register) {
+			c := st.([2]reg.VecVirtual)
+			v0, v1 := iq4Block(codes, scales, c[0], c[1])
+			VMOVUPS(v0, Mem{Base: dst})
+			VMOVUPS(v1, Mem{Base: dst, Disp: 64})
+		})
 }
 
 func mvQ4KVNNI() {
@@ -287,10 +301,9 @@ func mvQ4KVNNI() {
 	rows := Load(Param("rows"), GP64())
 	end := Load(Param("nb"), GP64())
 	SHLQ(U8(5), end) // 32 bytes of dq per super-block
-	mask := broadcastD(0x0f0f0f0f)
-	m3f, m30 := broadcastD(0x3f3f3f3f), broadcastD(0x30303030)
-	sh := vecConst(kShift, 0)
-	pdm, pdb := vecConst(kPermDM, 0), vecConst(kPermDB, 0)
+	kc := newQ4KConsts()
+	mask := kc.m0f
+	pdb := vecConst(kPermDB, 0)
 	perm := []reg.VecVirtual{vecConst(permK4, 0), vecConst(permK4, 64), vecConst(permK4, 128), vecConst(permK4, 192)}
 	kmin, km := K(), GP32()
 	MOVL(U32(0xf0f0), km) // the lanes of f holding mins
@@ -310,25 +323,9 @@ func mvQ4KVNNI() {
 	PREFETCHT0(Mem{Base: c, Disp: kpfd + 64})
 	// f = [sc0–3, m0–3, sc4–7, m4–7] as float32 from the 12 bytes u0, u1, u2 at scales+4:
 	// sc0–3 = u0&0x3f…, m0–3 = u1&0x3f…, sc4–7 = u2&0x0f… | (u0>>2)&0x30…,
-	// m4–7 = (u2>>4)&0x0f… | (u1>>2)&0x30….
-	lo, u2, t := XMM(), XMM(), XMM()
-	VMOVQ(Mem{Base: scales, Disp: 4}, lo)
-	VPBROADCASTD(Mem{Base: scales, Disp: 12}, u2)
-	VPSRLVD(sh.AsX(), u2, u2)
-	VPAND(mask.AsX(), u2, u2)
-	VPSRLD(U8(2), lo, t)
-	VPAND(m30.AsX(), t, t)
-	VPOR(t, u2, u2)
-	VPAND(m3f.AsX(), lo, lo)
-	VPUNPCKLQDQ(u2, lo, lo)
-	f := ZMM()
-	VPMOVZXBD(lo, f)
-	VCVTDQ2PS(f, f)
-	dd, m := XMM(), ZMM()
-	VMOVD(Mem{Base: scales}, dd)
-	VCVTPH2PS(dd, dd)
-	VPERMPS(dd.AsZ(), pdm, m)
-	VMULPS(m, f, f) // float32(d·sc_s), float32(dmin·m_s)
+	// m4–7 = (u2>>4)&0x0f… | (u1>>2)&0x30…; times d (sc) and dmin (m).
+	f := q4kScales(scales, kc)
+	m := ZMM()
 	db, q := YMM(), YMM()
 	VMOVUPS(Mem{Base: dq, Index: o, Scale: 1}, db)
 	VPERMPS(db.AsZ(), pdb, m)
@@ -415,21 +412,7 @@ func mvQ6KVNNI() {
 	VPERMPS(db.AsZ(), dup, db16)
 	VMULPS(db16, sd, sd)
 	for n := range 2 {
-		ql, qh, qh2, hb := ZMM(), YMM(), YMM(), ZMM()
-		VMOVDQU64(Mem{Base: c, Disp: 64 * n}, ql)
-		VMOVDQU(Mem{Base: c, Disp: 128 + 32*n}, qh)
-		VPSRLW(U8(2), qh, qh2)
-		VINSERTI64X4(U8(1), qh2, qh.AsZ(), hb)
-		// lo: ql&0x0f | (hb<<4)&0x30; hi: (ql>>4)&0x0f | hb&0x30.
-		lo, hi, t := ZMM(), ZMM(), ZMM()
-		VPSLLW(U8(4), hb, t)
-		VPANDD(m30, t, t)
-		VPANDD(m0f, ql, lo)
-		VPORD(t, lo, lo)
-		VPSRLW(U8(4), ql, hi)
-		VPANDD(m0f, hi, hi)
-		VPANDD(m30, hb, t)
-		VPORD(t, hi, hi)
+		lo, hi := q6kCodes(c, n, m0f, m30)
 		for half, u := range []reg.VecVirtual{lo, hi} {
 			off := 128*n + 64*half
 			i, sv := ZMM(), ZMM()
@@ -453,4 +436,137 @@ func mvQ6KVNNI() {
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+// q4kScales computes, for the Q4_K super-block whose scale fields are at scales, the 16
+// float32 f = [float32(d·sc_0…3), float32(dmin·m_0…3), float32(d·sc_4…7), float32(dmin·m_4…7)]
+// (sc_s, m_s the 6-bit scales and mins: see mvQ4KVNNI).
+func q4kScales(scales reg.Register, c *q4kConsts) reg.VecVirtual {
+	lo, u2, t := XMM(), XMM(), XMM()
+	VMOVQ(Mem{Base: scales, Disp: 4}, lo)
+	VPBROADCASTD(Mem{Base: scales, Disp: 12}, u2)
+	VPSRLVD(c.sh.AsX(), u2, u2)
+	VPAND(c.m0f.AsX(), u2, u2)
+	VPSRLD(U8(2), lo, t)
+	VPAND(c.m30.AsX(), t, t)
+	VPOR(t, u2, u2)
+	VPAND(c.m3f.AsX(), lo, lo)
+	VPUNPCKLQDQ(u2, lo, lo)
+	f := ZMM()
+	VPMOVZXBD(lo, f)
+	VCVTDQ2PS(f, f)
+	dd, m := XMM(), ZMM()
+	VMOVD(Mem{Base: scales}, dd)
+	VCVTPH2PS(dd, dd)
+	VPERMPS(dd.AsZ(), c.pdm, m)
+	VMULPS(m, f, f)
+	return f
+}
+
+type q4kConsts struct{ m0f, m3f, m30, sh, pdm reg.VecVirtual }
+
+func newQ4KConsts() *q4kConsts {
+	return &q4kConsts{broadcastD(0x0f0f0f0f), broadcastD(0x3f3f3f3f), broadcastD(0x30303030), vecConst(kShift, 0), vecConst(kPermDM, 0)}
+}
+
+func dqQ4KAVX512() {
+	type state struct {
+		c   *q4kConsts
+		tmp Mem
+	}
+	dequantLoop("dqQ4KAVX512", []string{"dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
+		"s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI,",
+		"",
+		"\tdst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)"},
+		128, 16, 256, func() any { return state{newQ4KConsts(), AllocLocal(64)} },
+		func(st any, dst, codes, scales reg.Register) {
+			c, tmp := st.(state).c, st.(state).tmp
+			VMOVUPS(q4kScales(scales, c), tmp)
+			for g := range 4 {
+				q, qh := YMM(), YMM()
+				VMOVDQU(Mem{Base: codes, Disp: 32 * g}, q)
+				VPSRLW(U8(4), q, qh)
+				VPAND(c.m0f.AsY(), q, q)
+				VPAND(c.m0f.AsY(), qh, qh)
+				for h, v := range []reg.VecVirtual{q, qh} {
+					s := 2*g + h
+					lane := s // f's lane of sub-block s
+					if s >= 4 {
+						lane = s + 4
+					}
+					sc, mn := ZMM(), ZMM()
+					VBROADCASTSS(tmp.Offset(4*lane), sc)
+					VBROADCASTSS(tmp.Offset(4*lane+16), mn)
+					up := XMM()
+					VEXTRACTI128(U8(1), v, up)
+					for k, part := range []reg.Register{v.AsX(), up} {
+						z := ZMM()
+						VPMOVZXBD(part, z)
+						VCVTDQ2PS(z, z)
+						VMULPS(sc, z, z)
+						VSUBPS(mn, z, z)
+						VMOVUPS(z, Mem{Base: dst, Disp: 4 * (32*s + 16*k)})
+					}
+				}
+			}
+		})
+}
+
+func dqQ6KAVX512() {
+	dequantLoop("dqQ6KAVX512", []string{"dqQ6KAVX512 decodes nb Q6_K super-blocks (format.DecodeGGMLBlock, bit-exact): with",
+		"level_j the signed 6-bit code of element j (as mvQ6KVNNI unpacks it),",
+		"",
+		"\tdst[256S+j] = float32(d·int8(scales[18S+j/16])) · level_j   (j < 256)"},
+		192, 18, 256, func() any {
+			return []any{broadcastD(0x0f0f0f0f), broadcastD(0x30303030), broadcastD(32), AllocLocal(64)}
+		}, func(st any, dst, codes, scales reg.Register) {
+			c := st.([]any)
+			m0f, m30, b32, tmp := c[0].(reg.VecVirtual), c[1].(reg.VecVirtual), c[2].(reg.VecVirtual), c[3].(Mem)
+			sd, h, d := ZMM(), YMM(), ZMM()
+			VPMOVSXBD(Mem{Base: scales}, sd)
+			VCVTDQ2PS(sd, sd)
+			VPBROADCASTW(Mem{Base: scales, Disp: 16}, h)
+			VCVTPH2PS(h, d)
+			VMULPS(d, sd, sd)
+			VMOVUPS(sd, tmp)
+			for n := range 2 {
+				lo, hi := q6kCodes(codes, n, m0f, m30)
+				for half, u := range []reg.VecVirtual{lo, hi} {
+					for t := range 4 {
+						s := 8*n + 4*half + t
+						x, z, sc := XMM(), ZMM(), ZMM()
+						VEXTRACTI32X4(U8(t), u, x)
+						VPMOVZXBD(x, z)
+						VPSUBD(b32, z, z)
+						VCVTDQ2PS(z, z)
+						VBROADCASTSS(tmp.Offset(4*s), sc)
+						VMULPS(sc, z, z)
+						VMOVUPS(z, Mem{Base: dst, Disp: 4 * 16 * s})
+					}
+				}
+			}
+		})
+}
+
+// q6kCodes unpacks half n of the Q6_K super-block at codes (ql at +0, qh at +128) into the
+// unsigned 6-bit codes (level+32) of its elements 128n … 128n+63 (lo) and 128n+64 … 128n+127
+// (hi), in element order.
+func q6kCodes(codes reg.Register, n int, m0f, m30 reg.VecVirtual) (lo, hi reg.VecVirtual) {
+	ql, qh, qh2, hb := ZMM(), YMM(), YMM(), ZMM()
+	VMOVDQU64(Mem{Base: codes, Disp: 64 * n}, ql)
+	VMOVDQU(Mem{Base: codes, Disp: 128 + 32*n}, qh)
+	VPSRLW(U8(2), qh, qh2)
+	VINSERTI64X4(U8(1), qh2, qh.AsZ(), hb)
+	// lo: ql&0x0f | (hb<<4)&0x30; hi: (ql>>4)&0x0f | hb&0x30.
+	t := ZMM()
+	lo, hi = ZMM(), ZMM()
+	VPSLLW(U8(4), hb, t)
+	VPANDD(m30, t, t)
+	VPANDD(m0f, ql, lo)
+	VPORD(t, lo, lo)
+	VPSRLW(U8(4), ql, hi)
+	VPANDD(m0f, hi, hi)
+	VPANDD(m30, hb, t)
+	VPORD(t, hi, hi)
+	return lo, hi
 }

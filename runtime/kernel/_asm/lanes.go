@@ -6,8 +6,10 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// Horizontal reductions and lane moves beside reduce.go's float32 sums: a float32 reduction
-// with another operation (max), float64 sums and maxima, unsigned 32-bit maxima.
+// Helpers shared by the generators beside reduce.go: the horizontal reductions (folder: float32
+// sums and maxima, float64 sums and maxima, unsigned 32-bit maxima; reduce.go's reduceY is
+// one of them), lane moves (half, upper, widenPD) and the simple counted loop with its
+// routine header (routine, params, loop).
 
 // inst is an avo instruction taking its operands in Go assembler order.
 type inst func(ops ...Op)

@@ -54,6 +54,10 @@ type b8State struct {
 	lowWords, highWords reg.VecVirtual // this step's interleaved bf16 halves
 }
 
+func noStep(any, reg.VecVirtual) {}
+
+func nibbleSub(st any, c reg.VecVirtual, t int) reg.VecVirtual { return st.(*nibTab).nibble(c, t) }
+
 func loadNibTab() any {
 	t := ZMM()
 	VMOVUPS(q4tab(), t)
@@ -80,9 +84,7 @@ var nibLoaders = []nibLoader{
 			"where q4(b, tt) = float32(nibble tt of the little-endian dword at b) − 8 (the sums t",
 			"over even and odd tt apart, then added).",
 		},
-		setup: loadNibTab,
-		step:  func(any, reg.VecVirtual) {},
-		sub:   func(st any, c reg.VecVirtual, t int) reg.VecVirtual { return st.(*nibTab).nibble(c, t) },
+		setup: loadNibTab, step: noStep, sub: nibbleSub,
 	},
 	{
 		name: "Q8X", extra: "scales *byte, nb int, ", subs: 4, scaleBytes: 4, spread: 8,
@@ -102,7 +104,7 @@ var nibLoaders = []nibLoader{
 			"\ty[r] = Σ_k acc[k]",
 		},
 		setup: func() any { return nil },
-		step:  func(any, reg.VecVirtual) {},
+		step:  noStep,
 		sub: func(_ any, c reg.VecVirtual, t int) reg.VecVirtual {
 			v := ZMM()
 			if t < 3 {
@@ -122,9 +124,7 @@ var nibLoaders = []nibLoader{
 			"",
 			"\ty[r] = Σ_s Σ_tt Σ_k q4(codes[r·stride+64s+4k:], tt)·xp[128s+16tt+k]",
 		},
-		setup: loadNibTab,
-		step:  func(any, reg.VecVirtual) {},
-		sub:   func(st any, c reg.VecVirtual, t int) reg.VecVirtual { return st.(*nibTab).nibble(c, t) },
+		setup: loadNibTab, step: noStep, sub: nibbleSub,
 	},
 	{
 		name: "B8", extra: "tab *[256]byte, nanMask, nanCode uint32, ", subs: 4,
@@ -203,13 +203,11 @@ func genNib() {
 // prefetch 4 KiB ahead.
 func rowsNib(l nibLoader) {
 	name := "mv" + l.name + "AVX512"
-	TEXT(name, NOSPLIT, "func(y *float32, codes *byte, stride int, "+l.extra+"xp *float32, rows, steps int)")
-	Pragma("noescape")
-	Doc(append(append([]string{fmt.Sprintf("%s is %s", name, l.doc[0])}, l.doc[1:]...),
-		"", "Reference: dotRowUnscaled (matvec_generic.go), in another summation order.")...)
-	y := Load(Param("y"), GP64())
-	codes := Load(Param("codes"), GP64())
-	stride := Load(Param("stride"), GP64())
+	doc := append(append([]string{fmt.Sprintf("%s is %s", name, l.doc[0])}, l.doc[1:]...),
+		"", "Reference: dotRowUnscaled (matvec_generic.go), in another summation order.")
+	routine(name, "func(y *float32, codes *byte, stride int, "+l.extra+"xp *float32, rows, steps int)", doc...)
+	a := params("y", "codes", "stride")
+	y, codes, stride := a[0], a[1], a[2]
 	var scales, rowScales reg.Register
 	if l.scale != nil {
 		scales = Load(Param("scales"), GP64())
@@ -223,7 +221,7 @@ func rowsNib(l nibLoader) {
 	var spreadTab reg.VecVirtual
 	if l.scale != nil {
 		spreadTab = ZMM()
-		VMOVUPS(spread(l.spread), spreadTab)
+		VMOVUPS(spreadTable(l.spread, 16), spreadTab)
 	}
 	TESTQ(rows, rows)
 	JZ(LabelRef("done"))
@@ -290,13 +288,7 @@ func rowsNib(l nibLoader) {
 	}
 
 	Label("rowdone")
-	sum := avx512.reduce(addPairwise(acc))
-	if l.rowEnd != nil {
-		l.rowEnd(st, sum)
-	}
-	VMOVSS(sum, Mem{Base: y})
-	ADDQ(U8(4), y)
-	LEAQ(Mem{Base: rowStart, Index: stride, Scale: 1}, codes)
+	storeRow(avx512, acc, st, l.rowEnd, y, codes, rowStart, stride)
 	if l.scale != nil {
 		ADDQ(rowScales, scales)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -97,8 +95,14 @@ func i4perm() Mem {
 	return table("i4perm", func(i int) Constant { return U32(i/2 + 16*(i%2)) }, 32)
 }
 
-// spread returns the table that spreads per lanes/k scales over the 16 lanes: lane i takes
-// scale i/k.
-func spread(k int) Mem {
-	return table(fmt.Sprintf("spread%d", k), func(i int) Constant { return U32(i / k) }, 16)
+// storeRow reduces the accumulators (pairwise, then the lanes), lets rowEnd (if set) replace
+// the sum, stores it at y, advances y and sets codes to the next row (rowStart + stride).
+func storeRow(in isa, acc []reg.VecVirtual, st any, rowEnd func(st any, sum reg.Register), y, codes, rowStart, stride reg.Register) {
+	sum := in.reduce(addPairwise(acc))
+	if rowEnd != nil {
+		rowEnd(st, sum)
+	}
+	VMOVSS(sum, Mem{Base: y})
+	ADDQ(U8(4), y)
+	LEAQ(Mem{Base: rowStart, Index: stride, Scale: 1}, codes)
 }

@@ -46,16 +46,11 @@ func rowsElem(l elemLoader, in isa) {
 	if l.shape != nil {
 		U, G = l.shape(in)
 	}
-	TEXT(name, NOSPLIT, "func(y *float32, codes *byte, stride int, x *float32, rows, n int)")
-	Pragma("noescape")
-	Doc(append(append([]string{fmt.Sprintf("%s is, for n a multiple of %d:", name, L*G), ""}, l.doc...),
-		"", "Reference: dotRowUnscaled (matvec_generic.go), in another summation order.")...)
-	y := Load(Param("y"), GP64())
-	codes := Load(Param("codes"), GP64())
-	stride := Load(Param("stride"), GP64())
-	x := Load(Param("x"), GP64())
-	rows := Load(Param("rows"), GP64())
-	n := Load(Param("n"), GP64())
+	doc := append(append([]string{fmt.Sprintf("%s is, for n a multiple of %d:", name, L*G), ""}, l.doc...),
+		"", "Reference: dotRowUnscaled (matvec_generic.go), in another summation order.")
+	routine(name, "func(y *float32, codes *byte, stride int, x *float32, rows, n int)", doc...)
+	a := params("y", "codes", "stride", "x", "rows", "n")
+	y, codes, stride, x, rows, n := a[0], a[1], a[2], a[3], a[4], a[5]
 	st := l.setup(in)
 	TESTQ(rows, rows)
 	JZ(LabelRef("done"))
@@ -89,13 +84,7 @@ func rowsElem(l elemLoader, in isa) {
 	JNZ(LabelRef("small"))
 
 	Label("rowdone")
-	sum := in.reduce(addPairwise(acc))
-	if l.rowEnd != nil {
-		l.rowEnd(st, sum)
-	}
-	VMOVSS(sum, Mem{Base: y})
-	ADDQ(U8(4), y)
-	LEAQ(Mem{Base: rowStart, Index: stride, Scale: 1}, codes)
+	storeRow(in, acc, st, l.rowEnd, y, codes, rowStart, stride)
 	DECQ(rows)
 	JNZ(LabelRef("row"))
 
@@ -205,6 +194,15 @@ func broadcast(in isa, v uint32) reg.VecVirtual {
 
 func noSetup(isa) any { return nil }
 
+// fourOrTwo is the shape of the 8-bit float loaders: four accumulators on AVX-512, two on
+// AVX2 (whose decode needs more registers), one vector per tail step.
+func fourOrTwo(in isa) (int, int) {
+	if in.lanes == 16 {
+		return 4, 1
+	}
+	return 2, 1
+}
+
 // fp8Decode turns the E4M3 codes sign-extended into the dwords of z into their values
 // (unscaled): fp8Bits, times 2¹²⁰.
 func fp8Decode(z, mask, scale reg.VecVirtual) {
@@ -269,12 +267,7 @@ var elemLoaders = []elemLoader{
 	},
 	{
 		name: "FP8", bits: 8, isas: []isa{avx512, avx2},
-		shape: func(in isa) (int, int) {
-			if in.lanes == 16 {
-				return 4, 1
-			}
-			return 2, 1
-		},
+		shape: fourOrTwo,
 		doc: []string{
 			"\ty[r] = Σ_{c<n} e4m3(codes[r·stride+c])·x[c]   (unscaled; a row holding a NaN code gets NaN)",
 			"",
@@ -283,115 +276,24 @@ var elemLoaders = []elemLoader{
 			"value = bits·2¹²⁰ exactly. NaN codes (0x7f, 0xff; 480·sign here) are found with a",
 			"compare of code|0x80 with 0xff (AVX2: code&0x7f with 0x7f).",
 		},
-		setup: func(in isa) any {
-			s := newNanRows(in)
-			if in.lanes == 16 {
-				mask, scale := broadcastD(0x87f00000), broadcastD(0x7b800000) // 2¹²⁰
-				s.orMask = broadcastD(0x80808080)
-				s.nanCode = ZMM()
-				VPTERNLOGD(U8(0xff), s.nanCode, s.nanCode, s.nanCode) // all ones
-				s.consts = []reg.VecVirtual{mask, scale}
-				return s
-			}
-			s.consts = []reg.VecVirtual{broadcast(in, 0x7f), broadcast(in, 0x7b800000), broadcast(in, 0x80000000)}
-			return s
-		},
-		rowStart: func(st any) { st.(*nanRows).rowStart() },
-		load: func(st any, in isa, codes reg.Register, dst []reg.VecVirtual) {
-			s := st.(*nanRows)
-			if in.lanes == 16 {
-				s.check(codes, len(dst))
-				for i, z := range dst {
-					VPMOVSXBD(Mem{Base: codes, Disp: 16 * i}, z)
-					fp8Decode(z, s.consts[0], s.consts[1])
-				}
-				return
-			}
-			low7, scale, sign := s.consts[0], s.consts[1], s.consts[2]
-			for i, y := range dst {
-				v, t := YMM(), YMM()
-				VPMOVZXBD(Mem{Base: codes, Disp: 8 * i}, v)
-				VPAND(low7, v, y)
-				VPCMPEQD(low7, y, t)
-				s.or32(t)
-				VPSLLD(U8(20), y, y)
-				VMULPS(scale, y, y)
-				VPSLLD(U8(24), v, t)
-				VPAND(sign, t, t)
-				VPOR(t, y, y)
-			}
-		},
-		rowEnd: func(st any, sum reg.Register) { st.(*nanRows).rowEnd(sum) },
+		setup:    fp8Setup,
+		rowStart: nanRowStart,
+		load:     loadFP8,
+		rowEnd:   nanRowEnd,
 	},
 	{
 		name: "SFP8", bits: 8, isas: []isa{avx512, avx2},
-		shape: func(in isa) (int, int) {
-			if in.lanes == 16 {
-				return 4, 1
-			}
-			return 2, 1
-		},
+		shape: fourOrTwo,
 		doc: []string{
 			"\ty[r] = Σ_{c<n} sfp(codes[r·stride+c])·x[c]   (unscaled; a row holding the reserved code 0x80 gets NaN)",
 			"",
 			"The decode: c = code&0x7f; small codes (bit 6 clear) are the float32 bits",
 			"c<<21 + 0x34000000, large ones c<<20 + 0x38000000, code 0 is +0, the sign is bit 7.",
 		},
-		setup: func(in isa) any {
-			s := newNanRows(in)
-			if in.lanes == 16 {
-				s.nanCode = broadcastD(0x80808080)
-				s.consts = []reg.VecVirtual{broadcastD(0x7f), broadcastD(0x34000000), broadcastD(0x38000000), broadcastD(0x40), broadcastD(0x80000000)}
-				return s
-			}
-			zero := YMM()
-			s.consts = []reg.VecVirtual{broadcast(in, 0x7f), broadcast(in, 0x34000000), broadcast(in, 0x80000000), broadcast(in, 0x80), broadcast(in, 0x38000000), zero}
-			VPXOR(zero, zero, zero)
-			return s
-		},
-		rowStart: func(st any) { st.(*nanRows).rowStart() },
-		load: func(st any, in isa, codes reg.Register, dst []reg.VecVirtual) {
-			s := st.(*nanRows)
-			if in.lanes == 16 {
-				s.check(codes, len(dst))
-				low7, small, large, bit6, sign := s.consts[0], s.consts[1], s.consts[2], s.consts[3], s.consts[4]
-				for i, z := range dst {
-					v, c, l := ZMM(), ZMM(), ZMM()
-					k4, k5 := K(), K()
-					VPMOVSXBD(Mem{Base: codes, Disp: 16 * i}, v)
-					VPANDD(low7, v, c)
-					VPSLLD(U8(21), c, z)
-					VPADDD(small, z, z)
-					VPSLLD(U8(20), c, l)
-					VPADDD(large, l, l)
-					VPTESTMD(bit6, c, k4)
-					VMOVDQA32(l, k4, z)
-					VPTESTMD(c, c, k5)
-					VPTERNLOGD_Z(U8(0xf8), sign, v, k5, z)
-				}
-				return
-			}
-			low7, small, sign, reserved, large, zero := s.consts[0], s.consts[1], s.consts[2], s.consts[3], s.consts[4], s.consts[5]
-			for i, y := range dst {
-				v, c, t, l := YMM(), YMM(), YMM(), YMM()
-				VPMOVZXBD(Mem{Base: codes, Disp: 8 * i}, v)
-				VPCMPEQD(reserved, v, t)
-				s.or32(t)
-				VPAND(low7, v, c)
-				VPSLLD(U8(21), c, y)
-				VPADDD(small, y, y)
-				VPSLLD(U8(20), c, l)
-				VPADDD(large, l, l)
-				VPSLLD(U8(25), c, t)
-				VBLENDVPS(t, l, y, y) // bit 6 set: the large form
-				VPCMPEQD(zero, c, t)
-				VPANDN(y, t, y) // code 0: +0
-				VPSLLD(U8(24), v, t)
-				VPAND(sign, t, t)
-				VPOR(t, y, y)
-			}
-		},
-		rowEnd: func(st any, sum reg.Register) { st.(*nanRows).rowEnd(sum) },
+		setup:    sfp8Setup,
+		rowStart: nanRowStart,
+		load:     loadSFP8,
+		rowEnd:   nanRowEnd,
 	},
 	{
 		name: "I4", bits: 4, isas: []isa{avx512, avx2},
@@ -436,6 +338,105 @@ var elemLoaders = []elemLoader{
 			}
 		},
 	},
+}
+
+// fp8Setup and sfp8Setup emit the constants of the 8-bit float loaders.
+func fp8Setup(in isa) any {
+	s := newNanRows(in)
+	if in.lanes == 16 {
+		mask, scale := broadcastD(0x87f00000), broadcastD(0x7b800000) // 2¹²⁰
+		s.orMask = broadcastD(0x80808080)
+		s.nanCode = ZMM()
+		VPTERNLOGD(U8(0xff), s.nanCode, s.nanCode, s.nanCode) // all ones
+		s.consts = []reg.VecVirtual{mask, scale}
+		return s
+	}
+	s.consts = []reg.VecVirtual{broadcast(in, 0x7f), broadcast(in, 0x7b800000), broadcast(in, 0x80000000)}
+	return s
+}
+
+func sfp8Setup(in isa) any {
+	s := newNanRows(in)
+	if in.lanes == 16 {
+		s.nanCode = broadcastD(0x80808080)
+		s.consts = []reg.VecVirtual{broadcastD(0x7f), broadcastD(0x34000000), broadcastD(0x38000000), broadcastD(0x40), broadcastD(0x80000000)}
+		return s
+	}
+	zero := YMM()
+	s.consts = []reg.VecVirtual{broadcast(in, 0x7f), broadcast(in, 0x34000000), broadcast(in, 0x80000000), broadcast(in, 0x80), broadcast(in, 0x38000000), zero}
+	VPXOR(zero, zero, zero)
+	return s
+}
+
+func nanRowStart(st any)                 { st.(*nanRows).rowStart() }
+func nanRowEnd(st any, sum reg.Register) { st.(*nanRows).rowEnd(sum) }
+
+// loadFP8 and loadSFP8 decode the 8-bit float codes, recording the NaN codes.
+func loadFP8(st any, in isa, codes reg.Register, dst []reg.VecVirtual) {
+	s := st.(*nanRows)
+	if in.lanes == 16 {
+		s.check(codes, len(dst))
+		for i, z := range dst {
+			VPMOVSXBD(Mem{Base: codes, Disp: 16 * i}, z)
+			fp8Decode(z, s.consts[0], s.consts[1])
+		}
+		return
+	}
+	low7, scale, sign := s.consts[0], s.consts[1], s.consts[2]
+	for i, y := range dst {
+		v, t := YMM(), YMM()
+		VPMOVZXBD(Mem{Base: codes, Disp: 8 * i}, v)
+		VPAND(low7, v, y)
+		VPCMPEQD(low7, y, t)
+		s.or32(t)
+		VPSLLD(U8(20), y, y)
+		VMULPS(scale, y, y)
+		VPSLLD(U8(24), v, t)
+		VPAND(sign, t, t)
+		VPOR(t, y, y)
+	}
+}
+
+func loadSFP8(st any, in isa, codes reg.Register, dst []reg.VecVirtual) {
+	s := st.(*nanRows)
+	if in.lanes == 16 {
+		s.check(codes, len(dst))
+		low7, small, large, bit6, sign := s.consts[0], s.consts[1], s.consts[2], s.consts[3], s.consts[4]
+		for i, z := range dst {
+			v, c, l := ZMM(), ZMM(), ZMM()
+			k4, k5 := K(), K()
+			VPMOVSXBD(Mem{Base: codes, Disp: 16 * i}, v)
+			VPANDD(low7, v, c)
+			VPSLLD(U8(21), c, z)
+			VPADDD(small, z, z)
+			VPSLLD(U8(20), c, l)
+			VPADDD(large, l, l)
+			VPTESTMD(bit6, c, k4)
+			VMOVDQA32(l, k4, z)
+			VPTESTMD(c, c, k5)
+			VPTERNLOGD_Z(U8(0xf8), sign, v, k5, z)
+		}
+		return
+	}
+	low7, small, sign, reserved, large, zero := s.consts[0], s.consts[1], s.consts[2], s.consts[3], s.consts[4], s.consts[5]
+	for i, y := range dst {
+		v, c, t, l := YMM(), YMM(), YMM(), YMM()
+		VPMOVZXBD(Mem{Base: codes, Disp: 8 * i}, v)
+		VPCMPEQD(reserved, v, t)
+		s.or32(t)
+		VPAND(low7, v, c)
+		VPSLLD(U8(21), c, y)
+		VPADDD(small, y, y)
+		VPSLLD(U8(20), c, l)
+		VPADDD(large, l, l)
+		VPSLLD(U8(25), c, t)
+		VBLENDVPS(t, l, y, y) // bit 6 set: the large form
+		VPCMPEQD(zero, c, t)
+		VPANDN(y, t, y) // code 0: +0
+		VPSLLD(U8(24), v, t)
+		VPAND(sign, t, t)
+		VPOR(t, y, y)
+	}
 }
 
 func loadF16(_ any, in isa, codes reg.Register, dst []reg.VecVirtual) {
