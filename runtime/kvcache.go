@@ -166,23 +166,22 @@ func (c *KVCache) valueAt(lkv *layerKV, u int) []float32 {
 // keyRow returns the key of KV head g at position u as float32: the cache's own row (KVF32)
 // or buf (head_dim values) holding it widened (KVBF16).
 func (c *KVCache) keyRow(buf []float32, lkv *layerKV, u, g int) []float32 {
-	hd := len(buf)
-	s := c.slot(lkv, u)*c.kvDim + g*hd
-	if c.typ == KVF32 {
-		return lkv.k[s : s+hd]
-	}
-	kernel.WidenBF16(buf, lkv.kb[2*s:2*(s+hd)])
-	return buf
+	return c.headRow(buf, lkv.k, lkv.kb, lkv, u, g)
 }
 
 // valueRow is keyRow for the values.
 func (c *KVCache) valueRow(buf []float32, lkv *layerKV, u, g int) []float32 {
+	return c.headRow(buf, lkv.v, lkv.vb, lkv, u, g)
+}
+
+// headRow is keyRow over one of the layer's planes (f32 rows f, or bf16 bytes b).
+func (c *KVCache) headRow(buf, f []float32, b []byte, lkv *layerKV, u, g int) []float32 {
 	hd := len(buf)
 	s := c.slot(lkv, u)*c.kvDim + g*hd
 	if c.typ == KVF32 {
-		return lkv.v[s : s+hd]
+		return f[s : s+hd]
 	}
-	kernel.WidenBF16(buf, lkv.vb[2*s:2*(s+hd)])
+	kernel.WidenBF16(buf, b[2*s:2*(s+hd)])
 	return buf
 }
 
