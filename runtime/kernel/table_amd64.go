@@ -5,6 +5,7 @@ package kernel
 import (
 	"encoding/binary"
 	"math"
+	"unsafe"
 
 	"github.com/gemmatool/gemmatool/format"
 )
@@ -31,6 +32,7 @@ func registerArch() {
 		t          format.DType
 		mv512, mv2 elemKernel
 		dq512      func(raw rawFunc) func(dst []float32, w *Matrix, r int)
+		dq2        func(raw rawFunc) func(dst []float32, w *Matrix, r int) // nil: the Go reference
 		align512   int
 		align2     int
 		rowScaled  bool
@@ -44,7 +46,7 @@ func registerArch() {
 		}
 	}
 	for _, e := range []elem{
-		{t: format.F32, mv512: mvF32AVX512, mv2: mvF32AVX2, align512: 16, align2: 8, raw: rawF32},
+		{t: format.F32, mv512: mvF32AVX512, mv2: mvF32AVX2, dq512: dqF32, dq2: dqF32, align512: 16, align2: 8, raw: rawF32},
 		{t: format.F16, mv512: mvF16AVX512, mv2: mvF16AVX2, dq512: dqElem(dqF16AVX512, 16), align512: 16, align2: 8, raw: rawF16},
 		{t: format.BF16, mv512: mvBF16AVX512, mv2: mvBF16AVX2, dq512: dqElem(dqBF16AVX512, 16), align512: 16, align2: 8, raw: rawBF16},
 		{t: format.FP8, mv512: mvFP8AVX512, mv2: mvFP8AVX2, dq512: dqScaled(dqFP8AVX512, 16), align512: 16, align2: 8, rowScaled: true, raw: rawFP8,
@@ -73,8 +75,12 @@ func registerArch() {
 		}
 		addExact(e.t, &exactImpl{name: "avx512", needs: avx512, infScale: inf,
 			matVecRows: elemRows(e.mv512, e.align512, e.rowScaled, tail), dequantRow: dq, matMul: tiled512})
+		dq2 := dequantRowGeneric
+		if e.dq2 != nil {
+			dq2 = e.dq2(e.raw)
+		}
 		addExact(e.t, &exactImpl{name: "avx2", needs: avx2, infScale: inf,
-			matVecRows: elemRows(e.mv2, e.align2, e.rowScaled, tail), dequantRow: dequantRowGeneric, matMul: tiled2})
+			matVecRows: elemRows(e.mv2, e.align2, e.rowScaled, tail), dequantRow: dq2, matMul: tiled2})
 	}
 	addExact(format.Q4_0, &exactImpl{name: "avx512-nib", needs: avx512, minCols: 128, nib: true, infScale: blockScaleInf,
 		matVecRows: nibRows(q4NibKernel, false, q4Tail), perm: permQ4, dequantRow: dqBlock(dqQ4AVX512), matMul: tiled512})
@@ -170,6 +176,18 @@ type rawFunc func(codes []byte, c int) float32
 
 // dqElem binds an element-wise dequantization kernel (n a multiple of align): the columns
 // past n are decoded by raw.
+// dqF32 decodes an F32 row: on amd64 its little-endian bytes are its float32 values, so the
+// row is one copy (the prefill and the attention's f32 products dequantize rows per tile).
+func dqF32(rawFunc) func(dst []float32, w *Matrix, r int) {
+	return func(dst []float32, w *Matrix, r int) {
+		if len(dst) > 0 {
+			codes := w.rowCodes(r)
+			copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(&codes[0])), len(dst)))
+		}
+		applyTensorScale(dst, w.Scale)
+	}
+}
+
 func dqElem(kern func(dst *float32, codes *byte, n int), align int) func(raw rawFunc) func(dst []float32, w *Matrix, r int) {
 	return func(raw rawFunc) func(dst []float32, w *Matrix, r int) {
 		return func(dst []float32, w *Matrix, r int) {
