@@ -138,6 +138,9 @@ type ImatrixInfo struct {
 	Chunks    int      `json:"chunks"`
 	ChunkSize int      `json:"chunk_size"`
 	Weighted  int      `json:"weighted_tensors"`
+	// GPTQ counts the Q4_0 weights encoded with GPTQ error feedback from the imatrix's full
+	// second moments (still plain Q4_0 bytes).
+	GPTQ int `json:"gptq_tensors,omitempty"`
 }
 
 // PolicyRule maps a glob over canonical tensor names to a type.

@@ -18,7 +18,17 @@ type CalibrateOptions struct {
 	Threads int
 	// Progress, when set, is called after each window with the windows done and planned.
 	Progress func(done, total int)
+	// Full also collects the full second moments E[x xᵀ] of every input (moments.go) whose
+	// dimension is at most MaxDim (0: [MaxMomentDim]; above it: an error); wider inputs
+	// are skipped and named in [Imatrix]'s result through Skipped.
+	Full   bool
+	MaxDim int
+	// Skipped, when set, is called once per input group left out of the full moments.
+	Skipped func(tensors []string, dim int)
 }
+
+// maxMomentBytes caps the float64 accumulators of a --full collection (16 GiB).
+const maxMomentBytes = 16 << 30
 
 // Calibrate runs every window (token ids, BOS included) through m as one prefill from an empty
 // cache, on the exact activation path (float32 activations), and
@@ -38,6 +48,16 @@ func Calibrate(m *runtime.Model, windows [][]int32, o CalibrateOptions) (*Imatri
 	sums := make([][]float64, L*nIn)
 	counts := make([]int64, L*nIn)
 	ex := kernel.Exec{Mode: kernel.ModeExact, Threads: o.Threads}
+	maxDim := o.MaxDim
+	if maxDim == 0 {
+		maxDim = MaxMomentDim
+	}
+	if o.Full && (maxDim < 1 || maxDim > MaxMomentDim) {
+		return nil, fmt.Errorf("imatrix: full-moment dimension cap %d, want 1..%d", maxDim, MaxMomentDim)
+	}
+	accs := make([]*momentAcc, L*nIn)
+	var accBytes int64
+	var accErr error
 	s := m.NewSession(&runtime.SessionOptions{MaxContext: maxLen, Exec: ex})
 	s.SetObserver(func(layer int, in runtime.LinearInput, x []float32, n int) {
 		k := layer*nIn + int(in)
@@ -58,11 +78,37 @@ func Calibrate(m *runtime.Model, windows [][]int32, o CalibrateOptions) (*Imatri
 			}
 		})
 		counts[k] += int64(n)
+		if !o.Full || accErr != nil {
+			return
+		}
+		a := accs[k]
+		if a == nil {
+			if cols > maxDim {
+				accs[k] = &momentAcc{n: -1}
+				if o.Skipped != nil {
+					o.Skipped(layerTensors(layer, in), cols)
+				}
+				return
+			}
+			accBytes += int64(upperLen(cols)) * 8
+			if accBytes > maxMomentBytes {
+				accErr = fmt.Errorf("imatrix: the full second moments need more than %d GiB of accumulators; lower the dimension cap", maxMomentBytes>>30)
+				return
+			}
+			a = &momentAcc{n: cols, upper: make([]float64, upperLen(cols))}
+			accs[k] = a
+		}
+		if a.n == cols {
+			a.add(x, n, ex.ParallelFor)
+		}
 	})
 	for k, w := range windows {
 		s.Reset()
 		if _, err := s.Forward(&runtime.Batch{Tokens: w, Logits: runtime.LogitsNone}); err != nil {
 			return nil, fmt.Errorf("imatrix: window %d: %w", k, err)
+		}
+		if accErr != nil {
+			return nil, accErr
 		}
 		if o.Progress != nil {
 			o.Progress(k+1, len(windows))
@@ -81,7 +127,19 @@ func Calibrate(m *runtime.Model, windows [][]int32, o CalibrateOptions) (*Imatri
 			for _, t := range runtime.LinearInput(in).Tensors() {
 				im.Entries[fmt.Sprintf("text.blk.%d.%s", l, t)] = &ImatrixEntry{SumSq: append([]float64(nil), sums[k]...), Count: counts[k]}
 			}
+			if a := accs[k]; a != nil && a.n > 0 {
+				im.Moments = append(im.Moments, a.moments(layerTensors(l, runtime.LinearInput(in))))
+			}
 		}
 	}
 	return im, nil
+}
+
+// layerTensors is the canonical names of the weights of layer l that read input in.
+func layerTensors(l int, in runtime.LinearInput) []string {
+	var out []string
+	for _, t := range in.Tensors() {
+		out = append(out, fmt.Sprintf("text.blk.%d.%s", l, t))
+	}
+	return out
 }

@@ -29,6 +29,10 @@ type Imatrix struct {
 	Chunks, ChunkSize int
 	// Entries maps canonical tensor names to their statistics.
 	Entries map[string]*ImatrixEntry
+	// Moments, when not empty, holds the full second moments E[x xᵀ] of the inputs
+	// (`gemmatool imatrix --full`, file version 2), one per distinct input of a layer; see
+	// moments.go.
+	Moments []*Moments
 }
 
 // ImatrixEntry is the statistics of one weight's input.
@@ -86,9 +90,17 @@ func (m *Imatrix) Names() []string {
 //	                   u64 token count
 //	                   u32 columns C (1..2^24)
 //	                   C × f64 Σ x² per input column
+//	        version 2 only: u32 moment group count G (≤ 4096), then G groups (see moments.go):
+//	                   u16 tensor count T (1..16), T × { u16 name length (1..512), name }
+//	                   u64 token count
+//	                   u32 dimension n (1..8192)
+//	                   n(n+1)/2 × f32: E[x_i·x_j] for i ≤ j, row by row (i = 0: j = 0…n−1,
+//	                     i = 1: j = 1…n−1, …), the mean over the tokens
 //	        u32      CRC-32C (Castagnoli) of every byte before it
 //
 // Sums are float64 so that files from several runs add up exactly enough to be merged.
+// Version 1 is written whenever there are no moment groups, so files without --full are
+// byte for byte what earlier builds wrote and read; this build reads both versions.
 const imatrixMagic = "GMTIMTX1"
 
 const (
@@ -109,7 +121,11 @@ func (m *Imatrix) MarshalBinary() ([]byte, error) {
 	u16 := func(v int) { b.Write(le.AppendUint16(nil, uint16(v))) }
 	u32 := func(v int) { b.Write(le.AppendUint32(nil, uint32(v))) }
 	b.WriteString(imatrixMagic)
-	u32(1)
+	if len(m.Moments) > 0 {
+		u32(2)
+	} else {
+		u32(1)
+	}
 	if m.Chunks < 0 || m.Chunks > math.MaxUint32 || m.ChunkSize < 0 || m.ChunkSize > math.MaxUint32 {
 		return nil, fmt.Errorf("imatrix: chunks %d / chunk size %d out of range", m.Chunks, m.ChunkSize)
 	}
@@ -145,6 +161,11 @@ func (m *Imatrix) MarshalBinary() ([]byte, error) {
 		u32(len(e.SumSq))
 		for _, s := range e.SumSq {
 			b.Write(le.AppendUint64(nil, math.Float64bits(s)))
+		}
+	}
+	if len(m.Moments) > 0 {
+		if err := m.marshalMoments(&b); err != nil {
+			return nil, err
 		}
 	}
 	u32(int(crc32.Checksum(b.Bytes(), castagnoli)))
@@ -208,8 +229,9 @@ func UnmarshalImatrix(b []byte) (*Imatrix, error) {
 		return nil, fmt.Errorf("CRC-32C mismatch (stored %08x, computed %08x): the file is damaged", want, got)
 	}
 	r := &imatrixReader{b: body, off: len(imatrixMagic)}
-	if v := r.u32("version"); r.err == nil && v != 1 {
-		return nil, fmt.Errorf("imatrix format version %d, this build reads 1", v)
+	version := r.u32("version")
+	if r.err == nil && version != 1 && version != 2 {
+		return nil, fmt.Errorf("imatrix format version %d, this build reads 1 and 2", version)
 	}
 	m := &Imatrix{Entries: map[string]*ImatrixEntry{}}
 	m.Chunks = int(r.u32("chunk count"))
@@ -260,6 +282,9 @@ func UnmarshalImatrix(b []byte) (*Imatrix, error) {
 			e.SumSq[j] = v
 		}
 		m.Entries[name] = e
+	}
+	if version == 2 && r.err == nil {
+		m.unmarshalMoments(r)
 	}
 	if r.err == nil && r.off != len(body) {
 		r.fail("%d unexpected bytes after the last entry", len(body)-r.off)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -45,7 +46,8 @@ func TestCalibrateGoldenA(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two windows: the whole sequence and its first 20 tokens, so counts and sums accumulate.
-	im, err := Calibrate(m, [][]int32{in.InputIDs, in.InputIDs[:20]}, CalibrateOptions{ChunkSize: 32})
+	// Full: the second moments E[x xᵀ] are checked too.
+	im, err := Calibrate(m, [][]int32{in.InputIDs, in.InputIDs[:20]}, CalibrateOptions{ChunkSize: 32, Full: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,17 +79,23 @@ func TestCalibrateGoldenA(t *testing.T) {
 		// want[input] = Σ x² for the full window and for its first 20 positions (causal: the
 		// prefix's activations are the same).
 		want := map[runtime.LinearInput][]float64{}
+		wantH := map[runtime.LinearInput][]float64{} // Σ x xᵀ, dense
 		add := func(k runtime.LinearInput, x [][]float64) {
-			s := make([]float64, len(x[0]))
+			c := len(x[0])
+			s, hh := make([]float64, c), make([]float64, c*c)
 			for i, row := range x {
+				reps := 1
+				if i < 20 {
+					reps = 2
+				}
 				for j, v := range row {
-					s[j] += v * v
-					if i < 20 {
-						s[j] += v * v
+					s[j] += float64(reps) * v * v
+					for jj, vv := range row {
+						hh[j*c+jj] += float64(reps) * v * vv
 					}
 				}
 			}
-			want[k] = s
+			want[k], wantH[k] = s, hh
 		}
 		h := make([][]float64, n)
 		for i := range n {
@@ -198,7 +206,27 @@ func TestCalibrateGoldenA(t *testing.T) {
 					t.Errorf("layer %d %s: Σx² off by %g (max %g, %d columns)", l, name, worst, top, len(e.SumSq))
 				}
 			}
+			// One moment group per input, naming its weights, holding Σ x xᵀ / count.
+			names := layerTensors(l, inp)
+			g := im.SecondMoments(names[0])
+			if g == nil || !slices.Equal(g.Tensors, names) || g.Count != int64(n+20) || g.Dim != len(ws) {
+				t.Fatalf("layer %d input %v: moment group %+v", l, names, g)
+			}
+			hh, c := wantH[inp], len(ws)
+			dense := g.Dense()
+			var worst, top float64
+			for j := range c * c {
+				wv := hh[j] / float64(n+20)
+				worst = max(worst, math.Abs(dense[j]-wv))
+				top = max(top, math.Abs(wv))
+			}
+			if worst > 1e-4*top {
+				t.Errorf("layer %d %v: E[x xᵀ] off by %g (max %g)", l, names, worst, top)
+			}
 		}
+	}
+	if len(im.Moments) != 4*cfg.L {
+		t.Errorf("%d moment groups, want %d", len(im.Moments), 4*cfg.L)
 	}
 	if len(im.Entries) != 7*cfg.L {
 		t.Errorf("%d entries, want %d", len(im.Entries), 7*cfg.L)
@@ -231,6 +259,22 @@ func TestCalibrateGoldenA(t *testing.T) {
 				if g.SumSq[j] != want {
 					t.Fatalf("gguf %v: %s[%d] = %v, want %v", gguf, name, j, g.SumSq[j], want)
 				}
+			}
+		}
+		// Ours keeps the second moments exactly (version 2); llama.cpp's has no place for them.
+		if gguf {
+			if len(back.Moments) != 0 {
+				t.Fatalf("GGUF: %d moment groups read back", len(back.Moments))
+			}
+			continue
+		}
+		if len(back.Moments) != len(im.Moments) {
+			t.Fatalf("%d moment groups read back, want %d", len(back.Moments), len(im.Moments))
+		}
+		for i, g := range im.Moments {
+			bg := back.Moments[i]
+			if !slices.Equal(bg.Tensors, g.Tensors) || bg.Count != g.Count || !slices.Equal(bg.Upper, g.Upper) {
+				t.Fatalf("moment group %d changed in the round trip", i)
 			}
 		}
 	}

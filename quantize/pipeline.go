@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -22,6 +23,8 @@ type pipeTensor struct {
 	scale float32
 	// raw, when not nil, is the payload copied unchanged (the pipeline skips the tensor).
 	raw []byte
+	// gptq is set by the writer when the tensor's pieces were encoded with GPTQ.
+	gptq bool
 }
 
 // piece is rows [r0, r0+k) of a tensor, encoded into a payload of their own.
@@ -34,6 +37,7 @@ type piece struct {
 	// plain values.
 	payload []byte
 	stats   ErrorStats
+	gptq    bool // encoded with GPTQ error feedback
 	err     error
 	done    chan struct{}
 }
@@ -47,6 +51,32 @@ type pipeline struct {
 	// free holds written pieces' payloads for reuse: a run allocates a few buffers, not
 	// one per piece (which would keep the garbage collector busy).
 	free chan []byte
+	// gptq caches the GPTQ factor of each input's second moments (gptq.go).
+	gptqMu sync.Mutex
+	gptq   map[*Moments]*gptqOnce
+}
+
+// gptqOnce is one input's GPTQ factor, computed once by the first piece that needs it.
+type gptqOnce struct {
+	once sync.Once
+	f    *gptqFactor
+	err  error
+}
+
+// gptqFactor returns the factor of g, computing it on first use.
+func (p *pipeline) gptqFactor(g *Moments, damp float64) (*gptqFactor, error) {
+	p.gptqMu.Lock()
+	if p.gptq == nil {
+		p.gptq = map[*Moments]*gptqOnce{}
+	}
+	o := p.gptq[g]
+	if o == nil {
+		o = &gptqOnce{}
+		p.gptq[g] = o
+	}
+	p.gptqMu.Unlock()
+	o.once.Do(func() { o.f, o.err = newGPTQFactor(g, damp) })
+	return o.f, o.err
 }
 
 // buffer returns a zeroed payload buffer of n bytes.
@@ -208,6 +238,22 @@ func (pc *piece) encode(p *pipeline, job Job, buf, dec *[]float32) error {
 	if cap(*dec) < cols {
 		*dec = make([]float32, cols)
 	}
+	if g := job.Imatrix.SecondMoments(s.Name); g != nil && t == format.Q4_0 && !job.NoGPTQ {
+		if g.Dim != cols {
+			return fmt.Errorf("quantize %s: the imatrix's second moments have dimension %d, the tensor %d columns", s.Name, g.Dim, cols)
+		}
+		f, err := p.gptqFactor(g, job.GPTQDamp)
+		if err == nil {
+			pc.gptq = true
+			if err := encodeGPTQStats(f, l, pc.payload, b, 0, opts, job.GPTQScale, &pc.stats, (*dec)[:cols]); err != nil {
+				return fmt.Errorf("%w (row %d of the tensor)", err, pc.r0)
+			}
+			return nil
+		}
+		if !errors.Is(err, errNoActivity) {
+			return fmt.Errorf("quantize %s: gptq: %w", s.Name, err)
+		}
+	}
 	if err := encodeRowsStats(l, pc.payload, 0, b, pc.pt.scale, opts, &pc.stats, (*dec)[:cols]); err != nil {
 		return fmt.Errorf("%w (row %d of the tensor)", err, pc.r0)
 	}
@@ -231,6 +277,7 @@ func (p *pipeline) writeTensor(wr io.Writer, pt *pipeTensor, first *piece, stats
 			return fmt.Errorf("quantize: internal error: piece of %s while writing %s", pc.pt.spec.Name, pt.spec.Name)
 		}
 		stats.Merge(pc.stats)
+		pt.gptq = pt.gptq || pc.gptq
 		if !pt.t.Quantized() {
 			if _, err := wr.Write(pc.payload); err != nil {
 				return err

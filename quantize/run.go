@@ -54,6 +54,12 @@ type Job struct {
 	// ([Options.Importance]); ImatrixFile is the name recorded in the metadata.
 	Imatrix     *Imatrix
 	ImatrixFile string
+	// With an imatrix holding full second moments, Q4_0 tensors are encoded with GPTQ
+	// (gptq.go): GPTQScale picks the block scales, GPTQDamp is the relative damping (0:
+	// 0.01); NoGPTQ keeps the diagonal weighted encoders.
+	GPTQScale GPTQScale
+	GPTQDamp  float64
+	NoGPTQ    bool
 	// SmoothInfo is recorded when [Job.ApplySmooth] transformed the source; BudgetInfo when a
 	// size budget chose the types.
 	SmoothInfo *format.SmoothInfo
@@ -206,6 +212,9 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 				RelL2: stats.RelL2(), SNRdB: stats.SNRdB(), MaxAbs: stats.MaxAbs(), WRelL2: stats.WRelL2()})
 			if stats.WRelL2() > 0 && q.Imatrix != nil {
 				q.Imatrix.Weighted++
+			}
+			if pt.gptq && q.Imatrix != nil {
+				q.Imatrix.GPTQ++
 			}
 		}
 		done += n

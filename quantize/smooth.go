@@ -377,29 +377,14 @@ func (s SmoothSource) colsOf(name string) int {
 	return 1
 }
 
-// Imatrix returns im as the transformed model's inputs see it: E[x_c²]/s_c².
+// Imatrix returns im as the transformed model's inputs see it: E[x_c²]/s_c², and for full
+// second moments E[x_a·x_b]/(s_a·s_b) (the transformed input is x/s).
 func (p *SmoothPlan) Imatrix(im *Imatrix) *Imatrix {
 	out := &Imatrix{Datasets: im.Datasets, Chunks: im.Chunks, ChunkSize: im.ChunkSize, Entries: map[string]*ImatrixEntry{}}
-	hd, group := p.HeadDim, p.Heads/p.KVHeads
 	for name, e := range im.Entries {
 		ne := &ImatrixEntry{SumSq: append([]float64(nil), e.SumSq...), Count: e.Count}
 		out.Entries[name] = ne
-		l, short, ok := layerOf(name)
-		if !ok || l >= len(p.Layers) {
-			continue
-		}
-		ly := &p.Layers[l]
-		var k func(c int) int8
-		switch {
-		case strings.HasPrefix(short, "attn_") && short != "attn_o" && ly.Attn != nil:
-			k = func(c int) int8 { return ly.Attn[c] }
-		case (short == "ffn_gate" || short == "ffn_up") && ly.FFN != nil:
-			k = func(c int) int8 { return ly.FFN[c] }
-		case short == "ffn_down" && ly.Down != nil:
-			k = func(c int) int8 { return ly.Down[c] }
-		case short == "attn_o" && ly.V != nil:
-			k = func(c int) int8 { return ly.V[(c/hd/group)*hd+c%hd] }
-		}
+		k := p.inputExp(name)
 		if k == nil {
 			continue
 		}
@@ -407,7 +392,49 @@ func (p *SmoothPlan) Imatrix(im *Imatrix) *Imatrix {
 			ne.SumSq[c] = math.Ldexp(ne.SumSq[c], -2*int(k(c)))
 		}
 	}
+	for _, g := range im.Moments {
+		ng := &Moments{Tensors: g.Tensors, Count: g.Count, Dim: g.Dim, Upper: append([]float32(nil), g.Upper...)}
+		out.Moments = append(out.Moments, ng)
+		var k func(c int) int8
+		for _, t := range g.Tensors {
+			if k = p.inputExp(t); k != nil {
+				break
+			}
+		}
+		if k == nil {
+			continue
+		}
+		n, at := g.Dim, 0
+		for a := range n {
+			for b := a; b < n; b++ {
+				ng.Upper[at] = float32(math.Ldexp(float64(ng.Upper[at]), -int(k(a))-int(k(b))))
+				at++
+			}
+		}
+	}
 	return out
+}
+
+// inputExp returns the exponent k_c (s_c = 2^k_c) by which the plan divides input column c of
+// weight name, or nil when it leaves that input unchanged.
+func (p *SmoothPlan) inputExp(name string) func(c int) int8 {
+	hd, group := p.HeadDim, p.Heads/p.KVHeads
+	l, short, ok := layerOf(name)
+	if !ok || l >= len(p.Layers) {
+		return nil
+	}
+	ly := &p.Layers[l]
+	switch {
+	case strings.HasPrefix(short, "attn_") && short != "attn_o" && ly.Attn != nil:
+		return func(c int) int8 { return ly.Attn[c] }
+	case (short == "ffn_gate" || short == "ffn_up") && ly.FFN != nil:
+		return func(c int) int8 { return ly.FFN[c] }
+	case short == "ffn_down" && ly.Down != nil:
+		return func(c int) int8 { return ly.Down[c] }
+	case short == "attn_o" && ly.V != nil:
+		return func(c int) int8 { return ly.V[(c/hd/group)*hd+c%hd] }
+	}
+	return nil
 }
 
 // Info summarises the plan for the file's metadata.

@@ -25,9 +25,17 @@ The output is gemmatool's imatrix file, or llama.cpp's GGUF imatrix when -o ends
 --format gguf is given (llama-quantize --imatrix reads it; 'quantize --imatrix' reads both).
 Calibrate on text you do not score.
 
+--full also records, per distinct input of each layer (the vector q, k and v read; gate and up;
+o; down), the full second moments E[x xᵀ] (accumulated in float64, stored as f32, upper
+triangle; version 2 of gemmatool's file, which this build also reads): 'quantize --imatrix'
+then quantizes q4_0 weights with GPTQ error feedback. An n-wide input takes n(n+1)/2 × 4 bytes
+in the file and twice that while collecting; inputs wider than --full-max-dim (at most 8192)
+are left out (named on stderr) and quantized as without --full. The GGUF format cannot hold them.
+
 Example:
    gemmatool imatrix --model m.gmt --text calib.txt -o m.imatrix --ctx 256
-   gemmatool imatrix --model m.gmt --text calib.txt -o m-imatrix.gguf`,
+   gemmatool imatrix --model m.gmt --text calib.txt -o m-imatrix.gguf
+   gemmatool imatrix --model m.gmt --text calib.txt -o m.imatrix --ctx 256 --full`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "gemmatool model file (BF16 or the file to be quantized from)"},
 			&cli.StringFlag{Name: "text", Required: true, Usage: "UTF-8 calibration text"},
@@ -37,6 +45,8 @@ Example:
 			&cli.IntFlag{Name: "stride", Usage: "text tokens between window starts (default: ctx − 1)"},
 			&cli.IntFlag{Name: "chunks", Usage: "stop after this many windows (default: all)"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "threads (default: all cores)"},
+			&cli.BoolFlag{Name: "full", Usage: "also record the full second moments E[x xᵀ] of every input (for GPTQ in 'quantize --imatrix'; gemmatool format only)"},
+			&cli.IntFlag{Name: "full-max-dim", Value: quantize.MaxMomentDim, Usage: "with --full, leave out inputs wider than this (1..8192)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 		},
@@ -59,6 +69,13 @@ func imatrixAction(c *cli.Context) error {
 	ctx, stride, chunks := c.Int("ctx"), c.Int("stride"), c.Int("chunks")
 	if ctx < 2 || stride < 0 || stride > ctx-1 || chunks < 0 {
 		return usageError("imatrix: want --ctx ≥ 2, 0 ≤ --stride ≤ ctx − 1, --chunks ≥ 0")
+	}
+	full, maxDim := c.Bool("full"), c.Int("full-max-dim")
+	if full && gguf {
+		return usageError("imatrix: --full needs gemmatool's format (llama.cpp's GGUF imatrix holds no second moments)")
+	}
+	if full && (maxDim < 1 || maxDim > quantize.MaxMomentDim) {
+		return usageError("imatrix: --full-max-dim %d, want 1..%d", maxDim, quantize.MaxMomentDim)
 	}
 	if err := checkOutput(c, out, c.String("model"), c.String("text")); err != nil {
 		return err
@@ -92,6 +109,10 @@ func imatrixAction(c *cli.Context) error {
 	var bar *progress
 	im, err := quantize.Calibrate(lm.m, windows, quantize.CalibrateOptions{
 		Dataset: filepath.Base(c.String("text")), ChunkSize: ctx, Threads: c.Int("threads"),
+		Full: full, MaxDim: maxDim,
+		Skipped: func(tensors []string, dim int) {
+			fmt.Fprintf(c.App.ErrWriter, "gemmatool: imatrix: %s: input of %d columns exceeds --full-max-dim %d; no second moments for it\n", strings.Join(tensors, ", "), dim, maxDim)
+		},
 		Progress: func(done, total int) {
 			if bar == nil {
 				bar = newProgress(c.App.ErrWriter, "imatrix", int64(total), "", c.Bool("json") || c.Bool("quiet"))
@@ -116,9 +137,13 @@ func imatrixAction(c *cli.Context) error {
 	}
 	if c.Bool("json") {
 		return json.NewEncoder(c.App.Writer).Encode(map[string]any{
-			"output": out, "format": f, "entries": len(im.Entries), "windows": im.Chunks, "ctx": ctx, "tokens": tokens,
+			"output": out, "format": f, "entries": len(im.Entries), "windows": im.Chunks, "ctx": ctx, "tokens": tokens, "moment_groups": len(im.Moments),
 		})
 	}
-	_, err = fmt.Fprintf(c.App.Writer, "wrote %s (%s format): %d weights, %d windows of %d, %d tokens\n", out, f, len(im.Entries), im.Chunks, ctx, tokens)
+	full2 := ""
+	if len(im.Moments) > 0 {
+		full2 = fmt.Sprintf(", second moments of %d inputs", len(im.Moments))
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "wrote %s (%s format): %d weights, %d windows of %d, %d tokens%s\n", out, f, len(im.Entries), im.Chunks, ctx, tokens, full2)
 	return err
 }

@@ -95,3 +95,50 @@ func TestImatrixQuantize(t *testing.T) {
 		t.Error("a failed quantize left its output file")
 	}
 }
+
+// TestImatrixFull collects full second moments with the CLI and quantizes with GPTQ: the file
+// records which q4_0 weights got error feedback; a dimension cap leaves the wider input out
+// (said on stderr) and its weight falls back to the diagonal search; the GGUF format refuses
+// --full.
+func TestImatrixFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("converts gemma3-brown-tiny")
+	}
+	model := brownTiny(t)
+	dir := t.TempDir()
+	text := filepath.Join("..", "..", "testdata", "models", "brown-val.txt")
+	p := filepath.Join(dir, "full.imatrix")
+	stdout, stderr, code := cliRun(t, "", "imatrix", "--model", model, "--text", text, "-o", p, "--ctx", "32", "--chunks", "1", "--full", "--full-max-dim", "512", "--json")
+	if code != 0 {
+		t.Fatalf("imatrix --full: exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		Groups int `json:"moment_groups"`
+	}
+	// 6 layers × (q/k/v, o, gate/up); down reads 1024 columns, over the cap.
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.Groups != 18 || !strings.Contains(stderr, "text.blk.0.ffn_down: input of 1024 columns exceeds --full-max-dim 512") {
+		t.Fatalf("imatrix --full report %q, stderr %q: %v", stdout, stderr, err)
+	}
+	for _, smooth := range []bool{false, true} {
+		q := filepath.Join(dir, fmt.Sprint("q", smooth, ".gmt"))
+		args := []string{"quantize", model, "-o", q, "--type", "q4_0", "--embed", "bf16", "--imatrix", p, "-q"}
+		if smooth {
+			args = append(args, "--smooth")
+		}
+		if _, stderr, code := cliRun(t, "", args...); code != 0 {
+			t.Fatalf("quantize (smooth %v): exit %d: %s", smooth, code, stderr)
+		}
+		f, err := format.Open(q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im := f.Meta.Quantization.Imatrix
+		f.Close()
+		if im == nil || im.GPTQ != 36 || im.Weighted != 42 {
+			t.Errorf("smooth %v: imatrix record %+v, want 36 GPTQ tensors of 42 weighted", smooth, im)
+		}
+	}
+	if _, _, code := cliRun(t, "", "imatrix", "--model", model, "--text", text, "-o", filepath.Join(dir, "x.gguf"), "--ctx", "32", "--chunks", "1", "--full"); code != 2 {
+		t.Errorf("--full with GGUF output: exit %d, want 2", code)
+	}
+}

@@ -47,6 +47,9 @@ Examples:
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output file"},
 			&cli.StringFlag{Name: "i4-scale", Value: "search", Usage: "per-channel int4 scale rule: search (min squared error over clipping ratios 1.00…0.50) or absmax"},
 			&cli.StringFlag{Name: "imatrix", Usage: "importance matrix (gemmatool's or llama.cpp's GGUF imatrix, see 'gemmatool imatrix'): q4_0 and i4 minimise the importance-weighted error"},
+			&cli.StringFlag{Name: "gptq-scale", Value: "search", Usage: "with an imatrix from 'imatrix --full': how GPTQ picks each q4_0 block's scale from its updated weights: search (importance-weighted) or max (max/−8)"},
+			&cli.Float64Flag{Name: "gptq-damp", Value: 0.01, Usage: "with an imatrix from 'imatrix --full': GPTQ's damping, a fraction of the mean diagonal of E[x xᵀ]"},
+			&cli.BoolFlag{Name: "no-gptq", Usage: "ignore the full second moments of an imatrix from 'imatrix --full' (diagonal weighting only)"},
 			&cli.BoolFlag{Name: "smooth", Usage: "fold searched per-channel power-of-two scales (AWQ-style equivalent transforms: norms → q/k/v and gate/up, up rows ↔ down columns, v rows ↔ o columns) into the weights before quantizing; needs --imatrix"},
 			&cli.Float64Flag{Name: "target-bpw", Usage: "choose a type per decoder linear weight (q3_k … q8_0, i4, iq4_nl) for this average bits per weight, from each tensor's measured sensitivity; needs --imatrix"},
 			&cli.StringFlag{Name: "calib-text", Usage: "with --target-bpw: text whose windows measure how much each tensor's error reaches the output (SRC must be a gemmatool file); without it the local weighted error alone decides"},
@@ -205,6 +208,18 @@ func quantizeAction(c *cli.Context) error {
 			return fmt.Errorf("quantize: %s has no entry for any tensor of %s", p, src)
 		}
 		job.Imatrix, job.ImatrixFile = im, filepath.Base(p)
+		switch c.String("gptq-scale") {
+		case "search":
+			job.GPTQScale = quantize.GPTQScaleSearch
+		case "max":
+			job.GPTQScale = quantize.GPTQScaleMax
+		default:
+			return usageError("--gptq-scale %q: want search or max", c.String("gptq-scale"))
+		}
+		if d := c.Float64("gptq-damp"); !(d > 0 && d <= 1) {
+			return usageError("--gptq-damp %v: want 0 < damp ≤ 1", d)
+		}
+		job.GPTQDamp, job.NoGPTQ = c.Float64("gptq-damp"), c.Bool("no-gptq")
 		if qat.Target != "" {
 			fmt.Fprintf(c.App.ErrWriter, "gemmatool: warning: %s is a %s QAT checkpoint: importance-weighted rounding re-chooses the scales it was trained for (on the bundled QAT model, q4_0 perplexity 643.34 without --imatrix, 647.43 with it); omit --imatrix to keep them\n", src, qat.Target)
 		}
@@ -325,6 +340,9 @@ func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *
 	}
 	if im := q.Imatrix; im != nil {
 		fmt.Fprintf(w, "importance-weighted encoding of %d tensors (imatrix %s: %d windows of %d)\n", im.Weighted, im.File, im.Chunks, im.ChunkSize)
+		if im.GPTQ > 0 {
+			fmt.Fprintf(w, "GPTQ error feedback (full second moments) for %d q4_0 tensors\n", im.GPTQ)
+		}
 	}
 	if len(worst) > 0 {
 		fmt.Fprintf(w, "worst tensors (all of them are in the file's metadata and in --json):\n")
