@@ -276,3 +276,38 @@ func FuzzUnmarshalImatrix(f *testing.F) {
 		}
 	})
 }
+
+// TestSmoothMoments: smoothing divides input channel c by s_c = 2^k_c, so the transformed
+// second moments are E[x_a·x_b]/(s_a·s_b), for the q/k/v input and for o's (whose columns take
+// the exponents of the v rows of their KV group).
+func TestSmoothMoments(t *testing.T) {
+	const hd = 2 // 2 query heads, 1 KV head, head dimension 2: o reads 4 columns
+	p := &SmoothPlan{HeadDim: hd, Heads: 2, KVHeads: 1, Layers: []SmoothLayer{{Attn: []int8{1, -2, 0}, V: []int8{3, -1}}}}
+	up := func(n int) []float32 {
+		u := make([]float32, upperLen(n))
+		for i := range u {
+			u[i] = float32(i + 1)
+		}
+		return u
+	}
+	im := &Imatrix{Entries: map[string]*ImatrixEntry{}, Moments: []*Moments{
+		{Tensors: []string{"text.blk.0.attn_q", "text.blk.0.attn_k", "text.blk.0.attn_v"}, Count: 1, Dim: 3, Upper: up(3)},
+		{Tensors: []string{"text.blk.0.attn_o"}, Count: 1, Dim: 4, Upper: up(4)},
+		{Tensors: []string{"text.blk.0.ffn_gate", "text.blk.0.ffn_up"}, Count: 1, Dim: 2, Upper: up(2)},
+	}}
+	out := p.Imatrix(im)
+	for gi, k := range [][]int{{1, -2, 0}, {3, -1, 3, -1}, {0, 0}} {
+		g, o := im.Moments[gi], out.Moments[gi]
+		for a := range g.Dim {
+			for b := a; b < g.Dim; b++ {
+				want := float32(math.Ldexp(float64(g.Upper[upperAt(g.Dim, a, b)]), -k[a]-k[b]))
+				if got := o.Upper[upperAt(g.Dim, a, b)]; got != want {
+					t.Errorf("group %d (%d, %d): %v, want %v", gi, a, b, got, want)
+				}
+			}
+		}
+	}
+	if im.Moments[0].Upper[0] != 1 {
+		t.Error("the input imatrix was changed")
+	}
+}

@@ -119,24 +119,19 @@ func TestImatrixFull(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.Groups != 18 || !strings.Contains(stderr, "text.blk.0.ffn_down: input of 1024 columns exceeds --full-max-dim 512") {
 		t.Fatalf("imatrix --full report %q, stderr %q: %v", stdout, stderr, err)
 	}
-	for _, smooth := range []bool{false, true} {
-		q := filepath.Join(dir, fmt.Sprint("q", smooth, ".gmt"))
-		args := []string{"quantize", model, "-o", q, "--type", "q4_0", "--embed", "bf16", "--imatrix", p, "-q"}
-		if smooth {
-			args = append(args, "--smooth")
-		}
-		if _, stderr, code := cliRun(t, "", args...); code != 0 {
-			t.Fatalf("quantize (smooth %v): exit %d: %s", smooth, code, stderr)
-		}
-		f, err := format.Open(q, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		im := f.Meta.Quantization.Imatrix
-		f.Close()
-		if im == nil || im.GPTQ != 36 || im.Weighted != 42 {
-			t.Errorf("smooth %v: imatrix record %+v, want 36 GPTQ tensors of 42 weighted", smooth, im)
-		}
+	// (--smooth with moments: quantize's TestSmoothMoments.)
+	q := filepath.Join(dir, "q.gmt")
+	if _, stderr, code := cliRun(t, "", "quantize", model, "-o", q, "--type", "q4_0", "--embed", "bf16", "--imatrix", p, "-q"); code != 0 {
+		t.Fatalf("quantize: exit %d: %s", code, stderr)
+	}
+	f, err := format.Open(q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := f.Meta.Quantization.Imatrix
+	f.Close()
+	if im == nil || im.GPTQ != 36 || im.Weighted != 42 {
+		t.Errorf("imatrix record %+v, want 36 GPTQ tensors of 42 weighted", im)
 	}
 	if _, _, code := cliRun(t, "", "imatrix", "--model", model, "--text", text, "-o", filepath.Join(dir, "x.gguf"), "--ctx", "32", "--chunks", "1", "--full"); code != 2 {
 		t.Errorf("--full with GGUF output: exit %d, want 2", code)
