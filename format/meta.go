@@ -138,8 +138,8 @@ type ImatrixInfo struct {
 	Chunks    int      `json:"chunks"`
 	ChunkSize int      `json:"chunk_size"`
 	Weighted  int      `json:"weighted_tensors"`
-	// GPTQ counts the Q4_0 weights encoded with GPTQ error feedback from the imatrix's full
-	// second moments (still plain Q4_0 bytes).
+	// GPTQ counts the Q4_0 and I4 weights encoded with GPTQ error feedback from the imatrix's full
+	// second moments (still plain Q4_0 / I4 bytes).
 	GPTQ int `json:"gptq_tensors,omitempty"`
 }
 

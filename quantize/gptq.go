@@ -9,8 +9,8 @@ import (
 	"github.com/gemmatool/gemmatool/format"
 )
 
-// GPTQ error feedback for Q4_0 (used when the imatrix holds the full second moments of a
-// weight's input, see moments.go).
+// GPTQ error feedback for Q4_0 and I4 (used when the imatrix holds the full second moments of
+// a weight's input, see moments.go).
 //
 // A row w of a linear weight adds the output error E[((w − ŵ)·x)²] = (w − ŵ) H (w − ŵ)ᵀ,
 // H = E[x xᵀ]. GPTQ (Frantar et al. 2022, after Optimal Brain Quantization) quantizes the
@@ -27,6 +27,7 @@ import (
 // one to its nearest levels. Columns keep their order (no act-order: Q4_0's blocks are
 // contiguous columns), so the bytes are plain Q4_0 for every Q4_0 decoder. The updates of the
 // columns after a block are applied once per block (GPTQ's lazy batch, here of 32 columns).
+// I4's one scale per row is chosen before the sweep ([gptqI4]).
 //
 // H is damped as GPTQ does: columns with E[x_i²] = 0 (never active) get H_ii = 1, and every
 // diagonal element gets damp·mean(diag H) added (damp = [Options.GPTQDamp], default 0.01);
@@ -170,43 +171,106 @@ func (f *gptqFactor) gptqQ4_0(l format.Layout, payload []byte, rowStart int, row
 	if int(l.Cols) != n || n%bs != 0 || len(rows)%n != 0 {
 		return fmt.Errorf("gptq: %d values, %d columns, second moments of dimension %d", len(rows), l.Cols, n)
 	}
+	nb := n / bs
+	var qs [bs / 2]byte
+	var ws wsScratch
+	sigma2 := make([]float32, len(rows)/n)
+	for r := range sigma2 {
+		sigma2[r] = rowSigma2(rows[r*n : (r+1)*n])
+	}
+	scale := func(r, b0 int, cur []float32) (float32, error) {
+		var h uint16
+		var err error
+		if rule == GPTQScaleMax {
+			h, err = q4Block(qs[:], cur)
+		} else {
+			h, err = q4BlockWeighted(qs[:], cur, f.imp[b0:b0+bs], sigma2[r], &ws)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("row %d col %d: %w", rowStart+r, b0, err)
+		}
+		ro := int64(rowStart + r)
+		binary.LittleEndian.PutUint16(payload[l.ScalesOff+2*(ro*int64(nb)+int64(b0/bs)):], h)
+		return format.F16ToFloat32(h), nil
+	}
+	put := func(r, i int, lev int32) {
+		b, j := i/bs, i%bs
+		c := &payload[l.CodesOff+int64(rowStart+r)*l.RowStride+int64(b*bs/2+j%(bs/2))]
+		if j < bs/2 {
+			*c = *c&0xF0 | byte(lev+8)
+		} else {
+			*c = *c&0x0F | byte(lev+8)<<4
+		}
+	}
+	return f.run(rows, rowStart, scale, put)
+}
+
+// gptqI4 encodes rows of an I4 tensor (one float32 scale per row, levels −8…7) with GPTQ
+// error feedback: each row's scale is chosen once from the row as it is (the weighted search
+// of [i4ScaleWeighted], diag(H) as the importance), then the columns are rounded in order on
+// that grid with the error moved onto the later columns.
+func (f *gptqFactor) gptqI4(l format.Layout, payload []byte, rowStart int, rows []float32) error {
+	n := f.n
+	if int(l.Cols) != n || len(rows)%n != 0 {
+		return fmt.Errorf("gptq: %d values, %d columns, second moments of dimension %d", len(rows), l.Cols, n)
+	}
+	scales := make([]float32, len(rows)/n)
+	for r := range scales {
+		x := rows[r*n : (r+1)*n]
+		s := float32(1)
+		if MaxAbs(x) != 0 {
+			s = i4ScaleWeighted(x, f.imp)
+		}
+		scales[r] = s
+		ro := int64(rowStart + r)
+		binary.LittleEndian.PutUint32(payload[l.ScalesOff+4*ro:], math.Float32bits(s))
+		codes := payload[l.CodesOff+ro*l.RowStride : l.CodesOff+(ro+1)*l.RowStride]
+		for i := range codes {
+			codes[i] = 8 | 8<<4 // 8 encodes 0; it also pads an odd row
+		}
+	}
+	scale := func(r, _ int, _ []float32) (float32, error) { return scales[r], nil }
+	put := func(r, i int, lev int32) {
+		c := &payload[l.CodesOff+int64(rowStart+r)*l.RowStride+int64(i/2)]
+		if i%2 == 0 {
+			*c = *c&0xF0 | byte(lev+8)
+		} else {
+			*c = *c&0x0F | byte(lev+8)<<4
+		}
+	}
+	return f.run(rows, rowStart, scale, put)
+}
+
+// run is GPTQ's sweep over the columns of k rows (n columns each), in blocks of bs columns:
+// at the start of each block, scale(r, b0, current values of the block) gives row r's scale for
+// the block; each column i is then rounded to the nearest level l ∈ [−8, 7] of that scale
+// (put(r, i, l) stores it) and its error moved onto the block's later columns at once and onto
+// the columns after the block once per block.
+func (f *gptqFactor) run(rows []float32, rowStart int, scale func(r, b0 int, cur []float32) (float32, error), put func(r, i int, lev int32)) error {
+	n := f.n
 	k := len(rows) / n
 	w := make([]float64, len(rows))
 	for i, v := range rows {
 		w[i] = float64(v)
 	}
-	nb := n / bs
 	errs := make([]float64, k*bs)
 	ds := make([]float32, k)
 	var cur [bs]float32
-	var qs [bs / 2]byte
-	var ws wsScratch
-	sigma2 := make([]float32, k)
-	for r := range k {
-		sigma2[r] = rowSigma2(rows[r*n : (r+1)*n])
-	}
-	for b := range nb {
-		b0, b1 := b*bs, (b+1)*bs
+	for b0 := 0; b0 < n; b0 += bs {
+		b1 := min(b0+bs, n)
 		for r := range k {
-			for j := range bs {
-				cur[j] = float32(w[r*n+b0+j])
+			c := cur[:b1-b0]
+			for j := range c {
+				c[j] = float32(w[r*n+b0+j])
 			}
-			if j := firstNonFinite(cur[:]); j >= 0 {
-				return fmt.Errorf("gptq: row %d col %d became %v", rowStart+r, b0+j, cur[j])
+			if j := firstNonFinite(c); j >= 0 {
+				return fmt.Errorf("gptq: row %d col %d became %v", rowStart+r, b0+j, c[j])
 			}
-			var h uint16
-			var err error
-			if rule == GPTQScaleMax {
-				h, err = q4Block(qs[:], cur[:])
-			} else {
-				h, err = q4BlockWeighted(qs[:], cur[:], f.imp[b0:b1], sigma2[r], &ws)
-			}
+			d, err := scale(r, b0, c)
 			if err != nil {
-				return fmt.Errorf("row %d col %d: %w", rowStart+r, b0, err)
+				return err
 			}
-			ro := int64(rowStart + r)
-			binary.LittleEndian.PutUint16(payload[l.ScalesOff+2*(ro*int64(nb)+int64(b)):], h)
-			ds[r] = format.F16ToFloat32(h)
+			ds[r] = d
 		}
 		for i := b0; i < b1; i++ {
 			ui := f.u[i*n : (i+1)*n]
@@ -215,15 +279,8 @@ func (f *gptqFactor) gptqQ4_0(l format.Layout, payload []byte, rowStart int, row
 				wr := w[r*n : (r+1)*n]
 				d := ds[r]
 				lev := levelFor(wr[i], float64(d), -8, 7)
-				q := float64(float32(d * float32(lev)))
-				ro := int64(rowStart + r)
-				c := payload[l.CodesOff+ro*l.RowStride+int64(b*bs/2+(i-b0)%(bs/2)):]
-				if i-b0 < bs/2 {
-					c[0] = c[0]&0xF0 | byte(lev+8)
-				} else {
-					c[0] = c[0]&0x0F | byte(lev+8)<<4
-				}
-				e := (wr[i] - q) / uii
+				put(r, i, lev)
+				e := (wr[i] - float64(float32(d*float32(lev)))) / uii
 				errs[r*bs+i-b0] = e
 				if e == 0 {
 					continue
@@ -238,7 +295,7 @@ func (f *gptqFactor) gptqQ4_0(l format.Layout, payload []byte, rowStart int, row
 		}
 		for r := range k {
 			wr := w[r*n+b1 : (r+1)*n]
-			for t, e := range errs[r*bs : (r+1)*bs] {
+			for t, e := range errs[r*bs : r*bs+b1-b0] {
 				if e == 0 {
 					continue
 				}
@@ -281,7 +338,13 @@ func encodeGPTQStats(f *gptqFactor, l format.Layout, payload []byte, rows []floa
 			return opt.wrap(l.DType, nonFinite(rowStart+i, j, x[j]))
 		}
 	}
-	if err := f.gptqQ4_0(l, payload, rowStart, rows, rule); err != nil {
+	var err error
+	if l.DType == format.I4 {
+		err = f.gptqI4(l, payload, rowStart, rows)
+	} else {
+		err = f.gptqQ4_0(l, payload, rowStart, rows, rule)
+	}
+	if err != nil {
 		return opt.wrap(l.DType, err)
 	}
 	for i := 0; i < len(rows)/max(cols, 1); i++ {

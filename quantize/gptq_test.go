@@ -180,6 +180,52 @@ func TestGPTQOutputError(t *testing.T) {
 	}
 }
 
+// TestGPTQI4: the same for I4 (one scale per row, chosen before the sweep): GPTQ's output
+// error is below the plain and the diagonal-weighted encoders'.
+func TestGPTQI4(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const rows, n = 16, 96
+	h, g := syntheticMoments(rng, n, 800)
+	w := make([]float32, rows*n)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64() * 0.05)
+	}
+	shape := []int64{rows, n}
+	l, _ := format.LayoutOf(format.I4, shape)
+	decode := func(p []byte) []float32 {
+		out := make([]float32, rows*n)
+		for r := range rows {
+			format.DecodeRow(out[r*n:(r+1)*n], format.I4, l, p, r, 1)
+		}
+		return out
+	}
+	imp := make([]float32, n)
+	for i := range n {
+		imp[i] = float32(h[i*n+i])
+	}
+	plain, _, err := Encode(format.I4, shape, w, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diag, _, err := Encode(format.I4, shape, w, Options{Importance: imp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := newGPTQFactor(g, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, l.Size)
+	if err := f.gptqI4(l, p, 0, w); err != nil {
+		t.Fatal(err)
+	}
+	eP, eD, eG := gptqErr(w, decode(plain), h, n), gptqErr(w, decode(diag), h, n), gptqErr(w, decode(p), h, n)
+	t.Logf("output error GPTQ %.4g, plain %.4g, diagonal search %.4g", eG, eP, eD)
+	if !(eG < 0.7*eP) || !(eG < 0.8*eD) {
+		t.Errorf("output error GPTQ %.4g, plain %.4g, diagonal search %.4g", eG, eP, eD)
+	}
+}
+
 // TestMomentsFileErrors: version 2 files round-trip; oversized, inconsistent or damaged moment
 // groups fail with an error naming the problem, before any allocation they size.
 func TestMomentsFileErrors(t *testing.T) {

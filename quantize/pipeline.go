@@ -238,7 +238,7 @@ func (pc *piece) encode(p *pipeline, job Job, buf, dec *[]float32) error {
 	if cap(*dec) < cols {
 		*dec = make([]float32, cols)
 	}
-	if g := job.Imatrix.SecondMoments(s.Name); g != nil && t == format.Q4_0 && !job.NoGPTQ {
+	if g := job.Imatrix.SecondMoments(s.Name); g != nil && (t == format.Q4_0 || t == format.I4) && !job.NoGPTQ {
 		if g.Dim != cols {
 			return fmt.Errorf("quantize %s: the imatrix's second moments have dimension %d, the tensor %d columns", s.Name, g.Dim, cols)
 		}

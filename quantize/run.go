@@ -54,7 +54,7 @@ type Job struct {
 	// ([Options.Importance]); ImatrixFile is the name recorded in the metadata.
 	Imatrix     *Imatrix
 	ImatrixFile string
-	// With an imatrix holding full second moments, Q4_0 tensors are encoded with GPTQ
+	// With an imatrix holding full second moments, Q4_0 and I4 tensors are encoded with GPTQ
 	// (gptq.go): GPTQScale picks the block scales, GPTQDamp is the relative damping (0:
 	// 0.01); NoGPTQ keeps the diagonal weighted encoders.
 	GPTQScale GPTQScale

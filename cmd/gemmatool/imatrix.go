@@ -28,7 +28,7 @@ Calibrate on text you do not score.
 --full also records, per distinct input of each layer (the vector q, k and v read; gate and up;
 o; down), the full second moments E[x xᵀ] (accumulated in float64, stored as f32, upper
 triangle; version 2 of gemmatool's file, which this build also reads): 'quantize --imatrix'
-then quantizes q4_0 weights with GPTQ error feedback. An n-wide input takes n(n+1)/2 × 4 bytes
+then quantizes q4_0 and i4 weights with GPTQ error feedback. An n-wide input takes n(n+1)/2 × 4 bytes
 in the file and twice that while collecting; inputs wider than --full-max-dim (at most 8192)
 are left out (named on stderr) and quantized as without --full. The GGUF format cannot hold them.
 

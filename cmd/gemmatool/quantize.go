@@ -341,7 +341,7 @@ func printQuantReport(w io.Writer, out string, size int64, el time.Duration, q *
 	if im := q.Imatrix; im != nil {
 		fmt.Fprintf(w, "importance-weighted encoding of %d tensors (imatrix %s: %d windows of %d)\n", im.Weighted, im.File, im.Chunks, im.ChunkSize)
 		if im.GPTQ > 0 {
-			fmt.Fprintf(w, "GPTQ error feedback (full second moments) for %d q4_0 tensors\n", im.GPTQ)
+			fmt.Fprintf(w, "GPTQ error feedback (full second moments) for %d q4_0/i4 tensors\n", im.GPTQ)
 		}
 	}
 	if len(worst) > 0 {
