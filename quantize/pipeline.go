@@ -54,6 +54,9 @@ type pipeline struct {
 	// gptq caches the GPTQ factor of each input's second moments (gptq.go).
 	gptqMu sync.Mutex
 	gptq   map[*Moments]*gptqOnce
+	// gptqLeft counts, per input, the tensors still to be written that use its factor; the
+	// factor (n² float64) is dropped when it reaches 0.
+	gptqLeft map[*Moments]int
 }
 
 // gptqOnce is one input's GPTQ factor, computed once by the first piece that needs it.
@@ -61,6 +64,27 @@ type gptqOnce struct {
 	once sync.Once
 	f    *gptqFactor
 	err  error
+}
+
+// gptqMoments returns the second moments GPTQ encodes pt with, or nil.
+func (job *Job) gptqMoments(pt *pipeTensor) *Moments {
+	if pt.raw != nil || (pt.t != format.Q4_0 && pt.t != format.I4) || job.NoGPTQ {
+		return nil
+	}
+	return job.Imatrix.SecondMoments(pt.spec.Name)
+}
+
+// gptqWritten releases the factor of pt's input once every tensor using it is written.
+func (p *pipeline) gptqWritten(job Job, pt *pipeTensor) {
+	g := job.gptqMoments(pt)
+	if g == nil {
+		return
+	}
+	p.gptqMu.Lock()
+	defer p.gptqMu.Unlock()
+	if p.gptqLeft[g]--; p.gptqLeft[g] <= 0 {
+		delete(p.gptq, g)
+	}
 }
 
 // gptqFactor returns the factor of g, computing it on first use.
@@ -107,6 +131,12 @@ func startPipeline(job Job, tensors []pipeTensor, workers int) *pipeline {
 		work: make(chan *piece),
 		quit: make(chan struct{}),
 		free: make(chan []byte, 2*workers+4),
+	}
+	p.gptqLeft = map[*Moments]int{}
+	for i := range tensors {
+		if g := job.gptqMoments(&tensors[i]); g != nil {
+			p.gptqLeft[g]++
+		}
 	}
 	for range workers {
 		p.wg.Go(func() { p.worker(job) })
@@ -238,7 +268,7 @@ func (pc *piece) encode(p *pipeline, job Job, buf, dec *[]float32) error {
 	if cap(*dec) < cols {
 		*dec = make([]float32, cols)
 	}
-	if g := job.Imatrix.SecondMoments(s.Name); g != nil && (t == format.Q4_0 || t == format.I4) && !job.NoGPTQ {
+	if g := job.gptqMoments(pc.pt); g != nil {
 		if g.Dim != cols {
 			return fmt.Errorf("quantize %s: the imatrix's second moments have dimension %d, the tensor %d columns", s.Name, g.Dim, cols)
 		}

@@ -205,6 +205,7 @@ func RunContext(ctx context.Context, out string, job Job) (*format.Quantization,
 			}); err != nil {
 				return nil, err
 			}
+			p.gptqWritten(job, pt)
 		}
 		job.Src.Done(s.Name)
 		if pt.t != s.DType && stats != nil {
