@@ -44,16 +44,6 @@ const (
 	GPTQScaleMax
 )
 
-func (s GPTQScale) String() string {
-	switch s {
-	case GPTQScaleSearch:
-		return "search"
-	case GPTQScaleMax:
-		return "max"
-	}
-	return fmt.Sprintf("GPTQScale(%d)", uint8(s))
-}
-
 // defaultGPTQDamp is GPTQ's usual relative damping.
 const defaultGPTQDamp = 0.01
 

@@ -109,46 +109,63 @@ func TestGPTQFactor(t *testing.T) {
 	}
 }
 
-// TestGPTQOutputError: on a matrix whose input has a known correlated covariance H, GPTQ's
-// Q4_0 gives a smaller output error tr((W − Ŵ) H (W − Ŵ)ᵀ) than round-to-nearest and than the
-// diagonal importance-weighted search, and its bytes are plain Q4_0 (decoded by the reference
-// decoder, every code a nibble, every scale finite).
-func TestGPTQOutputError(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	const rows, n = 24, 128
-	h, g := syntheticMoments(rng, n, 1000)
+// gptqCase returns a synthetic H (dense, and as moments) of n channels from T tokens, a
+// rows×n weight, diag(H) as importance and a decoder of payloads of type ty.
+func gptqCase(seed uint64, rows, n, T int, ty format.DType) ([]float64, *Moments, []float32, []float32, func([]byte) []float32) {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	h, g := syntheticMoments(rng, n, T)
 	w := make([]float32, rows*n)
 	for i := range w {
 		w[i] = float32(rng.NormFloat64() * 0.05)
-	}
-	shape := []int64{rows, n}
-	decode := func(p []byte) []float32 {
-		l, _ := format.LayoutOf(format.Q4_0, shape)
-		out := make([]float32, rows*n)
-		for r := range rows {
-			format.DecodeRow(out[r*n:(r+1)*n], format.Q4_0, l, p, r, 1)
-		}
-		return out
-	}
-	rtn, _, err := Encode(format.Q4_0, shape, w, Options{})
-	if err != nil {
-		t.Fatal(err)
 	}
 	imp := make([]float32, n)
 	for i := range n {
 		imp[i] = float32(h[i*n+i])
 	}
-	diag, _, err := Encode(format.Q4_0, shape, w, Options{Importance: imp})
+	l, _ := format.LayoutOf(ty, []int64{int64(rows), int64(n)})
+	decode := func(p []byte) []float32 {
+		out := make([]float32, rows*n)
+		for r := range rows {
+			format.DecodeRow(out[r*n:(r+1)*n], ty, l, p, r, 1)
+		}
+		return out
+	}
+	return h, g, w, imp, decode
+}
+
+// encodeDecode returns w encoded as ty with opt and decoded.
+func encodeDecode(t *testing.T, ty format.DType, shape []int64, w []float32, opt Options) []float32 {
+	t.Helper()
+	p, _, err := Encode(ty, shape, w, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eRTN, eDiag := gptqErr(w, decode(rtn), h, n), gptqErr(w, decode(diag), h, n)
+	l, _ := format.LayoutOf(ty, shape)
+	out := make([]float32, len(w))
+	n := int(shape[1])
+	for r := range int(shape[0]) {
+		format.DecodeRow(out[r*n:(r+1)*n], ty, l, p, r, 1)
+	}
+	return out
+}
+
+// TestGPTQOutputError: on a matrix whose input has a known correlated covariance H, GPTQ's
+// Q4_0 gives a smaller output error tr((W − Ŵ) H (W − Ŵ)ᵀ) than round-to-nearest and than the
+// diagonal importance-weighted search, and its bytes are plain Q4_0 (decoded by the reference
+// decoder, every code a nibble, every scale finite).
+func TestGPTQOutputError(t *testing.T) {
+	const rows, n = 24, 128
+	h, g, w, imp, decode := gptqCase(5, rows, n, 1000, format.Q4_0)
+	shape := []int64{rows, n}
+	eRTN := gptqErr(w, encodeDecode(t, format.Q4_0, shape, w, Options{}), h, n)
+	eDiag := gptqErr(w, encodeDecode(t, format.Q4_0, shape, w, Options{Importance: imp}), h, n)
 	f, err := newGPTQFactor(g, 0.01)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l, _ := format.LayoutOf(format.Q4_0, shape)
 	for _, rule := range []GPTQScale{GPTQScaleSearch, GPTQScaleMax} {
+		name := map[GPTQScale]string{GPTQScaleSearch: "search", GPTQScaleMax: "max"}[rule]
 		p := make([]byte, l.Size)
 		// Two pieces of rows, as the pipeline cuts a tensor: rows are independent.
 		if err := f.gptqQ4_0(l, p, 0, w[:10*n], rule); err != nil {
@@ -162,20 +179,20 @@ func TestGPTQOutputError(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(p, whole) {
-			t.Errorf("%v: the bytes depend on how the rows are split", rule)
+			t.Errorf("%s: the bytes depend on how the rows are split", name)
 		}
 		for b := range rows * n / bs {
 			d := format.F16ToFloat32(binary.LittleEndian.Uint16(p[l.ScalesOff+2*int64(b):]))
 			if math.IsNaN(float64(d)) || math.IsInf(float64(d), 0) {
-				t.Fatalf("%v: block %d scale %v", rule, b, d)
+				t.Fatalf("%s: block %d scale %v", name, b, d)
 			}
 		}
 		eG := gptqErr(w, decode(p), h, n)
-		t.Logf("%v: output error GPTQ %.4g, round-to-nearest %.4g, diagonal search %.4g", rule, eG, eRTN, eDiag)
+		t.Logf("%s: output error GPTQ %.4g, round-to-nearest %.4g, diagonal search %.4g", name, eG, eRTN, eDiag)
 		// max/−8 keeps round-to-nearest's coarse grid on the heavy columns, which error
 		// feedback cannot undo: only the search rule must beat the diagonal search too.
 		if !(eG < 0.7*eRTN) || rule == GPTQScaleSearch && !(eG < 0.8*eDiag) {
-			t.Errorf("%v: output error GPTQ %.4g, round-to-nearest %.4g, diagonal search %.4g", rule, eG, eRTN, eDiag)
+			t.Errorf("%s: output error GPTQ %.4g, round-to-nearest %.4g, diagonal search %.4g", name, eG, eRTN, eDiag)
 		}
 	}
 }
@@ -183,34 +200,10 @@ func TestGPTQOutputError(t *testing.T) {
 // TestGPTQI4: the same for I4 (one scale per row, chosen before the sweep): GPTQ's output
 // error is below the plain and the diagonal-weighted encoders'.
 func TestGPTQI4(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
 	const rows, n = 16, 96
-	h, g := syntheticMoments(rng, n, 800)
-	w := make([]float32, rows*n)
-	for i := range w {
-		w[i] = float32(rng.NormFloat64() * 0.05)
-	}
+	h, g, w, imp, decode := gptqCase(7, rows, n, 800, format.I4)
 	shape := []int64{rows, n}
 	l, _ := format.LayoutOf(format.I4, shape)
-	decode := func(p []byte) []float32 {
-		out := make([]float32, rows*n)
-		for r := range rows {
-			format.DecodeRow(out[r*n:(r+1)*n], format.I4, l, p, r, 1)
-		}
-		return out
-	}
-	imp := make([]float32, n)
-	for i := range n {
-		imp[i] = float32(h[i*n+i])
-	}
-	plain, _, err := Encode(format.I4, shape, w, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	diag, _, err := Encode(format.I4, shape, w, Options{Importance: imp})
-	if err != nil {
-		t.Fatal(err)
-	}
 	f, err := newGPTQFactor(g, 0.01)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +212,9 @@ func TestGPTQI4(t *testing.T) {
 	if err := f.gptqI4(l, p, 0, w); err != nil {
 		t.Fatal(err)
 	}
-	eP, eD, eG := gptqErr(w, decode(plain), h, n), gptqErr(w, decode(diag), h, n), gptqErr(w, decode(p), h, n)
+	eP := gptqErr(w, encodeDecode(t, format.I4, shape, w, Options{}), h, n)
+	eD := gptqErr(w, encodeDecode(t, format.I4, shape, w, Options{Importance: imp}), h, n)
+	eG := gptqErr(w, decode(p), h, n)
 	t.Logf("output error GPTQ %.4g, plain %.4g, diagonal search %.4g", eG, eP, eD)
 	if !(eG < 0.7*eP) || !(eG < 0.8*eD) {
 		t.Errorf("output error GPTQ %.4g, plain %.4g, diagonal search %.4g", eG, eP, eD)
