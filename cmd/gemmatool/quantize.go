@@ -222,6 +222,9 @@ func quantizeAction(c *cli.Context) error {
 		job.GPTQDamp, job.NoGPTQ = c.Float64("gptq-damp"), c.Bool("no-gptq")
 		if qat.Target != "" {
 			fmt.Fprintf(c.App.ErrWriter, "gemmatool: warning: %s is a %s QAT checkpoint: importance-weighted rounding re-chooses the scales it was trained for (on the bundled QAT model, q4_0 perplexity 643.34 without --imatrix, 647.43 with it); omit --imatrix to keep them\n", src, qat.Target)
+			if len(im.Moments) > 0 && !c.Bool("no-gptq") {
+				fmt.Fprintf(c.App.ErrWriter, "gemmatool: warning: GPTQ (the imatrix has second moments) moves the weights off that grid too: it reproduces the BF16 model, not the quantized one QAT trained for\n")
+			}
 		}
 	}
 	job.Policy, job.QAT, job.Workers = pol, qat, c.Int("threads")
