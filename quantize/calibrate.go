@@ -20,8 +20,8 @@ type CalibrateOptions struct {
 	// Progress, when set, is called after each window with the windows done and planned.
 	Progress func(done, total int)
 	// Full also collects the full second moments E[x xᵀ] of every input (moments.go) whose
-	// dimension is at most MaxDim (0: [MaxMomentDim]; above it: an error); wider inputs
-	// are skipped and named in [Imatrix]'s result through Skipped.
+	// dimension is at most MaxDim (0: [MaxMomentDim]; a cap above it is an error); wider
+	// inputs are left out and reported through Skipped.
 	Full   bool
 	MaxDim int
 	// Skipped, when set, is called once per input group left out of the full moments.
@@ -35,7 +35,8 @@ const maxMomentBytes = 16 << 30
 // cache, on the exact activation path (float32 activations), and
 // accumulates, for every decoder linear weight, Σ x_j² over every position of every window
 // (BOS included, as llama.cpp's imatrix does) per input column, in float64, with the token
-// count. Weights that share an input (q/k/v, gate/up) get equal entries.
+// count. Weights that share an input (q/k/v, gate/up) get equal entries. With o.Full it also
+// accumulates each input's Σ x xᵀ (moments.go).
 func Calibrate(m *runtime.Model, windows [][]int32, o CalibrateOptions) (*Imatrix, error) {
 	if len(windows) == 0 {
 		return nil, errors.New("imatrix: no calibration windows")

@@ -17,7 +17,10 @@ import (
 // the token count and H (mean over the tokens, stored as f32, upper triangle; accumulated in
 // float64 while collecting). An n-wide group takes n(n+1)/2 × 4 bytes in the file and
 // n(n+1)/2 × 8 bytes while collecting; groups wider than [MaxMomentDim] are not collected
-// (Calibrate reports them) and are rejected by the reader.
+// (Calibrate reports them) and are rejected by the reader, as is a file over 4 GiB (the writer
+// refuses to make one): a model with L layers of hidden size d holds about 3·L·d²·2 bytes
+// of them (down's input, 4 to 6 times wider than d, is over the cap on every Gemma 3 but
+// 270M/1B): 1.2 GB for Gemma 3 4B, but 4.4 GB for 12B, which --full cannot hold whole yet.
 
 // MaxMomentDim is the largest input dimension whose second moments are collected or read
 // (8192: 128 MiB of f32 per group in the file).
@@ -77,6 +80,13 @@ func (m *Imatrix) marshalMoments(b *bytes.Buffer) error {
 	le := binary.LittleEndian
 	if len(m.Moments) > maxMomentGroups {
 		return fmt.Errorf("imatrix: %d moment groups, at most %d", len(m.Moments), maxMomentGroups)
+	}
+	total := int64(b.Len())
+	for _, g := range m.Moments {
+		total += 4 * int64(len(g.Upper))
+	}
+	if total > maxImatrixFile {
+		return fmt.Errorf("imatrix: the second moments make the file larger than the %d bytes a reader accepts; collect them with a lower dimension cap (--full-max-dim)", int64(maxImatrixFile))
 	}
 	b.Write(le.AppendUint32(nil, uint32(len(m.Moments))))
 	for gi, g := range m.Moments {
