@@ -178,9 +178,14 @@ func attentionTiled[T float32 | uint16](e Exec, heads []AttnHead, scale float32,
 						for j, x := range row {
 							kf[j*nr+u-p*nr] = x
 						}
-					} else {
-						for j, x := range row {
-							dst[o.at(u-p*nr, j)] = o.conv(x)
+					} else { // pairs: at(i, j) = (j/2)·2nr + 2i + j%2
+						at := 2 * (u - p*nr)
+						for j := 0; j+1 < len(row); j += 2 {
+							dst[j*nr+at], dst[j*nr+at+1] = o.conv(row[j]), o.conv(row[j+1])
+						}
+						if len(row)%2 != 0 {
+							j := len(row) - 1 // even
+							dst[j*nr+at] = o.conv(row[j])
 						}
 					}
 					h.Value(u, row)
@@ -190,13 +195,13 @@ func attentionTiled[T float32 | uint16](e Exec, heads []AttnHead, scale float32,
 							clear(vd[copy(vd, row[d*nr:min(h.HD, (d+1)*nr)]):])
 							continue
 						}
-						vd := vp[d*np*nr : (d+1)*np*nr]
+						vd := vp[d*np*nr+o.at(0, u):] // pairs: at(i, u) = at(0, u) + 2i
 						for i := range nr {
 							var x float32
 							if j := d*nr + i; j < h.HD {
 								x = row[j]
 							}
-							vd[o.at(i, u)] = o.conv(x)
+							vd[2*i] = o.conv(x)
 						}
 					}
 				}
