@@ -11,15 +11,20 @@ import (
 	"github.com/gemmatool/gemmatool/quantize"
 )
 
-// TestImatrixQuantize measures an imatrix with the CLI (both file formats), quantizes with it,
-// and checks what the file records: the imatrix and one weighted error per weighted tensor.
-func TestImatrixQuantize(t *testing.T) {
+// imatrixSetup returns the converted gemma3-brown-tiny, a temporary directory and the
+// calibration text (skipping in -short mode).
+func imatrixSetup(t *testing.T) (model, dir, text string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("converts gemma3-brown-tiny")
 	}
-	model := brownTiny(t)
-	dir := t.TempDir()
-	text := filepath.Join("..", "..", "testdata", "models", "brown-val.txt")
+	return brownTiny(t), t.TempDir(), filepath.Join("..", "..", "testdata", "models", "brown-val.txt")
+}
+
+// TestImatrixQuantize measures an imatrix with the CLI (both file formats), quantizes with it,
+// and checks what the file records: the imatrix and one weighted error per weighted tensor.
+func TestImatrixQuantize(t *testing.T) {
+	model, dir, text := imatrixSetup(t)
 	outs := map[string]string{}
 	for _, name := range []string{"m.imatrix", "m-imatrix.gguf"} {
 		p := filepath.Join(dir, name)
@@ -101,12 +106,7 @@ func TestImatrixQuantize(t *testing.T) {
 // (said on stderr) and its weight falls back to the diagonal search; the GGUF format refuses
 // --full.
 func TestImatrixFull(t *testing.T) {
-	if testing.Short() {
-		t.Skip("converts gemma3-brown-tiny")
-	}
-	model := brownTiny(t)
-	dir := t.TempDir()
-	text := filepath.Join("..", "..", "testdata", "models", "brown-val.txt")
+	model, dir, text := imatrixSetup(t)
 	p := filepath.Join(dir, "full.imatrix")
 	stdout, stderr, code := cliRun(t, "", "imatrix", "--model", model, "--text", text, "-o", p, "--ctx", "32", "--chunks", "1", "--full", "--full-max-dim", "512", "--json")
 	if code != 0 {
