@@ -143,15 +143,15 @@ func TestKQuantsMatchLlamaCpp(t *testing.T) {
 	}
 }
 
-// TestKQuantsWeightedMatchLlamaCpp: Q4_K, Q5_K, Q6_K and IQ4_NL with importance weights equal
-// llama.cpp's quantize_q4_K / q5_K / q6_K / iq4_nl with quant_weights.
+// TestKQuantsWeightedMatchLlamaCpp: every k-quant and IQ4_NL with importance weights equals
+// llama.cpp's quantize_q2_K / q3_K / q4_K / q5_K / q6_K / iq4_nl with quant_weights.
 func TestKQuantsWeightedMatchLlamaCpp(t *testing.T) {
 	x, imp := readF32(t, "input.f32"), readF32(t, "imatrix.f32")
 	shape := []int64{ggmlRows, ggmlCols}
 	for _, tc := range []struct {
 		t    format.DType
 		file string
-	}{{format.Q4_K, "q4_K-imatrix.bin"}, {format.Q5_K, "q5_K-imatrix.bin"}, {format.Q6_K, "q6_K-imatrix.bin"}, {format.IQ4_NL, "iq4_nl-imatrix.bin"}} {
+	}{{format.Q2_K, "q2_K-imatrix.bin"}, {format.Q3_K, "q3_K-imatrix.bin"}, {format.Q4_K, "q4_K-imatrix.bin"}, {format.Q5_K, "q5_K-imatrix.bin"}, {format.Q6_K, "q6_K-imatrix.bin"}, {format.IQ4_NL, "iq4_nl-imatrix.bin"}} {
 		want := readGGML(t, tc.file)
 		payload, _, err := Encode(tc.t, shape, x, Options{Importance: imp, Workers: 2})
 		if err != nil {
