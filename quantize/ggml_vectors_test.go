@@ -187,3 +187,36 @@ func TestKQuantsWeightedMatchLlamaCpp(t *testing.T) {
 		}
 	}
 }
+
+// TestKQuantsWeightedLowerError: on the vectors of testdata/quant/ggml/weighted, each k-quant
+// and IQ4_NL encoded with the importance weights has a smaller importance-weighted error
+// Σ imp·(w − ŵ)² than encoded without them.
+func TestKQuantsWeightedLowerError(t *testing.T) {
+	const rows, cols = 16, 1024
+	x, imp := readF32(t, "weighted/input.f32"), readF32(t, "weighted/imatrix.f32")
+	shape := []int64{rows, cols}
+	werr := func(dt format.DType, o Options) float64 {
+		payload, _, err := Encode(dt, shape, x, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := format.LayoutOf(dt, shape)
+		dec := make([]float32, cols)
+		var e float64
+		for r := range rows {
+			format.DecodeRow(dec, dt, l, payload, r, 1)
+			for c, v := range dec {
+				d := float64(v) - float64(x[r*cols+c])
+				e += float64(imp[c]) * d * d
+			}
+		}
+		return e
+	}
+	for _, dt := range []format.DType{format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL} {
+		plain, weighted := werr(dt, Options{Workers: 2}), werr(dt, Options{Importance: imp, Workers: 2})
+		t.Logf("%v: weighted error %.4g with the importance, %.4g without (%.3f×)", dt, weighted, plain, weighted/plain)
+		if !(weighted < plain) {
+			t.Errorf("%v: weighted error %.4g with the importance, not below %.4g without", dt, weighted, plain)
+		}
+	}
+}
