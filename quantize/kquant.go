@@ -107,6 +107,17 @@ func errTerm(diff float32, useMad bool) float32 {
 	return float32(diff * diff)
 }
 
+// impWeights sets w[l] = imp[l]·√(σ² + x[l]²), the weights of llama.cpp's importance-weighted
+// k-quant searches, for the values x, and returns their sum (added in order).
+func impWeights(w, x, imp []float32, sigma2 float32) float32 {
+	var sum float32
+	for l, v := range x {
+		w[l] = float32(imp[l] * sqrtf(sigma2+float32(v*v)))
+		sum += w[l]
+	}
+	return sum
+}
+
 // packScalesK4 stores the 6-bit scale ls and min lm of sub-block j in a Q4_K/Q5_K scales[12].
 func packScalesK4(sc []byte, j int, ls, lm uint8) {
 	if j < 4 {
@@ -141,12 +152,7 @@ func q45KBlock(blk []byte, x []float32, t format.DType, imp []float32) {
 		var sw [8]float32
 		for j := range 8 {
 			xs := x[32*j : 32*j+32]
-			var sum float32
-			for l, v := range xs {
-				weights[l] = float32(imp[32*j+l] * sqrtf(sigma2+float32(v*v)))
-				sum += weights[l]
-			}
-			sw[j] = sum
+			sw[j] = impWeights(weights[:], xs, imp[32*j:], sigma2)
 			scales[j], mins[j] = makeQKX2Quants(nmax, xs, weights[:], L[32*j:], Laux[:], -0.9, 0.05, 36, false)
 		}
 		var Ls, Lm [8]uint8
@@ -515,10 +521,7 @@ func q2KScalesWeighted(blk []byte, x, imp []float32, L *[256]uint8) {
 	sigma2 := sumX2 / 256
 	for j := range 16 {
 		xs := x[16*j : 16*j+16]
-		for l, v := range xs {
-			weight[l] = float32(imp[16*j+l] * sqrtf(sigma2+float32(v*v)))
-			sw[j] += weight[l]
-		}
+		sw[j] = impWeights(weight[:], xs, imp[16*j:], sigma2)
 		scales[j], mins[j] = makeQKX2Quants(3, xs, weight[:], L[16*j:], Laux[:], -0.9, 0.05, 36, false)
 	}
 	var Ls, Lm [16]uint8
@@ -637,12 +640,7 @@ func q3KBlock(blk []byte, x []float32, imp []float32) {
 		sigma2 := float32(2*sumX2) / 256
 		for j := range 16 {
 			xs := x[16*j : 16*j+16]
-			var sumW float32
-			for l, v := range xs {
-				weight[l] = float32(imp[16*j+l] * sqrtf(sigma2+float32(v*v)))
-				sumW += weight[l]
-			}
-			sw[j] = sumW
+			sw[j] = impWeights(weight[:], xs, imp[16*j:], sigma2)
 			scales[j] = makeQxQuants(4, xs, L[16*j:], weight[:])
 		}
 		var Ls [16]int8
