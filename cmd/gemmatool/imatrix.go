@@ -23,8 +23,9 @@ func init() {
 once as one string) through the model on the exact float32 path and records, for every decoder
 linear weight and input channel, the sum of x² over every position (BOS included) and the token
 count; 'quantize --imatrix' weighs each weight's rounding error by the mean x² of its column.
---image-set runs images (a directory of PNG, JPEG, GIF or WebP files, or a text file listing
-one image path per line) through the vision tower and projector of a multimodal model, as
+--image-set runs images (a directory of PNG, JPEG, GIF or WebP files, the images of a
+'verify kld --image-set' directory's manifest.json, or a text file listing one image path per
+line) through the vision tower and projector of a multimodal model, as
 'run --image' preprocesses them (every pan & scan crop too with --pan-and-scan), and records
 the same statistics for the vision weights and mm.input_proj (every patch of every image).
 Give --text, --image-set or both.
@@ -185,7 +186,8 @@ func imatrixAction(c *cli.Context) error {
 // maxCalibrationImages caps the images of --image-set (each costs one pass of the tower).
 const maxCalibrationImages = 10000
 
-// calibrationImages reads the images of --image-set (a directory: its image files, sorted by
+// calibrationImages reads the images of --image-set (a directory with the manifest.json of
+// 'verify kld --image-set': its items' images; another directory: its image files, sorted by
 // name; a file: one path per line, blank lines and lines starting with # skipped, relative
 // paths from the list's directory) preprocessed for the model's tower, one pixel array per
 // image or pan & scan crop.
@@ -199,7 +201,20 @@ func calibrationImages(c *cli.Context, lm *loadedModel, set string) ([][]float32
 		return nil, fmt.Errorf("imatrix: --image-set: %w", err)
 	}
 	var paths []string
-	if st.IsDir() {
+	if mf := filepath.Join(set, "manifest.json"); st.IsDir() && fileExists(mf) {
+		// The image set of 'verify kld --image-set': its items' images.
+		mb, err := readInput(mf, nil, maxManifestBytes, "--image-set")
+		if err != nil {
+			return nil, err
+		}
+		var man imageManifest
+		if err := json.Unmarshal(mb, &man); err != nil {
+			return nil, fmt.Errorf("imatrix: %s: %w", mf, err)
+		}
+		for _, it := range man.Items {
+			paths = append(paths, filepath.Join(set, filepath.Clean("/" + it.Image)[1:]))
+		}
+	} else if st.IsDir() {
 		ents, err := os.ReadDir(set)
 		if err != nil {
 			return nil, fmt.Errorf("imatrix: --image-set: %w", err)
@@ -252,4 +267,10 @@ func calibrationImages(c *cli.Context, lm *loadedModel, set string) ([][]float32
 		out = append(out, im.Pixels...)
 	}
 	return out, nil
+}
+
+// fileExists reports whether path names an existing regular file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }

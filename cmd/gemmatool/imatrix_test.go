@@ -113,6 +113,9 @@ func TestImatrixImageSet(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(imgs, "notes.txt"), []byte("not an image"))
 	list := writeFile(t, filepath.Join(dir, "list.txt"), []byte("# calibration images\nimgs/a.png\n\n"+filepath.Join(imgs, "b.PNG")+"\n"))
+	man := filepath.Join(dir, "man")
+	writeFile(t, filepath.Join(man, "x.png"), png0)
+	writeFile(t, filepath.Join(man, "manifest.json"), []byte(`{"items": [{"image": "x.png", "prompt": "<start_of_image>What?"}, {"image": "x.png", "ids": [2]}]}`))
 	const visionEntries = 2 + 6*2 // patch embedding, projector, 6 per block
 	for _, c := range []struct {
 		name    string
@@ -121,6 +124,7 @@ func TestImatrixImageSet(t *testing.T) {
 	}{
 		{"dir", []string{"--image-set", imgs}, visionEntries},
 		{"list", []string{"--image-set", list}, visionEntries},
+		{"manifest", []string{"--image-set", man}, visionEntries},
 	} {
 		p := filepath.Join(dir, c.name+".imatrix")
 		stdout, stderr, code := cliRun(t, "", append([]string{"imatrix", "--model", model, "-o", p, "--json"}, c.args...)...)
