@@ -514,11 +514,7 @@ func q2KScalesWeighted(blk []byte, x, imp []float32, L *[256]uint8) {
 	var Laux [16]uint8
 	var weight [16]float32
 	var scales, mins, sw [16]float32
-	var sumX2 float32
-	for _, v := range x[:256] {
-		sumX2 += float32(v * v)
-	}
-	sigma2 := sumX2 / 256
+	sigma2 := rowSigma2(x[:256])
 	for j := range 16 {
 		xs := x[16*j : 16*j+16]
 		sw[j] = impWeights(weight[:], xs, imp[16*j:], sigma2)
