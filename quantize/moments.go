@@ -198,16 +198,27 @@ type momentAcc struct {
 // element sums its tokens in order, so the result does not depend on the split.
 func (a *momentAcc) add(x []float32, tokens int, pf func(n int, f func(lo, hi int))) {
 	n := a.n
+	// Row i of the triangle stays in cache while every token adds to it (x, one window's
+	// activations, is read once per row from the outer caches); four tokens at a time, their
+	// products summed in token order before they are added, so one load and store of the
+	// accumulator serves four tokens. The order depends only on the token count.
 	pf(n, func(lo, hi int) {
-		for t := range tokens {
-			row := x[t*n : (t+1)*n]
-			for i := lo; i < hi; i++ {
-				xi := float64(row[i])
-				if xi == 0 {
-					continue
+		for i := lo; i < hi; i++ {
+			acc := a.upper[upperAt(n, i, i) : upperAt(n, i, i)+n-i]
+			t := 0
+			for ; t+4 <= tokens; t += 4 {
+				r0, r1 := x[t*n+i:(t+1)*n], x[(t+1)*n+i:(t+2)*n]
+				r2, r3 := x[(t+2)*n+i:(t+3)*n], x[(t+3)*n+i:(t+4)*n]
+				r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+				a0, a1, a2, a3 := float64(r0[0]), float64(r1[0]), float64(r2[0]), float64(r3[0])
+				for j := range r0 {
+					acc[j] += a0*float64(r0[j]) + a1*float64(r1[j]) + a2*float64(r2[j]) + a3*float64(r3[j])
 				}
-				acc := a.upper[upperAt(n, i, i) : upperAt(n, i, i)+n-i]
-				for j, v := range row[i:] {
+			}
+			for ; t < tokens; t++ {
+				row := x[t*n+i : (t+1)*n]
+				xi := float64(row[0])
+				for j, v := range row {
 					acc[j] += xi * float64(v)
 				}
 			}
