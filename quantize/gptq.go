@@ -30,7 +30,7 @@ import (
 // I4's one scale per row is chosen before the sweep ([gptqI4]).
 //
 // H is damped as GPTQ does: columns with E[x_i²] = 0 (never active) get H_ii = 1, and every
-// diagonal element gets damp·mean(diag H) added (damp = [Options.GPTQDamp], default 0.01);
+// diagonal element gets damp·mean(diag H) added (damp = [Job.GPTQDamp], default 0.01);
 // when the Cholesky factorisation still fails the damping is raised tenfold, up to 3 times.
 
 // GPTQScale is the rule that picks a Q4_0 block's scale inside GPTQ.
