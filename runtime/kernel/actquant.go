@@ -17,10 +17,10 @@ import (
 // Σ u_j·q_j + corr. dl[16s+l] = d_b of the block lane l belongs to. IQ4_NL uses the Q4_0
 // layout. The k-quant layouts (kquant_amd64.go; columns in super-blocks of 256):
 //
-//	K4 (Q4_K): xa[256S+128g+64h+32k+j] = q[256S+128g+64k+32h+j] (the order of the code
+//	K4 (Q4_K, Q5_K): xa[256S+128g+64h+32k+j] = q[256S+128g+64k+32h+j] (the order of the code
 //	           nibbles), dl[b] = float32(Σ_{j∈b} q_j) per block of 32, no corr
 //	K6 (Q6_K): xa = q, corr[l] = −32·Σ_{j<4} q[4l+j] (Q6_K codes are level+32), no dl
-//	K (Q2_K, Q3_K, Q5_K): the Go reference only (kquant.go)
+//	K (Q2_K, Q3_K): the Go reference only (kquant.go)
 type actLayout int
 
 const (

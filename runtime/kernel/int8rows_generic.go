@@ -87,7 +87,7 @@ var (
 // int8OpsByType holds the types with their own int8 operations; the other k-quants share opsK.
 var int8OpsByType = map[format.DType]*int8Ops{
 	format.Q8_0: opsQ8, format.Q4_0: opsQ4, format.I4: opsI4,
-	format.IQ4_NL: opsIQ4, format.Q4_K: opsK4, format.Q6_K: opsK6,
+	format.IQ4_NL: opsIQ4, format.Q4_K: opsK4, format.Q5_K: opsK4, format.Q6_K: opsK6,
 }
 
 // int8OpsOf returns the int8 operations of type t, nil if ModeInt8 computes t exactly.

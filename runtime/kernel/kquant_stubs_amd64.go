@@ -50,6 +50,19 @@ func dqIQ4NLAVX512(dst *float32, codes *byte, scales *byte, nb int)
 //go:noescape
 func mvQ4KVNNI(y *float32, codes *byte, scales *byte, xa *int8, dq *float32, qs *float32, rows int, nb int)
 
+// mvQ5KVNNI is the Q5_K ModeInt8 kernel over the K4 activation layout (int8.go), as
+// mvQ4KVNNI with 160 code bytes per super-block (qh[32], then qs[128] as Q4_K's) and the
+// 5-bit levels level_j = nibble_j + 16·(qh[l]>>(2g+h)&1) of element j = 64g+32h+l:
+//
+//	for s := range 8 {
+//		is := Σ_{j∈s} level_j·q_j                                   (VPDPBUSD, in 8 lanes)
+//		sum  += float32(is) · float32(float32(d·sc_s)·dq[b])          (per lane)
+//		mins += qs[b] · float32(float32(dmin·m_s)·dq[b]) }
+//	y[r] = sum − mins
+//
+//go:noescape
+func mvQ5KVNNI(y *float32, codes *byte, scales *byte, xa *int8, dq *float32, qs *float32, rows int, nb int)
+
 // mvQ6KVNNI is the Q6_K ModeInt8 kernel over the K6 activation layout (int8.go): xa = q,
 // corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0
 // (ql, qh: 192 code bytes; scales[16], d: 18 scale bytes per super-block). Per super-block
@@ -70,6 +83,15 @@ func mvQ6KVNNI(y *float32, codes *byte, scales *byte, xa *int8, corr *int32, dq 
 //
 //go:noescape
 func dqQ4KAVX512(dst *float32, codes *byte, scales *byte, nb int)
+
+// dqQ5KAVX512 decodes nb Q5_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block
+// s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI and qh = codes[160S:],
+//
+//	level := nibble_h(codes[160S+32+32g+l]) + 16·(qh[l]>>s&1)
+//	dst[256S+32s+l] = float32(float32(d·sc_s)·level) − float32(dmin·m_s)   (l < 32)
+//
+//go:noescape
+func dqQ5KAVX512(dst *float32, codes *byte, scales *byte, nb int)
 
 // dqQ6KAVX512 decodes nb Q6_K super-blocks (format.DecodeGGMLBlock, bit-exact): with
 // level_j the signed 6-bit code of element j (as mvQ6KVNNI unpacks it),

@@ -211,7 +211,7 @@ func BenchmarkKQuant(b *testing.B) {
 	const rows, cols = 1152, 6912
 	x := randVec(rng, cols)
 	y := make([]float32, rows)
-	for _, typ := range []format.DType{format.Q4_K, format.Q6_K, format.IQ4_NL} {
+	for _, typ := range []format.DType{format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL} {
 		w := randMatrix(b, rng, typ, rows, cols)
 		for _, m := range []ActivationMode{ModeExact, ModeInt8} {
 			b.Run(fmt.Sprintf("%v/%s", typ, modeName(m)), func(b *testing.B) {

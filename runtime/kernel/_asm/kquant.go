@@ -21,9 +21,11 @@ func genKquant() {
 	mvIQ4NLVNNI()
 	mvIQ4NLAVX512()
 	dqIQ4NLAVX512()
-	mvQ4KVNNI()
+	mvQ45KVNNI(false)
+	mvQ45KVNNI(true)
 	mvQ6KVNNI()
-	dqQ4KAVX512()
+	dqQ45KAVX512(false)
+	dqQ45KAVX512(true)
 	dqQ6KAVX512()
 }
 
@@ -270,10 +272,12 @@ func dqIQ4NLAVX512() {
 		})
 }
 
-func mvQ4KVNNI() {
-	TEXT("mvQ4KVNNI", NOSPLIT, "func(y *float32, codes, scales *byte, xa *int8, dq, qs *float32, rows, nb int)")
-	Pragma("noescape")
-	Doc("mvQ4KVNNI is the Q4_K ModeInt8 kernel over the K4 activation layout (int8.go): xa holds",
+// mvQ45KVNNI emits the Q4_K (q5 false) or Q5_K ModeInt8 kernel: the two share the scale
+// fields and the K4 activation layout; Q5_K's codes plane starts with qh[32], whose bit 2g+h
+// of byte l adds 16 to the level of element 64g+32h+l.
+func mvQ45KVNNI(q5 bool) {
+	name, codeBytes, qsOff, lines := "mvQ4KVNNI", 128, 0, 2
+	doc := []string{"mvQ4KVNNI is the Q4_K ModeInt8 kernel over the K4 activation layout (int8.go): xa holds",
 		"each super-block's quantized activations in the order of its code nibbles, dq the block",
 		"scales d_b and qs the block sums float32(Σ_{j∈b} q_j). Rows are contiguous from row 0 (128",
 		"code bytes and 16 scale bytes d, dmin, scales[12] per super-block). Per super-block S of",
@@ -283,14 +287,29 @@ func mvQ4KVNNI() {
 		"\t\tis := Σ_{j∈s} nibble_j·q_j                                  (VPDPBUSD, in 8 lanes)",
 		"\t\tsum  += float32(is) · float32(float32(d·sc_s)·dq[b])          (per lane)",
 		"\t\tmins += qs[b] · float32(float32(dmin·m_s)·dq[b]) }",
-		"\ty[r] = sum − mins")
+		"\ty[r] = sum − mins"}
+	if q5 {
+		name, codeBytes, qsOff, lines = "mvQ5KVNNI", 160, 32, 3
+		doc = []string{"mvQ5KVNNI is the Q5_K ModeInt8 kernel over the K4 activation layout (int8.go), as",
+			"mvQ4KVNNI with 160 code bytes per super-block (qh[32], then qs[128] as Q4_K's) and the",
+			"5-bit levels level_j = nibble_j + 16·(qh[l]>>(2g+h)&1) of element j = 64g+32h+l:",
+			"",
+			"\tfor s := range 8 {",
+			"\t\tis := Σ_{j∈s} level_j·q_j                                   (VPDPBUSD, in 8 lanes)",
+			"\t\tsum  += float32(is) · float32(float32(d·sc_s)·dq[b])          (per lane)",
+			"\t\tmins += qs[b] · float32(float32(dmin·m_s)·dq[b]) }",
+			"\ty[r] = sum − mins"}
+	}
+	TEXT(name, NOSPLIT, "func(y *float32, codes, scales *byte, xa *int8, dq, qs *float32, rows, nb int)")
+	Pragma("noescape")
+	Doc(doc...)
 	var qs reg.Register
 	var kc *q4kConsts
-	var pdb reg.VecVirtual
+	var pdb, m10 reg.VecVirtual
 	var perm []reg.VecVirtual
 	var mins reg.VecVirtual
 	var kmin reg.OpmaskVirtual
-	superRowsVNNI(superRows{codeBytes: 128, scaleBytes: 16, prefetchLines: 2,
+	superRowsVNNI(superRows{codeBytes: codeBytes, scaleBytes: 16, prefetchLines: lines,
 		load: func() reg.Register {
 			dq := Load(Param("dq"), GP64())
 			qs = Load(Param("qs"), GP64())
@@ -304,6 +323,9 @@ func mvQ4KVNNI() {
 			kmin = K()
 			MOVL(U32(0xf0f0), km) // the lanes of f holding mins
 			KMOVW(km, kmin)
+			if q5 {
+				m10 = broadcastD(0x10101010)
+			}
 		},
 		rowInit: func() {
 			mins = ZMM()
@@ -324,11 +346,19 @@ func mvQ4KVNNI() {
 			VFMADD231PS(m, f, kmin, mins)
 
 			a, b := ZMM(), ZMM()
-			VMOVDQU64(Mem{Base: c}, a)
-			VMOVDQU64(Mem{Base: c, Disp: 64}, b)
+			VMOVDQU64(Mem{Base: c, Disp: qsOff}, a)
+			VMOVDQU64(Mem{Base: c, Disp: qsOff + 64}, b)
 			ah := nibbles(a, kc.m0f)
 			bh := nibbles(b, kc.m0f)
+			var hb reg.VecVirtual
+			if q5 {
+				hb = q5kHighBits(c)
+			}
 			for v, u := range []reg.VecVirtual{a, ah, b, bh} {
+				if q5 {
+					// Vector v = 2G+h holds, in 32-byte half k, sub-block 4G+2k+h: bit 4G+h of hb.
+					highBit(u, hb, 4*(v/2)+v%2, 4, m10)
+				}
 				i, sv := ZMM(), ZMM()
 				VPXORD(i, i, i)
 				VPDPBUSD(Mem{Base: xa, Index: o, Scale: 8, Disp: 64 * v}, u, i)
@@ -339,6 +369,35 @@ func mvQ4KVNNI() {
 		},
 		rowEnd: func(acc reg.VecVirtual) { VSUBPS(mins, acc, acc) },
 	})
+}
+
+// q5kHighBits loads Q5_K's qh[32] at codes as hb = [qh, qh>>2] (qh>>2 in the upper 32 bytes,
+// as words: the bits that matter stay in their byte).
+func q5kHighBits(codes reg.Register) reg.VecVirtual {
+	qh, qh2, hb := YMM(), YMM(), ZMM()
+	VMOVDQU64(Mem{Base: codes}, qh)
+	VPSRLW(U8(2), qh, qh2)
+	VINSERTI64X4(U8(1), qh2, qh.AsZ(), hb)
+	return hb
+}
+
+// highBit ORs bit p of each byte of h into bit k of the same byte of u (m: 1<<k in every byte,
+// of u's size). It shifts words: bit p moves within its byte, and m drops what crossed over.
+func highBit(u, h reg.Register, p, k int, m reg.Register) {
+	t := h
+	if p != k {
+		if u.Size() == 64 {
+			t = ZMM()
+		} else {
+			t = YMM()
+		}
+		if p < k {
+			VPSLLW(U8(k-p), h, t)
+		} else {
+			VPSRLW(U8(p-k), h, t)
+		}
+	}
+	VPTERNLOGD(U8(0xf8), m, t, u) // u | (t & m)
 }
 
 // superRows describes a k-quant int8 row kernel for superRowsVNNI: per super-block of a row,
@@ -485,27 +544,54 @@ func newQ4KConsts() *q4kConsts {
 	return &q4kConsts{broadcastD(0x0f0f0f0f), broadcastD(0x3f3f3f3f), broadcastD(0x30303030), vecConst(kShift, 0), vecConst(kPermDM, 0)}
 }
 
-func dqQ4KAVX512() {
+// dqQ45KAVX512 emits the Q4_K (q5 false) or Q5_K super-block decoder (the high bits of Q5_K
+// as in mvQ45KVNNI).
+func dqQ45KAVX512(q5 bool) {
 	type state struct {
 		c   *q4kConsts
+		m10 reg.VecVirtual
 		tmp Mem
 	}
-	dequantLoop("dqQ4KAVX512", []string{"dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
+	name, codeBytes, qsOff := "dqQ4KAVX512", 128, 0
+	doc := []string{"dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
 		"s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI,",
 		"",
-		"\tdst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)"},
-		128, 16, 256, func() any { return state{newQ4KConsts(), AllocLocal(64)} },
-		func(st any, dst, codes, scales reg.Register) {
-			c, tmp := st.(state).c, st.(state).tmp
+		"\tdst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)"}
+	if q5 {
+		name, codeBytes, qsOff = "dqQ5KAVX512", 160, 32
+		doc = []string{"dqQ5KAVX512 decodes nb Q5_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
+			"s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI and qh = codes[160S:],",
+			"",
+			"\tlevel := nibble_h(codes[160S+32+32g+l]) + 16·(qh[l]>>s&1)",
+			"\tdst[256S+32s+l] = float32(float32(d·sc_s)·level) − float32(dmin·m_s)   (l < 32)"}
+	}
+	dequantLoop(name, doc, codeBytes, 16, 256, func() any {
+		st := state{c: newQ4KConsts(), tmp: AllocLocal(64)}
+		if q5 {
+			st.m10 = broadcastD(0x10101010)
+		}
+		return st
+	},
+		func(sti any, dst, codes, scales reg.Register) {
+			st := sti.(state)
+			c, tmp := st.c, st.tmp
 			VMOVUPS(q4kScales(scales, c), tmp)
+			var qh reg.VecVirtual
+			if q5 {
+				qh = YMM()
+				VMOVDQU64(Mem{Base: codes}, qh)
+			}
 			for g := range 4 {
-				q, qh := YMM(), YMM()
-				VMOVDQU(Mem{Base: codes, Disp: 32 * g}, q)
-				VPSRLW(U8(4), q, qh)
+				q, qh4 := YMM(), YMM()
+				VMOVDQU(Mem{Base: codes, Disp: qsOff + 32*g}, q)
+				VPSRLW(U8(4), q, qh4)
 				VPAND(c.m0f.AsY(), q, q)
-				VPAND(c.m0f.AsY(), qh, qh)
-				for h, v := range []reg.VecVirtual{q, qh} {
+				VPAND(c.m0f.AsY(), qh4, qh4)
+				for h, v := range []reg.VecVirtual{q, qh4} {
 					s := 2*g + h
+					if q5 {
+						highBit(v, qh, s, 4, st.m10.AsY())
+					}
 					lane := s // f's lane of sub-block s
 					if s >= 4 {
 						lane = s + 4
