@@ -1128,7 +1128,7 @@ done:
 
 // func dqQ6KAVX512(dst *float32, codes *byte, scales *byte, nb int)
 // Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL
-TEXT ·dqQ6KAVX512(SB), NOSPLIT, $128-32
+TEXT ·dqQ6KAVX512(SB), NOSPLIT, $64-32
 	MOVQ         dst+0(FP), AX
 	MOVQ         codes+8(FP), CX
 	MOVQ         scales+16(FP), DX
@@ -1416,7 +1416,7 @@ done:
 
 // func dqQ3KAVX512(dst *float32, codes *byte, scales *byte, nb int)
 // Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL
-TEXT ·dqQ3KAVX512(SB), NOSPLIT, $128-32
+TEXT ·dqQ3KAVX512(SB), NOSPLIT, $64-32
 	MOVQ         dst+0(FP), AX
 	MOVQ         codes+8(FP), CX
 	MOVQ         scales+16(FP), DX

@@ -107,7 +107,11 @@ func (t k16) dqAVX512() {
 		tmp Mem
 	}
 	dequantLoop("dq"+t.name+"AVX512", t.dqDoc, t.codeBytes, t.scaleBytes, 256, func() any {
-		s := state{st: t.consts(), tmp: AllocLocal(128)}
+		size := 64 // sd, and md after it
+		if t.mins {
+			size = 128
+		}
+		s := state{st: t.consts(), tmp: AllocLocal(size)}
 		if t.off != 0 {
 			s.off = broadcastD(uint32(t.off))
 		}
