@@ -16,7 +16,7 @@ const modulePath = "github.com/gemmatool/gemmatool"
 var allowed = map[string][]string{
 	"cmd/gemmatool":     {"*"},
 	"convert":           {"runtime/tokenizer", "runtime/imageproc", "runtime/kernel", "format", ""},
-	"quantize":          {"runtime", "runtime/kernel", "format", "format/gguf"},
+	"quantize":          {"runtime", "runtime/kernel", "runtime/vision", "format", "format/gguf"},
 	"verify":            {"runtime", "runtime/kernel", "format"},
 	"runtime":           {"runtime/kernel", "runtime/tokenizer", "runtime/imageproc", "runtime/vision", "format"},
 	"runtime/vision":    {"runtime/kernel", "format"},

@@ -69,9 +69,9 @@ func (s *Session) attentionRef(l int, n, p0 int, spans []Span) {
 }
 
 // TestAttentionTiles compares the tiled prefill attention with the untiled reference on random
-// queries, keys and values, on every layer (global and sliding), for tile and block sizes that
-// put their edges on, before and after the window's edge, with cached positions before the
-// chunk (the ring buffer wrapped or not) and with bidirectional spans crossing tiles.
+// queries, keys and values, on every layer (global and sliding), with cached positions before
+// the chunk (the ring buffer wrapped or not, more keys than one block of the kernel) and with
+// bidirectional spans crossing tiles. The kernel's own tests put block edges everywhere.
 func TestAttentionTiles(t *testing.T) {
 	m := loadTestModel(t, writeTestModel(t, goldenA, t.TempDir()))
 	c := m.Config
@@ -85,7 +85,6 @@ func TestAttentionTiles(t *testing.T) {
 		}
 		return x
 	}
-	defer func(tq, bk int) { attnTileQ, attnBlockK = tq, bk }(attnTileQ, attnBlockK)
 	const n = 23
 	for _, kv := range []KVType{KVF32, KVBF16} {
 		for _, p0 := range []int{0, w - 2, 3*w + 1} {
@@ -104,14 +103,11 @@ func TestAttentionTiles(t *testing.T) {
 				for l := range m.layers {
 					s.attentionRef(l, n, p0, spans)
 					want := append([]float32(nil), s.att[:n*qd]...)
-					for _, tb := range [][2]int{{1, 1}, {3, 5}, {w - 1, w}, {w, w + 1}, {7, 2}, {32, 64}} {
-						attnTileQ, attnBlockK = tb[0], tb[1]
-						clear(s.att)
-						s.attention(l, n, p0, spans)
-						name := fmt.Sprintf("kv %v p0 %d spans %v layer %d (global %v) tile %d block %d", kv, p0, spans, l, m.layers[l].global, tb[0], tb[1])
-						if e := normErr(t, name, s.att[:n*qd], want); e > 1e-6 {
-							t.Errorf("%s: norm_err %.3g", name, e)
-						}
+					clear(s.att)
+					s.attention(l, n, p0, spans)
+					name := fmt.Sprintf("kv %v p0 %d spans %v layer %d (global %v)", kv, p0, spans, l, m.layers[l].global)
+					if e := normErr(t, name, s.att[:n*qd], want); e > 1e-6 {
+						t.Errorf("%s: norm_err %.3g", name, e)
 					}
 				}
 			}
@@ -126,8 +122,13 @@ func TestAttentionTiles(t *testing.T) {
 //	GEMMATOOL_BENCH_MODEL=s1b-q4_0.gmt GEMMATOOL_BENCH_MMAP=1 go test ./runtime -run '^$' -bench Attention -benchtime 2x
 func BenchmarkAttention(b *testing.B) {
 	m, _ := benchModel(b)
+	for _, sh := range []struct{ n, p0 int }{{512, 3584}, {128, 0}} {
+		b.Run(fmt.Sprintf("n=%d/p0=%d", sh.n, sh.p0), func(b *testing.B) { benchAttention(b, m, sh.n, sh.p0) })
+	}
+}
+
+func benchAttention(b *testing.B, m *Model, n, p0 int) {
 	c := m.Config
-	const n, p0 = 512, 3584
 	kvd, qd := c.NumKVHeads*c.HeadDim, c.NumHeads*c.HeadDim
 	rng := rand.New(rand.NewPCG(9, 10))
 	rnd := func(k int) []float32 {

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"unsafe"
 
-	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
 
@@ -476,23 +474,18 @@ func residualNorm(e kernel.Exec, h, a, w []float32, eps float32, n int) {
 	})
 }
 
-// attnTileQ is the number of query positions of one work item of the prefill attention and
-// attnBlockK the number of key positions scored at once (variables so that tests can put tile
-// and block edges anywhere on a tiny model).
-var attnTileQ, attnBlockK = 32, 64
-
 // attention computes s.att for the chunk's n queries at positions p0 … p0+n−1 of layer l:
 // over the cached positions p0−w+1 … p0−1 (sliding) or 0 … p0−1 (global) and over the chunk's
 // own keys, which are not yet in the cache.
 //
-// It is tiled as flash attention is: a work item is a tile of attnTileQ query positions and one
-// KV head (its group of query heads); the item walks the keys its queries may see in blocks of
-// attnBlockK positions, so that a block is read from memory once per tile and stays in cache
-// while every query row of the tile uses it. Each row keeps the running maximum and sum of its
-// softmax and its unnormalised output; a block's weights are exp(score − block max) (the
-// ExpShift of decode's parts), merged into the running statistics by rescaling whichever side
-// has the smaller maximum. No score matrix larger than one tile × block exists. The result is
-// the softmax-weighted sum of the values up to float32 rounding.
+// It is one [kernel.Exec.AttentionHeads] problem per KV head: the rows are the chunk's queries
+// of the head's group (row i·group + j for query position i and the group's j-th head), the
+// keys the positions any of them may see (the cached ones, widened from bf16 where the cache
+// holds bf16, then the chunk's own), and each row's span is its mask: causal or windowed,
+// widened to a bidirectional image span. The kernel packs each key and value once and walks
+// tiles of rows against blocks of keys with the softmax merged on the fly, skipping blocks a
+// tile's spans do not reach; the result is the softmax-weighted sum of the values up to
+// float32 rounding.
 func (s *Session) attention(l int, n, p0 int, spans []Span) {
 	m := s.m
 	c := m.Config
@@ -502,7 +495,6 @@ func (s *Session) attention(l int, n, p0 int, spans []Span) {
 	kvd, group := K*hd, H/K
 	w := c.SlidingWindow
 	q, k, v, att := s.q, s.k, s.v, s.att
-	scale := m.attnScale
 	// spanOf[i] is the index of the span holding chunk position i, or -1.
 	var spanOf []int
 	if len(spans) > 0 {
@@ -516,142 +508,54 @@ func (s *Session) attention(l int, n, p0 int, spans []Span) {
 			}
 		}
 	}
-	// ranges returns the cached positions [first, p0) and the chunk positions [clo, chi) that
-	// chunk query i attends.
-	ranges := func(i int) (first, clo, chi int) {
-		t := p0 + i
-		if !ly.global {
-			first = max(0, t-w+1) // window mask t − w < u ≤ t
+	// first(i) is the first position query i may see by the causal/window mask.
+	first := func(i int) int {
+		if ly.global {
+			return 0
 		}
-		// Chunk part: causal/window part, widened by the bidirectional span.
-		clo, chi = max(first, p0)-p0, i+1
+		return max(0, p0+i-w+1) // window mask t − w < u ≤ t
+	}
+	// Keys are the positions [k0, p0+n): key u is position k0+u.
+	k0 := min(first(0), p0)
+	span := func(r int) (lo, hi int) {
+		i := r / group
+		f := first(i)
+		// The chunk part: causal/window part, widened by the bidirectional span.
+		clo, chi := max(f, p0)-p0, i+1
 		if spanOf != nil && spanOf[i] >= 0 {
 			sp := spans[spanOf[i]]
 			clo, chi = min(clo, sp.Start), max(chi, sp.End)
 		}
-		return min(first, p0), clo, chi
+		lo = p0 + clo
+		if f < p0 {
+			lo = f // the cached positions [f, p0), then the chunk's from 0
+		}
+		return lo - k0, p0 + chi - k0
 	}
-	tq, bk := attnTileQ, attnBlockK
-	tiles := (n + tq - 1) / tq
-	one := kernel.Exec{Threads: 1} // products inside a work item run on its thread
-	s.ex.ParallelFor(tiles*K, func(lo, hi int) {
-		rows := tq * group
-		qt := make([]float32, rows*hd) // the tile's query rows, row r = (i−i0)·group + j − g·group
-		ot := make([]float32, rows*hd) // their unnormalised outputs
-		pv := make([]float32, rows*hd) // one block's P·V
-		sc := make([]float32, rows*bk) // one block's scores, then weights, row by row
-		kt := make([]float32, bk*hd)   // the block's keys of head g, row by row
-		vt := make([]float32, hd*bk)   // its values transposed: vt[c·len+u]
-		mx := make([]float32, rows)
-		sum := make([]float64, rows)
-		row := make([]float32, hd) // a KVBF16 row widened
-		for item := lo; item < hi; item++ {
-			tile, g := item/K, item%K
-			i0, i1 := tile*tq, min(n, (tile+1)*tq)
-			nr := (i1 - i0) * group
-			cacheLo, chunkLo, chunkHi := p0, n, 0
-			for i := i0; i < i1; i++ {
-				f, a, b := ranges(i)
-				cacheLo, chunkLo, chunkHi = min(cacheLo, f), min(chunkLo, a), max(chunkHi, b)
-				for j := g * group; j < (g+1)*group; j++ {
-					r := (i-i0)*group + j - g*group
-					copy(qt[r*hd:(r+1)*hd], q[(i*H+j)*hd:(i*H+j+1)*hd])
-					mx[r], sum[r] = float32(math.Inf(-1)), 0
-				}
-			}
-			clear(ot[:nr*hd])
-			// block runs one block of key positions [b, e): cached (cached true) or of the chunk.
-			block := func(b, e int, cached bool) {
-				ln := e - b
-				for u := b; u < e; u++ {
-					var kr, vr []float32
-					if cached {
-						kr = s.cache.keyRow(row, lkv, u, g)
-						copy(kt[(u-b)*hd:], kr)
-						vr = s.cache.valueRow(row, lkv, u, g)
-					} else {
-						copy(kt[(u-b)*hd:], k[u*kvd+g*hd:u*kvd+(g+1)*hd])
-						vr = v[u*kvd+g*hd : u*kvd+(g+1)*hd]
-					}
-					for c, x := range vr {
-						vt[c*ln+u-b] = x
-					}
-				}
-				// Scores: sc[r·ln+u] = q_r·k_u (the keys as the product's weight rows).
-				one.MatMul(sc[:nr*ln], f32Matrix(kt[:ln*hd], ln, hd), qt[:nr*hd], nr)
-				used := false
-				for i := i0; i < i1; i++ {
-					f, clo, chi := ranges(i)
-					lo, hi := f, p0
-					if !cached {
-						lo, hi = clo, chi
-					}
-					lo, hi = max(lo, b), min(hi, e)
-					for j := g * group; j < (g+1)*group; j++ {
-						r := (i-i0)*group + j - g*group
-						sr := sc[r*ln : (r+1)*ln]
-						if lo >= hi {
-							clear(sr)
-							continue
-						}
-						used = true
-						clear(sr[:lo-b])
-						clear(sr[hi-b:])
-						p := sr[lo-b : hi-b]
-						kernel.Scale(p, scale)
-						bm, bs := kernel.ExpShift(p)
-						switch m0 := mx[r]; {
-						case bm > m0 || bm != bm:
-							// The block's maximum leads: rescale what the row holds.
-							if sum[r] != 0 {
-								f := float32(math.Exp(float64(m0 - bm)))
-								kernel.Scale(ot[r*hd:(r+1)*hd], f)
-								sum[r] *= float64(f)
-							}
-							mx[r] = bm
-							sum[r] += bs
-						default:
-							f := float32(math.Exp(float64(bm - m0)))
-							if f != 1 {
-								kernel.Scale(p, f)
-							}
-							sum[r] += float64(f) * bs
-						}
-					}
-				}
-				if !used {
-					return
-				}
-				// pv[r·hd+c] = Σ_u w_ru·v_u[c] (the transposed values as the weight rows).
-				one.MatMul(pv[:nr*hd], f32Matrix(vt[:hd*ln], hd, ln), sc[:nr*ln], nr)
-				kernel.Add(ot[:nr*hd], pv[:nr*hd])
-			}
-			for b := cacheLo; b < p0; b += bk {
-				block(b, min(p0, b+bk), true)
-			}
-			for b := chunkLo; b < chunkHi; b += bk {
-				block(b, min(chunkHi, b+bk), false)
-			}
-			for i := i0; i < i1; i++ {
-				for j := g * group; j < (g+1)*group; j++ {
-					r := (i-i0)*group + j - g*group
-					out := att[(i*H+j)*hd : (i*H+j+1)*hd]
-					copy(out, ot[r*hd:(r+1)*hd])
-					kernel.Scale(out, float32(1/sum[r]))
+	heads := make([]kernel.AttnHead, K)
+	for g := range heads {
+		qrow := func(x []float32, r int) []float32 {
+			j := g*group + r%group
+			i := r / group
+			return x[(i*H+j)*hd : (i*H+j+1)*hd]
+		}
+		kv := func(chunk []float32, cached func([]float32, *layerKV, int, int) []float32) func(int, []float32) {
+			return func(u int, dst []float32) {
+				if t := k0 + u; t < p0 {
+					copy(dst, cached(dst, lkv, t, g))
+				} else {
+					copy(dst, chunk[(t-p0)*kvd+g*hd:(t-p0)*kvd+(g+1)*hd])
 				}
 			}
 		}
-	})
-}
-
-// f32Matrix describes rows×cols float32 values as a [kernel.Matrix] (no copy).
-func f32Matrix(x []float32, rows, cols int) *kernel.Matrix {
-	b := unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x))
-	w, err := kernel.NewMatrix(format.F32, []int64{int64(rows), int64(cols)}, b, 1)
-	if err != nil {
-		panic("runtime: f32Matrix: " + err.Error()) // sizes come from the session, not a file
+		heads[g] = kernel.AttnHead{Rows: n * group, Keys: p0 + n - k0, HD: hd,
+			Query: func(r int) []float32 { return qrow(q, r) },
+			Out:   func(r int) []float32 { return qrow(att, r) },
+			Key:   kv(k, s.cache.keyRow), Value: kv(v, s.cache.valueRow),
+			Span: span,
+		}
 	}
-	return w
+	kernel.Exec{Threads: s.ex.Threads}.AttentionHeads(heads, m.attnScale)
 }
 
 // attnPartWork is the number of query·key multiply-adds per part of a decode step's attention

@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 	"math"
+	"sync"
 	"unsafe"
 )
 
@@ -10,12 +11,8 @@ import (
 //
 //	out[t, h·hd+d] = Σ_s p_ts·v[s, h·hd+d],  p_ts = softmax_s(scale·Σ_j q[t, h·hd+j]·k[s, h·hd+j])
 //
-// for every head h < heads; q, k, v and out are [n, heads·hd] row-major. It is fused: per head,
-// tiles of queries meet blocks of keys, the softmax runs on the fly (a running maximum and
-// sum per query, the partial outputs rescaled when the maximum grows), and no n×n score
-// matrix is written out. The scores and the weighted sums are float32 multiply-add chains
-// through the MatMul microkernel; the result differs from scores → softmax → P·V only by
-// float32 rounding. It panics if a slice is shorter than n·heads·hd.
+// for every head h < heads; q, k, v and out are [n, heads·hd] row-major: [Exec.AttentionHeads]
+// with one dense head per attention head. It panics if a slice is shorter than n·heads·hd.
 func (e Exec) Attention(out, q, k, v []float32, n, heads, hd int, scale float32) {
 	size := n * heads * hd
 	if n < 0 || heads < 0 || hd < 0 || len(out) < size || len(q) < size || len(k) < size || len(v) < size {
@@ -25,24 +22,72 @@ func (e Exec) Attention(out, q, k, v []float32, n, heads, hd int, scale float32)
 	if size == 0 {
 		return
 	}
+	e.AttentionHeads(denseHeads(out, q, k, v, n, heads, hd), scale)
+}
+
+// denseHeads describes multi-head attention over [n, heads·hd] rows as one AttnHead per head.
+func denseHeads(out, q, k, v []float32, n, heads, hd int) []AttnHead {
+	stride := heads * hd
+	hs := make([]AttnHead, heads)
+	for h := range hs {
+		off := h * hd
+		row := func(x []float32, t int) []float32 { return x[t*stride+off : t*stride+off+hd] }
+		hs[h] = AttnHead{Rows: n, Keys: n, HD: hd,
+			Query: func(t int) []float32 { return row(q, t) },
+			Out:   func(t int) []float32 { return row(out, t) },
+			Key:   func(s int, dst []float32) { copy(dst, row(k, s)) },
+			Value: func(s int, dst []float32) { copy(dst, row(v, s)) },
+		}
+	}
+	return hs
+}
+
+// AttnHead is one attention problem of [Exec.AttentionHeads]: Rows query rows against Keys
+// key and value rows, all HD wide. Query row r attends the keys Span(r) = [lo, hi) (every key
+// when Span is nil): a causal or windowed mask, an image's bidirectional span, or a group of
+// query heads sharing one key/value head (rows r = query·group + head) are all spans. Key and
+// Value write row u into dst (HD values; called once per row and call, from several
+// goroutines); Query returns row r (read only) and Out the HD values its result goes to.
+type AttnHead struct {
+	Rows, Keys, HD int
+	Query          func(r int) []float32
+	Out            func(r int) []float32
+	Key, Value     func(u int, dst []float32)
+	Span           func(r int) (lo, hi int)
+}
+
+// AttentionHeads computes, for every head and query row r with span [lo, hi),
+//
+//	Out(r)[d] = Σ_{lo≤u<hi} p_u·V(u)[d],  p_u = softmax_u(scale·Σ_j Query(r)[j]·K(u)[j])
+//
+// fused, as flash attention is: per head the keys and values are packed once into the
+// microkernel's panels, tiles of query rows meet blocks of keys, the softmax runs on the fly (a
+// running maximum and sum per row, the partial outputs rescaled when the maximum grows), and
+// blocks outside a tile's spans are skipped; no score matrix is written out. The scores and the
+// weighted sums are float32 multiply-add chains through the MatMul microkernel; the result
+// differs from scores → softmax → P·V only by float32 rounding. In ModeBF16 (where the CPU has
+// AVX-512 BF16) queries, keys, values and weights are rounded to bf16 first. A span must be
+// non-empty and within [0, Keys).
+func (e Exec) AttentionHeads(heads []AttnHead, scale float32) {
 	e = e.resolved()
 	if e.Mode == ModeBF16 {
 		if mr, nr, kern, ok := bf16Kernel(); ok {
-			attentionTiled(e, out, q, k, v, n, heads, hd, scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round})
+			attentionTiled(e, heads, scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round})
 			return
 		}
 	}
 	mr, nr, kern := attnKernel()
-	attentionTiled(e, out, q, k, v, n, heads, hd, scale, attnOps[float32]{mr, nr, 1, kern, func(x float32) float32 { return x }})
+	attentionTiled(e, heads, scale, attnOps[float32]{mr, nr, 1, kern, func(x float32) float32 { return x }})
 }
 
 // attnKeyBlock is the number of keys a query tile meets at once: a multiple of every
 // microkernel's panel width, small enough that the block's packed keys and values (n·(hd +
 // hd rounded up to the panel width)·4 bytes, 170 KB at hd = 72) stay in L2 while a chunk of
-// query tiles passes over them, and large enough that the rescaling per block is noise.
-const attnKeyBlock = 256
+// query tiles passes over them, and large enough that the rescaling per block is noise (a
+// variable so that tests can put block edges inside small cases).
+var attnKeyBlock = 256
 
-// attnTilesPerChunk is the number of query tiles that share one pass over the keys.
+// attnTilesPerChunk is the largest number of query tiles that share one pass over the keys.
 const attnTilesPerChunk = 8
 
 // attnOps is the element type Attention multiplies in: float32 (pair 1) or bf16 (pair 2:
@@ -56,87 +101,154 @@ type attnOps[T float32 | uint16] struct {
 // at returns the index of element (row i, column j) in a packed panel of nr rows.
 func (o attnOps[T]) at(i, j int) int { return (j/o.pair)*o.nr*o.pair + i*o.pair + j%o.pair }
 
-// attentionTiled is Attention with an mr×nr microkernel (mr queries by nr keys for the scores,
-// mr queries by nr output dimensions for the weighted sums).
-func attentionTiled[T float32 | uint16](e Exec, out, q, k, v []float32, n, heads, hd int, scale float32, o attnOps[T]) {
+// attnBuf holds the packed operands of one AttentionHeads call (a concurrent call allocates
+// its own), so that long prompts do not allocate megabytes per layer.
+var attnBuf struct {
+	sync.Mutex
+	f32 []float32
+	b16 []uint16
+}
+
+// attnPacked returns n zeroed-on-demand elements of the shared buffer (locked: release
+// unlocks) or of a new one.
+func attnPacked[T float32 | uint16](n int) (buf []T, release func()) {
+	if !attnBuf.TryLock() {
+		return make([]T, n), func() {}
+	}
+	var b any
+	switch any(buf).(type) {
+	case []float32:
+		if cap(attnBuf.f32) < n {
+			attnBuf.f32 = make([]float32, n)
+		}
+		b = attnBuf.f32[:n]
+	default:
+		if cap(attnBuf.b16) < n {
+			attnBuf.b16 = make([]uint16, n)
+		}
+		b = attnBuf.b16[:n]
+	}
+	return b.([]T), attnBuf.Unlock
+}
+
+// attentionTiled is AttentionHeads with an mr×nr microkernel (mr query rows by nr keys for the
+// scores, mr query rows by nr output dimensions for the weighted sums), one head after another.
+func attentionTiled[T float32 | uint16](e Exec, heads []AttnHead, scale float32, o attnOps[T]) {
 	mr, nr := o.mr, o.nr
-	stride := heads * hd
-	tiles := (n + mr - 1) / mr
-	kpan := (n + nr - 1) / nr
-	dpan := (hd + nr - 1) / nr
-	hdp := (hd + o.pair - 1) / o.pair * o.pair  // query and key width, padded to whole pairs
-	np := (n + o.pair - 1) / o.pair * o.pair    // value rows, padded to whole pairs
-	qs := make([]T, max(tiles*mr, kpan*nr)*hdp) // the head's queries ·scale, zero rows past n
-	kp := make([]T, kpan*nr*hdp)                // key panels: kp[p][at(i, j)] = k[p·nr+i, j]
-	vp := make([]T, dpan*np*nr)                 // value panels: vp[dp][at(i, s)] = v[s, dp·nr+i]
-	for h := range heads {
-		off := h * hd
-		e.ParallelFor(kpan, func(lo, hi int) {
-			for p := lo; p < hi; p++ {
+	for hi := range heads {
+		h := &heads[hi]
+		if h.Rows <= 0 {
+			continue
+		}
+		tiles := (h.Rows + mr - 1) / mr
+		kpan := (h.Keys + nr - 1) / nr
+		dpan := (h.HD + nr - 1) / nr
+		hdp := (h.HD + o.pair - 1) / o.pair * o.pair  // query and key width, padded to whole pairs
+		np := (h.Keys + o.pair - 1) / o.pair * o.pair // value rows, padded to whole pairs
+		nq, nk, nv := tiles*mr*hdp, kpan*nr*hdp, dpan*np*nr
+		buf, release := attnPacked[T](nq + nk + nv)
+		qs := buf[:nq]        // the queries ·scale, zero rows past Rows
+		kp := buf[nq : nq+nk] // key panels: kp[p][at(i, j)] = K(p·nr+i)[j]
+		vp := buf[nq+nk:]     // value panels: vp[dp][at(i, u)] = V(u)[dp·nr+i]
+		e.ParallelFor(kpan+tiles, func(lo, hi int) {
+			row := make([]float32, h.HD)
+			for item := lo; item < hi; item++ {
+				if item >= kpan { // a tile of queries
+					for r := (item - kpan) * mr; r < (item-kpan+1)*mr; r++ {
+						qt := qs[r*hdp : (r+1)*hdp]
+						clear(qt)
+						if r < h.Rows {
+							for j, x := range h.Query(r)[:h.HD] {
+								qt[j] = o.conv(x)
+							}
+						}
+					}
+					continue
+				}
+				p := item
 				dst := kp[p*nr*hdp : (p+1)*nr*hdp]
 				clear(dst)
-				for t := p * nr; t < (p+1)*nr; t++ {
-					qt := qs[t*hdp : (t+1)*hdp]
-					clear(qt)
-					if t >= n {
-						continue
+				for u := p * nr; u < min(h.Keys, (p+1)*nr); u++ {
+					h.Key(u, row)
+					for j, x := range row {
+						dst[o.at(u-p*nr, j)] = o.conv(x)
 					}
-					for j, x := range k[t*stride+off : t*stride+off+hd] {
-						dst[o.at(t-p*nr, j)] = o.conv(x)
-					}
-					for j, x := range q[t*stride+off : t*stride+off+hd] {
-						qt[j] = o.conv(x * scale)
-					}
+					h.Value(u, row)
 					for d := range dpan {
 						vd := vp[d*np*nr : (d+1)*np*nr]
 						for i := range nr {
 							var x float32
-							if j := d*nr + i; j < hd {
-								x = v[t*stride+off+j]
+							if j := d*nr + i; j < h.HD {
+								x = row[j]
 							}
-							vd[o.at(i, t)] = o.conv(x)
+							vd[o.at(i, u)] = o.conv(x)
 						}
 					}
 				}
 			}
 		})
 		for d := range dpan {
-			for t := n; t < np; t++ {
+			for u := h.Keys; u < np; u++ {
 				for i := range nr {
-					vp[d*np*nr+o.at(i, t)] = 0
+					vp[d*np*nr+o.at(i, u)] = 0
 				}
 			}
 		}
-		for t := kpan * nr; t < tiles*mr; t++ {
-			clear(qs[t*hdp : (t+1)*hdp])
-		}
-		chunks := (tiles + attnTilesPerChunk - 1) / attnTilesPerChunk
+		// Chunks of tiles, at least four per thread where there are enough tiles, the last
+		// (under a causal mask the longest) first.
+		tpc := max(1, min(attnTilesPerChunk, tiles/(4*e.NumThreads())))
+		chunks := (tiles + tpc - 1) / tpc
 		e.ParallelFor(chunks, func(lo, hi int) {
-			a := newAttnScratch[T](mr, nr, dpan)
-			for c := lo; c < hi; c++ {
-				t0 := c * attnTilesPerChunk
-				a.chunk(out[off:], qs, kp, vp, n, np, stride, hd, hdp, t0, min(tiles, t0+attnTilesPerChunk), dpan, o)
+			a := getAttnScratch[T](mr, nr, dpan)
+			for c := chunks - 1 - lo; c > chunks-1-hi; c-- {
+				t0 := c * tpc
+				a.chunk(h, qs, kp, vp, np, hdp, t0, min(tiles, t0+tpc), dpan, scale, o)
 			}
+			putAttnScratch(a)
 		})
+		release()
 	}
 }
 
 // attnScratch is one thread's state for a chunk of query tiles: the scores of one tile
 // against one key block and their exponentials as the microkernel's operand, the
-// microkernel's tile, and per query the running maximum, sum and unnormalised output.
+// microkernel's tile, and per query row its span, running maximum, sum and unnormalised output.
 type attnScratch[T float32 | uint16] struct {
 	s, tile []float32
 	p       []T
 	o       []float32 // [attnTilesPerChunk·mr][dpan·nr]
 	m       []float32
 	l       []float64
+	lo, hi  []int // the rows' spans; per tile, their union in tlo, thi
+	tlo     []int
+	thi     []int
+	// the shape the buffers were made for
+	mr, nr, dpan, bk int
+}
+
+// attnScratchPool keeps attnScratch values between calls (fresh ones cost page faults).
+var attnScratchPool [2]sync.Pool // float32, bf16
+
+// getAttnScratch returns a pooled or new attnScratch for an mr×nr microkernel and dpan value
+// panels; putAttnScratch returns it.
+func getAttnScratch[T float32 | uint16](mr, nr, dpan int) *attnScratch[T] {
+	p := &attnScratchPool[unsafe.Sizeof(T(0))/2-1]
+	if a, ok := p.Get().(*attnScratch[T]); ok && a.mr == mr && a.nr == nr && a.dpan == dpan && a.bk == attnKeyBlock {
+		return a
+	}
+	return newAttnScratch[T](mr, nr, dpan)
+}
+
+func putAttnScratch[T float32 | uint16](a *attnScratch[T]) {
+	attnScratchPool[unsafe.Sizeof(T(0))/2-1].Put(a)
 }
 
 func newAttnScratch[T float32 | uint16](mr, nr, dpan int) *attnScratch[T] {
 	rows := attnTilesPerChunk * mr
-	a := &attnScratch[T]{
+	a := &attnScratch[T]{mr: mr, nr: nr, dpan: dpan, bk: attnKeyBlock,
 		s: make([]float32, mr*attnKeyBlock), tile: make([]float32, mr*nr),
 		o: make([]float32, rows*dpan*nr), m: make([]float32, rows), l: make([]float64, rows),
+		lo: make([]int, rows), hi: make([]int, rows), tlo: make([]int, attnTilesPerChunk), thi: make([]int, attnTilesPerChunk),
 	}
 	if p, ok := any(a.s).([]T); ok {
 		a.p = p // float32: the exponentials stay where the scores were
@@ -146,66 +258,102 @@ func newAttnScratch[T float32 | uint16](mr, nr, dpan int) *attnScratch[T] {
 	return a
 }
 
-// chunk computes query tiles [t0, t1) of one head into out (out[t·stride+d] for t < n).
-func (a *attnScratch[T]) chunk(out []float32, qs, kp, vp []T, n, np, stride, hd, hdp, t0, t1, dpan int, o attnOps[T]) {
-	mr, nr := o.mr, o.nr
+// chunk computes query tiles [t0, t1) of head h into h.Out.
+func (a *attnScratch[T]) chunk(h *AttnHead, qs, kp, vp []T, np, hdp, t0, t1, dpan int, sc float32, o attnOps[T]) {
+	mr, nr, bk := o.mr, o.nr, attnKeyBlock
 	w := dpan * nr
 	rows := (t1 - t0) * mr
 	clear(a.o[:rows*w])
 	clear(a.l[:rows])
-	for i := range a.m[:rows] {
-		a.m[i] = float32(math.Inf(-1))
+	clo, chi := h.Keys, 0 // the chunk's keys
+	for t := range t1 - t0 {
+		a.tlo[t], a.thi[t] = h.Keys, 0
+		for r := t * mr; r < (t+1)*mr; r++ {
+			a.m[r] = float32(math.Inf(-1))
+			lo, hi := 0, 0
+			if gr := t0*mr + r; gr < h.Rows {
+				lo, hi = 0, h.Keys
+				if h.Span != nil {
+					lo, hi = h.Span(gr)
+					lo, hi = max(lo, 0), min(hi, h.Keys)
+				}
+			}
+			a.lo[r], a.hi[r] = lo, hi
+			if lo < hi {
+				a.tlo[t], a.thi[t] = min(a.tlo[t], lo), max(a.thi[t], hi)
+			}
+		}
+		clo, chi = min(clo, a.tlo[t]), max(chi, a.thi[t])
 	}
-	for s0 := 0; s0 < n; s0 += attnKeyBlock {
-		bl := min(attnKeyBlock, n-s0)
-		for t := t0; t < t1; t++ {
-			base := (t - t0) * mr
-			qt := &qs[t*mr*hdp]
-			// Scores of the tile's mr queries against the block's keys, nr at a time.
-			for p := 0; p*nr < bl; p++ {
+	for s0 := clo / bk * bk; s0 < chi; s0 += bk {
+		bl := min(bk, h.Keys-s0)
+		for t := range t1 - t0 {
+			// The tile's keys in this block, widened to whole panels: [kb, ke) from s0.
+			kb, ke := max(a.tlo[t], s0)-s0, min(a.thi[t], s0+bl)-s0
+			if kb >= ke {
+				continue
+			}
+			kb, ke = kb/nr*nr, min(bl, (ke+nr-1)/nr*nr)
+			base := t * mr
+			qt := &qs[(t0+t)*mr*hdp]
+			// Scores of the tile's mr rows against the block's keys, nr at a time.
+			for p := kb / nr; p*nr < ke; p++ {
 				o.kern(qt, hdp, &kp[(s0/nr+p)*nr*hdp], hdp/o.pair, &a.tile[0])
 				for r := range mr {
-					copy(a.s[r*attnKeyBlock+p*nr:r*attnKeyBlock+(p+1)*nr], a.tile[r*nr:(r+1)*nr])
+					copy(a.s[r*bk+p*nr:r*bk+(p+1)*nr], a.tile[r*nr:(r+1)*nr])
 				}
 			}
-			// Online softmax: shift each row by its running maximum and rescale what came before.
+			// Online softmax over each row's span: shift by the running maximum, rescale what
+			// came before; weights outside the span are zero.
 			for r := range mr {
-				row := a.s[r*attnKeyBlock : r*attnKeyBlock+bl]
-				mOld := a.m[base+r]
-				mNew := max(mOld, rowMax(row))
-				sum := expSumShift(row, mNew)
-				if mNew != mOld {
-					alpha := float32(0)
-					if !math.IsInf(float64(mOld), -1) {
-						alpha = expf32(mOld - mNew)
+				row := a.s[r*bk+kb : r*bk+ke]
+				lo, hi := max(a.lo[base+r]-s0, kb), min(a.hi[base+r]-s0, ke)
+				if lo >= hi {
+					clear(row)
+				} else {
+					clear(row[:lo-kb])
+					clear(row[hi-kb:])
+					span := row[lo-kb : hi-kb]
+					scale(span, sc) // the dot products, then the scale, as the reference rounds them
+					mOld := a.m[base+r]
+					mNew := max(mOld, rowMax(span))
+					sum := expSumShift(span, mNew)
+					if mNew != mOld {
+						alpha := float32(0)
+						if !math.IsInf(float64(mOld), -1) {
+							alpha = expf32(mOld - mNew)
+						}
+						a.l[base+r] *= float64(alpha)
+						scale(a.o[(base+r)*w:(base+r+1)*w], alpha)
+						a.m[base+r] = mNew
 					}
-					a.l[base+r] *= float64(alpha)
-					scale(a.o[(base+r)*w:(base+r+1)*w], alpha)
-					a.m[base+r] = mNew
+					a.l[base+r] += sum
 				}
-				a.l[base+r] += sum
 				if o.pair == 2 { // bf16: the weights rounded; float32 multiplies the scores' buffer itself
-					pr := any(a.p).([]uint16)[r*attnKeyBlock : r*attnKeyBlock+attnKeyBlock]
-					roundBF16(pr, row)
-					if bl%2 != 0 {
-						pr[bl] = 0
+					pr := any(a.p).([]uint16)[r*bk+kb : r*bk+bk]
+					roundBF16(pr[:ke-kb], row)
+					if (ke-kb)%2 != 0 {
+						pr[ke-kb] = 0
 					}
 				}
 			}
-			// Weighted values: o[tile rows][dims] += P·V over the block, nr dimensions at a time.
+			// Weighted values: o[tile rows][dims] += P·V over the block's keys [kb, ke), nr
+			// dimensions at a time.
 			for d := range dpan {
-				o.kern(&a.p[0], attnKeyBlock, &vp[d*np*nr+s0*nr], (bl+o.pair-1)/o.pair, &a.tile[0])
+				o.kern(&a.p[kb], bk, &vp[d*np*nr+(s0+kb)*nr], (ke-kb+o.pair-1)/o.pair, &a.tile[0])
 				for r := range mr {
 					add(a.o[(base+r)*w+d*nr:(base+r)*w+(d+1)*nr], a.tile[r*nr:(r+1)*nr])
 				}
 			}
 		}
 	}
-	for t := t0 * mr; t < min(n, t1*mr); t++ {
-		r := t - t0*mr
+	for r := range rows {
+		gr := t0*mr + r
+		if gr >= h.Rows {
+			break
+		}
 		inv := float32(1 / a.l[r])
-		dst := out[t*stride : t*stride+hd]
-		for j := range dst {
+		for j, dst := 0, h.Out(gr)[:h.HD]; j < len(dst); j++ {
 			dst[j] = a.o[r*w+j] * inv
 		}
 	}

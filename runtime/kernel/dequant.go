@@ -13,5 +13,5 @@ func DequantRow(dst []float32, w *Matrix, row int) {
 	if row < 0 || row >= w.Rows() || len(dst) < w.Cols() {
 		panic(fmt.Sprintf("kernel: DequantRow: row %d of %d, len(dst) = %d, want ≥ %d", row, w.Rows(), len(dst), w.Cols()))
 	}
-	w.k.exact.dequantRow(dst[:w.Cols()], w, row)
+	w.exact().dequantRow(dst[:w.Cols()], w, row)
 }

@@ -150,7 +150,7 @@ func TestEveryImplementationRuns(t *testing.T) {
 				const rows = 7
 				cols := alignCols(typ, c)
 				w := track(randMatrix(t, rng, typ, rows, cols))
-				name := typ.String() + " exact/" + w.k.exact.name
+				name := typ.String() + " exact/" + w.exact().name
 				ran[name] = true
 				x := randVec(rng, 20*cols)
 				y := make([]float32, 20*rows)

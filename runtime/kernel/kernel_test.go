@@ -495,7 +495,7 @@ func TestInfiniteScaleEntries(t *testing.T) {
 		for _, typ := range []format.DType{format.Q4_0, format.Q8_0, format.I4, format.FP8} {
 			const rows, cols = 4, 256
 			w := randMatrix(t, rng, typ, rows, cols)
-			first := w.k.exact
+			first := w.exact()
 			l := w.Layout
 			poke := func(bits uint32) {
 				if typ == format.I4 || typ == format.FP8 {
@@ -510,12 +510,12 @@ func TestInfiniteScaleEntries(t *testing.T) {
 				nan, inf = 0x7e00, 0xfc00
 			}
 			poke(nan)
-			if w.k.exact != first {
-				t.Errorf("%v: a NaN scale changed the entry %s to %s", typ, first.name, w.k.exact.name)
+			if w.exact() != first {
+				t.Errorf("%v: a NaN scale changed the entry %s to %s", typ, first.name, w.exact().name)
 			}
 			poke(inf)
-			if w.k.exact.infScale != nil {
-				t.Errorf("%v: with an infinite scale the entry is %s, which needs finite scales", typ, w.k.exact.name)
+			if w.exact().infScale != nil {
+				t.Errorf("%v: with an infinite scale the entry is %s, which needs finite scales", typ, w.exact().name)
 			}
 			x := randVec(rng, cols)
 			y := make([]float32, rows)

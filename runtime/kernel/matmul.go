@@ -68,7 +68,7 @@ func matMulGroups(j *job, worker, lo, hi int) {
 		r0 := g * mr
 		m := min(mr, rows-r0)
 		for r := range m {
-			j.w.k.exact.dequantRow(wbuf[r*cols:(r+1)*cols], j.w, r0+r)
+			j.w.exact().dequantRow(wbuf[r*cols:(r+1)*cols], j.w, r0+r)
 		}
 		for p := range panels {
 			j.kern(&wbuf[0], cols, &j.packed[p*nr*cols], cols, &tile[0])

@@ -10,18 +10,18 @@ func matVec(e Exec, y []float32, w *Matrix, x []float32) {
 		return
 	}
 	rows, cols := len(y), len(x)
-	perm := w.k.exact.perm
+	perm := w.exact().perm
 	xp := getXperm(x, perm)
 	defer putXperm(xp)
 	if rows*cols < parallelMinWork || e.Threads == 1 {
-		w.k.exact.matVecRows(y, w, x, xp.permFor(perm), 0, rows)
+		w.exact().matVecRows(y, w, x, xp.permFor(perm), 0, rows)
 		return
 	}
 	// Two chunks per thread (whole cache lines of y, at least 16 rows): long weight streams
 	// prefetch best, and two let a thread that started late catch up.
 	chunk := max(16, (rows/(2*e.Threads)+15)&^15)
 	parallel(e.Threads, rows, chunk, args{y: y, w: w, x: x, xp: xp.permFor(perm)}, func(j *job, _, lo, hi int) {
-		j.w.k.exact.matVecRows(j.y, j.w, j.x, j.xp, lo, hi)
+		j.w.exact().matVecRows(j.y, j.w, j.x, j.xp, lo, hi)
 	})
 }
 
@@ -33,7 +33,7 @@ func matMul(e Exec, y []float32, w *Matrix, x []float32, n int) {
 	if e.Mode == ModeBF16 && matMulBF16(e, y, w, x, n) {
 		return
 	}
-	w.k.exact.matMul(e, y, w, x, n)
+	w.exact().matMul(e, y, w, x, n)
 }
 
 // matMulGeneric decodes each weight row once and takes its dot product with the n rows of x.
@@ -43,7 +43,7 @@ func matMulGeneric(e Exec, y []float32, w *Matrix, x []float32, n int) {
 		rows, cols := j.w.Rows(), j.w.Cols()
 		buf := workerScratch(worker, cols)
 		for r := lo; r < hi; r++ {
-			j.w.k.exact.dequantRow(buf, j.w, r)
+			j.w.exact().dequantRow(buf, j.w, r)
 			for i := range j.n {
 				j.y[i*rows+r] = dot(buf, j.x[i*cols:(i+1)*cols])
 			}

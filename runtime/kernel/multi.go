@@ -126,7 +126,7 @@ func matVecMulti(e Exec, a *args, total int) {
 	var ks [MaxMulti]permKind
 	for i := range m.n {
 		if !m.int8[i] {
-			ks[i] = m.w[i].k.exact.perm
+			ks[i] = m.w[i].exact().perm
 		}
 	}
 	if xp := getXperm(x, ks[:m.n]...); xp != nil {
@@ -151,7 +151,7 @@ func multiRows(j *job, _, lo, hi int) {
 			if m.int8[i] {
 				m.w[i].k.int8.rows(m.y[i], m.w[i], j.qa, 0, lo, hi)
 			} else {
-				m.w[i].k.exact.matVecRows(m.y[i], m.w[i], j.x, m.xp[i], lo, hi)
+				m.w[i].exact().matVecRows(m.y[i], m.w[i], j.x, m.xp[i], lo, hi)
 			}
 		}
 		gluFinish(m.y[0], m.y[1], lo, hi)
@@ -165,7 +165,7 @@ func multiRows(j *job, _, lo, hi int) {
 			if m.int8[i] {
 				m.w[i].k.int8.rows(m.y[i], m.w[i], j.qa, 0, a, b)
 			} else {
-				m.w[i].k.exact.matVecRows(m.y[i], m.w[i], j.x, m.xp[i], a, b)
+				m.w[i].exact().matVecRows(m.y[i], m.w[i], j.x, m.xp[i], a, b)
 			}
 		}
 		start = end

@@ -3,6 +3,8 @@ package kernel
 import (
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gemmatool/gemmatool/format"
 )
@@ -56,8 +58,14 @@ type int8Impl struct {
 
 // kernels is a matrix's chosen entry: one exact and (for int8 types) one int8 implementation.
 type kernels struct {
-	exact *exactImpl
-	int8  *int8Impl // nil: ModeInt8 computes this type exactly
+	// exact is the exact path's entry ([Matrix.exact]): chosen at creation unless the first
+	// entry the CPU features allow needs finite scales (infScale), whose check reads every
+	// scale of the matrix; then at the first exact product, from pending in order, so that
+	// opening a model whose products all run on the int8 path does not read its scales.
+	exact   atomic.Pointer[exactImpl]
+	pending []*exactImpl
+	once    sync.Once
+	int8    *int8Impl // nil: ModeInt8 computes this type exactly
 	// layout is the int8 activation layout of the type (valid when int8 != nil).
 	layout actLayout
 }
@@ -96,8 +104,27 @@ func registerGeneric() {
 	}
 }
 
+// usable reports whether im can run w under the enabled CPU features, its scales aside.
 func (im *exactImpl) usable(w *Matrix) bool {
-	return im.minCols <= w.Cols() && allOn(im.needs) && (!im.nib || useNib) && (im.infScale == nil || !im.infScale(w))
+	return im.minCols <= w.Cols() && allOn(im.needs) && (!im.nib || useNib)
+}
+
+// exact returns the exact path's entry of w, choosing it on first use when its choice depends
+// on w's scales (kernels.exact).
+func (w *Matrix) exact() *exactImpl {
+	k := w.k
+	if im := k.exact.Load(); im != nil {
+		return im
+	}
+	k.once.Do(func() {
+		for _, im := range k.pending {
+			if im.infScale == nil || !im.infScale(w) {
+				k.exact.Store(im)
+				return
+			}
+		}
+	})
+	return k.exact.Load()
 }
 
 func allOn(fs []feature) bool {
@@ -116,12 +143,15 @@ func chooseKernels(w *Matrix) (*kernels, error) {
 	k := &kernels{}
 	for _, im := range exactImpls[t] {
 		if im.usable(w) {
-			k.exact = im
-			break
+			k.pending = append(k.pending, im)
 		}
 	}
-	if k.exact == nil {
+	if n := len(k.pending); n == 0 || k.pending[n-1].infScale != nil {
 		return nil, fmt.Errorf("kernel: no kernels for %v", t)
+	}
+	if k.pending[0].infScale == nil {
+		k.exact.Store(k.pending[0])
+		k.pending = nil
 	}
 	for _, im := range int8Impls[t] {
 		if allOn(im.needs) {
@@ -132,9 +162,10 @@ func chooseKernels(w *Matrix) (*kernels, error) {
 	return k, nil
 }
 
-// String names the chosen implementations ("q4_0: exact avx512-nib, int8 vnni").
-func (k *kernels) describe(t format.DType) string {
-	s := fmt.Sprintf("%v: exact %s", t, k.exact.name)
+// describe names the chosen implementations ("q4_0: exact avx512-nib, int8 vnni").
+func (w *Matrix) describe() string {
+	k := w.k
+	s := fmt.Sprintf("%v: exact %s", w.DType, w.exact().name)
 	if k.int8 != nil {
 		s += ", int8 " + k.int8.name
 	}

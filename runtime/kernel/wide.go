@@ -39,7 +39,7 @@ func (e Exec) MatMulWide(y []float32, w *Matrix, x []float32, n int) {
 	defer wideF32.put()
 	e.ParallelFor((rows+mr-1)/mr, func(lo, hi int) {
 		for r := lo * mr; r < min(rows, hi*mr); r++ {
-			w.k.exact.dequantRow(wf[r*cols:(r+1)*cols], w, r)
+			w.exact().dequantRow(wf[r*cols:(r+1)*cols], w, r)
 		}
 		clear(wf[min(rows, hi*mr)*cols : hi*mr*cols])
 	})
@@ -169,7 +169,7 @@ func bf16Rows(e Exec, w *Matrix, mr int, buf *scratchBuf[uint16]) (rowsAt func(g
 			dst := wb[g*mr*pairs*2 : (g+1)*mr*pairs*2]
 			clear(dst)
 			for r := range min(mr, rows-g*mr) {
-				w.k.exact.dequantRow(f, w, g*mr+r)
+				w.exact().dequantRow(f, w, g*mr+r)
 				for c, v := range f {
 					dst[r*pairs*2+c] = bf16Round(v)
 				}

@@ -184,6 +184,11 @@ func (v *Tower) Encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) 
 }
 
 func (v *Tower) encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) (*Output, error) {
+	return v.encodeWith(e, pixels, n, keepHidden, nil)
+}
+
+// encodeWith is encode with an optional observer of the products' inputs.
+func (v *Tower) encodeWith(e kernel.Exec, pixels []float32, n int, keepHidden bool, obs Observer) (*Output, error) {
 	c := &v.Cfg
 	per := c.NumChannels * c.ImageSize * c.ImageSize
 	if n <= 0 || len(pixels) != n*per {
@@ -196,12 +201,12 @@ func (v *Tower) encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) 
 		out.Pooled = make([]float32, n*tok*vh)
 	}
 	s := newScratch(v)
-	s.e = e
+	s.e, s.obs = e, obs
 	for img := 0; img < n; img++ {
 		h := s.h
 		v.embed(h, pixels[img*per:(img+1)*per], s)
 		for li := range v.layers {
-			v.block(&v.layers[li], s)
+			v.block(li, s)
 		}
 		layerNormRows(e, h, h, v.postW, v.postB, float32(c.LayerNormEps), v.patches)
 		if keepHidden {
@@ -216,6 +221,7 @@ func (v *Tower) encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) 
 		for t := 0; t < tok; t++ {
 			rmsNorm(normed[t*vh:(t+1)*vh], pooled[t*vh:(t+1)*vh], v.normW, float32(c.LayerNormEps))
 		}
+		s.tap(-1, InProj, normed, tok)
 		e.MatMul(out.Features[img*tok*v.TextDim:(img+1)*tok*v.TextDim], v.proj, normed, tok)
 	}
 	return out, nil
@@ -223,6 +229,7 @@ func (v *Tower) encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) 
 
 type scratch struct {
 	e                                      kernel.Exec
+	obs                                    Observer // nil unless EncodeObserved runs
 	h, x, q, k, v, att, up, pooled, normed []float32
 }
 
@@ -257,6 +264,7 @@ func (v *Tower) embed(h, img []float32, s *scratch) {
 			}
 		}
 	}
+	s.tap(-1, InPatch, x, v.patches)
 	s.e.MatMulWide(h, v.patchW, x, v.patches)
 	vh := c.HiddenSize
 	for t := 0; t < v.patches; t++ {
@@ -280,13 +288,15 @@ func addBias(e kernel.Exec, y, b []float32, n int) {
 	})
 }
 
-// block runs one pre-LN encoder layer in place on s.h.
-func (v *Tower) block(L *layer, s *scratch) {
+// block runs pre-LN encoder layer li in place on s.h.
+func (v *Tower) block(li int, s *scratch) {
+	L := &v.layers[li]
 	c := &v.Cfg
 	np, vh, vi := v.patches, c.HiddenSize, c.IntermediateSize
 	eps := float32(c.LayerNormEps)
 	x := s.x[:np*vh]
 	layerNormRows(s.e, x, s.h, L.ln1W, L.ln1B, eps, np)
+	s.tap(li, InAttn, x, np)
 	s.e.MatMulWide(s.q, L.q, x, np)
 	addBias(s.e, s.q, L.qB, np)
 	s.e.MatMulWide(s.k, L.k, x, np)
@@ -294,18 +304,21 @@ func (v *Tower) block(L *layer, s *scratch) {
 	s.e.MatMulWide(s.v, L.v, x, np)
 	addBias(s.e, s.v, L.vB, np)
 	v.attention(s)
+	s.tap(li, InAttnOut, s.att, np)
 	s.e.MatMulWide(x, L.o, s.att, np)
 	addBias(s.e, x, L.oB, np)
 	for i := range s.h {
 		s.h[i] += x[i]
 	}
 	layerNormRows(s.e, x, s.h, L.ln2W, L.ln2B, eps, np)
+	s.tap(li, InFFN, x, np)
 	up := s.up[:np*vi]
 	s.e.MatMulWide(up, L.up, x, np)
 	addBias(s.e, up, L.upB, np)
 	s.e.ParallelFor(np, func(lo, hi int) {
 		kernel.GELU(up[lo*vi : hi*vi])
 	})
+	s.tap(li, InFFNDown, up, np)
 	s.e.MatMulWide(x, L.down, up, np)
 	addBias(s.e, x, L.downB, np)
 	for i := range s.h {
