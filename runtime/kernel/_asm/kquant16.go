@@ -30,9 +30,11 @@ type k16 struct {
 }
 
 func (t k16) mvVNNI() {
-	TEXT("mv"+t.name+"VNNI", NOSPLIT, "func(y *float32, codes, scales *byte, xa *int8, corr *int32, dq *float32, rows, nb int)")
+	name := "mv" + t.name + "VNNI"
+	TEXT(name, NOSPLIT, "func(y *float32, codes, scales *byte, xa *int8, corr *int32, dq *float32, rows, nb int)")
 	Pragma("noescape")
-	Doc(t.mvDoc...)
+	Doc(append([]string{name + " is the " + t.name[:2] + "_K ModeInt8 kernel over the K6 activation layout (actquant.go): xa = q,",
+		"corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0"}, t.mvDoc...)...)
 	var corr reg.Register
 	var dup, mins, inv32 reg.VecVirtual
 	var perm []reg.VecVirtual
@@ -106,7 +108,9 @@ func (t k16) dqAVX512() {
 		off reg.VecVirtual
 		tmp Mem
 	}
-	dequantLoop("dq"+t.name+"AVX512", t.dqDoc, t.codeBytes, t.scaleBytes, 256, func() any {
+	name := "dq" + t.name + "AVX512"
+	doc := append([]string{name + " decodes nb " + t.name[:2] + "_K super-blocks (format.DecodeGGMLBlock, bit-exact): with"}, t.dqDoc...)
+	dequantLoop(name, doc, t.codeBytes, t.scaleBytes, 256, func() any {
 		size := 64 // sd, and md after it
 		if t.mins {
 			size = 128
@@ -160,17 +164,14 @@ func f16Times(m Mem, v reg.VecVirtual) {
 func q6k() k16 {
 	type consts struct{ m0f, m30 reg.VecVirtual }
 	return k16{name: "Q6K", codeBytes: 192, scaleBytes: 18, lines: 3, off: 32,
-		mvDoc: []string{"mvQ6KVNNI is the Q6_K ModeInt8 kernel over the K6 activation layout (actquant.go): xa = q,",
-			"corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0",
-			"(ql, qh: 192 code bytes; scales[16], d: 18 scale bytes per super-block). Per super-block",
+		mvDoc: []string{"(ql, qh: 192 code bytes; scales[16], d: 18 scale bytes per super-block). Per super-block",
 			"S of row r, with u_j = level_j+32 the unsigned 6-bit code and b = 8S+s/2:",
 			"",
 			"\tfor s := range 16 {",
 			"\t\tis := corr… + Σ_{j∈s} u_j·q_j = Σ_{j∈s} level_j·q_j          (VPDPBUSD, in 4 lanes)",
 			"\t\tsum += float32(is) · float32(float32(d·int8(scales[s]))·dq[b]) }   (per lane)",
 			"\ty[r] = sum"},
-		dqDoc: []string{"dqQ6KAVX512 decodes nb Q6_K super-blocks (format.DecodeGGMLBlock, bit-exact): with",
-			"level_j the signed 6-bit code of element j (as mvQ6KVNNI unpacks it),",
+		dqDoc: []string{"level_j the signed 6-bit code of element j (as mvQ6KVNNI unpacks it),",
 			"",
 			"\tdst[256S+j] = float32(d·int8(scales[18S+j/16])) · level_j   (j < 256)"},
 		consts: func() any { return consts{broadcastD(0x0f0f0f0f), broadcastD(0x30303030)} },
@@ -234,9 +235,7 @@ func q3k() k16 {
 	type consts struct{ m03, m04, m0f, m30, b32, sh reg.VecVirtual }
 	var hh reg.VecVirtual
 	return k16{name: "Q3K", codeBytes: 96, scaleBytes: 14, lines: 2, off: 4,
-		mvDoc: []string{"mvQ3KVNNI is the Q3_K ModeInt8 kernel over the K6 activation layout (actquant.go): xa = q,",
-			"corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0",
-			"(hmask, qs: 96 code bytes; scales[12], d: 14 scale bytes per super-block). Per super-block",
+		mvDoc: []string{"(hmask, qs: 96 code bytes; scales[12], d: 14 scale bytes per super-block). Per super-block",
 			"S of row r, with sc_s the 6-bit scale (unpackQ3), u_j = level_j+4 (the 2-bit code plus",
 			"4·the hmask bit) and b = 8S+s/2:",
 			"",
@@ -244,8 +243,7 @@ func q3k() k16 {
 			"\t\tis := corr…/8 + Σ_{j∈s} u_j·q_j = Σ_{j∈s} level_j·q_j        (VPDPBUSD, in 4 lanes)",
 			"\t\tsum += float32(is) · float32(float32(d·(sc_s−32))·dq[b]) }   (per lane)",
 			"\ty[r] = sum"},
-		dqDoc: []string{"dqQ3KAVX512 decodes nb Q3_K super-blocks (format.DecodeGGMLBlock, bit-exact): with",
-			"level_j the signed 3-bit level of element j and sc_s the 6-bit scale (as mvQ3KVNNI),",
+		dqDoc: []string{"level_j the signed 3-bit level of element j and sc_s the 6-bit scale (as mvQ3KVNNI),",
 			"",
 			"\tdst[256S+j] = float32(d·(sc_{j/16}−32)) · level_j   (j < 256)"},
 		consts: func() any {
@@ -286,9 +284,7 @@ func q3k() k16 {
 func q2k() k16 {
 	type consts struct{ m03, m0f reg.VecVirtual }
 	return k16{name: "Q2K", codeBytes: 64, scaleBytes: 20, lines: 1, off: 0, mins: true,
-		mvDoc: []string{"mvQ2KVNNI is the Q2_K ModeInt8 kernel over the K6 activation layout (actquant.go): xa = q,",
-			"corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0",
-			"(qs: 64 code bytes; scales[16], d, dmin: 20 scale bytes per super-block). Per super-block",
+		mvDoc: []string{"(qs: 64 code bytes; scales[16], d, dmin: 20 scale bytes per super-block). Per super-block",
 			"S of row r, with level_j the 2-bit code, sc_s = scales[s]&15, m_s = scales[s]>>4 and b = 8S+s/2:",
 			"",
 			"\tfor s := range 16 {",
@@ -296,8 +292,7 @@ func q2k() k16 {
 			"\t\tsum  += float32(is) · float32(float32(d·sc_s)·dq[b])           (per lane)",
 			"\t\tmins += float32(corr…) · float32(float32(dmin·m_s)·dq[b]) }   (corr… = −32·Σ_{j∈lane} q_j)",
 			"\ty[r] = sum + mins/32"},
-		dqDoc: []string{"dqQ2KAVX512 decodes nb Q2_K super-blocks (format.DecodeGGMLBlock, bit-exact): with",
-			"level_j the 2-bit code of element j, sc_s and m_s as in mvQ2KVNNI,",
+		dqDoc: []string{"level_j the 2-bit code of element j, sc_s and m_s as in mvQ2KVNNI,",
 			"",
 			"\tdst[256S+j] = float32(float32(d·sc_{j/16})·level_j) − float32(dmin·m_{j/16})   (j < 256)"},
 		consts: func() any { return consts{broadcastD(0x03030303), broadcastD(0x0f0f0f0f)} },
