@@ -43,8 +43,8 @@ type Options struct {
 	// I4Scale is the I4 scale rule; default [I4Search].
 	I4Scale I4Scale
 	// Importance, when set, holds one non-negative weight per column (the imatrix's mean x² of
-	// the tensor's input channels): Q4_0, I4, Q4_K, Q5_K, Q6_K and IQ4_NL then minimise the
-	// importance-weighted error (see weighted.go, kquant.go). Other types ignore it. Without it the bytes are the unweighted ones.
+	// the tensor's input channels): Q4_0, I4, the k-quants (Q2_K…Q6_K) and IQ4_NL then minimise
+	// the importance-weighted error (see weighted.go, kquant.go). Other types ignore it. Without it the bytes are the unweighted ones.
 	Importance []float32
 	// Workers is the number of goroutines [Encode] splits the rows over; 0 means
 	// runtime.GOMAXPROCS(0). EncodeRows always runs on the calling goroutine.

@@ -143,36 +143,80 @@ func TestKQuantsMatchLlamaCpp(t *testing.T) {
 	}
 }
 
-// TestKQuantsWeightedMatchLlamaCpp: Q4_K, Q5_K, Q6_K and IQ4_NL with importance weights equal
-// llama.cpp's quantize_q4_K / q5_K / q6_K / iq4_nl with quant_weights.
+// TestKQuantsWeightedMatchLlamaCpp: every k-quant and IQ4_NL with importance weights equals
+// llama.cpp's quantize_q2_K / q3_K / q4_K / q5_K / q6_K / iq4_nl with quant_weights, on the
+// vectors of testdata/quant/ggml and on those of its weighted/ (16 × 1024, four kinds of
+// importance: uniform, with zeros, ten decades, a few dominant channels; see gen.py there).
 func TestKQuantsWeightedMatchLlamaCpp(t *testing.T) {
-	x, imp := readF32(t, "input.f32"), readF32(t, "imatrix.f32")
-	shape := []int64{ggmlRows, ggmlCols}
-	for _, tc := range []struct {
-		t    format.DType
-		file string
-	}{{format.Q4_K, "q4_K-imatrix.bin"}, {format.Q5_K, "q5_K-imatrix.bin"}, {format.Q6_K, "q6_K-imatrix.bin"}, {format.IQ4_NL, "iq4_nl-imatrix.bin"}} {
-		want := readGGML(t, tc.file)
-		payload, _, err := Encode(tc.t, shape, x, Options{Importance: imp, Workers: 2})
+	for _, set := range []struct {
+		dir        string
+		rows, cols int
+	}{{"", ggmlRows, ggmlCols}, {"weighted/", 16, 1024}} {
+		x, imp := readF32(t, set.dir+"input.f32"), readF32(t, set.dir+"imatrix.f32")
+		shape := []int64{int64(set.rows), int64(set.cols)}
+		for _, tc := range []struct {
+			t    format.DType
+			file string
+		}{{format.Q2_K, "q2_K"}, {format.Q3_K, "q3_K"}, {format.Q4_K, "q4_K"}, {format.Q5_K, "q5_K"}, {format.Q6_K, "q6_K"}, {format.IQ4_NL, "iq4_nl"}} {
+			name := set.dir + tc.file + "-imatrix.bin"
+			want := readGGML(t, name)
+			payload, _, err := Encode(tc.t, shape, x, Options{Importance: imp, Workers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, _ := format.LayoutOf(tc.t, shape)
+			n, _, _, _ := format.SuperBlock(tc.t)
+			bsz := format.GGMLBlockSize(tc.t)
+			nb := set.cols / n
+			got := make([]byte, bsz)
+			bad := 0
+			for r := range set.rows {
+				for b := range nb {
+					format.GGMLBlock(got, l, payload, r, b)
+					if w := want[(r*nb+b)*bsz : (r*nb+b+1)*bsz]; !bytes.Equal(got, w) {
+						if bad < 2 {
+							t.Errorf("%s: row %d block %d:\n got % x\nwant % x", name, r, b, got, w)
+						}
+						bad++
+					}
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%s: %d of %d blocks differ", name, bad, set.rows*nb)
+			}
+		}
+	}
+}
+
+// TestKQuantsWeightedLowerError: on the vectors of testdata/quant/ggml/weighted, each k-quant
+// and IQ4_NL encoded with the importance weights has a smaller importance-weighted error
+// Σ imp·(w − ŵ)² than encoded without them.
+func TestKQuantsWeightedLowerError(t *testing.T) {
+	const rows, cols = 16, 1024
+	x, imp := readF32(t, "weighted/input.f32"), readF32(t, "weighted/imatrix.f32")
+	shape := []int64{rows, cols}
+	werr := func(dt format.DType, o Options) float64 {
+		payload, _, err := Encode(dt, shape, x, o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, _ := format.LayoutOf(tc.t, shape)
-		n, _, _, _ := format.SuperBlock(tc.t)
-		bsz := format.GGMLBlockSize(tc.t)
-		nb := ggmlCols / n
-		got := make([]byte, bsz)
-		bad := 0
-		for r := range ggmlRows {
-			for b := range nb {
-				format.GGMLBlock(got, l, payload, r, b)
-				if !bytes.Equal(got, want[(r*nb+b)*bsz:(r*nb+b+1)*bsz]) {
-					bad++
-				}
+		l, _ := format.LayoutOf(dt, shape)
+		dec := make([]float32, cols)
+		var e float64
+		for r := range rows {
+			format.DecodeRow(dec, dt, l, payload, r, 1)
+			for c, v := range dec {
+				d := float64(v) - float64(x[r*cols+c])
+				e += float64(imp[c]) * d * d
 			}
 		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d blocks differ", tc.file, bad, ggmlRows*nb)
+		return e
+	}
+	for _, dt := range []format.DType{format.Q2_K, format.Q3_K, format.Q4_K, format.Q5_K, format.Q6_K, format.IQ4_NL} {
+		plain, weighted := werr(dt, Options{Workers: 2}), werr(dt, Options{Importance: imp, Workers: 2})
+		t.Logf("%v: weighted error %.4g with the importance, %.4g without (%.3f×)", dt, weighted, plain, weighted/plain)
+		if !(weighted < plain) {
+			t.Errorf("%v: weighted error %.4g with the importance, not below %.4g without", dt, weighted, plain)
 		}
 	}
 }

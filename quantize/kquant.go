@@ -11,8 +11,8 @@ import (
 // llama.cpp's k-quant and IQ4_NL encoders, ported from ggml-quants.c so that the blocks are
 // byte-identical to llama-quantize's without an imatrix (quantize_row_q4_K_ref,
 // quantize_row_q5_K_ref, quantize_row_q6_K_ref, quantize_iq4_nl with no weights; Q2_K and Q3_K
-// likewise) — checked against blocks llama.cpp wrote (testdata/quant/ggml) — and, for Q4_K,
-// Q5_K, Q6_K and IQ4_NL, to its importance-weighted quantizers with an imatrix. All arithmetic is
+// likewise) — checked against blocks llama.cpp wrote (testdata/quant/ggml) — and to its
+// importance-weighted quantizers (quantize_row_*_impl) with an imatrix. All arithmetic is
 // float32 with each operation rounded (explicit conversions forbid fused multiply-adds), in
 // llama.cpp's order. Each function writes one llama.cpp block; [format.PutGGMLBlock] puts it
 // in the planar payload.
@@ -107,6 +107,17 @@ func errTerm(diff float32, useMad bool) float32 {
 	return float32(diff * diff)
 }
 
+// impWeights sets w[l] = imp[l]·√(σ² + x[l]²), the weights of llama.cpp's importance-weighted
+// k-quant searches, for the values x, and returns their sum (added in order).
+func impWeights(w, x, imp []float32, sigma2 float32) float32 {
+	var sum float32
+	for l, v := range x {
+		w[l] = float32(imp[l] * sqrtf(sigma2+float32(v*v)))
+		sum += w[l]
+	}
+	return sum
+}
+
 // packScalesK4 stores the 6-bit scale ls and min lm of sub-block j in a Q4_K/Q5_K scales[12].
 func packScalesK4(sc []byte, j int, ls, lm uint8) {
 	if j < 4 {
@@ -141,12 +152,7 @@ func q45KBlock(blk []byte, x []float32, t format.DType, imp []float32) {
 		var sw [8]float32
 		for j := range 8 {
 			xs := x[32*j : 32*j+32]
-			var sum float32
-			for l, v := range xs {
-				weights[l] = float32(imp[32*j+l] * sqrtf(sigma2+float32(v*v)))
-				sum += weights[l]
-			}
-			sw[j] = sum
+			sw[j] = impWeights(weights[:], xs, imp[32*j:], sigma2)
 			scales[j], mins[j] = makeQKX2Quants(nmax, xs, weights[:], L[32*j:], Laux[:], -0.9, 0.05, 36, false)
 		}
 		var Ls, Lm [8]uint8
@@ -399,10 +405,9 @@ func iq4NLBlock(blk []byte, x []float32, imp []float32) {
 	}
 }
 
-// encodeKRow encodes row r (finite values x) of a k-quant or IQ4_NL tensor; Q4_K, Q5_K, Q6_K
-// and IQ4_NL use the importance weights imp when set (as llama.cpp's quantize_* with
-// quant_weights, byte for byte); Q2_K and Q3_K ignore them (their weighted searches are not
-// ported).
+// encodeKRow encodes row r (finite values x) of a k-quant or IQ4_NL tensor; every type uses
+// the importance weights imp when set (as llama.cpp's quantize_* with quant_weights, byte for
+// byte).
 func encodeKRow(l format.Layout, payload []byte, r int, x, imp []float32) error {
 	n, _, _, _ := format.SuperBlock(l.DType)
 	var blk [256]byte
@@ -420,9 +425,9 @@ func encodeKRow(l format.Layout, payload []byte, r int, x, imp []float32) error 
 		case format.IQ4_NL:
 			iq4NLBlock(blk[:], xb, ib)
 		case format.Q2_K:
-			q2KBlock(blk[:], xb)
+			q2KBlock(blk[:], xb, ib)
 		case format.Q3_K:
-			q3KBlock(blk[:], xb)
+			q3KBlock(blk[:], xb, ib)
 		}
 		if err := checkKScales(l.DType, blk[:]); err != nil {
 			return fmt.Errorf("col %d: %w", b*n, err)
@@ -455,13 +460,21 @@ func checkKScales(t format.DType, blk []byte) error {
 	return nil
 }
 
-// q2KBlock encodes 256 values as one Q2_K block (quantize_row_q2_K_ref).
-func q2KBlock(blk []byte, x []float32) {
+// q2KBlock encodes 256 values as one Q2_K block (quantize_row_q2_K_ref, or
+// quantize_row_q2_K_impl with importance weights imp).
+func q2KBlock(blk []byte, x []float32, imp []float32) {
 	var L [256]uint8
 	var Laux [16]uint8
 	var weights [16]float32
 	var scales, mins [16]float32
 	var maxScale, maxMin float32
+	sc := blk[0:16]
+	clear(blk[:84])
+	if imp != nil {
+		q2KScalesWeighted(blk, x, imp, &L)
+		q2KCodes(blk, x, &L)
+		return
+	}
 	for j := range 16 {
 		xs := x[16*j : 16*j+16]
 		for l, v := range xs {
@@ -471,8 +484,6 @@ func q2KBlock(blk []byte, x []float32) {
 		maxScale = max(maxScale, scales[j])
 		maxMin = max(maxMin, mins[j])
 	}
-	sc := blk[0:16]
-	clear(blk[:84])
 	if maxScale > 0 {
 		iscale := 15 / maxScale
 		for j := range 16 {
@@ -491,6 +502,39 @@ func q2KBlock(blk []byte, x []float32) {
 	} else {
 		binary.LittleEndian.PutUint16(blk[82:], f16(0))
 	}
+	q2KCodes(blk, x, &L)
+}
+
+// q2KScalesWeighted sets the scales, d and dmin of a Q2_K block as quantize_row_q2_K_impl
+// does: per 16 values the weights imp·√(σ² + x²) (σ² = Σx²/256 over the block), a weighted
+// asymmetric search (make_qkx3_quants, which with explicit weights is make_qkx2_quants)
+// writing codes into L, then the 16 scales and the 16 mins each quantized to 4 bits by
+// make_qp_quants weighted by the sub-blocks' total weight.
+func q2KScalesWeighted(blk []byte, x, imp []float32, L *[256]uint8) {
+	var Laux [16]uint8
+	var weight [16]float32
+	var scales, mins, sw [16]float32
+	sigma2 := rowSigma2(x[:256])
+	for j := range 16 {
+		xs := x[16*j : 16*j+16]
+		sw[j] = impWeights(weight[:], xs, imp[16*j:], sigma2)
+		scales[j], mins[j] = makeQKX2Quants(3, xs, weight[:], L[16*j:], Laux[:], -0.9, 0.05, 36, false)
+	}
+	var Ls, Lm [16]uint8
+	dm := makeQPQuants(15, scales[:], Ls[:], sw[:])
+	mm := makeQPQuants(15, mins[:], Lm[:], sw[:])
+	binary.LittleEndian.PutUint16(blk[80:], f16(dm))
+	binary.LittleEndian.PutUint16(blk[82:], f16(mm))
+	for j := range 16 {
+		blk[j] = Ls[j] | Lm[j]<<4
+	}
+}
+
+// q2KCodes writes the codes of a Q2_K block whose scales, d and dmin are set: each value
+// rounded against its sub-block's decoded scale and min (a sub-block of scale 0 keeps the
+// codes of its search, in L), then packed.
+func q2KCodes(blk []byte, x []float32, L *[256]uint8) {
+	sc := blk[0:16]
 	d0, m0 := f16f(binary.LittleEndian.Uint16(blk[80:])), f16f(binary.LittleEndian.Uint16(blk[82:]))
 	for j := range 16 {
 		d := float32(d0 * float32(sc[j]&0xF))
@@ -572,34 +616,52 @@ func makeQ3Quants(nmax int, x []float32, L []int8) float32 {
 	return 0
 }
 
-// q3KBlock encodes 256 values as one Q3_K block (quantize_row_q3_K_ref).
-func q3KBlock(blk []byte, x []float32) {
+// q3KBlock encodes 256 values as one Q3_K block (quantize_row_q3_K_ref, or
+// quantize_row_q3_K_impl with importance weights imp).
+func q3KBlock(blk []byte, x []float32, imp []float32) {
 	var L [256]int8
 	var scales [16]float32
-	var maxScale, amax float32
-	for j := range 16 {
-		scales[j] = makeQ3Quants(4, x[16*j:16*j+16], L[16*j:])
-		if a := absf(scales[j]); a > amax {
-			amax, maxScale = a, scales[j]
-		}
-	}
 	clear(blk[:110])
 	hm, qs, sc := blk[0:32], blk[32:96], blk[96:108]
-	if maxScale != 0 {
-		iscale := -32 / maxScale
-		for j := range 16 {
-			l := byte(max32(-32, min(31, int32(int8(nearestInt(float32(iscale*scales[j])))))) + 32)
-			if j < 8 {
-				sc[j] = l & 0xF
-			} else {
-				sc[j-8] |= (l & 0xF) << 4
-			}
-			l >>= 4
-			sc[j%4+8] |= l << (2 * (j / 4))
+	if imp != nil {
+		// quantize_row_q3_K_impl: per 16 values the weights imp·√(σ² + x²) (σ² = 2Σx²/256
+		// over the block) and make_qx_quants' weighted search for a signed scale; the 16
+		// scales then quantized to 6 bits by make_qx_quants weighted by the sub-blocks'
+		// total weight.
+		var weight, sw [16]float32
+		var sumX2 float32
+		for _, v := range x[:256] {
+			sumX2 += float32(v * v)
 		}
-		binary.LittleEndian.PutUint16(blk[108:], f16(1/iscale))
+		sigma2 := float32(2*sumX2) / 256
+		for j := range 16 {
+			xs := x[16*j : 16*j+16]
+			sw[j] = impWeights(weight[:], xs, imp[16*j:], sigma2)
+			scales[j] = makeQxQuants(4, xs, L[16*j:], weight[:])
+		}
+		var Ls [16]int8
+		dBlock := makeQxQuants(32, scales[:], Ls[:], sw[:])
+		for j := range 16 {
+			packQ3Scale(sc, j, byte(Ls[j]))
+		}
+		binary.LittleEndian.PutUint16(blk[108:], f16(dBlock))
 	} else {
-		binary.LittleEndian.PutUint16(blk[108:], f16(0))
+		var maxScale, amax float32
+		for j := range 16 {
+			scales[j] = makeQ3Quants(4, x[16*j:16*j+16], L[16*j:])
+			if a := absf(scales[j]); a > amax {
+				amax, maxScale = a, scales[j]
+			}
+		}
+		if maxScale != 0 {
+			iscale := -32 / maxScale
+			for j := range 16 {
+				packQ3Scale(sc, j, byte(max32(-32, min(31, int32(int8(nearestInt(float32(iscale*scales[j]))))))+32))
+			}
+			binary.LittleEndian.PutUint16(blk[108:], f16(1/iscale))
+		} else {
+			binary.LittleEndian.PutUint16(blk[108:], f16(0))
+		}
 	}
 	d0 := f16f(binary.LittleEndian.Uint16(blk[108:]))
 	for j := range 16 {
@@ -634,6 +696,18 @@ func q3KBlock(blk []byte, x []float32) {
 			qs[j/4+l] = byte(L[j+l]) | byte(L[j+l+32])<<2 | byte(L[j+l+64])<<4 | byte(L[j+l+96])<<6
 		}
 	}
+}
+
+// packQ3Scale stores the 6-bit scale l (0…63, offset by 32) of sub-block j in a Q3_K
+// scales[12] (zeroed beforehand): the low 4 bits in a nibble of bytes 0…7, the high 2 bits in
+// bytes 8…11.
+func packQ3Scale(sc []byte, j int, l byte) {
+	if j < 8 {
+		sc[j] = l & 0xF
+	} else {
+		sc[j-8] |= (l & 0xF) << 4
+	}
+	sc[j%4+8] |= (l >> 4) << (2 * (j / 4))
 }
 
 // makeQPQuants is llama.cpp's make_qp_quants: non-negative x quantized to 0…nmax with one

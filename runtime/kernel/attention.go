@@ -157,7 +157,9 @@ func attentionTiled[T float32 | uint16](e Exec, heads []AttnHead, scale float32,
 					for r := (item - kpan) * mr; r < (item-kpan+1)*mr; r++ {
 						qt := qs[r*hdp : (r+1)*hdp]
 						clear(qt)
-						if r < h.Rows {
+						if qf, ok := any(qt).([]float32); ok && r < h.Rows {
+							copy(qf, h.Query(r)[:h.HD])
+						} else if r < h.Rows {
 							for j, x := range h.Query(r)[:h.HD] {
 								qt[j] = o.conv(x)
 							}
@@ -168,20 +170,38 @@ func attentionTiled[T float32 | uint16](e Exec, heads []AttnHead, scale float32,
 				p := item
 				dst := kp[p*nr*hdp : (p+1)*nr*hdp]
 				clear(dst)
+				kf, _ := any(dst).([]float32)
+				vf, _ := any(vp).([]float32)
 				for u := p * nr; u < min(h.Keys, (p+1)*nr); u++ {
 					h.Key(u, row)
-					for j, x := range row {
-						dst[o.at(u-p*nr, j)] = o.conv(x)
+					if kf != nil { // float32: at(i, j) = j·nr + i
+						for j, x := range row {
+							kf[j*nr+u-p*nr] = x
+						}
+					} else { // pairs: at(i, j) = (j/2)·2nr + 2i + j%2
+						at := 2 * (u - p*nr)
+						for j := 0; j+1 < len(row); j += 2 {
+							dst[j*nr+at], dst[j*nr+at+1] = o.conv(row[j]), o.conv(row[j+1])
+						}
+						if len(row)%2 != 0 {
+							j := len(row) - 1 // even
+							dst[j*nr+at] = o.conv(row[j])
+						}
 					}
 					h.Value(u, row)
 					for d := range dpan {
-						vd := vp[d*np*nr : (d+1)*np*nr]
+						if vf != nil { // float32: the panel's row u is row[d·nr : d·nr+nr], zero-padded
+							vd := vf[d*np*nr+u*nr : d*np*nr+(u+1)*nr]
+							clear(vd[copy(vd, row[d*nr:min(h.HD, (d+1)*nr)]):])
+							continue
+						}
+						vd := vp[d*np*nr+o.at(0, u):] // pairs: at(i, u) = at(0, u) + 2i
 						for i := range nr {
 							var x float32
 							if j := d*nr + i; j < h.HD {
 								x = row[j]
 							}
-							vd[o.at(i, u)] = o.conv(x)
+							vd[2*i] = o.conv(x)
 						}
 					}
 				}

@@ -11,7 +11,8 @@ import (
 
 // BenchmarkEncode times the tower and projector on one image of random pixels. It needs a
 // model file with a vision tower in GEMMATOOL_BENCH_VISION_MODEL, for example
-// `gemmatool synth --size 4b --layers 2 --vision-layers 27 -o s4b && gemmatool convert s4b -o s4b.gmt`.
+// `gemmatool synth --size 4b --layers 2 --vision-layers 27 -o s4b && gemmatool convert s4b -o s4b.gmt`;
+// GEMMATOOL_BENCH_VISION_ACT=bf16 runs ModeBF16.
 func BenchmarkEncode(b *testing.B) {
 	path := os.Getenv("GEMMATOOL_BENCH_VISION_MODEL")
 	if path == "" {
@@ -32,8 +33,12 @@ func BenchmarkEncode(b *testing.B) {
 	for i := range px {
 		px[i] = float32(rng.Float64()*2 - 1)
 	}
+	var e kernel.Exec
+	if os.Getenv("GEMMATOOL_BENCH_VISION_ACT") == "bf16" {
+		e.Mode = kernel.ModeBF16
+	}
 	for b.Loop() {
-		if _, err := tw.Encode(kernel.Exec{}, px, 1, false); err != nil {
+		if _, err := tw.Encode(e, px, 1, false); err != nil {
 			b.Fatal(err)
 		}
 	}
