@@ -17,17 +17,17 @@ import (
 // Σ u_j·q_j + corr. dl[16s+l] = d_b of the block lane l belongs to. IQ4_NL uses the Q4_0
 // layout. The k-quant layouts (kquant_amd64.go; columns in super-blocks of 256):
 //
-//	K4 (Q4_K): xa[256S+128g+64h+32k+j] = q[256S+128g+64k+32h+j] (the order of the code
+//	K4 (Q4_K, Q5_K): xa[256S+128g+64h+32k+j] = q[256S+128g+64k+32h+j] (the order of the code
 //	           nibbles), dl[b] = float32(Σ_{j∈b} q_j) per block of 32, no corr
-//	K6 (Q6_K): xa = q, corr[l] = −32·Σ_{j<4} q[4l+j] (Q6_K codes are level+32), no dl
-//	K (Q2_K, Q3_K, Q5_K): the Go reference only (kquant.go)
+//	K6 (Q6_K, Q3_K, Q2_K): xa = q, corr[l] = −32·Σ_{j<4} q[4l+j] (the kernels scale it to
+//	           their code offset: Q6_K codes are level+32, Q3_K's level+4; Q2_K's levels are
+//	           unsigned and corr gives its sub-block sums for the mins), no dl
 type actLayout int
 
 const (
 	layoutQ4 actLayout = iota
 	layoutI4
 	layoutQ8
-	layoutK
 	layoutK4
 	layoutK6
 )
@@ -71,7 +71,6 @@ var qactBuf struct {
 func (qa *qact) quantize(layout actLayout, x []float32, n, cols int, forAsm bool) bool {
 	qa.layout = layout
 	qa.n, qa.cols = n, cols
-	forAsm = forAsm && qa.layout != layoutK
 	qa.colsA = 0
 	if forAsm {
 		qa.colsA = cols / 128 * 128 // the kernels consume 128 columns per iteration (k-quants: 256 = cols)

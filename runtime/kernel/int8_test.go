@@ -10,7 +10,7 @@ import (
 	"github.com/gemmatool/gemmatool/format"
 )
 
-var int8Types = []format.DType{format.Q4_0, format.Q8_0, format.I4, format.Q4_K, format.Q6_K, format.IQ4_NL}
+var int8Types = []format.DType{format.Q4_0, format.Q8_0, format.I4, format.Q4_K, format.Q5_K, format.Q6_K, format.Q3_K, format.Q2_K, format.IQ4_NL}
 
 // withMode runs f with an [Exec] of activation mode m.
 func withMode(m ActivationMode, f func(e Exec)) { f(Exec{Mode: m}) }

@@ -77,28 +77,21 @@ var (
 	opsQ8 = &int8Ops{layout: layoutQ8, dot: dotInt8Q8, expand: expandQ8Generic, gemmScales: gemmBlockScales}
 	opsQ4 = &int8Ops{layout: layoutQ4, dot: dotInt8Q4, expand: expandQ4Generic, gemmScales: gemmBlockScales}
 	opsI4 = &int8Ops{layout: layoutI4, dot: dotInt8I4, rowScaled: true, expand: expandI4Generic, gemmScales: gemmRowScale}
-	opsK  = &int8Ops{layout: layoutK, dot: dotInt8K}
 	opsK4 = &int8Ops{layout: layoutK4, dot: dotInt8K}
 	opsK6 = &int8Ops{layout: layoutK6, dot: dotInt8K}
 	// IQ4_NL is laid out as Q4_0: its activations and prefill take Q4_0's forms.
 	opsIQ4 = &int8Ops{layout: layoutQ4, dot: dotInt8K, expand: expandIQ4NLGeneric, gemmScales: gemmBlockScales}
 )
 
-// int8OpsByType holds the types with their own int8 operations; the other k-quants share opsK.
+// int8OpsByType holds the int8 operations of every type ModeInt8 applies to.
 var int8OpsByType = map[format.DType]*int8Ops{
-	format.Q8_0: opsQ8, format.Q4_0: opsQ4, format.I4: opsI4,
-	format.IQ4_NL: opsIQ4, format.Q4_K: opsK4, format.Q6_K: opsK6,
+	format.Q8_0: opsQ8, format.Q4_0: opsQ4, format.I4: opsI4, format.IQ4_NL: opsIQ4,
+	format.Q4_K: opsK4, format.Q5_K: opsK4, format.Q6_K: opsK6, format.Q3_K: opsK6, format.Q2_K: opsK6,
 }
 
 // int8OpsOf returns the int8 operations of type t, nil if ModeInt8 computes t exactly.
 func int8OpsOf(t format.DType) *int8Ops {
-	if o, ok := int8OpsByType[t]; ok {
-		return o
-	}
-	if kType(t) {
-		return opsK
-	}
-	return nil
+	return int8OpsByType[t]
 }
 
 // int8Type reports whether ModeInt8 changes the computation for weights of type t.

@@ -205,7 +205,7 @@ func dotRowInt8K(w *Matrix, r int, qa *qact, i, from int) float32 {
 	return sum
 }
 
-// fillLayoutK writes the K4 or K6 activation layout (int8.go) of one row's q.
+// fillLayoutK writes the K4 or K6 activation layout (actquant.go) of one row's q.
 func fillLayoutK(l actLayout, xa []int8, corr []int32, dl []float32, q []int8) {
 	switch l {
 	case layoutK4:

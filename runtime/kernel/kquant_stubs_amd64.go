@@ -4,7 +4,7 @@
 
 package kernel
 
-// mvIQ4NLVNNI is the IQ4_NL ModeInt8 kernel over the Q4_0 activation layout (int8.go): per
+// mvIQ4NLVNNI is the IQ4_NL ModeInt8 kernel over the Q4_0 activation layout (actquant.go): per
 // step k (4 blocks, 64 code bytes at codes+r·stride+64k), with u(n) = kvalues[n]+128 and the
 // layout's corr (−8·Σq per lane) scaled by 16 to −128·Σq:
 //
@@ -35,7 +35,7 @@ func mvIQ4NLAVX512(y *float32, codes *byte, scales *byte, x *float32, rows int, 
 //go:noescape
 func dqIQ4NLAVX512(dst *float32, codes *byte, scales *byte, nb int)
 
-// mvQ4KVNNI is the Q4_K ModeInt8 kernel over the K4 activation layout (int8.go): xa holds
+// mvQ4KVNNI is the Q4_K ModeInt8 kernel over the K4 activation layout (actquant.go): xa holds
 // each super-block's quantized activations in the order of its code nibbles, dq the block
 // scales d_b and qs the block sums float32(Σ_{j∈b} q_j). Rows are contiguous from row 0 (128
 // code bytes and 16 scale bytes d, dmin, scales[12] per super-block). Per super-block S of
@@ -50,7 +50,37 @@ func dqIQ4NLAVX512(dst *float32, codes *byte, scales *byte, nb int)
 //go:noescape
 func mvQ4KVNNI(y *float32, codes *byte, scales *byte, xa *int8, dq *float32, qs *float32, rows int, nb int)
 
-// mvQ6KVNNI is the Q6_K ModeInt8 kernel over the K6 activation layout (int8.go): xa = q,
+// mvQ5KVNNI is the Q5_K ModeInt8 kernel over the K4 activation layout (actquant.go), as
+// mvQ4KVNNI with 160 code bytes per super-block (qh[32], then qs[128] as Q4_K's) and the
+// 5-bit levels level_j = nibble_j + 16·(qh[l]>>(2g+h)&1) of element j = 64g+32h+l:
+//
+//	for s := range 8 {
+//		is := Σ_{j∈s} level_j·q_j                                   (VPDPBUSD, in 8 lanes)
+//		sum  += float32(is) · float32(float32(d·sc_s)·dq[b])          (per lane)
+//		mins += qs[b] · float32(float32(dmin·m_s)·dq[b]) }
+//	y[r] = sum − mins
+//
+//go:noescape
+func mvQ5KVNNI(y *float32, codes *byte, scales *byte, xa *int8, dq *float32, qs *float32, rows int, nb int)
+
+// dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block
+// s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI,
+//
+//	dst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)
+//
+//go:noescape
+func dqQ4KAVX512(dst *float32, codes *byte, scales *byte, nb int)
+
+// dqQ5KAVX512 decodes nb Q5_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block
+// s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI and qh = codes[160S:],
+//
+//	level := nibble_h(codes[160S+32+32g+l]) + 16·(qh[l]>>s&1)
+//	dst[256S+32s+l] = float32(float32(d·sc_s)·level) − float32(dmin·m_s)   (l < 32)
+//
+//go:noescape
+func dqQ5KAVX512(dst *float32, codes *byte, scales *byte, nb int)
+
+// mvQ6KVNNI is the Q6_K ModeInt8 kernel over the K6 activation layout (actquant.go): xa = q,
 // corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0
 // (ql, qh: 192 code bytes; scales[16], d: 18 scale bytes per super-block). Per super-block
 // S of row r, with u_j = level_j+32 the unsigned 6-bit code and b = 8S+s/2:
@@ -63,14 +93,6 @@ func mvQ4KVNNI(y *float32, codes *byte, scales *byte, xa *int8, dq *float32, qs 
 //go:noescape
 func mvQ6KVNNI(y *float32, codes *byte, scales *byte, xa *int8, corr *int32, dq *float32, rows int, nb int)
 
-// dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block
-// s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI,
-//
-//	dst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)
-//
-//go:noescape
-func dqQ4KAVX512(dst *float32, codes *byte, scales *byte, nb int)
-
 // dqQ6KAVX512 decodes nb Q6_K super-blocks (format.DecodeGGMLBlock, bit-exact): with
 // level_j the signed 6-bit code of element j (as mvQ6KVNNI unpacks it),
 //
@@ -78,3 +100,47 @@ func dqQ4KAVX512(dst *float32, codes *byte, scales *byte, nb int)
 //
 //go:noescape
 func dqQ6KAVX512(dst *float32, codes *byte, scales *byte, nb int)
+
+// mvQ3KVNNI is the Q3_K ModeInt8 kernel over the K6 activation layout (actquant.go): xa = q,
+// corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0
+// (hmask, qs: 96 code bytes; scales[12], d: 14 scale bytes per super-block). Per super-block
+// S of row r, with sc_s the 6-bit scale (unpackQ3), u_j = level_j+4 (the 2-bit code plus
+// 4·the hmask bit) and b = 8S+s/2:
+//
+//	for s := range 16 {
+//		is := corr…/8 + Σ_{j∈s} u_j·q_j = Σ_{j∈s} level_j·q_j        (VPDPBUSD, in 4 lanes)
+//		sum += float32(is) · float32(float32(d·(sc_s−32))·dq[b]) }   (per lane)
+//	y[r] = sum
+//
+//go:noescape
+func mvQ3KVNNI(y *float32, codes *byte, scales *byte, xa *int8, corr *int32, dq *float32, rows int, nb int)
+
+// dqQ3KAVX512 decodes nb Q3_K super-blocks (format.DecodeGGMLBlock, bit-exact): with
+// level_j the signed 3-bit level of element j and sc_s the 6-bit scale (as mvQ3KVNNI),
+//
+//	dst[256S+j] = float32(d·(sc_{j/16}−32)) · level_j   (j < 256)
+//
+//go:noescape
+func dqQ3KAVX512(dst *float32, codes *byte, scales *byte, nb int)
+
+// mvQ2KVNNI is the Q2_K ModeInt8 kernel over the K6 activation layout (actquant.go): xa = q,
+// corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0
+// (qs: 64 code bytes; scales[16], d, dmin: 20 scale bytes per super-block). Per super-block
+// S of row r, with level_j the 2-bit code, sc_s = scales[s]&15, m_s = scales[s]>>4 and b = 8S+s/2:
+//
+//	for s := range 16 {
+//		is := Σ_{j∈s} level_j·q_j                                    (VPDPBUSD, in 4 lanes)
+//		sum  += float32(is) · float32(float32(d·sc_s)·dq[b])           (per lane)
+//		mins += float32(corr…) · float32(float32(dmin·m_s)·dq[b]) }   (corr… = −32·Σ_{j∈lane} q_j)
+//	y[r] = sum + mins/32
+//
+//go:noescape
+func mvQ2KVNNI(y *float32, codes *byte, scales *byte, xa *int8, corr *int32, dq *float32, rows int, nb int)
+
+// dqQ2KAVX512 decodes nb Q2_K super-blocks (format.DecodeGGMLBlock, bit-exact): with
+// level_j the 2-bit code of element j, sc_s and m_s as in mvQ2KVNNI,
+//
+//	dst[256S+j] = float32(float32(d·sc_{j/16})·level_j) − float32(dmin·m_{j/16})   (j < 256)
+//
+//go:noescape
+func dqQ2KAVX512(dst *float32, codes *byte, scales *byte, nb int)

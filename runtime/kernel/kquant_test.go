@@ -204,14 +204,14 @@ func int8RefK(w *Matrix, r int, x []float32) (val, tol, qerr float64) {
 }
 
 // BenchmarkKQuant measures MatVec (one thread) on the 1B ffn_down shape for the k-quant types
-// with assembly entries, both activation modes, under every implementation configuration
+// (all have assembly entries), both activation modes, under every implementation configuration
 // (SetBytes = weight bytes: MB/s reads as weight bandwidth).
 func BenchmarkKQuant(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const rows, cols = 1152, 6912
 	x := randVec(rng, cols)
 	y := make([]float32, rows)
-	for _, typ := range []format.DType{format.Q4_K, format.Q6_K, format.IQ4_NL} {
+	for _, typ := range []format.DType{format.Q4_K, format.Q5_K, format.Q6_K, format.Q3_K, format.Q2_K, format.IQ4_NL} {
 		w := randMatrix(b, rng, typ, rows, cols)
 		for _, m := range []ActivationMode{ModeExact, ModeInt8} {
 			b.Run(fmt.Sprintf("%v/%s", typ, modeName(m)), func(b *testing.B) {

@@ -148,7 +148,7 @@ func alignCols(t format.DType, cols int) int {
 // 1, 2, 3 blocks (+ more) for block types.
 func testCols(t format.DType, short bool) []int {
 	if colAlign(t) == 256 {
-		return []int{256, 512, 768, 1280}
+		return []int{256, 512, 768, 1280, 2304} // 2304: 9 super-blocks, past one chunk of kRowsExact (8)
 	}
 	if blockType(t) {
 		return []int{32, 64, 96, 128, 160, 256, 512 + 32}

@@ -6,9 +6,10 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// The k-quant and IQ4_NL kernels (runtime/kernel/kquant.go is their Go reference, int8.go the
-// activation layouts): ModeInt8 row kernels (AVX-512 VNNI) of IQ4_NL, Q4_K and Q6_K, and
-// the exact row kernel and row dequantization of IQ4_NL (AVX-512).
+// The k-quant and IQ4_NL kernels (runtime/kernel/kquant.go is their Go reference, actquant.go
+// the activation layouts): ModeInt8 row kernels (AVX-512 VNNI) of every k-quant and IQ4_NL,
+// the exact row kernel of IQ4_NL and the row decoders of all of them (AVX-512). The types
+// with sub-blocks of 16 (Q6_K, Q3_K, Q2_K) are in kquant16.go.
 
 // kpfd is the software prefetch distance of the weight streams in bytes (as the Q4_0 kernels).
 const kpfd = 8192
@@ -21,13 +22,17 @@ func genKquant() {
 	mvIQ4NLVNNI()
 	mvIQ4NLAVX512()
 	dqIQ4NLAVX512()
-	mvQ4KVNNI()
-	mvQ6KVNNI()
-	dqQ4KAVX512()
-	dqQ6KAVX512()
+	mvQ45KVNNI(false)
+	mvQ45KVNNI(true)
+	dqQ45KAVX512(false)
+	dqQ45KAVX512(true)
+	for _, t := range []k16{q6k(), q3k(), q2k()} {
+		t.mvVNNI()
+		t.dqAVX512()
+	}
 }
 
-var iq4U, iq4S, perm4, permK4, permK6, dup2, kShift, kPermDM, kPermDB Mem
+var iq4U, iq4S, perm4, permK4, permK6, dup2, kShift, kShift3, kPermDM, kPermDB Mem
 
 // iq4Tables emits the constants: the IQ4_NL grid as signed bytes and offset by 128 (unsigned),
 // and the VPERMPS index vectors.
@@ -58,7 +63,8 @@ func iq4Tables() {
 		return s
 	}
 	permK4 = words("permk4", func(l int) int { v, i := l/16, l%16; return lane(4*(v/2) + v%2 + 2*(i/8)) }, 64)
-	kShift = words("kshift", func(l int) int { return 4 * (l % 2) }, 16) // dword 1: u2>>4
+	kShift = words("kshift", func(l int) int { return 4 * (l % 2) }, 16)  // dword 1: u2>>4
+	kShift3 = words("kshift3", func(l int) int { return 2 * (l % 4) }, 4) // Q3_K: dword i >> 2i
 	kPermDM = words("kpermdm", func(l int) int { return l / 4 % 2 }, 16)
 	kPermDB = words("kpermdb", func(l int) int { return l%4 + 4*(l/8) }, 16)
 	// permK6 holds four index vectors: vector v spreads floats 4v … 4v+3 over four lanes each.
@@ -92,7 +98,7 @@ func storeSum(acc reg.VecVirtual, y reg.Register) {
 func mvIQ4NLVNNI() {
 	TEXT("mvIQ4NLVNNI", NOSPLIT, "func(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int)")
 	Pragma("noescape")
-	Doc("mvIQ4NLVNNI is the IQ4_NL ModeInt8 kernel over the Q4_0 activation layout (int8.go): per",
+	Doc("mvIQ4NLVNNI is the IQ4_NL ModeInt8 kernel over the Q4_0 activation layout (actquant.go): per",
 		"step k (4 blocks, 64 code bytes at codes+r·stride+64k), with u(n) = kvalues[n]+128 and the",
 		"layout's corr (−8·Σq per lane) scaled by 16 to −128·Σq:",
 		"",
@@ -270,10 +276,12 @@ func dqIQ4NLAVX512() {
 		})
 }
 
-func mvQ4KVNNI() {
-	TEXT("mvQ4KVNNI", NOSPLIT, "func(y *float32, codes, scales *byte, xa *int8, dq, qs *float32, rows, nb int)")
-	Pragma("noescape")
-	Doc("mvQ4KVNNI is the Q4_K ModeInt8 kernel over the K4 activation layout (int8.go): xa holds",
+// mvQ45KVNNI emits the Q4_K (q5 false) or Q5_K ModeInt8 kernel: the two share the scale
+// fields and the K4 activation layout; Q5_K's codes plane starts with qh[32], whose bit 2g+h
+// of byte l adds 16 to the level of element 64g+32h+l.
+func mvQ45KVNNI(q5 bool) {
+	name, codeBytes, qsOff, lines := "mvQ4KVNNI", 128, 0, 2
+	doc := []string{"mvQ4KVNNI is the Q4_K ModeInt8 kernel over the K4 activation layout (actquant.go): xa holds",
 		"each super-block's quantized activations in the order of its code nibbles, dq the block",
 		"scales d_b and qs the block sums float32(Σ_{j∈b} q_j). Rows are contiguous from row 0 (128",
 		"code bytes and 16 scale bytes d, dmin, scales[12] per super-block). Per super-block S of",
@@ -283,14 +291,29 @@ func mvQ4KVNNI() {
 		"\t\tis := Σ_{j∈s} nibble_j·q_j                                  (VPDPBUSD, in 8 lanes)",
 		"\t\tsum  += float32(is) · float32(float32(d·sc_s)·dq[b])          (per lane)",
 		"\t\tmins += qs[b] · float32(float32(dmin·m_s)·dq[b]) }",
-		"\ty[r] = sum − mins")
+		"\ty[r] = sum − mins"}
+	if q5 {
+		name, codeBytes, qsOff, lines = "mvQ5KVNNI", 160, 32, 3
+		doc = []string{"mvQ5KVNNI is the Q5_K ModeInt8 kernel over the K4 activation layout (actquant.go), as",
+			"mvQ4KVNNI with 160 code bytes per super-block (qh[32], then qs[128] as Q4_K's) and the",
+			"5-bit levels level_j = nibble_j + 16·(qh[l]>>(2g+h)&1) of element j = 64g+32h+l:",
+			"",
+			"\tfor s := range 8 {",
+			"\t\tis := Σ_{j∈s} level_j·q_j                                   (VPDPBUSD, in 8 lanes)",
+			"\t\tsum  += float32(is) · float32(float32(d·sc_s)·dq[b])          (per lane)",
+			"\t\tmins += qs[b] · float32(float32(dmin·m_s)·dq[b]) }",
+			"\ty[r] = sum − mins"}
+	}
+	TEXT(name, NOSPLIT, "func(y *float32, codes, scales *byte, xa *int8, dq, qs *float32, rows, nb int)")
+	Pragma("noescape")
+	Doc(doc...)
 	var qs reg.Register
 	var kc *q4kConsts
-	var pdb reg.VecVirtual
+	var pdb, m10 reg.VecVirtual
 	var perm []reg.VecVirtual
 	var mins reg.VecVirtual
 	var kmin reg.OpmaskVirtual
-	superRowsVNNI(superRows{codeBytes: 128, scaleBytes: 16, prefetchLines: 2,
+	superRowsVNNI(superRows{codeBytes: codeBytes, scaleBytes: 16, prefetchLines: lines,
 		load: func() reg.Register {
 			dq := Load(Param("dq"), GP64())
 			qs = Load(Param("qs"), GP64())
@@ -304,6 +327,9 @@ func mvQ4KVNNI() {
 			kmin = K()
 			MOVL(U32(0xf0f0), km) // the lanes of f holding mins
 			KMOVW(km, kmin)
+			if q5 {
+				m10 = broadcastD(0x10101010)
+			}
 		},
 		rowInit: func() {
 			mins = ZMM()
@@ -324,11 +350,19 @@ func mvQ4KVNNI() {
 			VFMADD231PS(m, f, kmin, mins)
 
 			a, b := ZMM(), ZMM()
-			VMOVDQU64(Mem{Base: c}, a)
-			VMOVDQU64(Mem{Base: c, Disp: 64}, b)
+			VMOVDQU64(Mem{Base: c, Disp: qsOff}, a)
+			VMOVDQU64(Mem{Base: c, Disp: qsOff + 64}, b)
 			ah := nibbles(a, kc.m0f)
 			bh := nibbles(b, kc.m0f)
+			var hb reg.VecVirtual
+			if q5 {
+				hb = q5kHighBits(c)
+			}
 			for v, u := range []reg.VecVirtual{a, ah, b, bh} {
+				if q5 {
+					// Vector v = 2G+h holds, in 32-byte half k, sub-block 4G+2k+h: bit 4G+h of hb.
+					highBit(u, hb, 4*(v/2)+v%2, 4, m10)
+				}
 				i, sv := ZMM(), ZMM()
 				VPXORD(i, i, i)
 				VPDPBUSD(Mem{Base: xa, Index: o, Scale: 8, Disp: 64 * v}, u, i)
@@ -339,6 +373,35 @@ func mvQ4KVNNI() {
 		},
 		rowEnd: func(acc reg.VecVirtual) { VSUBPS(mins, acc, acc) },
 	})
+}
+
+// q5kHighBits loads Q5_K's qh[32] at codes as hb = [qh, qh>>2] (qh>>2 in the upper 32 bytes,
+// as words: the bits that matter stay in their byte).
+func q5kHighBits(codes reg.Register) reg.VecVirtual {
+	qh, qh2, hb := YMM(), YMM(), ZMM()
+	VMOVDQU64(Mem{Base: codes}, qh)
+	VPSRLW(U8(2), qh, qh2)
+	VINSERTI64X4(U8(1), qh2, qh.AsZ(), hb)
+	return hb
+}
+
+// highBit ORs bit p of each byte of h into bit k of the same byte of u (m: 1<<k in every byte,
+// of u's size). It shifts words: bit p moves within its byte, and m drops what crossed over.
+func highBit(u, h reg.Register, p, k int, m reg.Register) {
+	t := h
+	if p != k {
+		if u.Size() == 64 {
+			t = ZMM()
+		} else {
+			t = YMM()
+		}
+		if p < k {
+			VPSLLW(U8(k-p), h, t)
+		} else {
+			VPSRLW(U8(p-k), h, t)
+		}
+	}
+	VPTERNLOGD(U8(0xf8), m, t, u) // u | (t & m)
 }
 
 // superRows describes a k-quant int8 row kernel for superRowsVNNI: per super-block of a row,
@@ -401,59 +464,6 @@ func superRowsVNNI(k superRows) {
 	RET()
 }
 
-func mvQ6KVNNI() {
-	TEXT("mvQ6KVNNI", NOSPLIT, "func(y *float32, codes, scales *byte, xa *int8, corr *int32, dq *float32, rows, nb int)")
-	Pragma("noescape")
-	Doc("mvQ6KVNNI is the Q6_K ModeInt8 kernel over the K6 activation layout (int8.go): xa = q,",
-		"corr[l] = −32·Σ_{j<4} q[4l+j], dq the block scales d_b. Rows are contiguous from row 0",
-		"(ql, qh: 192 code bytes; scales[16], d: 18 scale bytes per super-block). Per super-block",
-		"S of row r, with u_j = level_j+32 the unsigned 6-bit code and b = 8S+s/2:",
-		"",
-		"\tfor s := range 16 {",
-		"\t\tis := corr… + Σ_{j∈s} u_j·q_j = Σ_{j∈s} level_j·q_j          (VPDPBUSD, in 4 lanes)",
-		"\t\tsum += float32(is) · float32(float32(d·int8(scales[s]))·dq[b]) }   (per lane)",
-		"\ty[r] = sum")
-	var corr reg.Register
-	var m0f, m30, dup reg.VecVirtual
-	var perm []reg.VecVirtual
-	superRowsVNNI(superRows{codeBytes: 192, scaleBytes: 18, prefetchLines: 3,
-		load: func() reg.Register {
-			corr = Load(Param("corr"), GP64())
-			return Load(Param("dq"), GP64())
-		},
-		consts: func() {
-			m0f = broadcastD(0x0f0f0f0f)
-			m30 = broadcastD(0x30303030)
-			perm = []reg.VecVirtual{vecConst(permK6, 0), vecConst(permK6, 64), vecConst(permK6, 128), vecConst(permK6, 192)}
-			dup = vecConst(dup2, 0)
-		},
-		body: func(c, scales, xa, dq, o reg.Register, acc reg.VecVirtual) {
-			sd, h, d := ZMM(), YMM(), ZMM()
-			VPMOVSXBD(Mem{Base: scales}, sd)
-			VCVTDQ2PS(sd, sd)
-			VPBROADCASTW(Mem{Base: scales, Disp: 16}, h)
-			VCVTPH2PS(h, d)
-			VMULPS(d, sd, sd) // float32(d·sc_s)
-			db, db16 := YMM(), ZMM()
-			VMOVUPS(Mem{Base: dq, Index: o, Scale: 1}, db)
-			VPERMPS(db.AsZ(), dup, db16)
-			VMULPS(db16, sd, sd)
-			for n := range 2 {
-				lo, hi := q6kCodes(c, n, m0f, m30)
-				for half, u := range []reg.VecVirtual{lo, hi} {
-					off := 128*n + 64*half
-					i, sv := ZMM(), ZMM()
-					VMOVDQU32(Mem{Base: corr, Index: o, Scale: 8, Disp: off}, i)
-					VPDPBUSD(Mem{Base: xa, Index: o, Scale: 8, Disp: off}, u, i)
-					VCVTDQ2PS(i, i)
-					VPERMPS(sd, perm[2*n+half], sv)
-					VFMADD231PS(sv, i, acc)
-				}
-			}
-		},
-	})
-}
-
 // q4kScales computes, for the Q4_K super-block whose scale fields are at scales, the 16
 // float32 f = [float32(d·sc_0…3), float32(dmin·m_0…3), float32(d·sc_4…7), float32(dmin·m_4…7)]
 // (sc_s, m_s the 6-bit scales and mins: see mvQ4KVNNI).
@@ -485,27 +495,54 @@ func newQ4KConsts() *q4kConsts {
 	return &q4kConsts{broadcastD(0x0f0f0f0f), broadcastD(0x3f3f3f3f), broadcastD(0x30303030), vecConst(kShift, 0), vecConst(kPermDM, 0)}
 }
 
-func dqQ4KAVX512() {
+// dqQ45KAVX512 emits the Q4_K (q5 false) or Q5_K super-block decoder (the high bits of Q5_K
+// as in mvQ45KVNNI).
+func dqQ45KAVX512(q5 bool) {
 	type state struct {
 		c   *q4kConsts
+		m10 reg.VecVirtual
 		tmp Mem
 	}
-	dequantLoop("dqQ4KAVX512", []string{"dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
+	name, codeBytes, qsOff := "dqQ4KAVX512", 128, 0
+	doc := []string{"dqQ4KAVX512 decodes nb Q4_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
 		"s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI,",
 		"",
-		"\tdst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)"},
-		128, 16, 256, func() any { return state{newQ4KConsts(), AllocLocal(64)} },
-		func(st any, dst, codes, scales reg.Register) {
-			c, tmp := st.(state).c, st.(state).tmp
+		"\tdst[256S+32s+l] = float32(float32(d·sc_s)·nibble_h(codes[128S+32g+l])) − float32(dmin·m_s)   (l < 32)"}
+	if q5 {
+		name, codeBytes, qsOff = "dqQ5KAVX512", 160, 32
+		doc = []string{"dqQ5KAVX512 decodes nb Q5_K super-blocks (format.DecodeGGMLBlock, bit-exact): for sub-block",
+			"s = 2g+h of super-block S (g < 4, h the nibble), with f as in mvQ4KVNNI and qh = codes[160S:],",
+			"",
+			"\tlevel := nibble_h(codes[160S+32+32g+l]) + 16·(qh[l]>>s&1)",
+			"\tdst[256S+32s+l] = float32(float32(d·sc_s)·level) − float32(dmin·m_s)   (l < 32)"}
+	}
+	dequantLoop(name, doc, codeBytes, 16, 256, func() any {
+		st := state{c: newQ4KConsts(), tmp: AllocLocal(64)}
+		if q5 {
+			st.m10 = broadcastD(0x10101010)
+		}
+		return st
+	},
+		func(sti any, dst, codes, scales reg.Register) {
+			st := sti.(state)
+			c, tmp := st.c, st.tmp
 			VMOVUPS(q4kScales(scales, c), tmp)
+			var qh reg.VecVirtual
+			if q5 {
+				qh = YMM()
+				VMOVDQU64(Mem{Base: codes}, qh)
+			}
 			for g := range 4 {
-				q, qh := YMM(), YMM()
-				VMOVDQU(Mem{Base: codes, Disp: 32 * g}, q)
-				VPSRLW(U8(4), q, qh)
+				q, qh4 := YMM(), YMM()
+				VMOVDQU(Mem{Base: codes, Disp: qsOff + 32*g}, q)
+				VPSRLW(U8(4), q, qh4)
 				VPAND(c.m0f.AsY(), q, q)
-				VPAND(c.m0f.AsY(), qh, qh)
-				for h, v := range []reg.VecVirtual{q, qh} {
+				VPAND(c.m0f.AsY(), qh4, qh4)
+				for h, v := range []reg.VecVirtual{q, qh4} {
 					s := 2*g + h
+					if q5 {
+						highBit(v, qh, s, 4, st.m10.AsY())
+					}
 					lane := s // f's lane of sub-block s
 					if s >= 4 {
 						lane = s + 4
@@ -526,63 +563,4 @@ func dqQ4KAVX512() {
 				}
 			}
 		})
-}
-
-func dqQ6KAVX512() {
-	dequantLoop("dqQ6KAVX512", []string{"dqQ6KAVX512 decodes nb Q6_K super-blocks (format.DecodeGGMLBlock, bit-exact): with",
-		"level_j the signed 6-bit code of element j (as mvQ6KVNNI unpacks it),",
-		"",
-		"\tdst[256S+j] = float32(d·int8(scales[18S+j/16])) · level_j   (j < 256)"},
-		192, 18, 256, func() any {
-			return []any{broadcastD(0x0f0f0f0f), broadcastD(0x30303030), broadcastD(32), AllocLocal(64)}
-		}, func(st any, dst, codes, scales reg.Register) {
-			c := st.([]any)
-			m0f, m30, b32, tmp := c[0].(reg.VecVirtual), c[1].(reg.VecVirtual), c[2].(reg.VecVirtual), c[3].(Mem)
-			sd, h, d := ZMM(), YMM(), ZMM()
-			VPMOVSXBD(Mem{Base: scales}, sd)
-			VCVTDQ2PS(sd, sd)
-			VPBROADCASTW(Mem{Base: scales, Disp: 16}, h)
-			VCVTPH2PS(h, d)
-			VMULPS(d, sd, sd)
-			VMOVUPS(sd, tmp)
-			for n := range 2 {
-				lo, hi := q6kCodes(codes, n, m0f, m30)
-				for half, u := range []reg.VecVirtual{lo, hi} {
-					for t := range 4 {
-						s := 8*n + 4*half + t
-						x, z, sc := XMM(), ZMM(), ZMM()
-						VEXTRACTI32X4(U8(t), u, x)
-						VPMOVZXBD(x, z)
-						VPSUBD(b32, z, z)
-						VCVTDQ2PS(z, z)
-						VBROADCASTSS(tmp.Offset(4*s), sc)
-						VMULPS(sc, z, z)
-						VMOVUPS(z, Mem{Base: dst, Disp: 4 * 16 * s})
-					}
-				}
-			}
-		})
-}
-
-// q6kCodes unpacks half n of the Q6_K super-block at codes (ql at +0, qh at +128) into the
-// unsigned 6-bit codes (level+32) of its elements 128n … 128n+63 (lo) and 128n+64 … 128n+127
-// (hi), in element order.
-func q6kCodes(codes reg.Register, n int, m0f, m30 reg.VecVirtual) (lo, hi reg.VecVirtual) {
-	ql, qh, qh2, hb := ZMM(), YMM(), YMM(), ZMM()
-	VMOVDQU64(Mem{Base: codes, Disp: 64 * n}, ql)
-	VMOVDQU(Mem{Base: codes, Disp: 128 + 32*n}, qh)
-	VPSRLW(U8(2), qh, qh2)
-	VINSERTI64X4(U8(1), qh2, qh.AsZ(), hb)
-	// lo: ql&0x0f | (hb<<4)&0x30; hi: (ql>>4)&0x0f | hb&0x30.
-	t := ZMM()
-	lo, hi = ZMM(), ZMM()
-	VPSLLW(U8(4), hb, t)
-	VPANDD(m30, t, t)
-	VPANDD(m0f, ql, lo)
-	VPORD(t, lo, lo)
-	VPSRLW(U8(4), ql, hi)
-	VPANDD(m0f, hi, hi)
-	VPANDD(m30, hb, t)
-	VPORD(t, hi, hi)
-	return lo, hi
 }
