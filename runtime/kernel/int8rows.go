@@ -49,7 +49,7 @@ const (
 
 // matMulInt8 is MatMul in ModeInt8; false if the activations are not finite.
 func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
-	if w.k.int8.expand != nil && n >= gemmMinN {
+	if w.k.int8.useGemm(n) {
 		return matMulInt8Gemm(e, y, w, x, n)
 	}
 	qa := getQact()

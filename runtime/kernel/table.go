@@ -49,9 +49,12 @@ type int8Impl struct {
 	asm bool
 	// rows writes the int8-mode products of activation row i of qa for rows [lo, hi).
 	rows func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
-	// expand, when set, makes MatMul with at least gemmMinN rows use the VNNI prefill kernel
-	// (int8gemm.go), with this expansion of the weight rows.
-	expand expandFunc
+	// expand, when set, makes MatMul with at least gemmMin (0: gemmMinN) rows use the VNNI
+	// prefill kernel (int8gemm.go), with this expansion of the weight rows. Below it the row
+	// kernels are faster: the prefill kernel pads the activations to its 32-row tile and
+	// expands every weight once per call.
+	expand  expandFunc
+	gemmMin int
 	// ops is the type's int8 operations (references, scales, layout), set by addInt8.
 	ops *int8Ops
 }
@@ -183,4 +186,15 @@ func implNames(t format.DType) []string {
 		out = append(out, "int8/"+im.name)
 	}
 	return slices.Compact(out)
+}
+
+// useGemm reports whether a ModeInt8 MatMul of n activation rows takes the prefill kernel.
+func (im *int8Impl) useGemm(n int) bool {
+	if im.expand == nil {
+		return false
+	}
+	if im.gemmMin > 0 {
+		return n >= im.gemmMin
+	}
+	return n >= gemmMinN
 }
