@@ -581,6 +581,14 @@ func (f *File) Size() int64 { return int64(len(f.data)) }
 // whole pages.
 func (f *File) release(off, n int64) { f.m.Release(off, n) }
 
+// Populate maps t's payload pages into the process ahead of its first read (best effort; see
+// [Mapped.Populate]). A file that is not mapped ignores it.
+func (f *File) Populate(t Tensor) {
+	if f.m != nil {
+		f.m.Populate(t.Offset, t.Length)
+	}
+}
+
 // Release drops the process's pages of bytes [lo, hi) of t's payload, widened to whole pages
 // (they stay in the page cache): for a caller that has copied the payload elsewhere, or
 // streamed over it once, so that the resident set does not hold the mapping too. t.Data stays

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package format
+
+// populatePages does nothing where the kernel has no MADV_POPULATE_READ.
+func populatePages([]byte) {}
