@@ -3,9 +3,13 @@
 package kernel
 
 // gemmKernel runs the prefill kernel for na activation rows (of the panel) and m weight rows,
-// writing y[a·ldy+r].
+// writing y[a·ldy+r]: a panel of at most 16 rows takes the half-width kernel.
 func gemmKernel(y []float32, ldy, m, na int, scale float32, wq *int8, wd *float32, corr *int32, xp *byte, xd *float32, nb int) {
 	mask0, mask1 := 1<<min(na, 16)-1, 1<<max(0, na-16)-1
+	if na <= 16 {
+		gemm6x16VNNI(&y[0], ldy, m, mask0, 0, scale, wq, 32*nb, wd, corr, xp, xd, nb)
+		return
+	}
 	gemm6x32VNNI(&y[0], ldy, m, mask0, mask1, scale, wq, 32*nb, wd, corr, xp, xd, nb)
 }
 

@@ -333,6 +333,210 @@ DATA iota16<>+56(SB)/4, $0x0000000e
 DATA iota16<>+60(SB)/4, $0x0000000f
 GLOBL iota16<>(SB), RODATA|NOPTR, $64
 
+// func gemm6x16VNNI(y *float32, ldy int, m int, mask0 int, mask1 int, scale float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+TEXT ·gemm6x16VNNI(SB), NOSPLIT, $0-104
+	MOVQ   w+48(FP), AX
+	MOVQ   ldw+56(FP), CX
+	LEAQ   (CX)(CX*2), DX
+	ADDQ   AX, DX
+	MOVQ   wd+64(FP), BX
+	MOVQ   corr+72(FP), SI
+	MOVQ   xp+80(FP), DI
+	MOVQ   xd+88(FP), R8
+	MOVQ   nb+96(FP), R9
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R9, R9
+	JZ     store
+
+block:
+	VPBROADCASTD     (SI), Z6
+	VPBROADCASTD     4(SI), Z7
+	VPBROADCASTD     8(SI), Z8
+	VPBROADCASTD     12(SI), Z9
+	VPBROADCASTD     16(SI), Z10
+	VPBROADCASTD     20(SI), Z11
+	VMOVDQU32        (DI), Z12
+	VPBROADCASTD     (AX), Z26
+	VPDPBUSD         Z26, Z12, Z6
+	VPBROADCASTD     (AX)(CX*1), Z27
+	VPDPBUSD         Z27, Z12, Z7
+	VPBROADCASTD     (AX)(CX*2), Z26
+	VPDPBUSD         Z26, Z12, Z8
+	VPBROADCASTD     (DX), Z27
+	VPDPBUSD         Z27, Z12, Z9
+	VPBROADCASTD     (DX)(CX*1), Z26
+	VPDPBUSD         Z26, Z12, Z10
+	VPBROADCASTD     (DX)(CX*2), Z27
+	VPDPBUSD         Z27, Z12, Z11
+	VMOVDQU32        128(DI), Z12
+	VPBROADCASTD     4(AX), Z26
+	VPDPBUSD         Z26, Z12, Z6
+	VPBROADCASTD     4(AX)(CX*1), Z27
+	VPDPBUSD         Z27, Z12, Z7
+	VPBROADCASTD     4(AX)(CX*2), Z26
+	VPDPBUSD         Z26, Z12, Z8
+	VPBROADCASTD     4(DX), Z27
+	VPDPBUSD         Z27, Z12, Z9
+	VPBROADCASTD     4(DX)(CX*1), Z26
+	VPDPBUSD         Z26, Z12, Z10
+	VPBROADCASTD     4(DX)(CX*2), Z27
+	VPDPBUSD         Z27, Z12, Z11
+	VMOVDQU32        256(DI), Z12
+	VPBROADCASTD     8(AX), Z26
+	VPDPBUSD         Z26, Z12, Z6
+	VPBROADCASTD     8(AX)(CX*1), Z27
+	VPDPBUSD         Z27, Z12, Z7
+	VPBROADCASTD     8(AX)(CX*2), Z26
+	VPDPBUSD         Z26, Z12, Z8
+	VPBROADCASTD     8(DX), Z27
+	VPDPBUSD         Z27, Z12, Z9
+	VPBROADCASTD     8(DX)(CX*1), Z26
+	VPDPBUSD         Z26, Z12, Z10
+	VPBROADCASTD     8(DX)(CX*2), Z27
+	VPDPBUSD         Z27, Z12, Z11
+	VMOVDQU32        384(DI), Z12
+	VPBROADCASTD     12(AX), Z26
+	VPDPBUSD         Z26, Z12, Z6
+	VPBROADCASTD     12(AX)(CX*1), Z27
+	VPDPBUSD         Z27, Z12, Z7
+	VPBROADCASTD     12(AX)(CX*2), Z26
+	VPDPBUSD         Z26, Z12, Z8
+	VPBROADCASTD     12(DX), Z27
+	VPDPBUSD         Z27, Z12, Z9
+	VPBROADCASTD     12(DX)(CX*1), Z26
+	VPDPBUSD         Z26, Z12, Z10
+	VPBROADCASTD     12(DX)(CX*2), Z27
+	VPDPBUSD         Z27, Z12, Z11
+	VMOVDQU32        512(DI), Z12
+	VPBROADCASTD     16(AX), Z26
+	VPDPBUSD         Z26, Z12, Z6
+	VPBROADCASTD     16(AX)(CX*1), Z27
+	VPDPBUSD         Z27, Z12, Z7
+	VPBROADCASTD     16(AX)(CX*2), Z26
+	VPDPBUSD         Z26, Z12, Z8
+	VPBROADCASTD     16(DX), Z27
+	VPDPBUSD         Z27, Z12, Z9
+	VPBROADCASTD     16(DX)(CX*1), Z26
+	VPDPBUSD         Z26, Z12, Z10
+	VPBROADCASTD     16(DX)(CX*2), Z27
+	VPDPBUSD         Z27, Z12, Z11
+	VMOVDQU32        640(DI), Z12
+	VPBROADCASTD     20(AX), Z26
+	VPDPBUSD         Z26, Z12, Z6
+	VPBROADCASTD     20(AX)(CX*1), Z27
+	VPDPBUSD         Z27, Z12, Z7
+	VPBROADCASTD     20(AX)(CX*2), Z26
+	VPDPBUSD         Z26, Z12, Z8
+	VPBROADCASTD     20(DX), Z27
+	VPDPBUSD         Z27, Z12, Z9
+	VPBROADCASTD     20(DX)(CX*1), Z26
+	VPDPBUSD         Z26, Z12, Z10
+	VPBROADCASTD     20(DX)(CX*2), Z27
+	VPDPBUSD         Z27, Z12, Z11
+	VMOVDQU32        768(DI), Z12
+	VPBROADCASTD     24(AX), Z26
+	VPDPBUSD         Z26, Z12, Z6
+	VPBROADCASTD     24(AX)(CX*1), Z27
+	VPDPBUSD         Z27, Z12, Z7
+	VPBROADCASTD     24(AX)(CX*2), Z26
+	VPDPBUSD         Z26, Z12, Z8
+	VPBROADCASTD     24(DX), Z27
+	VPDPBUSD         Z27, Z12, Z9
+	VPBROADCASTD     24(DX)(CX*1), Z26
+	VPDPBUSD         Z26, Z12, Z10
+	VPBROADCASTD     24(DX)(CX*2), Z27
+	VPDPBUSD         Z27, Z12, Z11
+	VMOVDQU32        896(DI), Z12
+	VPBROADCASTD     28(AX), Z26
+	VPDPBUSD         Z26, Z12, Z6
+	VPBROADCASTD     28(AX)(CX*1), Z27
+	VPDPBUSD         Z27, Z12, Z7
+	VPBROADCASTD     28(AX)(CX*2), Z26
+	VPDPBUSD         Z26, Z12, Z8
+	VPBROADCASTD     28(DX), Z27
+	VPDPBUSD         Z27, Z12, Z9
+	VPBROADCASTD     28(DX)(CX*1), Z26
+	VPDPBUSD         Z26, Z12, Z10
+	VPBROADCASTD     28(DX)(CX*2), Z27
+	VPDPBUSD         Z27, Z12, Z11
+	VCVTDQ2PS        Z6, Z6
+	VMULPS           (R8), Z6, Z6
+	VFMADD231PS.BCST (BX), Z6, Z0
+	VCVTDQ2PS        Z7, Z7
+	VMULPS           (R8), Z7, Z7
+	VFMADD231PS.BCST 4(BX), Z7, Z1
+	VCVTDQ2PS        Z8, Z8
+	VMULPS           (R8), Z8, Z8
+	VFMADD231PS.BCST 8(BX), Z8, Z2
+	VCVTDQ2PS        Z9, Z9
+	VMULPS           (R8), Z9, Z9
+	VFMADD231PS.BCST 12(BX), Z9, Z3
+	VCVTDQ2PS        Z10, Z10
+	VMULPS           (R8), Z10, Z10
+	VFMADD231PS.BCST 16(BX), Z10, Z4
+	VCVTDQ2PS        Z11, Z11
+	VMULPS           (R8), Z11, Z11
+	VFMADD231PS.BCST 20(BX), Z11, Z5
+	ADDQ             $0x00000400, DI
+	ADDQ             $0x00000080, R8
+	ADDQ             $0x18, BX
+	ADDQ             $0x18, SI
+	ADDQ             $0x20, AX
+	ADDQ             $0x20, DX
+	DECQ             R9
+	JNZ              block
+
+store:
+	// y[a·ldy + r] = scale·t[r][a] for r < m and the activation lanes in mask0/mask1:
+	// scattered with lane indices a·ldy (second vector at +16·ldy).
+	MOVQ         y+0(FP), AX
+	MOVQ         ldy+8(FP), CX
+	MOVQ         m+16(FP), DX
+	MOVQ         mask0+24(FP), BX
+	VBROADCASTSS scale+40(FP), Z6
+	VPBROADCASTD CX, Z7
+	VPMULLD      iota16<>+0(SB), Z7, Z7
+	CMPQ         DX, $0x01
+	JLT          done
+	VMULPS       Z6, Z0, Z0
+	KMOVW        BX, K1
+	VSCATTERDPS  Z0, K1, (AX)(Z7*4)
+	CMPQ         DX, $0x02
+	JLT          done
+	VMULPS       Z6, Z1, Z1
+	KMOVW        BX, K1
+	VSCATTERDPS  Z1, K1, 4(AX)(Z7*4)
+	CMPQ         DX, $0x03
+	JLT          done
+	VMULPS       Z6, Z2, Z2
+	KMOVW        BX, K1
+	VSCATTERDPS  Z2, K1, 8(AX)(Z7*4)
+	CMPQ         DX, $0x04
+	JLT          done
+	VMULPS       Z6, Z3, Z3
+	KMOVW        BX, K1
+	VSCATTERDPS  Z3, K1, 12(AX)(Z7*4)
+	CMPQ         DX, $0x05
+	JLT          done
+	VMULPS       Z6, Z4, Z4
+	KMOVW        BX, K1
+	VSCATTERDPS  Z4, K1, 16(AX)(Z7*4)
+	CMPQ         DX, $0x06
+	JLT          done
+	VMULPS       Z6, Z5, Z5
+	KMOVW        BX, K1
+	VSCATTERDPS  Z5, K1, 20(AX)(Z7*4)
+
+done:
+	VZEROUPPER
+	RET
+
 // func expandQ4AVX512(dst *int8, corr *int32, cstride int, codes *byte, nb int)
 // Requires: AVX, AVX2, AVX512F, AVX512VL
 TEXT ·expandQ4AVX512(SB), NOSPLIT, $0-40

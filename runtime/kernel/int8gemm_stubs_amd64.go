@@ -5,7 +5,7 @@
 package kernel
 
 // gemm6x32VNNI is the prefill kernel (layouts in int8gemm.go, reference dotRowInt8): for the 6
-// expanded weight rows (stride ldw bytes) and the 32 activation lanes of one packed panel,
+// expanded weight rows (stride ldw bytes) and the first 32 activation lanes of one packed panel,
 //
 //	for r := range 6 { for a := range 32 {
 //		for b := range nb {
@@ -13,11 +13,27 @@ package kernel
 //			t[r][a] += float32(acc)·xd[32b+a]·wd[6b+r] }
 //		if r < m && lane a in mask0 | mask1<<16 { y[a·ldy+r] = t[r][a]·scale } } }
 //
-// The block body is unrolled: 8 steps of 4 columns, each 12 VPDPBUSD (6 rows × 2 vectors of
+// The block body is unrolled: 8 steps of 4 columns, each 12 VPDPBUSD (6 rows × 2 vector(s) of
 // 16 lanes); the outputs are scattered (VSCATTERDPS) straight into the rows of y.
 //
 //go:noescape
 func gemm6x32VNNI(y *float32, ldy int, m int, mask0 int, mask1 int, scale float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
+
+// gemm6x16VNNI is the prefill kernel (layouts in int8gemm.go, reference dotRowInt8): for the 6
+// expanded weight rows (stride ldw bytes) and the first 16 activation lanes of one packed panel,
+//
+//	for r := range 6 { for a := range 16 {
+//		for b := range nb {
+//			acc := corr[6b+r] + Σ_{c<32} int32(xp[b][c/4][a][c%4])·int32(w[r·ldw+32b+c])   // xp = q+128
+//			t[r][a] += float32(acc)·xd[32b+a]·wd[6b+r] }
+//		if r < m && lane a in mask0 | mask1<<16 { y[a·ldy+r] = t[r][a]·scale } } }
+//
+// The block body is unrolled: 8 steps of 4 columns, each 6 VPDPBUSD (6 rows × 1 vector(s) of
+// 16 lanes); the outputs are scattered (VSCATTERDPS) straight into the rows of y.
+// mask1 is ignored.
+//
+//go:noescape
+func gemm6x16VNNI(y *float32, ldy int, m int, mask0 int, mask1 int, scale float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)
 
 // expandQ4AVX512 is, for b < nb (reference: expandGroup's Q4_0 case):
 //

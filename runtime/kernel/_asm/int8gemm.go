@@ -19,28 +19,37 @@ const (
 
 // genInt8Gemm emits the prefill routines.
 func genInt8Gemm() {
-	gemm6x32VNNI()
+	gemmVNNI(2)
+	gemmVNNI(1)
 	for _, e := range expanders {
 		expandRows(e)
 	}
 }
 
-// gemm6x32VNNI generates the prefill micro-kernel: the int32 block sums of 6 weight rows by
-// 32 activation rows (two vectors of 16) in 12 accumulators, scaled into 12 float ones.
-func gemm6x32VNNI() {
-	TEXT("gemm6x32VNNI", NOSPLIT, "func(y *float32, ldy, m, mask0, mask1 int, scale float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)")
+// gemmVNNI generates the prefill micro-kernel over halves vectors of 16 activation lanes:
+// gemm6x32VNNI (2) computes the int32 block sums of 6 weight rows by 32 activation rows in 12
+// accumulators, scaled into 12 float ones; gemm6x16VNNI (1) the first 16 lanes of the same
+// panel layout only, for a panel of at most 16 activation rows (half the work).
+func gemmVNNI(halves int) {
+	lanes := gemmLane * halves
+	name := fmt.Sprintf("gemm6x%dVNNI", lanes)
+	TEXT(name, NOSPLIT, "func(y *float32, ldy, m, mask0, mask1 int, scale float32, w *int8, ldw int, wd *float32, corr *int32, xp *byte, xd *float32, nb int)")
 	Pragma("noescape")
-	Doc("gemm6x32VNNI is the prefill kernel (layouts in int8gemm.go, reference dotRowInt8): for the 6",
-		"expanded weight rows (stride ldw bytes) and the 32 activation lanes of one packed panel,",
+	doc := []string{fmt.Sprintf("%s is the prefill kernel (layouts in int8gemm.go, reference dotRowInt8): for the 6", name),
+		fmt.Sprintf("expanded weight rows (stride ldw bytes) and the first %d activation lanes of one packed panel,", lanes),
 		"",
-		"\tfor r := range 6 { for a := range 32 {",
+		fmt.Sprintf("\tfor r := range 6 { for a := range %d {", lanes),
 		"\t\tfor b := range nb {",
 		"\t\t\tacc := corr[6b+r] + Σ_{c<32} int32(xp[b][c/4][a][c%4])·int32(w[r·ldw+32b+c])   // xp = q+128",
 		"\t\t\tt[r][a] += float32(acc)·xd[32b+a]·wd[6b+r] }",
 		"\t\tif r < m && lane a in mask0 | mask1<<16 { y[a·ldy+r] = t[r][a]·scale } } }",
 		"",
-		"The block body is unrolled: 8 steps of 4 columns, each 12 VPDPBUSD (6 rows × 2 vectors of",
-		"16 lanes); the outputs are scattered (VSCATTERDPS) straight into the rows of y.")
+		fmt.Sprintf("The block body is unrolled: 8 steps of 4 columns, each %d VPDPBUSD (6 rows × %d vector(s) of", 6*halves, halves),
+		"16 lanes); the outputs are scattered (VSCATTERDPS) straight into the rows of y."}
+	if halves == 1 {
+		doc = append(doc, "mask1 is ignored.")
+	}
+	Doc(doc...)
 	w := loadGP("w")
 	ldw := loadGP("ldw")
 	w3 := GP64() // row 3
@@ -51,15 +60,15 @@ func gemm6x32VNNI() {
 	xp := loadGP("xp")
 	xd := loadGP("xd")
 	nb := loadGP("nb")
-	facc := zeroVecs(avx512, 2*gemmRows)
+	facc := zeroVecs(avx512, halves*gemmRows)
 	TESTQ(nb, nb)
 	JZ(LabelRef("store"))
 
 	Label("block")
-	acc := make([]reg.VecVirtual, 2*gemmRows)
+	acc := make([]reg.VecVirtual, halves*gemmRows)
 	for i := range acc {
 		acc[i] = ZMM()
-		VPBROADCASTD(Mem{Base: corr, Disp: 4 * (i / 2)}, acc[i])
+		VPBROADCASTD(Mem{Base: corr, Disp: 4 * (i / halves)}, acc[i])
 	}
 	row := func(r, off int) Mem { // 4 bytes of row r at column off
 		base := w
@@ -72,23 +81,26 @@ func gemm6x32VNNI() {
 		return Mem{Base: base, Index: ldw, Scale: byte(r), Disp: off}
 	}
 	for s := range 32 / gemmStep {
-		x0, x1 := ZMM(), ZMM()
-		VMOVDQU32(Mem{Base: xp, Disp: 128 * s}, x0)
-		VMOVDQU32(Mem{Base: xp, Disp: 128*s + 64}, x1)
+		x := make([]reg.VecVirtual, halves)
+		for h := range x {
+			x[h] = ZMM()
+			VMOVDQU32(Mem{Base: xp, Disp: 128*s + 64*h}, x[h])
+		}
 		for r := range gemmRows {
 			// The weight broadcasts alternate between two physical registers, as in the
 			// hand-written kernel this replaces (the allocator folds virtual ones into one
 			// register; gemm.go measured that at 0.97 of the hand-written speed).
 			b := []reg.Register{reg.Z26, reg.Z27}[r%2]
 			VPBROADCASTD(row(r, gemmStep*s), b)
-			VPDPBUSD(b, x0, acc[2*r])
-			VPDPBUSD(b, x1, acc[2*r+1])
+			for h := range x {
+				VPDPBUSD(b, x[h], acc[halves*r+h])
+			}
 		}
 	}
 	for i, a := range acc { // facc += float32(acc)·xd[lanes]·wd[row]
 		VCVTDQ2PS(a, a)
-		VMULPS(Mem{Base: xd, Disp: 64 * (i % 2)}, a, a)
-		VFMADD231PS_BCST(Mem{Base: wd, Disp: 4 * (i / 2)}, a, facc[i])
+		VMULPS(Mem{Base: xd, Disp: 64 * (i % halves)}, a, a)
+		VFMADD231PS_BCST(Mem{Base: wd, Disp: 4 * (i / halves)}, a, facc[i])
 	}
 	ADDQ(U32(1024), xp)
 	ADDQ(U32(128), xd)
@@ -105,7 +117,10 @@ func gemm6x32VNNI() {
 	y := loadGP("y")
 	ldy := loadGP("ldy")
 	m := loadGP("m")
-	mask := []reg.GPVirtual{loadGP("mask0"), loadGP("mask1")}
+	mask := []reg.GPVirtual{loadGP("mask0")}
+	if halves == 2 {
+		mask = append(mask, loadGP("mask1"))
+	}
 	scale := ZMM()
 	sp, err := Param("scale").Resolve()
 	if err != nil {
@@ -115,14 +130,18 @@ func gemm6x32VNNI() {
 	index := ZMM()
 	VPBROADCASTD(ldy.As32(), index)
 	VPMULLD(iota16(), index, index)
-	SHLQ(U8(6), ldy)
-	y16 := GP64()
-	LEAQ(Mem{Base: y, Index: ldy, Scale: 1}, y16)
+	bases := []reg.GPVirtual{y}
+	if halves == 2 {
+		SHLQ(U8(6), ldy)
+		y16 := GP64()
+		LEAQ(Mem{Base: y, Index: ldy, Scale: 1}, y16)
+		bases = append(bases, y16)
+	}
 	for r := range gemmRows {
 		CMPQ(m, U8(r+1))
 		JLT(LabelRef("done"))
-		for h, base := range []reg.GPVirtual{y, y16} {
-			f := facc[2*r+h]
+		for h, base := range bases {
+			f := facc[halves*r+h]
 			VMULPS(scale, f, f)
 			k := K()
 			KMOVW(mask[h].As32(), k)
@@ -134,14 +153,19 @@ func gemm6x32VNNI() {
 	RET()
 }
 
-// iota16 is the table of dwords 0…15.
+// iota16 is the table of dwords 0…15 (emitted once per file).
 func iota16() Mem {
-	m := GLOBL("iota16", RODATA|NOPTR)
-	for i := range gemmLane {
-		DATA(4*i, U32(i))
+	if iota16Mem == nil {
+		m := GLOBL("iota16", RODATA|NOPTR)
+		for i := range gemmLane {
+			DATA(4*i, U32(i))
+		}
+		iota16Mem = &m
 	}
-	return m
+	return *iota16Mem
 }
+
+var iota16Mem *Mem
 
 // expander is the loader of expandRows: one block of 32 columns as 32 signed bytes, and the
 // sum that gives its offset correction.
