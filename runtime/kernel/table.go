@@ -49,10 +49,10 @@ type int8Impl struct {
 	asm bool
 	// rows writes the int8-mode products of activation row i of qa for rows [lo, hi).
 	rows func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
-	// expand, when set, makes MatMul with at least gemmMin (0: gemmMinN) rows use the VNNI
-	// prefill kernel (int8gemm.go), with this expansion of the weight rows. Below it the row
-	// kernels are faster: the prefill kernel pads the activations to its 32-row tile and
-	// expands every weight once per call.
+	// expand, when set, makes MatMul with at least gemmMin rows (addInt8 makes 0 gemmMinN) use
+	// the VNNI prefill kernel (int8gemm.go), with this expansion of the weight rows. Below it
+	// the row kernels are faster: the prefill kernel pads the activations to its 32-row tile
+	// and expands every weight once per call.
 	expand  expandFunc
 	gemmMin int
 	// ops is the type's int8 operations (references, scales, layout), set by addInt8.
@@ -88,6 +88,9 @@ func init() {
 func addExact(t format.DType, im *exactImpl) { exactImpls[t] = append(exactImpls[t], im) }
 func addInt8(t format.DType, im *int8Impl) {
 	im.ops = int8OpsOf(t)
+	if im.gemmMin == 0 {
+		im.gemmMin = gemmMinN
+	}
 	int8Impls[t] = append(int8Impls[t], im)
 }
 
@@ -165,16 +168,6 @@ func chooseKernels(w *Matrix) (*kernels, error) {
 	return k, nil
 }
 
-// describe names the chosen implementations ("q4_0: exact avx512-nib, int8 vnni").
-func (w *Matrix) describe() string {
-	k := w.k
-	s := fmt.Sprintf("%v: exact %s", w.DType, w.exact().name)
-	if k.int8 != nil {
-		s += ", int8 " + k.int8.name
-	}
-	return s
-}
-
 // implNames lists, for tests, every registered implementation of type t as "exact/NAME" and
 // "int8/NAME".
 func implNames(t format.DType) []string {
@@ -189,12 +182,4 @@ func implNames(t format.DType) []string {
 }
 
 // useGemm reports whether a ModeInt8 MatMul of n activation rows takes the prefill kernel.
-func (im *int8Impl) useGemm(n int) bool {
-	if im.expand == nil {
-		return false
-	}
-	if im.gemmMin > 0 {
-		return n >= im.gemmMin
-	}
-	return n >= gemmMinN
-}
+func (im *int8Impl) useGemm(n int) bool { return im.expand != nil && n >= im.gemmMin }
