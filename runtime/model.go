@@ -178,14 +178,16 @@ func load(f *format.File, opts *LoadOptions) (*Model, error) {
 	}
 	m.invFreqGlobal = invFreqs(t.HeadDim, t.RopeTheta, t.RopeScaling)
 	m.invFreqLocal = invFreqs(t.HeadDim, t.RopeLocalTheta, 1)
+	var bytes int64
+	for _, w := range l.mats {
+		bytes += w.WeightBytes()
+	}
+	// Copying or mapping ahead needs the weights' size in memory; when the system cannot give
+	// it without swapping, the pages are left to the page cache, which can evict them.
+	avail := availableMemory()
+	fits := avail <= 0 || bytes <= avail-avail/8
 	if o.Resident {
-		var bytes int64
-		for _, w := range l.mats {
-			bytes += w.WeightBytes()
-		}
-		// Copying needs the weights' size in fresh memory; when the system cannot give it
-		// without swapping, keep reading them from the mapping (the page cache can evict).
-		if avail := availableMemory(); avail > 0 && bytes > avail-avail/8 {
+		if !fits {
 			log.Warn("weights stay in the file mapping: copying them would need more than the available memory",
 				"weights_bytes", bytes, "available_bytes", avail)
 		} else {
@@ -199,18 +201,11 @@ func load(f *format.File, opts *LoadOptions) (*Model, error) {
 			m.resident = true
 		}
 	}
-	if !m.resident {
+	if !m.resident && fits {
 		// Read in place: map the weights' pages now, in one call per matrix, instead of one
-		// page fault per 64 KiB during the first forward pass (7.5 GB of 12B Q4_0 weights:
-		// 0.2 s against 2.5 s), where they fit in memory.
-		var bytes int64
+		// page fault per 64 KiB during the first forward pass.
 		for _, t := range l.tensors {
-			bytes += t.Length
-		}
-		if avail := availableMemory(); avail <= 0 || bytes <= avail-avail/8 {
-			for _, t := range l.tensors {
-				f.Populate(t)
-			}
+			f.Populate(t)
 		}
 	}
 	return m, nil
