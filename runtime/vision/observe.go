@@ -55,14 +55,10 @@ type Observer func(layer int, in Input, x []float32, n int)
 // EncodeObserved is [Tower.Encode] (features only) calling obs with every weight product's
 // input, image by image and in the order the products run.
 func (v *Tower) EncodeObserved(e kernel.Exec, pixels []float32, n int, obs Observer) error {
-	enc := func() error {
-		_, err := v.encodeWith(e, pixels, n, false, obs)
+	return v.guard(func() error {
+		_, err := v.encode(e, pixels, n, false, obs)
 		return err
-	}
-	if v.file == nil || v.file.Mapped() == nil {
-		return enc()
-	}
-	return v.file.Guard(enc)
+	})
 }
 
 // tap passes one product input to the observer, if any.

@@ -172,23 +172,25 @@ func (v *Tower) Patches() int { return v.patches }
 // A memory fault reading the mapped weights (the file truncated while in use) is an error
 // wrapping [format.ErrChanged].
 func (v *Tower) Encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) (out *Output, err error) {
-	if v.file == nil || v.file.Mapped() == nil {
-		return v.encode(e, pixels, n, keepHidden)
-	}
-	err = v.file.Guard(func() error {
+	err = v.guard(func() error {
 		var err error
-		out, err = v.encode(e, pixels, n, keepHidden)
+		out, err = v.encode(e, pixels, n, keepHidden, nil)
 		return err
 	})
 	return out, err
 }
 
-func (v *Tower) encode(e kernel.Exec, pixels []float32, n int, keepHidden bool) (*Output, error) {
-	return v.encodeWith(e, pixels, n, keepHidden, nil)
+// guard runs fn, which reads the weights, turning a memory fault of the file mapping into an
+// error (format.File.Guard) when the weights are mapped.
+func (v *Tower) guard(fn func() error) error {
+	if v.file == nil || v.file.Mapped() == nil {
+		return fn()
+	}
+	return v.file.Guard(fn)
 }
 
-// encodeWith is encode with an optional observer of the products' inputs.
-func (v *Tower) encodeWith(e kernel.Exec, pixels []float32, n int, keepHidden bool, obs Observer) (*Output, error) {
+// encode is Encode with an optional observer of the products' inputs.
+func (v *Tower) encode(e kernel.Exec, pixels []float32, n int, keepHidden bool, obs Observer) (*Output, error) {
 	c := &v.Cfg
 	per := c.NumChannels * c.ImageSize * c.ImageSize
 	if n <= 0 || len(pixels) != n*per {
