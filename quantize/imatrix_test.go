@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gemmatool/gemmatool/convert"
-	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/format/gguf"
 	"github.com/gemmatool/gemmatool/internal/testutil"
 	"github.com/gemmatool/gemmatool/runtime"
@@ -25,16 +23,7 @@ import (
 // (the recomputation is itself checked against the reference stream leaving the layer).
 func TestCalibrateGoldenA(t *testing.T) {
 	dir := "../testdata/a_text_1b_like"
-	gmt := filepath.Join(t.TempDir(), "a.gmt")
-	if _, err := convert.Run(dir, gmt, convert.Options{}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(gmt, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := runtime.Load(f, nil)
+	m, err := runtime.Load(testutil.ConvertOpen(t, dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gemmatool/gemmatool/convert"
-	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/internal/testutil"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 	"github.com/gemmatool/gemmatool/runtime/vision"
@@ -19,16 +17,7 @@ import (
 // every block weight an entry of its input width counting every patch of every image.
 func TestCalibrateVisionGoldenB(t *testing.T) {
 	dir := testutil.Testdata("b_mm_4b_like")
-	gmt := filepath.Join(t.TempDir(), "b.gmt")
-	if _, err := convert.Run(dir, gmt, convert.Options{}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(gmt, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tw, err := vision.Load(f)
+	tw, err := vision.Load(testutil.ConvertOpen(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}

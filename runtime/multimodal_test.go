@@ -10,7 +10,6 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/gemmatool/gemmatool/convert"
 	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/internal/testutil"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
@@ -90,15 +89,7 @@ func TestGoldenBFull(t *testing.T) {
 // closes with the test).
 func loadGoldenB(t *testing.T, dir string) (*format.File, *Model, *vision.Tower) {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "b.gmt")
-	if _, err := convert.Run(dir, out, convert.Options{}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(out, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	f := testutil.ConvertOpen(t, dir)
 	m, err := Load(f, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gemmatool/gemmatool/convert"
-	"github.com/gemmatool/gemmatool/format"
 	"github.com/gemmatool/gemmatool/internal/testutil"
 	"github.com/gemmatool/gemmatool/runtime/kernel"
 )
@@ -14,16 +12,7 @@ import (
 // compares every intermediate the fixture records.
 func TestGoldenB(t *testing.T) {
 	dir := testutil.Testdata("b_mm_4b_like")
-	out := filepath.Join(t.TempDir(), "b.gmt")
-	if _, err := convert.Run(dir, out, convert.Options{}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(out, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tw, err := Load(f)
+	tw, err := Load(testutil.ConvertOpen(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
