@@ -60,15 +60,21 @@ func loadImages(c *cli.Context, lm *loadedModel) ([]*runtime.Image, error) {
 	if c.Bool("pan-and-scan") {
 		cfg.PanAndScan = true
 	}
+	return prepareImages(c, files, cfg, "--image", "")
+}
+
+// prepareImages reads the image files (flag names them in read errors; prefix starts a
+// decoding error, which names the file) and preprocesses them as cfg says.
+func prepareImages(c *cli.Context, files []string, cfg imageproc.Config, flag, prefix string) ([]*runtime.Image, error) {
 	var out []*runtime.Image
 	for _, p := range files {
-		b, err := readInput(p, c.App.Reader, maxImageInput, "--image")
+		b, err := readInput(p, c.App.Reader, maxImageInput, flag)
 		if err != nil {
 			return nil, err
 		}
 		im, err := runtime.PrepareImage(b, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil, fmt.Errorf("%s%s: %w", prefix, p, err)
 		}
 		out = append(out, im)
 	}

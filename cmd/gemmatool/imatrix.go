@@ -227,16 +227,12 @@ func calibrationImages(c *cli.Context, lm *loadedModel, set string) ([][]float32
 	var paths []string
 	if mf := filepath.Join(set, "manifest.json"); st.IsDir() && fileExists(mf) {
 		// The image set of 'verify kld --image-set': its items' images.
-		mb, err := readInput(mf, nil, maxManifestBytes, "--image-set")
+		man, err := readImageManifest(set, "imatrix")
 		if err != nil {
 			return nil, err
 		}
-		var man imageManifest
-		if err := json.Unmarshal(mb, &man); err != nil {
-			return nil, fmt.Errorf("imatrix: %s: %w", mf, err)
-		}
 		for _, it := range man.Items {
-			paths = append(paths, filepath.Join(set, filepath.Clean("/" + it.Image)[1:]))
+			paths = append(paths, manifestImage(set, it))
 		}
 	} else if st.IsDir() {
 		ents, err := os.ReadDir(set)
@@ -278,16 +274,12 @@ func calibrationImages(c *cli.Context, lm *loadedModel, set string) ([][]float32
 		return nil, err
 	}
 	cfg.PanAndScan = c.Bool("pan-and-scan")
+	images, err := prepareImages(c, paths, cfg, "--image-set", "imatrix: --image-set: ")
+	if err != nil {
+		return nil, err
+	}
 	var out [][]float32
-	for _, p := range paths {
-		b, err := readInput(p, c.App.Reader, maxImageInput, "--image-set")
-		if err != nil {
-			return nil, err
-		}
-		im, err := runtime.PrepareImage(b, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("imatrix: --image-set: %s: %w", p, err)
-		}
+	for _, im := range images {
 		out = append(out, im.Pixels...)
 	}
 	return out, nil

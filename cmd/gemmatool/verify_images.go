@@ -31,6 +31,27 @@ type imageCase struct {
 	AnswerTokens int     `json:"answer_tokens,omitempty"`
 }
 
+// readImageManifest reads and parses DIR/manifest.json of an image set (verb names the
+// command in errors).
+func readImageManifest(dir, verb string) (*imageManifest, error) {
+	mf := filepath.Join(dir, "manifest.json")
+	mb, err := readInput(mf, nil, maxManifestBytes, "--image-set")
+	if err != nil {
+		return nil, err
+	}
+	var man imageManifest
+	if err := json.Unmarshal(mb, &man); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", verb, mf, err)
+	}
+	return &man, nil
+}
+
+// manifestImage is the path of an item's image: its name taken inside DIR (a leading "/" or
+// "../" cannot leave it).
+func manifestImage(dir string, it imageCase) string {
+	return filepath.Join(dir, filepath.Clean("/" + it.Image)[1:])
+}
+
 // Limits on a manifest.
 const (
 	maxManifestBytes = 1 << 20
@@ -49,13 +70,9 @@ func imageSetAction(c *cli.Context) error {
 	if !c.IsSet("model") {
 		return usageError("verify kld --image-set: give --model (a multimodal gemmatool file)")
 	}
-	mb, err := readInput(filepath.Join(dir, "manifest.json"), nil, maxManifestBytes, "--image-set")
+	man, err := readImageManifest(dir, "verify kld")
 	if err != nil {
 		return err
-	}
-	var man imageManifest
-	if err := json.Unmarshal(mb, &man); err != nil {
-		return fmt.Errorf("verify kld: %s: %w", filepath.Join(dir, "manifest.json"), err)
 	}
 	if len(man.Items) == 0 || len(man.Items) > maxImageCases {
 		return fmt.Errorf("verify kld: %s: %d items, want 1 … %d", filepath.Join(dir, "manifest.json"), len(man.Items), maxImageCases)
@@ -94,7 +111,7 @@ func imageSetAction(c *cli.Context) error {
 	var toks [][]verify.TokenKL
 	for k, it := range man.Items {
 		name := fmt.Sprintf("%s item %d (%s)", filepath.Join(dir, "manifest.json"), k, it.Image)
-		b, err := readInput(filepath.Join(dir, filepath.Clean("/" + it.Image)[1:]), nil, maxImageInput, "--image-set")
+		b, err := readInput(manifestImage(dir, it), nil, maxImageInput, "--image-set")
 		if err != nil {
 			return err
 		}
