@@ -278,18 +278,6 @@ func (v *Tower) embed(h, img []float32, s *scratch) {
 	}
 }
 
-func addBias(e kernel.Exec, y, b []float32, n int) {
-	d := len(b)
-	e.ParallelFor(n, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			r := y[t*d : (t+1)*d]
-			for j := range r {
-				r[j] += b[j]
-			}
-		}
-	})
-}
-
 // block runs pre-LN encoder layer li in place on s.h.
 func (v *Tower) block(li int, s *scratch) {
 	L := &v.layers[li]
@@ -299,33 +287,20 @@ func (v *Tower) block(li int, s *scratch) {
 	x := s.x[:np*vh]
 	layerNormRows(s.e, x, s.h, L.ln1W, L.ln1B, eps, np)
 	s.tap(li, InAttn, x, np)
-	s.e.MatMulWide(s.q, L.q, x, np)
-	addBias(s.e, s.q, L.qB, np)
-	s.e.MatMulWide(s.k, L.k, x, np)
-	addBias(s.e, s.k, L.kB, np)
-	s.e.MatMulWide(s.v, L.v, x, np)
-	addBias(s.e, s.v, L.vB, np)
+	s.e.MatMulWideTerms(x, np, kernel.WideTerm{W: L.q, Y: s.q, Bias: L.qB},
+		kernel.WideTerm{W: L.k, Y: s.k, Bias: L.kB}, kernel.WideTerm{W: L.v, Y: s.v, Bias: L.vB})
 	v.attention(s)
 	s.tap(li, InAttnOut, s.att, np)
-	s.e.MatMulWide(x, L.o, s.att, np)
-	addBias(s.e, x, L.oB, np)
-	for i := range s.h {
-		s.h[i] += x[i]
-	}
+	s.e.MatMulWideTerms(s.att, np, kernel.WideTerm{W: L.o, Y: s.h, Bias: L.oB, Acc: true})
 	layerNormRows(s.e, x, s.h, L.ln2W, L.ln2B, eps, np)
 	s.tap(li, InFFN, x, np)
 	up := s.up[:np*vi]
-	s.e.MatMulWide(up, L.up, x, np)
-	addBias(s.e, up, L.upB, np)
+	s.e.MatMulWideTerms(x, np, kernel.WideTerm{W: L.up, Y: up, Bias: L.upB})
 	s.e.ParallelFor(np, func(lo, hi int) {
 		kernel.GELU(up[lo*vi : hi*vi])
 	})
 	s.tap(li, InFFNDown, up, np)
-	s.e.MatMulWide(x, L.down, up, np)
-	addBias(s.e, x, L.downB, np)
-	for i := range s.h {
-		s.h[i] += x[i]
-	}
+	s.e.MatMulWideTerms(up, np, kernel.WideTerm{W: L.down, Y: s.h, Bias: L.downB, Acc: true})
 }
 
 // attention computes bidirectional multi-head attention over all patches into s.att:

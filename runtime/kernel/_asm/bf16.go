@@ -39,6 +39,18 @@ func genGemmBF16() {
 	Load(Param("xp"), xp)
 	Load(Param("k"), k)
 	Load(Param("tile"), tile)
+	bf16TileLoop(w, ldw, r3, w4, w8, xp, k)
+	for i := range 24 {
+		VMOVUPS(zmm[i], Mem{Base: tile, Disp: 64 * i})
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// bf16TileLoop emits the 12×32 bf16 tile loop into Z0–Z23 (row r's halves in Z2r, Z2r+1):
+// k column pairs of the 12 rows at w (byte stride ldw; r3 = 3·ldw, w4 and w8 the rows 4 and 8)
+// against the packed panel at xp. It ends at label "store" with Z24–Z31 free.
+func bf16TileLoop(w, ldw, r3, w4, w8, xp, k reg.Register) {
 	z := func(i int) reg.VecPhysical { return zmm[i] }
 	for i := range 24 {
 		VXORPS(z(i), z(i), z(i))
@@ -61,11 +73,6 @@ func genGemmBF16() {
 	}
 	advance("loop", k, []reg.Register{w, w4, w8, xp}, []int{4, 4, 4, 128})
 	Label("store")
-	for i := range 24 {
-		VMOVUPS(z(i), Mem{Base: tile, Disp: 64 * i})
-	}
-	VZEROUPPER()
-	RET()
 }
 
 var zmm = []reg.VecPhysical{

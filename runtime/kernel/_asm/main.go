@@ -30,6 +30,7 @@ var ops = map[string]func(){
 	"encode":     genEncode,   // encode.go: quantize's AVX-512 encoders
 	"kquant":     genKquant,   // kquant.go: the k-quant and IQ4_NL kernels
 	"bf16":       genBF16,     // bf16.go: the AVX-512 BF16 microkernel of ModeBF16
+	"bf16wide":   genBF16Wide, // bf16wide.go: the bf16 microkernel storing its tile in place
 }
 
 var op = flag.String("op", "", "the operation to generate (one of the keys of ops)")
