@@ -22,7 +22,78 @@ func (e Exec) Attention(out, q, k, v []float32, n, heads, hd int, scale float32)
 	if size == 0 {
 		return
 	}
-	e.AttentionHeads(denseHeads(out, q, k, v, n, heads, hd), scale)
+	hs := denseHeads(out, q, k, v, n, heads, hd)
+	if e.Mode == ModeBF16 {
+		if _, _, _, ok := bf16Kernel(); ok {
+			// Round q, k and v once, all heads together; the heads' operands are packed from
+			// these rows.
+			buf := attnDenseBuf.get(3 * size)
+			defer attnDenseBuf.put()
+			d := &denseBF16{q: buf[:size], k: buf[size : 2*size], v: buf[2*size:], stride: heads * hd}
+			src := [3][]float32{q, k, v}
+			e.ParallelFor(3*n, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					m, t := i/n, i%n
+					roundBF16(buf[m*size+t*d.stride:m*size+(t+1)*d.stride], src[m][t*d.stride:(t+1)*d.stride])
+				}
+			})
+			for h := range hs {
+				dh := *d
+				dh.off = h * hd
+				hs[h].dense = &dh
+			}
+		}
+	}
+	e.AttentionHeads(hs, scale)
+}
+
+// denseBF16 is a dense head's operands rounded to bf16 ([Exec.Attention] in ModeBF16): row t
+// of the head's queries, keys and values starts at t·stride+off of q, k and v.
+type denseBF16 struct {
+	q, k, v     []uint16
+	stride, off int
+}
+
+var attnDenseBuf scratchBuf[uint16]
+
+// packQueries packs query rows [r0, r0+mr) (zero past rows) into qt, hdp elements per row.
+func (d *denseBF16) packQueries(qt []uint16, r0, mr, rows, hd, hdp int) {
+	for r := r0; r < r0+mr; r++ {
+		dst := qt[(r-r0)*hdp : (r-r0+1)*hdp]
+		if r >= rows {
+			clear(dst)
+			continue
+		}
+		clear(dst[copy(dst, d.q[r*d.stride+d.off:r*d.stride+d.off+hd]):])
+	}
+}
+
+// packKeysValues packs keys [u0, u1) into the key panel kp (pairs: at(i, j) = (j/2)·2nr + 2i
+// + j%2 for key u0+i, already zero) and their values into the value panels vp (dpan panels of
+// np rows: vp[d·np·nr + at(i, u)] = V(u)[d·nr+i], zero past hd).
+func (d *denseBF16) packKeysValues(kp, vp []uint16, u0, u1, nr, hd, dpan, np int) {
+	for u := u0; u < u1; u++ {
+		ku := d.k[u*d.stride+d.off : u*d.stride+d.off+hd]
+		at := 2 * (u - u0)
+		for j := 0; j+1 < hd; j += 2 {
+			kp[j*nr+at], kp[j*nr+at+1] = ku[j], ku[j+1]
+		}
+		if hd%2 != 0 {
+			kp[(hd-1)*nr+at] = ku[hd-1]
+		}
+		vu := d.v[u*d.stride+d.off : u*d.stride+d.off+hd]
+		base := (u/2)*2*nr + u%2
+		for dp := range dpan {
+			vd := vp[dp*np*nr+base:]
+			for i := range nr {
+				var x uint16
+				if j := dp*nr + i; j < hd {
+					x = vu[j]
+				}
+				vd[2*i] = x
+			}
+		}
+	}
 }
 
 // denseHeads describes multi-head attention over [n, heads·hd] rows as one AttnHead per head.
@@ -54,6 +125,8 @@ type AttnHead struct {
 	Out            func(r int) []float32
 	Key, Value     func(u int, dst []float32)
 	Span           func(r int) (lo, hi int)
+
+	dense *denseBF16 // the operands already rounded (Exec.Attention in ModeBF16), or nil
 }
 
 // AttentionHeads computes, for every head and query row r with span [lo, hi),
@@ -135,98 +208,177 @@ func attnPacked[T float32 | uint16](n int) (buf []T, release func()) {
 // scores, mr query rows by nr output dimensions for the weighted sums), one head after another.
 func attentionTiled[T float32 | uint16](e Exec, heads []AttnHead, scale float32, o attnOps[T]) {
 	mr, nr := o.mr, o.nr
+	g := make([]attnGeom, 0, len(heads))
 	for hi := range heads {
 		h := &heads[hi]
 		if h.Rows <= 0 {
 			continue
 		}
-		tiles := (h.Rows + mr - 1) / mr
-		kpan := (h.Keys + nr - 1) / nr
-		dpan := (h.HD + nr - 1) / nr
-		hdp := (h.HD + o.pair - 1) / o.pair * o.pair  // query and key width, padded to whole pairs
-		np := (h.Keys + o.pair - 1) / o.pair * o.pair // value rows, padded to whole pairs
-		nq, nk, nv := tiles*mr*hdp, kpan*nr*hdp, dpan*np*nr
-		buf, release := attnPacked[T](nq + nk + nv)
-		qs := buf[:nq]        // the queries ·scale, zero rows past Rows
-		kp := buf[nq : nq+nk] // key panels: kp[p][at(i, j)] = K(p·nr+i)[j]
-		vp := buf[nq+nk:]     // value panels: vp[dp][at(i, u)] = V(u)[dp·nr+i]
-		e.ParallelFor(kpan+tiles, func(lo, hi int) {
-			row := make([]float32, h.HD)
-			for item := lo; item < hi; item++ {
-				if item >= kpan { // a tile of queries
-					for r := (item - kpan) * mr; r < (item-kpan+1)*mr; r++ {
-						qt := qs[r*hdp : (r+1)*hdp]
-						clear(qt)
-						if qf, ok := any(qt).([]float32); ok && r < h.Rows {
-							copy(qf, h.Query(r)[:h.HD])
-						} else if r < h.Rows {
-							for j, x := range h.Query(r)[:h.HD] {
-								qt[j] = o.conv(x)
-							}
-						}
-					}
-					continue
-				}
-				p := item
-				dst := kp[p*nr*hdp : (p+1)*nr*hdp]
-				clear(dst)
-				kf, _ := any(dst).([]float32)
-				vf, _ := any(vp).([]float32)
-				for u := p * nr; u < min(h.Keys, (p+1)*nr); u++ {
-					h.Key(u, row)
-					if kf != nil { // float32: at(i, j) = j·nr + i
-						for j, x := range row {
-							kf[j*nr+u-p*nr] = x
-						}
-					} else { // pairs: at(i, j) = (j/2)·2nr + 2i + j%2
-						at := 2 * (u - p*nr)
-						for j := 0; j+1 < len(row); j += 2 {
-							dst[j*nr+at], dst[j*nr+at+1] = o.conv(row[j]), o.conv(row[j+1])
-						}
-						if len(row)%2 != 0 {
-							j := len(row) - 1 // even
-							dst[j*nr+at] = o.conv(row[j])
-						}
-					}
-					h.Value(u, row)
-					for d := range dpan {
-						if vf != nil { // float32: the panel's row u is row[d·nr : d·nr+nr], zero-padded
-							vd := vf[d*np*nr+u*nr : d*np*nr+(u+1)*nr]
-							clear(vd[copy(vd, row[d*nr:min(h.HD, (d+1)*nr)]):])
-							continue
-						}
-						vd := vp[d*np*nr+o.at(0, u):] // pairs: at(i, u) = at(0, u) + 2i
-						for i := range nr {
-							var x float32
-							if j := d*nr + i; j < h.HD {
-								x = row[j]
-							}
-							vd[2*i] = o.conv(x)
-						}
-					}
-				}
+		var a attnGeom
+		a.h = h
+		a.tiles = (h.Rows + mr - 1) / mr
+		a.kpan = (h.Keys + nr - 1) / nr
+		a.dpan = (h.HD + nr - 1) / nr
+		a.hdp = (h.HD + o.pair - 1) / o.pair * o.pair  // query and key width, padded to whole pairs
+		a.np = (h.Keys + o.pair - 1) / o.pair * o.pair // value rows, padded to whole pairs
+		a.size = a.tiles*mr*a.hdp + a.kpan*nr*a.hdp + a.dpan*a.np*nr
+		// Chunks of tiles, at least four per thread where there are enough tiles.
+		a.tpc = max(1, min(attnTilesPerChunk, a.tiles/(4*e.NumThreads())))
+		a.chunks = (a.tiles + a.tpc - 1) / a.tpc
+		g = append(g, a)
+	}
+	// Heads go in groups whose packed operands fit attnGroupElems (at least one head per
+	// group): a group's heads are packed in one parallel loop and computed in another.
+	for len(g) > 0 {
+		n, size := 1, g[0].size
+		for n < len(g) && size+g[n].size <= attnGroupElems {
+			size += g[n].size
+			n++
+		}
+		attentionGroup(e, g[:n], size, scale, o)
+		g = g[n:]
+	}
+}
+
+// attnGroupElems bounds the packed operands of one group of heads (elements): four of the
+// vision tower's heads (4096 patches, hd 72), 8 MB in bf16.
+const attnGroupElems = 4 << 20
+
+// attnGeom is the packing geometry of one head of attentionTiled.
+type attnGeom struct {
+	h                      *AttnHead
+	tiles, kpan, dpan, hdp int
+	np, size, tpc, chunks  int
+	qs, kp, vp             int // offsets of the head's queries, key panels, value panels
+}
+
+// attentionGroup packs and computes a group of heads whose packed operands take size elements.
+func attentionGroup[T float32 | uint16](e Exec, g []attnGeom, size int, scale float32, o attnOps[T]) {
+	mr, nr := o.mr, o.nr
+	buf, release := attnPacked[T](size)
+	defer release()
+	items, chunks := make([]int, len(g)+1), make([]int, len(g)+1) // prefix sums over the heads
+	off := 0
+	for i := range g {
+		a := &g[i]
+		a.qs = off
+		a.kp = a.qs + a.tiles*mr*a.hdp
+		a.vp = a.kp + a.kpan*nr*a.hdp
+		off = a.vp + a.dpan*a.np*nr
+		items[i+1] = items[i] + a.kpan + a.tiles
+		chunks[i+1] = chunks[i] + a.chunks
+	}
+	parallel(e.NumThreads(), items[len(g)], max(1, items[len(g)]/(8*e.NumThreads())), args{fn: func(lo, hi int) {
+		for i := range g {
+			if l, h := max(lo, items[i]), min(hi, items[i+1]); l < h {
+				a := &g[i]
+				packHead(a, buf[a.qs:a.kp], buf[a.kp:a.vp], buf[a.vp:a.vp+a.dpan*a.np*nr], l-items[i], h-items[i], o)
 			}
-		})
-		for d := range dpan {
-			for u := h.Keys; u < np; u++ {
-				for i := range nr {
-					vp[d*np*nr+o.at(i, u)] = 0
+		}
+	}}, func(j *job, _, lo, hi int) { j.fn(lo, hi) })
+	// Chunks of all heads, one claim each, the last of a head (under a causal mask the
+	// longest) first.
+	parallel(e.NumThreads(), chunks[len(g)], 1, args{fn: func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			i := 0
+			for c >= chunks[i+1] {
+				i++
+			}
+			a := &g[i]
+			s := getAttnScratch[T](mr, nr, a.dpan)
+			k := a.chunks - 1 - (c - chunks[i])
+			t0 := k * a.tpc
+			s.chunk(a.h, buf[a.qs:a.kp], buf[a.kp:a.vp], buf[a.vp:a.vp+a.dpan*a.np*nr], a.np, a.hdp, t0, min(a.tiles, t0+a.tpc), a.dpan, scale, o)
+			putAttnScratch(s)
+		}
+	}}, func(j *job, _, lo, hi int) { j.fn(lo, hi) })
+}
+
+// packHead packs items [lo, hi) of head a: key panels (with their values) below a.kpan, then
+// query tiles. The value rows past Keys (padding to whole pairs) are zeroed with the last
+// key panel.
+func packHead[T float32 | uint16](a *attnGeom, qs, kp, vp []T, lo, hi int, o attnOps[T]) {
+	h := a.h
+	mr, nr := o.mr, o.nr
+	kpan, dpan, hdp, np := a.kpan, a.dpan, a.hdp, a.np
+	defer func() {
+		if lo < kpan && hi >= kpan {
+			for d := range dpan {
+				for u := h.Keys; u < np; u++ {
+					for i := range nr {
+						vp[d*np*nr+o.at(i, u)] = 0
+					}
 				}
 			}
 		}
-		// Chunks of tiles, at least four per thread where there are enough tiles, the last
-		// (under a causal mask the longest) first.
-		tpc := max(1, min(attnTilesPerChunk, tiles/(4*e.NumThreads())))
-		chunks := (tiles + tpc - 1) / tpc
-		e.ParallelFor(chunks, func(lo, hi int) {
-			a := getAttnScratch[T](mr, nr, dpan)
-			for c := chunks - 1 - lo; c > chunks-1-hi; c-- {
-				t0 := c * tpc
-				a.chunk(h, qs, kp, vp, np, hdp, t0, min(tiles, t0+tpc), dpan, scale, o)
+	}()
+	if d := h.dense; d != nil {
+		qb, kb, vb := any(qs).([]uint16), any(kp).([]uint16), any(vp).([]uint16)
+		for item := lo; item < hi; item++ {
+			if item >= kpan {
+				d.packQueries(qb[(item-kpan)*mr*hdp:], (item-kpan)*mr, mr, h.Rows, h.HD, hdp)
+				continue
 			}
-			putAttnScratch(a)
-		})
-		release()
+			dst := kb[item*nr*hdp : (item+1)*nr*hdp]
+			clear(dst)
+			d.packKeysValues(dst, vb, item*nr, min(h.Keys, (item+1)*nr), nr, h.HD, dpan, np)
+		}
+		return
+	}
+	row := make([]float32, h.HD)
+	for item := lo; item < hi; item++ {
+		if item >= kpan { // a tile of queries
+			for r := (item - kpan) * mr; r < (item-kpan+1)*mr; r++ {
+				qt := qs[r*hdp : (r+1)*hdp]
+				clear(qt)
+				if qf, ok := any(qt).([]float32); ok && r < h.Rows {
+					copy(qf, h.Query(r)[:h.HD])
+				} else if r < h.Rows {
+					for j, x := range h.Query(r)[:h.HD] {
+						qt[j] = o.conv(x)
+					}
+				}
+			}
+			continue
+		}
+		p := item
+		dst := kp[p*nr*hdp : (p+1)*nr*hdp]
+		clear(dst)
+		kf, _ := any(dst).([]float32)
+		vf, _ := any(vp).([]float32)
+		for u := p * nr; u < min(h.Keys, (p+1)*nr); u++ {
+			h.Key(u, row)
+			if kf != nil { // float32: at(i, j) = j·nr + i
+				for j, x := range row {
+					kf[j*nr+u-p*nr] = x
+				}
+			} else { // pairs: at(i, j) = (j/2)·2nr + 2i + j%2
+				at := 2 * (u - p*nr)
+				for j := 0; j+1 < len(row); j += 2 {
+					dst[j*nr+at], dst[j*nr+at+1] = o.conv(row[j]), o.conv(row[j+1])
+				}
+				if len(row)%2 != 0 {
+					j := len(row) - 1 // even
+					dst[j*nr+at] = o.conv(row[j])
+				}
+			}
+			h.Value(u, row)
+			for d := range dpan {
+				if vf != nil { // float32: the panel's row u is row[d·nr : d·nr+nr], zero-padded
+					vd := vf[d*np*nr+u*nr : d*np*nr+(u+1)*nr]
+					clear(vd[copy(vd, row[d*nr:min(h.HD, (d+1)*nr)]):])
+					continue
+				}
+				vd := vp[d*np*nr+o.at(0, u):] // pairs: at(i, u) = at(0, u) + 2i
+				for i := range nr {
+					var x float32
+					if j := d*nr + i; j < h.HD {
+						x = row[j]
+					}
+					vd[2*i] = o.conv(x)
+				}
+			}
+		}
 	}
 }
 
