@@ -477,19 +477,35 @@ func (a *attnScratch[T]) chunk(h *AttnHead, qs, kp, vp []T, np, hdp, t0, t1, dpa
 			}
 			// Online softmax over each row's span: shift by the running maximum, rescale what
 			// came before; weights outside the span are zero.
+			pb, _ := any(a.p).([]uint16) // bf16: the weights go there; float32 multiplies the scores' buffer itself
 			for r := range mr {
 				row := a.s[r*bk+kb : r*bk+ke]
+				var pr []uint16
+				if pb != nil {
+					pr = pb[r*bk+kb : r*bk+bk]
+				}
 				lo, hi := max(a.lo[base+r]-s0, kb), min(a.hi[base+r]-s0, ke)
-				if lo >= hi {
+				switch {
+				case lo >= hi && pr != nil:
+					clear(pr[:ke-kb])
+				case lo >= hi:
 					clear(row)
-				} else {
-					clear(row[:lo-kb])
-					clear(row[hi-kb:])
-					span := row[lo-kb : hi-kb]
-					scale(span, sc) // the dot products, then the scale, as the reference rounds them
+				default:
 					mOld := a.m[base+r]
-					mNew := max(mOld, rowMax(span))
-					sum := expSumShift(span, mNew)
+					var mNew float32
+					var sum float64
+					if pr != nil { // the scale, maximum, exp and rounding in one pass (softmaxRowBF16)
+						clear(pr[:lo-kb])
+						clear(pr[hi-kb : ke-kb])
+						mNew, sum = softmaxRowBF16(pr[lo-kb:hi-kb], row[lo-kb:hi-kb], sc, mOld)
+					} else {
+						clear(row[:lo-kb])
+						clear(row[hi-kb:])
+						span := row[lo-kb : hi-kb]
+						scale(span, sc) // the dot products, then the scale, as the reference rounds them
+						mNew = max(mOld, rowMax(span))
+						sum = expSumShift(span, mNew)
+					}
 					if mNew != mOld {
 						alpha := float32(0)
 						if !math.IsInf(float64(mOld), -1) {
@@ -501,12 +517,8 @@ func (a *attnScratch[T]) chunk(h *AttnHead, qs, kp, vp []T, np, hdp, t0, t1, dpa
 					}
 					a.l[base+r] += sum
 				}
-				if o.pair == 2 { // bf16: the weights rounded; float32 multiplies the scores' buffer itself
-					pr := any(a.p).([]uint16)[r*bk+kb : r*bk+bk]
-					roundBF16(pr[:ke-kb], row)
-					if (ke-kb)%2 != 0 {
-						pr[ke-kb] = 0
-					}
+				if pr != nil && (ke-kb)%2 != 0 {
+					pr[ke-kb] = 0
 				}
 			}
 			// Weighted values: o[tile rows][dims] += P·V over the block's keys [kb, ke), nr

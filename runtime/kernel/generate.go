@@ -19,3 +19,4 @@ package kernel
 //go:generate sh -c "cd _asm && go run . -op kquant -out ../kquant_amd64.s -stubs ../kquant_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op bf16 -out ../gemm_bf16_amd64.s -stubs ../gemm_bf16_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op bf16wide -out ../bf16wide_amd64.s -stubs ../bf16wide_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op softmaxbf16 -out ../softmaxbf16_amd64.s -stubs ../softmaxbf16_stubs_amd64.go -pkg kernel"

@@ -1,0 +1,109 @@
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// cSoftLo is the clamp of the softmax exp: −104 (exp(−104) rounds to zero in float32).
+const cSoftLo = 0xc2d00000
+
+// genSoftmaxBF16 emits the softmax step of the bf16 attention (kernel.softmaxRowBF16): the
+// row's scaled scores' maximum with the running one, then the exponentials rounded to bf16
+// and their float64 sum, in one routine. Its exp is the one of vecmath.go's expf32 for
+// arguments ≤ 0 (they are, after the shift): the clamp at −104 and VSCALEFPS replace the
+// range checks and the exponent arithmetic. Physical registers throughout, as VCVTNEPS2BF16
+// is emitted as bytes.
+func genSoftmaxBF16() {
+	TEXT("softmaxBF16AVX512", NOSPLIT, "func(s *float32, p *uint16, n int, sc float32, m float32) (mx float32, sum float64)")
+	Pragma("noescape")
+	Doc("softmaxBF16AVX512 is, for n a multiple of 16 (reference: softmaxRowBF16Generic):",
+		"",
+		"\tmx = m; for i := range n { mx = max(mx, float32(s[i]·sc)) }",
+		"\tfor i := range n { e := exp(float32(s[i]·sc) − mx); p[i] = bf16(e); sum += float64(e) }",
+		"",
+		"(8+8 float64 partial sums; a NaN score may be skipped by the maximum, it still makes the",
+		"sum NaN). exp is expf32 for arguments in [expLo, 0]; below, it gives expf32's steps scaled",
+		"by VSCALEFPS (subnormal or zero, where expf32 gives zero), and bf16 flushes subnormals to zero.")
+	s, p, n := reg.RSI, reg.RDI, reg.RCX
+	s2, n2 := reg.R8, reg.R9
+	Load(Param("s"), s)
+	Load(Param("p"), p)
+	Load(Param("n"), n)
+	MOVQ(s, s2)
+	MOVQ(n, n2)
+	sc, mx, mb := reg.Z8, reg.Z12, reg.Z9
+	VBROADCASTSS(paramAddr("sc"), sc)
+	VBROADCASTSS(paramAddr("m"), mx)
+	SHRQ(U8(4), n)
+	JZ(LabelRef("maxdone"))
+	Label("maxloop")
+	VMULPS(Mem{Base: s}, sc, reg.Z7)
+	VMAXPS(reg.Z7, mx, mx)
+	ADDQ(U8(64), s)
+	DECQ(n)
+	JNZ(LabelRef("maxloop"))
+	Label("maxdone")
+	VEXTRACTF64X4(U8(1), mx, reg.Y13)
+	VMAXPS(reg.Y13, reg.Y12, reg.Y12)
+	VEXTRACTF128(U8(1), reg.Y12, reg.X13)
+	VMAXPS(reg.X13, reg.X12, reg.X12)
+	VPERMILPS(U8(0x4e), reg.X12, reg.X13)
+	VMAXPS(reg.X13, reg.X12, reg.X12)
+	VPERMILPS(U8(0xb1), reg.X12, reg.X13)
+	VMAXPS(reg.X13, reg.X12, reg.X12)
+	Store(reg.X12, ReturnIndex(0))
+	VBROADCASTSS(reg.X12, mb)
+
+	consts := []uint32{cSoftLo, cLog2e, cLn2hi, cLn2lo, cP0, cP1, cP2, cP3, cP4, cP5, cOne}
+	cr := map[uint32]reg.VecPhysical{}
+	for i, b := range consts {
+		cr[b] = zmm[16+i]
+		VBROADCASTSS(vc(b), zmm[16+i])
+	}
+	lo, hi := reg.Z10, reg.Z11
+	VXORPD(lo, lo, lo)
+	VXORPD(hi, hi, hi)
+	SHRQ(U8(4), n2)
+	JZ(LabelRef("done"))
+	Label("loop")
+	x, t0, t1, t2 := reg.Z0, reg.Z2, reg.Z3, reg.Z4
+	VMULPS(Mem{Base: s2}, sc, x)
+	VSUBPS(mb, x, x)
+	VMAXPS(x, cr[cSoftLo], t0) // NaN x stays NaN
+	VMULPS(cr[cLog2e], t0, t1)
+	VRNDSCALEPS(U8(0), t1, t1)
+	VFNMADD231PS(cr[cLn2hi], t1, t0)
+	VFNMADD231PS(cr[cLn2lo], t1, t0)
+	VMOVAPS(cr[cP0], t2)
+	for _, c := range []uint32{cP1, cP2, cP3, cP4, cP5} {
+		VFMADD213PS(cr[c], t0, t2)
+	}
+	VMULPS(t0, t0, x)
+	VFMADD213PS(t0, x, t2)
+	VADDPS(cr[cOne], t2, t2)
+	VSCALEFPS(t1, t2, x)
+	vcvtneps2bf16(1, 0)
+	VMOVDQU(reg.Y1, Mem{Base: p})
+	VCVTPS2PD(reg.Y0, reg.Z5)
+	VEXTRACTF64X4(U8(1), x, reg.Y6)
+	VCVTPS2PD(reg.Y6, reg.Z6)
+	VADDPD(reg.Z5, lo, lo)
+	VADDPD(reg.Z6, hi, hi)
+	ADDQ(U8(64), s2)
+	ADDQ(U8(32), p)
+	DECQ(n2)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VADDPD(hi, lo, lo)
+	VEXTRACTF64X4(U8(1), lo, reg.Y11)
+	VADDPD(reg.Y11, reg.Y10, reg.Y10)
+	VEXTRACTF128(U8(1), reg.Y10, reg.X11)
+	VADDPD(reg.X11, reg.X10, reg.X10)
+	VPERMILPD(U8(1), reg.X10, reg.X11)
+	VADDSD(reg.X11, reg.X10, reg.X10)
+	Store(reg.X10, ReturnIndex(1))
+	VZEROUPPER()
+	RET()
+}
