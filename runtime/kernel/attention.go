@@ -145,12 +145,13 @@ func (e Exec) AttentionHeads(heads []AttnHead, scale float32) {
 	e = e.resolved()
 	if e.Mode == ModeBF16 {
 		if mr, nr, kern, ok := bf16Kernel(); ok {
-			attentionTiled(e, heads, scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round})
+			store, _ := bf16StoreKernel()
+			attentionTiled(e, heads, scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round, store})
 			return
 		}
 	}
 	mr, nr, kern := attnKernel()
-	attentionTiled(e, heads, scale, attnOps[float32]{mr, nr, 1, kern, func(x float32) float32 { return x }})
+	attentionTiled(e, heads, scale, attnOps[float32]{mr, nr, 1, kern, func(x float32) float32 { return x }, nil})
 }
 
 // attnKeyBlock is the number of keys a query tile meets at once: a multiple of every
@@ -169,7 +170,21 @@ type attnOps[T float32 | uint16] struct {
 	mr, nr, pair int
 	kern         func(w *T, ldw int, xp *T, k int, tile *float32)
 	conv         func(float32) T
+	// store, if not nil (bf16 only), is kern's shape storing its tile in place: the scores go
+	// straight into their rows, the weighted values are added to the outputs.
+	store storeKernelBF16
 }
+
+// negZeros is a bias of −0 for store (v + (−0) = v): the tile is stored unchanged.
+var negZeros = func() (b [64]float32) {
+	for i := range b {
+		b[i] = negZero
+	}
+	return b
+}()
+
+// bf16Ptr is p as the bf16 pointer of store (T is uint16 whenever store is set).
+func bf16Ptr[T float32 | uint16](p *T) *uint16 { return (*uint16)(unsafe.Pointer(p)) }
 
 // at returns the index of element (row i, column j) in a packed panel of nr rows.
 func (o attnOps[T]) at(i, j int) int { return (j/o.pair)*o.nr*o.pair + i*o.pair + j%o.pair }
@@ -470,6 +485,10 @@ func (a *attnScratch[T]) chunk(h *AttnHead, qs, kp, vp []T, np, hdp, t0, t1, dpa
 			qt := &qs[(t0+t)*mr*hdp]
 			// Scores of the tile's mr rows against the block's keys, nr at a time.
 			for p := kb / nr; p*nr < ke; p++ {
+				if o.store != nil {
+					o.store(bf16Ptr(qt), hdp, bf16Ptr(&kp[(s0/nr+p)*nr*hdp]), hdp/o.pair, &a.s[p*nr], bk, &negZeros[0], 0)
+					continue
+				}
 				o.kern(qt, hdp, &kp[(s0/nr+p)*nr*hdp], hdp/o.pair, &a.tile[0])
 				for r := range mr {
 					copy(a.s[r*bk+p*nr:r*bk+(p+1)*nr], a.tile[r*nr:(r+1)*nr])
@@ -524,6 +543,10 @@ func (a *attnScratch[T]) chunk(h *AttnHead, qs, kp, vp []T, np, hdp, t0, t1, dpa
 			// Weighted values: o[tile rows][dims] += P·V over the block's keys [kb, ke), nr
 			// dimensions at a time.
 			for d := range dpan {
+				if o.store != nil {
+					o.store(bf16Ptr(&a.p[kb]), bk, bf16Ptr(&vp[d*np*nr+(s0+kb)*nr]), (ke-kb+o.pair-1)/o.pair, &a.o[base*w+d*nr], w, &negZeros[0], 1)
+					continue
+				}
 				o.kern(&a.p[kb], bk, &vp[d*np*nr+(s0+kb)*nr], (ke-kb+o.pair-1)/o.pair, &a.tile[0])
 				for r := range mr {
 					add(a.o[(base+r)*w+d*nr:(base+r)*w+(d+1)*nr], a.tile[r*nr:(r+1)*nr])

@@ -8,8 +8,9 @@ import (
 )
 
 // TestAttentionDenseBF16 checks that Attention in ModeBF16, which packs the heads from q, k
-// and v rounded once, gives bit for bit what the per-row callbacks of AttentionHeads give
-// (TestAttentionBF16 compares both with the float64 reference).
+// and v rounded once and stores the microkernel's tiles in place, gives bit for bit what the
+// per-row callbacks and the plain microkernel give (TestAttentionBF16 compares both with the
+// float64 reference).
 func TestAttentionDenseBF16(t *testing.T) {
 	mr, nr, kern, ok := bf16Kernel()
 	if !ok {
@@ -23,7 +24,7 @@ func TestAttentionDenseBF16(t *testing.T) {
 			scale := float32(1 / math.Sqrt(float64(c.hd)))
 			want := make([]float32, size)
 			e := Exec{Threads: 2, Mode: ModeBF16}
-			attentionTiled(e, denseHeads(want, q, k, v, c.n, c.heads, c.hd), scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round})
+			attentionTiled(e, denseHeads(want, q, k, v, c.n, c.heads, c.hd), scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round, nil})
 			got := make([]float32, size+1)
 			got[size] = 7
 			e.Attention(got[:size], q, k, v, c.n, c.heads, c.hd, scale)

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"unsafe"
@@ -221,7 +222,7 @@ func packPanelBF16(dst []uint16, w *Matrix, q, nr int, f []float32) []float32 {
 		if inPlace {
 			codes := w.rowCodes(r)[:4*pairs]
 			for c := range pairs {
-				d32[nr*c+i] = uint32(codes[4*c]) | uint32(codes[4*c+1])<<8 | uint32(codes[4*c+2])<<16 | uint32(codes[4*c+3])<<24
+				d32[nr*c+i] = binary.LittleEndian.Uint32(codes[4*c:])
 			}
 			continue
 		}
