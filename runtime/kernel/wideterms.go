@@ -205,39 +205,50 @@ func storeTileBF16(y []float32, ldy int, t []float32, nr, m, w int, b []float32,
 // packPanelBF16 packs weight rows [nr·q, nr·q+nr) of w into dst (nr·ldx elements, ldx the
 // even column count): dst[2nr·c+2i+h] = bf16(W[nr·q+i][2c+h]), zero past the rows and
 // columns. BF16 codes without a tensor scale are copied; other types are decoded into f (grown
-// as needed and returned) and rounded with bf16Round, as bf16Rows rounds them.
+// as needed and returned) and rounded with bf16Round, as bf16Rows rounds them. The panel is
+// written in order, pair column by pair column, from the rows' words.
 func packPanelBF16(dst []uint16, w *Matrix, q, nr int, f []float32) []float32 {
 	rows, cols := w.Rows(), w.Cols()
 	pairs := (cols + 1) / 2
 	d32 := unsafe.Slice((*uint32)(unsafe.Pointer(&dst[0])), nr*pairs)
-	inPlace := w.DType == format.BF16 && w.Scale == 1 && cols%2 == 0
-	for i := range nr {
-		r := q*nr + i
-		if r >= rows {
-			for c := range pairs {
-				d32[nr*c+i] = 0
+	m := min(nr, rows-q*nr) // rows present
+	src := make([][]uint32, m)
+	if w.DType == format.BF16 && w.Scale == 1 && cols%2 == 0 {
+		for i := range src {
+			codes := w.rowCodes(q*nr + i)[:4*pairs]
+			if uintptr(unsafe.Pointer(&codes[0]))%4 != 0 {
+				src[i] = make([]uint32, pairs)
+				for c := range pairs {
+					src[i][c] = binary.LittleEndian.Uint32(codes[4*c:])
+				}
+				continue
 			}
-			continue
+			src[i] = unsafe.Slice((*uint32)(unsafe.Pointer(&codes[0])), pairs)
 		}
-		if inPlace {
-			codes := w.rowCodes(r)[:4*pairs]
-			for c := range pairs {
-				d32[nr*c+i] = binary.LittleEndian.Uint32(codes[4*c:])
-			}
-			continue
-		}
+	} else {
 		if cap(f) < cols {
 			f = make([]float32, cols)
 		}
 		f = f[:cols]
-		w.exact().dequantRow(f, w, r)
-		for c := range pairs {
-			lo, hi := bf16Round(f[2*c]), uint16(0)
-			if 2*c+1 < cols {
-				hi = bf16Round(f[2*c+1])
+		words := make([]uint32, m*pairs)
+		for i := range src {
+			w.exact().dequantRow(f, w, q*nr+i)
+			src[i] = words[i*pairs : (i+1)*pairs]
+			for c := range pairs {
+				lo, hi := bf16Round(f[2*c]), uint16(0)
+				if 2*c+1 < cols {
+					hi = bf16Round(f[2*c+1])
+				}
+				src[i][c] = uint32(lo) | uint32(hi)<<16
 			}
-			d32[nr*c+i] = uint32(lo) | uint32(hi)<<16
 		}
+	}
+	for c := range pairs {
+		out := d32[nr*c : nr*c+nr]
+		for i, r := range src {
+			out[i] = r[c]
+		}
+		clear(out[m:])
 	}
 	return f
 }

@@ -215,3 +215,26 @@ func TestMatMulWideTermsPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestPackPanelBF16Unaligned checks that a BF16 payload at an address that is not a multiple
+// of 4 packs as the same payload aligned.
+func TestPackPanelBF16Unaligned(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	w := randMatrix(t, rng, format.BF16, 40, 10)
+	buf := make([]byte, len(w.Data)+2)
+	copy(buf[2:], w.Data)
+	u, err := NewMatrix(format.BF16, []int64{40, 10}, buf[2:], 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q := range 2 {
+		want, got := make([]uint16, 32*10), make([]uint16, 32*10)
+		packPanelBF16(want, w, q, 32, nil)
+		packPanelBF16(got, u, q, 32, nil)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("panel %d: [%d] = %#x unaligned, %#x aligned", q, i, got[i], want[i])
+			}
+		}
+	}
+}
