@@ -145,13 +145,13 @@ func (e Exec) AttentionHeads(heads []AttnHead, scale float32) {
 	e = e.resolved()
 	if e.Mode == ModeBF16 {
 		if mr, nr, kern, ok := bf16Kernel(); ok {
-			store, _ := bf16StoreKernel()
-			attentionTiled(e, heads, scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round, store})
+			store, narrow, _ := bf16StoreKernel()
+			attentionTiled(e, heads, scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round, store, narrow})
 			return
 		}
 	}
 	mr, nr, kern := attnKernel()
-	attentionTiled(e, heads, scale, attnOps[float32]{mr, nr, 1, kern, func(x float32) float32 { return x }, nil})
+	attentionTiled(e, heads, scale, attnOps[float32]{mr, nr, 1, kern, func(x float32) float32 { return x }, nil, nil})
 }
 
 // attnKeyBlock is the number of keys a query tile meets at once: a multiple of every
@@ -171,8 +171,9 @@ type attnOps[T float32 | uint16] struct {
 	kern         func(w *T, ldw int, xp *T, k int, tile *float32)
 	conv         func(float32) T
 	// store, if not nil (bf16 only), is kern's shape storing its tile in place: the scores go
-	// straight into their rows, the weighted values are added to the outputs.
-	store storeKernelBF16
+	// straight into their rows, the weighted values are added to the outputs; narrow (with
+	// store) does it for the first nr/2 columns, for a last value panel of at most nr/2 dimensions.
+	store, narrow storeKernelBF16
 }
 
 // negZeros is a bias of −0 for store (v + (−0) = v): the tile is stored unchanged.
@@ -543,8 +544,11 @@ func (a *attnScratch[T]) chunk(h *AttnHead, qs, kp, vp []T, np, hdp, t0, t1, dpa
 			// Weighted values: o[tile rows][dims] += P·V over the block's keys [kb, ke), nr
 			// dimensions at a time.
 			for d := range dpan {
-				if o.store != nil {
-					o.store(bf16Ptr(&a.p[kb]), bk, bf16Ptr(&vp[d*np*nr+(s0+kb)*nr]), (ke-kb+o.pair-1)/o.pair, &a.o[base*w+d*nr], w, &negZeros[0], 1)
+				if st := o.store; st != nil {
+					if h.HD-d*nr <= nr/2 && o.narrow != nil {
+						st = o.narrow
+					}
+					st(bf16Ptr(&a.p[kb]), bk, bf16Ptr(&vp[d*np*nr+(s0+kb)*nr]), (ke-kb+o.pair-1)/o.pair, &a.o[base*w+d*nr], w, &negZeros[0], 1)
 					continue
 				}
 				o.kern(&a.p[kb], bk, &vp[d*np*nr+(s0+kb)*nr], (ke-kb+o.pair-1)/o.pair, &a.tile[0])

@@ -24,7 +24,7 @@ func TestAttentionDenseBF16(t *testing.T) {
 			scale := float32(1 / math.Sqrt(float64(c.hd)))
 			want := make([]float32, size)
 			e := Exec{Threads: 2, Mode: ModeBF16}
-			attentionTiled(e, denseHeads(want, q, k, v, c.n, c.heads, c.hd), scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round, nil})
+			attentionTiled(e, denseHeads(want, q, k, v, c.n, c.heads, c.hd), scale, attnOps[uint16]{mr, nr, 2, kern, bf16Round, nil, nil})
 			got := make([]float32, size+1)
 			got[size] = 7
 			e.Attention(got[:size], q, k, v, c.n, c.heads, c.hd, scale)

@@ -161,7 +161,7 @@ func TestAttentionBF16(t *testing.T) {
 		f    func(out, q, k, v []float32, n, heads, hd int, scale float32)
 	}
 	runs := []run{{"generic", func(out, q, k, v []float32, n, heads, hd int, scale float32) {
-		attentionTiled(Exec{Threads: 2}, denseHeads(out, q, k, v, n, heads, hd), scale, attnOps[uint16]{4, 8, 2, gemmBF16Generic(4, 8), bf16Round, nil})
+		attentionTiled(Exec{Threads: 2}, denseHeads(out, q, k, v, n, heads, hd), scale, attnOps[uint16]{4, 8, 2, gemmBF16Generic(4, 8), bf16Round, nil, nil})
 	}}}
 	if _, _, _, ok := bf16Kernel(); ok {
 		runs = append(runs, run{"asm", func(out, q, k, v []float32, n, heads, hd int, scale float32) {

@@ -291,63 +291,63 @@ store:
 	TESTQ   BX, BX
 	JZ      put
 	VADDPS  (DI), Z0, Z0
-	VADDPS  64(DI), Z1, Z1
 	VMOVUPS Z0, (DI)
+	VADDPS  64(DI), Z1, Z1
 	VMOVUPS Z1, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z2, Z2
-	VADDPS  64(DI), Z3, Z3
 	VMOVUPS Z2, (DI)
+	VADDPS  64(DI), Z3, Z3
 	VMOVUPS Z3, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z4, Z4
-	VADDPS  64(DI), Z5, Z5
 	VMOVUPS Z4, (DI)
+	VADDPS  64(DI), Z5, Z5
 	VMOVUPS Z5, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z6, Z6
-	VADDPS  64(DI), Z7, Z7
 	VMOVUPS Z6, (DI)
+	VADDPS  64(DI), Z7, Z7
 	VMOVUPS Z7, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z8, Z8
-	VADDPS  64(DI), Z9, Z9
 	VMOVUPS Z8, (DI)
+	VADDPS  64(DI), Z9, Z9
 	VMOVUPS Z9, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z10, Z10
-	VADDPS  64(DI), Z11, Z11
 	VMOVUPS Z10, (DI)
+	VADDPS  64(DI), Z11, Z11
 	VMOVUPS Z11, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z12, Z12
-	VADDPS  64(DI), Z13, Z13
 	VMOVUPS Z12, (DI)
+	VADDPS  64(DI), Z13, Z13
 	VMOVUPS Z13, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z14, Z14
-	VADDPS  64(DI), Z15, Z15
 	VMOVUPS Z14, (DI)
+	VADDPS  64(DI), Z15, Z15
 	VMOVUPS Z15, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z16, Z16
-	VADDPS  64(DI), Z17, Z17
 	VMOVUPS Z16, (DI)
+	VADDPS  64(DI), Z17, Z17
 	VMOVUPS Z17, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z18, Z18
-	VADDPS  64(DI), Z19, Z19
 	VMOVUPS Z18, (DI)
+	VADDPS  64(DI), Z19, Z19
 	VMOVUPS Z19, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z20, Z20
-	VADDPS  64(DI), Z21, Z21
 	VMOVUPS Z20, (DI)
+	VADDPS  64(DI), Z21, Z21
 	VMOVUPS Z21, 64(DI)
 	ADDQ    SI, DI
 	VADDPS  (DI), Z22, Z22
-	VADDPS  64(DI), Z23, Z23
 	VMOVUPS Z22, (DI)
+	VADDPS  64(DI), Z23, Z23
 	VMOVUPS Z23, 64(DI)
 	ADDQ    SI, DI
 	VZEROUPPER
@@ -389,6 +389,237 @@ put:
 	ADDQ    SI, DI
 	VMOVUPS Z22, (DI)
 	VMOVUPS Z23, 64(DI)
+	ADDQ    SI, DI
+	VZEROUPPER
+	RET
+
+// func gemm12x16BF16StoreAVX512(w *uint16, ldw int, xp *uint16, k int, y *float32, ldy int, bias *float32, acc int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemm12x16BF16StoreAVX512(SB), NOSPLIT, $0-64
+	MOVQ   w+0(FP), R8
+	MOVQ   ldw+8(FP), R9
+	SHLQ   $0x01, R9
+	LEAQ   (R9)(R9*2), R10
+	LEAQ   (R8)(R9*4), R11
+	LEAQ   (R11)(R9*4), R12
+	MOVQ   xp+16(FP), R13
+	MOVQ   k+24(FP), CX
+	MOVQ   y+32(FP), DI
+	MOVQ   ldy+40(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   bias+48(FP), DX
+	MOVQ   acc+56(FP), BX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	TESTQ  CX, CX
+	JZ     store
+
+loop:
+	VMOVDQU32    (R13), Z24
+	VPBROADCASTD (R8), Z26
+
+	// VDPBF16PS Z26, Z24, Z0
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc2
+	VPBROADCASTD (R8)(R9*1), Z27
+
+	// VDPBF16PS Z27, Z24, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xcb
+	VPBROADCASTD (R8)(R9*2), Z28
+
+	// VDPBF16PS Z28, Z24, Z2
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd4
+	VPBROADCASTD (R8)(R10*1), Z29
+
+	// VDPBF16PS Z29, Z24, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xdd
+	VPBROADCASTD (R11), Z26
+
+	// VDPBF16PS Z26, Z24, Z4
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xe2
+	VPBROADCASTD (R11)(R9*1), Z27
+
+	// VDPBF16PS Z27, Z24, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xeb
+	VPBROADCASTD (R11)(R9*2), Z28
+
+	// VDPBF16PS Z28, Z24, Z6
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xf4
+	VPBROADCASTD (R11)(R10*1), Z29
+
+	// VDPBF16PS Z29, Z24, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xfd
+	VPBROADCASTD (R12), Z26
+
+	// VDPBF16PS Z26, Z24, Z8
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xc2
+	VPBROADCASTD (R12)(R9*1), Z27
+
+	// VDPBF16PS Z27, Z24, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xcb
+	VPBROADCASTD (R12)(R9*2), Z28
+
+	// VDPBF16PS Z28, Z24, Z10
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x3e
+	BYTE         $0x40
+	BYTE         $0x52
+	BYTE         $0xd4
+	VPBROADCASTD (R12)(R10*1), Z29
+
+	// VDPBF16PS Z29, Z24, Z11
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x3e
+	BYTE $0x40
+	BYTE $0x52
+	BYTE $0xdd
+	ADDQ $0x04, R8
+	ADDQ $0x04, R11
+	ADDQ $0x04, R12
+	ADDQ $0x00000080, R13
+	DECQ CX
+	JNZ  loop
+
+store:
+	VMOVUPS (DX), Z30
+	VADDPS  Z30, Z0, Z0
+	VADDPS  Z30, Z1, Z1
+	VADDPS  Z30, Z2, Z2
+	VADDPS  Z30, Z3, Z3
+	VADDPS  Z30, Z4, Z4
+	VADDPS  Z30, Z5, Z5
+	VADDPS  Z30, Z6, Z6
+	VADDPS  Z30, Z7, Z7
+	VADDPS  Z30, Z8, Z8
+	VADDPS  Z30, Z9, Z9
+	VADDPS  Z30, Z10, Z10
+	VADDPS  Z30, Z11, Z11
+	TESTQ   BX, BX
+	JZ      put
+	VADDPS  (DI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z2, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z3, Z3
+	VMOVUPS Z3, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z4, Z4
+	VMOVUPS Z4, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z5, Z5
+	VMOVUPS Z5, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z6, Z6
+	VMOVUPS Z6, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z7, Z7
+	VMOVUPS Z7, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z8, Z8
+	VMOVUPS Z8, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z9, Z9
+	VMOVUPS Z9, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z10, Z10
+	VMOVUPS Z10, (DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Z11, Z11
+	VMOVUPS Z11, (DI)
+	ADDQ    SI, DI
+	VZEROUPPER
+	RET
+
+put:
+	VMOVUPS Z0, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z1, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z2, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z3, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z4, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z5, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z6, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z7, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z8, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z9, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z10, (DI)
+	ADDQ    SI, DI
+	VMOVUPS Z11, (DI)
 	ADDQ    SI, DI
 	VZEROUPPER
 	RET

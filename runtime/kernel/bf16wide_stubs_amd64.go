@@ -4,13 +4,26 @@
 
 package kernel
 
-// gemm12x32BF16StoreAVX512 is gemm12x32BF16AVX512's tile t stored in place:
+// gemm12x32BF16StoreAVX512 is gemm12x32BF16AVX512's tile t (its first 32 columns) stored in place:
 //
 //	for r := range 12 { for i := range 32 {
 //		v := t[32r+i] + bias[i]; if acc != 0 { v = y[r·ldy+i] + v }; y[r·ldy+i] = v } }
 //
 // with t[32r+i] = Σ_c f32(w[r·ldw+2c+1])·f32(xp[64c+2i+1]) + f32(w[r·ldw+2c])·f32(xp[64c+2i])
-// summed as gemm12x32BF16AVX512 sums it. Reference: gemmBF16Generic and storeTileBF16.
+// summed as gemm12x32BF16AVX512 sums it (xp is a panel of 32 rows). Reference: gemmBF16Generic
+// and storeTileBF16.
 //
 //go:noescape
 func gemm12x32BF16StoreAVX512(w *uint16, ldw int, xp *uint16, k int, y *float32, ldy int, bias *float32, acc int)
+
+// gemm12x16BF16StoreAVX512 is gemm12x32BF16AVX512's tile t (its first 16 columns) stored in place:
+//
+//	for r := range 12 { for i := range 16 {
+//		v := t[32r+i] + bias[i]; if acc != 0 { v = y[r·ldy+i] + v }; y[r·ldy+i] = v } }
+//
+// with t[32r+i] = Σ_c f32(w[r·ldw+2c+1])·f32(xp[64c+2i+1]) + f32(w[r·ldw+2c])·f32(xp[64c+2i])
+// summed as gemm12x32BF16AVX512 sums it (xp is a panel of 32 rows). Reference: gemmBF16Generic
+// and storeTileBF16.
+//
+//go:noescape
+func gemm12x16BF16StoreAVX512(w *uint16, ldw int, xp *uint16, k int, y *float32, ldy int, bias *float32, acc int)

@@ -50,7 +50,7 @@ func (e Exec) MatMulWideTerms(x []float32, n int, terms ...WideTerm) {
 	e = e.resolved()
 	if e.Mode == ModeBF16 {
 		if mr, nr, kern, ok := bf16Kernel(); ok {
-			store, _ := bf16StoreKernel()
+			store, _, _ := bf16StoreKernel()
 			wideTermsBF16(e, x, n, terms, mr, nr, kern, store)
 			return
 		}
@@ -99,7 +99,8 @@ var (
 )
 
 // storeKernelBF16 is the microkernel that stores its mr×nr tile t in place (the shape of
-// bf16Kernel's): y[r·ldy+i] = t[r·nr+i] + bias[i], added to y[r·ldy+i] when acc ≠ 0.
+// bf16Kernel's; its narrow variant stores the first nr/2 columns): y[r·ldy+i] = t[r·nr+i] +
+// bias[i], added to y[r·ldy+i] when acc ≠ 0.
 type storeKernelBF16 func(w *uint16, ldw int, xp *uint16, k int, y *float32, ldy int, bias *float32, acc int)
 
 // negZero is −0, the bias of a term without one: v + (−0) = v for every float32 v, −0 included.

@@ -3,4 +3,4 @@
 package kernel
 
 // bf16StoreKernel reports no storing bf16 microkernel (there is no bf16 microkernel at all).
-func bf16StoreKernel() (store storeKernelBF16, ok bool) { return nil, false }
+func bf16StoreKernel() (store, narrow storeKernelBF16, ok bool) { return nil, nil, false }

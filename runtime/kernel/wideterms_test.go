@@ -161,7 +161,7 @@ func TestMatMulWideTermsBF16(t *testing.T) {
 	}
 	kerns := []kernCase{{"generic4x8", 4, 8, gemmBF16Generic(4, 8), nil}}
 	if mr, nr, kern, ok := bf16Kernel(); ok {
-		store, ok := bf16StoreKernel()
+		store, _, ok := bf16StoreKernel()
 		if !ok {
 			t.Fatal("bf16Kernel without bf16StoreKernel")
 		}

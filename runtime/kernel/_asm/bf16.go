@@ -39,7 +39,7 @@ func genGemmBF16() {
 	Load(Param("xp"), xp)
 	Load(Param("k"), k)
 	Load(Param("tile"), tile)
-	bf16TileLoop(w, ldw, r3, w4, w8, xp, k)
+	bf16TileLoop(w, ldw, r3, w4, w8, xp, k, 2)
 	for i := range 24 {
 		VMOVUPS(zmm[i], Mem{Base: tile, Disp: 64 * i})
 	}
@@ -47,19 +47,21 @@ func genGemmBF16() {
 	RET()
 }
 
-// bf16TileLoop emits the 12×32 bf16 tile loop into Z0–Z23 (row r's halves in Z2r, Z2r+1):
-// k column pairs of the 12 rows at w (byte stride ldw; r3 = 3·ldw, w4 and w8 the rows 4 and 8)
-// against the packed panel at xp. It ends at label "store" with Z24–Z31 free.
-func bf16TileLoop(w, ldw, r3, w4, w8, xp, k reg.Register) {
+// bf16TileLoop emits the 12×16·halves bf16 tile loop into Z0–Z(12·halves−1) (row r's halves
+// in Z(halves·r) …): k column pairs of the 12 rows at w (byte stride ldw; r3 = 3·ldw, w4 and w8
+// the rows 4 and 8) against the packed panel of 32 rows at xp (halves 1: its first 16 rows).
+// It ends at label "store" with Z24–Z31 free.
+func bf16TileLoop(w, ldw, r3, w4, w8, xp, k reg.Register, halves int) {
 	z := func(i int) reg.VecPhysical { return zmm[i] }
-	for i := range 24 {
+	for i := range 12 * halves {
 		VXORPS(z(i), z(i), z(i))
 	}
 	TESTQ(k, k)
 	JZ(LabelRef("store"))
 	Label("loop")
-	VMOVDQU32(Mem{Base: xp}, z(24))
-	VMOVDQU32(Mem{Base: xp, Disp: 64}, z(25))
+	for h := range halves {
+		VMOVDQU32(Mem{Base: xp, Disp: 64 * h}, z(24+h))
+	}
 	rows := []Mem{
 		{Base: w}, {Base: w, Index: ldw, Scale: 1}, {Base: w, Index: ldw, Scale: 2}, {Base: w, Index: r3, Scale: 1},
 		{Base: w4}, {Base: w4, Index: ldw, Scale: 1}, {Base: w4, Index: ldw, Scale: 2}, {Base: w4, Index: r3, Scale: 1},
@@ -68,8 +70,9 @@ func bf16TileLoop(w, ldw, r3, w4, w8, xp, k reg.Register) {
 	for r, m := range rows {
 		b := 26 + r%4
 		VPBROADCASTD(m, z(b))
-		vdpbf16ps(2*r, 24, b)
-		vdpbf16ps(2*r+1, 25, b)
+		for h := range halves {
+			vdpbf16ps(halves*r+h, 24+h, b)
+		}
 	}
 	advance("loop", k, []reg.Register{w, w4, w8, xp}, []int{4, 4, 4, 128})
 	Label("store")
