@@ -46,8 +46,7 @@ maxdone:
 	VBROADCASTSS  vc<>+256(SB), Z24
 	VBROADCASTSS  vc<>+288(SB), Z25
 	VBROADCASTSS  vc<>+320(SB), Z26
-	VXORPD        Z10, Z10, Z10
-	VXORPD        Z11, Z11, Z11
+	VXORPS        Z10, Z10, Z10
 	SHRQ          $0x04, R9
 	JZ            done
 
@@ -71,25 +70,24 @@ loop:
 	VSCALEFPS    Z3, Z4, Z0
 
 	// VCVTNEPS2BF16 Z0, Y1
-	BYTE          $0x62
-	BYTE          $0xf2
-	BYTE          $0x7e
-	BYTE          $0x48
-	BYTE          $0x72
-	BYTE          $0xc8
-	VMOVDQU       Y1, (DI)
-	VCVTPS2PD     Y0, Z5
-	VEXTRACTF64X4 $0x01, Z0, Y6
-	VCVTPS2PD     Y6, Z6
-	VADDPD        Z5, Z10, Z10
-	VADDPD        Z6, Z11, Z11
-	ADDQ          $0x40, R8
-	ADDQ          $0x20, DI
-	DECQ          R9
-	JNZ           loop
+	BYTE    $0x62
+	BYTE    $0xf2
+	BYTE    $0x7e
+	BYTE    $0x48
+	BYTE    $0x72
+	BYTE    $0xc8
+	VMOVDQU Y1, (DI)
+	VADDPS  Z0, Z10, Z10
+	ADDQ    $0x40, R8
+	ADDQ    $0x20, DI
+	DECQ    R9
+	JNZ     loop
 
 done:
-	VADDPD        Z11, Z10, Z10
+	VCVTPS2PD     Y10, Z5
+	VEXTRACTF64X4 $0x01, Z10, Y6
+	VCVTPS2PD     Y6, Z6
+	VADDPD        Z6, Z5, Z10
 	VEXTRACTF64X4 $0x01, Z10, Y11
 	VADDPD        Y11, Y10, Y10
 	VEXTRACTF128  $0x01, Y10, X11

@@ -9,9 +9,10 @@ package kernel
 //	mx = m; for i := range n { mx = max(mx, float32(s[i]·sc)) }
 //	for i := range n { e := exp(float32(s[i]·sc) − mx); p[i] = bf16(e); sum += float64(e) }
 //
-// (8+8 float64 partial sums; a NaN score may be skipped by the maximum, it still makes the
-// sum NaN). exp is expf32 for arguments in [expLo, 0]; below, it gives expf32's steps scaled
-// by VSCALEFPS (subnormal or zero, where expf32 gives zero), and bf16 flushes subnormals to zero.
+// (the sum in 16 float32 lane sums, added in float64 at the end; a NaN score may be skipped by
+// the maximum, it still makes the sum NaN). exp is expf32 for arguments in [expLo, 0]; below,
+// it gives expf32's steps scaled by VSCALEFPS (subnormal or zero, where expf32 gives zero), and
+// bf16 flushes subnormals to zero.
 //
 //go:noescape
 func softmaxBF16AVX512(s *float32, p *uint16, n int, sc float32, m float32) (mx float32, sum float64)

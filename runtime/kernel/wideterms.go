@@ -207,7 +207,7 @@ func storeTileBF16(y []float32, ldy int, t []float32, nr, m, w int, b []float32,
 // even column count): dst[2nr·c+2i+h] = bf16(W[nr·q+i][2c+h]), zero past the rows and
 // columns. BF16 codes without a tensor scale are copied; other types are decoded into f (grown
 // as needed and returned) and rounded with bf16Round, as bf16Rows rounds them. The panel is
-// written in order, pair column by pair column, from the rows' words.
+// written 16 pair columns at a time, from a cache line of each row's words.
 func packPanelBF16(dst []uint16, w *Matrix, q, nr int, f []float32) []float32 {
 	rows, cols := w.Rows(), w.Cols()
 	pairs := (cols + 1) / 2
@@ -244,12 +244,19 @@ func packPanelBF16(dst []uint16, w *Matrix, q, nr int, f []float32) []float32 {
 			}
 		}
 	}
-	for c := range pairs {
-		out := d32[nr*c : nr*c+nr]
+	// A cache line of each row at a time (16 words), into 16 pair columns of the panel.
+	for c0 := 0; c0 < pairs; c0 += 16 {
+		c1 := min(pairs, c0+16)
 		for i, r := range src {
-			out[i] = r[c]
+			for j, v := range r[c0:c1] {
+				d32[nr*(c0+j)+i] = v
+			}
 		}
-		clear(out[m:])
+		if m < nr {
+			for c := c0; c < c1; c++ {
+				clear(d32[nr*c+m : nr*c+nr])
+			}
+		}
 	}
 	return f
 }

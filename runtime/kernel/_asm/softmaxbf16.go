@@ -23,9 +23,10 @@ func genSoftmaxBF16() {
 		"\tmx = m; for i := range n { mx = max(mx, float32(s[i]·sc)) }",
 		"\tfor i := range n { e := exp(float32(s[i]·sc) − mx); p[i] = bf16(e); sum += float64(e) }",
 		"",
-		"(8+8 float64 partial sums; a NaN score may be skipped by the maximum, it still makes the",
-		"sum NaN). exp is expf32 for arguments in [expLo, 0]; below, it gives expf32's steps scaled",
-		"by VSCALEFPS (subnormal or zero, where expf32 gives zero), and bf16 flushes subnormals to zero.")
+		"(the sum in 16 float32 lane sums, added in float64 at the end; a NaN score may be skipped by",
+		"the maximum, it still makes the sum NaN). exp is expf32 for arguments in [expLo, 0]; below,",
+		"it gives expf32's steps scaled by VSCALEFPS (subnormal or zero, where expf32 gives zero), and",
+		"bf16 flushes subnormals to zero.")
 	s, p, n := reg.RSI, reg.RDI, reg.RCX
 	s2, n2 := reg.R8, reg.R9
 	Load(Param("s"), s)
@@ -62,9 +63,8 @@ func genSoftmaxBF16() {
 		cr[b] = zmm[16+i]
 		VBROADCASTSS(vc(b), zmm[16+i])
 	}
-	lo, hi := reg.Z10, reg.Z11
-	VXORPD(lo, lo, lo)
-	VXORPD(hi, hi, hi)
+	acc := reg.Z10
+	VXORPS(acc, acc, acc)
 	SHRQ(U8(4), n2)
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -86,18 +86,17 @@ func genSoftmaxBF16() {
 	VSCALEFPS(t1, t2, x)
 	vcvtneps2bf16(1, 0)
 	VMOVDQU(reg.Y1, Mem{Base: p})
-	VCVTPS2PD(reg.Y0, reg.Z5)
-	VEXTRACTF64X4(U8(1), x, reg.Y6)
-	VCVTPS2PD(reg.Y6, reg.Z6)
-	VADDPD(reg.Z5, lo, lo)
-	VADDPD(reg.Z6, hi, hi)
+	VADDPS(x, acc, acc)
 	ADDQ(U8(64), s2)
 	ADDQ(U8(32), p)
 	DECQ(n2)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	VADDPD(hi, lo, lo)
-	VEXTRACTF64X4(U8(1), lo, reg.Y11)
+	VCVTPS2PD(reg.Y10, reg.Z5)
+	VEXTRACTF64X4(U8(1), acc, reg.Y6)
+	VCVTPS2PD(reg.Y6, reg.Z6)
+	VADDPD(reg.Z6, reg.Z5, reg.Z10)
+	VEXTRACTF64X4(U8(1), reg.Z10, reg.Y11)
 	VADDPD(reg.Y11, reg.Y10, reg.Y10)
 	VEXTRACTF128(U8(1), reg.Y10, reg.X11)
 	VADDPD(reg.X11, reg.X10, reg.X10)
