@@ -72,25 +72,36 @@ func (d *denseBF16) packQueries(qt []uint16, r0, mr, rows, hd, hdp int) {
 // + j%2 for key u0+i, already zero) and their values into the value panels vp (dpan panels of
 // np rows: vp[d·np·nr + at(i, u)] = V(u)[d·nr+i], zero past hd).
 func (d *denseBF16) packKeysValues(kp, vp []uint16, u0, u1, nr, hd, dpan, np int) {
+	// Whole pairs move as words when every row's pairs start at an even index (the buffers are
+	// word-aligned: they come from make).
+	words := hd%2 == 0 && d.stride%2 == 0 && d.off%2 == 0
 	for u := u0; u < u1; u++ {
 		ku := d.k[u*d.stride+d.off : u*d.stride+d.off+hd]
 		at := 2 * (u - u0)
-		for j := 0; j+1 < hd; j += 2 {
-			kp[j*nr+at], kp[j*nr+at+1] = ku[j], ku[j+1]
-		}
-		if hd%2 != 0 {
-			kp[(hd-1)*nr+at] = ku[hd-1]
+		if words {
+			k32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(ku))), hd/2)
+			kp32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(kp))), len(kp)/2)
+			for c, x := range k32 {
+				kp32[c*nr+at/2] = x
+			}
+		} else {
+			for j := 0; j+1 < hd; j += 2 {
+				kp[j*nr+at], kp[j*nr+at+1] = ku[j], ku[j+1]
+			}
+			if hd%2 != 0 {
+				kp[(hd-1)*nr+at] = ku[hd-1]
+			}
 		}
 		vu := d.v[u*d.stride+d.off : u*d.stride+d.off+hd]
 		base := (u/2)*2*nr + u%2
 		for dp := range dpan {
-			vd := vp[dp*np*nr+base:]
-			for i := range nr {
-				var x uint16
-				if j := dp*nr + i; j < hd {
-					x = vu[j]
-				}
+			vd := vp[dp*np*nr+base : dp*np*nr+base+2*nr-1]
+			src := vu[dp*nr : min(hd, (dp+1)*nr)]
+			for i, x := range src {
 				vd[2*i] = x
+			}
+			for i := len(src); i < nr; i++ {
+				vd[2*i] = 0
 			}
 		}
 	}
