@@ -25,7 +25,7 @@ package kernel
 func matVecInt8(e Exec, y []float32, w *Matrix, x []float32) bool {
 	qa := getQact()
 	defer putQact(qa)
-	if !qa.quantize(w.k.layout, x, 1, len(x), w.k.int8.asm) {
+	if !qa.quantize(w.k.layout, x, 1, len(x), w.k.int8.fill) {
 		return false
 	}
 	rows, cols := len(y), len(x)
@@ -54,7 +54,7 @@ func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 	}
 	qa := getQact()
 	defer putQact(qa)
-	if !qa.quantize(w.k.layout, x, n, w.Cols(), w.k.int8.asm) {
+	if !qa.quantize(w.k.layout, x, n, w.Cols(), w.k.int8.fill) {
 		return false
 	}
 	rows := w.Rows()
