@@ -238,3 +238,76 @@ func TestPackPanelBF16Unaligned(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMatMulWideTerms gives random shapes and weight bytes (NaN and Inf codes included) to the
+// bf16 wide product (Go reference microkernel; the assembly ones with and without the storing
+// kernel where the CPU has them) and to the exact one, and compares each with its separate
+// steps (the product into a buffer, the bias, the accumulation), bit for bit (NaN as NaN).
+func FuzzMatMulWideTerms(f *testing.F) {
+	f.Add(uint8(0), uint8(33), uint8(5), uint8(64), uint8(25), []byte{1, 2, 3, 0x7f, 0xff, 0x80})
+	f.Add(uint8(1), uint8(64), uint8(1), uint8(7), uint8(37), []byte{0x7f, 0x80, 0x00, 0x41})
+	f.Fuzz(func(t *testing.T, ti, rows8, rows28, cols8, n8 uint8, seed []byte) {
+		typ := []format.DType{format.BF16, format.F32}[int(ti)%2]
+		rows, rows2, cols, n := int(rows8%70)+1, int(rows28%40)+1, int(cols8%100)+1, int(n8%40)+1
+		mk := func(r int) *Matrix {
+			l, err := format.LayoutOf(typ, []int64{int64(r), int64(cols)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := make([]byte, l.Size)
+			for i := range data {
+				if len(seed) > 0 {
+					data[i] = seed[i%len(seed)] ^ byte(i*131>>3)
+				}
+			}
+			w, err := NewMatrix(typ, []int64{int64(r), int64(cols)}, data, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tameScales(w)
+			return w
+		}
+		rng := rand.New(rand.NewPCG(uint64(len(seed)), 2))
+		x := randVec(rng, n*cols)
+		base := []WideTerm{
+			{W: mk(rows), Y: randVec(rng, n*rows), Bias: randVec(rng, rows)},
+			{W: mk(rows2), Y: randVec(rng, n*rows2), Acc: true},
+			{W: mk(rows), Y: randVec(rng, n*rows), Bias: randVec(rng, rows), Acc: true},
+		}
+		same := func(name string, got, want []WideTerm) {
+			for ti := range got {
+				for j, g := range got[ti].Y {
+					w := want[ti].Y[j]
+					if math.Float32bits(g) != math.Float32bits(w) && !(g != g && w != w) {
+						t.Fatalf("%s %v %d/%d×%d n %d: term %d: Y[%d] = %v, the steps give %v", name, typ, rows, rows2, cols, n, ti, j, g, w)
+					}
+				}
+			}
+		}
+		type kernCase struct {
+			name   string
+			mr, nr int
+			kern   microKernelBF16
+			store  storeKernelBF16
+		}
+		kerns := []kernCase{{"generic4x8", 4, 8, gemmBF16Generic(4, 8), nil}}
+		if mr, nr, kern, ok := bf16Kernel(); ok {
+			store, _, _ := bf16StoreKernel()
+			kerns = append(kerns, kernCase{"asm", mr, nr, kern, nil}, kernCase{"asm+store", mr, nr, kern, store})
+		}
+		e := Exec{Threads: 2, Mode: ModeBF16}
+		for _, kc := range kerns {
+			got, steps := cloneTerms(base), cloneTerms(base)
+			wideTermsBF16(e, x, n, got, kc.mr, kc.nr, kc.kern, kc.store)
+			wideTermsSteps(steps, n, func(y []float32, w *Matrix) { matMulBF16With(e, y, w, x, n, kc.mr, kc.nr, kc.kern) })
+			same(kc.name, got, steps)
+		}
+		forEachImpl(t, func(t *testing.T) {
+			ex := Exec{Threads: 2}
+			got, steps := cloneTerms(base), cloneTerms(base)
+			ex.MatMulWideTerms(x, n, got...)
+			wideTermsSteps(steps, n, func(y []float32, w *Matrix) { ex.MatMulWide(y, w, x, n) })
+			same("exact", got, steps)
+		})
+	})
+}
