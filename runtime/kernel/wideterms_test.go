@@ -53,12 +53,7 @@ func checkWideTerms(t *testing.T, got, before []WideTerm, x []float32, n int, bf
 		for r := range rows {
 			DequantRow(row, term.W, r)
 			for i := range n {
-				var want, mag float64
-				for c := range cols {
-					p := rb(row[c]) * rb(x[i*cols+c])
-					want += p
-					mag += math.Abs(p)
-				}
+				want, mag := dotAbs(row, x[i*cols:(i+1)*cols], rb)
 				if term.Bias != nil {
 					want += float64(term.Bias[r])
 					mag += math.Abs(float64(term.Bias[r]))
@@ -78,6 +73,16 @@ func checkWideTerms(t *testing.T, got, before []WideTerm, x []float32, n int, bf
 			t.Fatalf("term %d: wrote past Y", ti)
 		}
 	}
+}
+
+// dotAbs returns Σ rb(w[c])·rb(x[c]) and Σ |rb(w[c])·rb(x[c])| in float64.
+func dotAbs(w, x []float32, rb func(float32) float64) (sum, mag float64) {
+	for c, v := range w {
+		p := rb(v) * rb(x[c])
+		sum += p
+		mag += math.Abs(p)
+	}
+	return sum, mag
 }
 
 // wideTermsSteps is MatMulWideTerms as separate steps: each product into a buffer by
@@ -111,6 +116,29 @@ func sameTermBits(t *testing.T, got, want []WideTerm) {
 			}
 		}
 	}
+}
+
+// wideKernCase is a bf16 microkernel wideTermsBF16 runs with (store nil: Go stores).
+type wideKernCase struct {
+	name   string
+	mr, nr int
+	kern   microKernelBF16
+	store  storeKernelBF16
+}
+
+// wideKernCases lists the Go reference microkernel and, where the CPU has them, the assembly
+// one with the Go store and with the storing kernel.
+func wideKernCases(t *testing.T) []wideKernCase {
+	t.Helper()
+	kerns := []wideKernCase{{"generic4x8", 4, 8, gemmBF16Generic(4, 8), nil}}
+	if mr, nr, kern, ok := bf16Kernel(); ok {
+		store, _, ok := bf16StoreKernel()
+		if !ok {
+			t.Fatal("bf16Kernel without bf16StoreKernel")
+		}
+		kerns = append(kerns, wideKernCase{"asm", mr, nr, kern, nil}, wideKernCase{"asm+store", mr, nr, kern, store})
+	}
+	return kerns
 }
 
 var wideTermsShapes = []struct {
@@ -153,20 +181,7 @@ func TestMatMulWideTerms(t *testing.T) {
 // bf16-rounded operands and, bit for bit, against matMulBF16With (the weights on the
 // microkernel's broadcast side) followed by the bias and the accumulation.
 func TestMatMulWideTermsBF16(t *testing.T) {
-	type kernCase struct {
-		name   string
-		mr, nr int
-		kern   microKernelBF16
-		store  storeKernelBF16
-	}
-	kerns := []kernCase{{"generic4x8", 4, 8, gemmBF16Generic(4, 8), nil}}
-	if mr, nr, kern, ok := bf16Kernel(); ok {
-		store, _, ok := bf16StoreKernel()
-		if !ok {
-			t.Fatal("bf16Kernel without bf16StoreKernel")
-		}
-		kerns = append(kerns, kernCase{"asm", mr, nr, kern, nil}, kernCase{"asm+store", mr, nr, kern, store})
-	}
+	kerns := wideKernCases(t)
 	rng := rand.New(rand.NewPCG(13, 14))
 	for _, kc := range kerns {
 		for _, dt := range []format.DType{format.BF16, format.F32, format.Q8_0} {
@@ -284,19 +299,8 @@ func FuzzMatMulWideTerms(f *testing.F) {
 				}
 			}
 		}
-		type kernCase struct {
-			name   string
-			mr, nr int
-			kern   microKernelBF16
-			store  storeKernelBF16
-		}
-		kerns := []kernCase{{"generic4x8", 4, 8, gemmBF16Generic(4, 8), nil}}
-		if mr, nr, kern, ok := bf16Kernel(); ok {
-			store, _, _ := bf16StoreKernel()
-			kerns = append(kerns, kernCase{"asm", mr, nr, kern, nil}, kernCase{"asm+store", mr, nr, kern, store})
-		}
 		e := Exec{Threads: 2, Mode: ModeBF16}
-		for _, kc := range kerns {
+		for _, kc := range wideKernCases(t) {
 			got, steps := cloneTerms(base), cloneTerms(base)
 			wideTermsBF16(e, x, n, got, kc.mr, kc.nr, kc.kern, kc.store)
 			wideTermsSteps(steps, n, func(y []float32, w *Matrix) { matMulBF16With(e, y, w, x, n, kc.mr, kc.nr, kc.kern) })

@@ -28,8 +28,22 @@ func genGemmBF16() {
 		"",
 		"from tile = 0: k column pairs, w bf16 rows (ldw elements apart), xp a packed panel of 32",
 		"activation rows (pair c of row i at xp[64c+2i]). Reference: gemmBF16Generic.")
-	w, ldw, xp, k, tile := reg.R8, reg.R9, reg.R13, reg.RCX, reg.RDI
-	r3, w4, w8 := reg.R10, reg.R11, reg.R12
+	tile := reg.RDI
+	w, ldw, r3, w4, w8, xp, k := bf16Operands()
+	Load(Param("tile"), tile)
+	bf16TileLoop(w, ldw, r3, w4, w8, xp, k, 2)
+	for i := range 24 {
+		VMOVUPS(zmm[i], Mem{Base: tile, Disp: 64 * i})
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// bf16Operands loads the tile loop's parameters w, ldw (as bytes), xp and k into fixed
+// registers, with r3 = 3·ldw and w4, w8 the addresses of rows 4 and 8.
+func bf16Operands() (w, ldw, r3, w4, w8, xp, k reg.Register) {
+	w, ldw, xp, k = reg.R8, reg.R9, reg.R13, reg.RCX
+	r3, w4, w8 = reg.R10, reg.R11, reg.R12
 	Load(Param("w"), w)
 	Load(Param("ldw"), ldw)
 	SHLQ(U8(1), ldw) // bytes
@@ -38,13 +52,7 @@ func genGemmBF16() {
 	LEAQ(Mem{Base: w4, Index: ldw, Scale: 4}, w8)
 	Load(Param("xp"), xp)
 	Load(Param("k"), k)
-	Load(Param("tile"), tile)
-	bf16TileLoop(w, ldw, r3, w4, w8, xp, k, 2)
-	for i := range 24 {
-		VMOVUPS(zmm[i], Mem{Base: tile, Disp: 64 * i})
-	}
-	VZEROUPPER()
-	RET()
+	return
 }
 
 // bf16TileLoop emits the 12×16·halves bf16 tile loop into Z0–Z(12·halves−1) (row r's halves

@@ -29,17 +29,8 @@ func bf16Store(name string, halves int) {
 		"with t[32r+i] = Σ_c f32(w[r·ldw+2c+1])·f32(xp[64c+2i+1]) + f32(w[r·ldw+2c])·f32(xp[64c+2i])",
 		"summed as gemm12x32BF16AVX512 sums it (xp is a panel of 32 rows). Reference: gemmBF16Generic",
 		"and storeTileBF16.")
-	w, ldw, xp, k := reg.R8, reg.R9, reg.R13, reg.RCX
-	r3, w4, w8 := reg.R10, reg.R11, reg.R12
 	y, ldy, bias, acc := reg.RDI, reg.RSI, reg.RDX, reg.RBX
-	Load(Param("w"), w)
-	Load(Param("ldw"), ldw)
-	SHLQ(U8(1), ldw) // bytes
-	LEAQ(Mem{Base: ldw, Index: ldw, Scale: 2}, r3)
-	LEAQ(Mem{Base: w, Index: ldw, Scale: 4}, w4)
-	LEAQ(Mem{Base: w4, Index: ldw, Scale: 4}, w8)
-	Load(Param("xp"), xp)
-	Load(Param("k"), k)
+	w, ldw, r3, w4, w8, xp, k := bf16Operands()
 	Load(Param("y"), y)
 	Load(Param("ldy"), ldy)
 	SHLQ(U8(2), ldy) // bytes

@@ -46,14 +46,7 @@ func genSoftmaxBF16() {
 	DECQ(n)
 	JNZ(LabelRef("maxloop"))
 	Label("maxdone")
-	VEXTRACTF64X4(U8(1), mx, reg.Y13)
-	VMAXPS(reg.Y13, reg.Y12, reg.Y12)
-	VEXTRACTF128(U8(1), reg.Y12, reg.X13)
-	VMAXPS(reg.X13, reg.X12, reg.X12)
-	VPERMILPS(U8(0x4e), reg.X12, reg.X13)
-	VMAXPS(reg.X13, reg.X12, reg.X12)
-	VPERMILPS(U8(0xb1), reg.X12, reg.X13)
-	VMAXPS(reg.X13, reg.X12, reg.X12)
+	foldPhys(mx, reg.Z13, VMAXPS, VMAXPS, VPERMILPS, 0x4e, 0xb1)
 	Store(reg.X12, ReturnIndex(0))
 	VBROADCASTSS(reg.X12, mb)
 
@@ -96,13 +89,22 @@ func genSoftmaxBF16() {
 	VEXTRACTF64X4(U8(1), acc, reg.Y6)
 	VCVTPS2PD(reg.Y6, reg.Z6)
 	VADDPD(reg.Z6, reg.Z5, reg.Z10)
-	VEXTRACTF64X4(U8(1), reg.Z10, reg.Y11)
-	VADDPD(reg.Y11, reg.Y10, reg.Y10)
-	VEXTRACTF128(U8(1), reg.Y10, reg.X11)
-	VADDPD(reg.X11, reg.X10, reg.X10)
-	VPERMILPD(U8(1), reg.X10, reg.X11)
-	VADDSD(reg.X11, reg.X10, reg.X10)
+	foldPhys(reg.Z10, reg.Z11, VADDPD, VADDSD, VPERMILPD, 1)
 	Store(reg.X10, ReturnIndex(1))
 	VZEROUPPER()
 	RET()
+}
+
+// foldPhys combines the lanes of the physical register v into lane 0 of its X register, halves
+// pairwise (through t): the 256-bit and 128-bit halves with op, then, per shuffle immediate,
+// the lanes shuf brings together with last.
+func foldPhys(v, t reg.VecPhysical, op, last, shuf func(...Op), imms ...uint8) {
+	VEXTRACTF64X4(U8(1), v, t.AsY())
+	op(t.AsY(), v.AsY(), v.AsY())
+	VEXTRACTF128(U8(1), v.AsY(), t.AsX())
+	op(t.AsX(), v.AsX(), v.AsX())
+	for _, imm := range imms {
+		shuf(U8(imm), v.AsX(), t.AsX())
+		last(t.AsX(), v.AsX(), v.AsX())
+	}
 }
