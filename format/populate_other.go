@@ -4,3 +4,6 @@ package format
 
 // populatePages does nothing where the kernel has no MADV_POPULATE_READ.
 func populatePages([]byte) {}
+
+// hugePages does nothing where the kernel has no MADV_HUGEPAGE.
+func hugePages([]byte) {}
