@@ -17,19 +17,20 @@ import (
 
 // ops maps an operation name (-op) to the function that emits its routines.
 var ops = map[string]func(){
-	"actquant":   genActQuant, // actquant.go: the int8 activation quantization
-	"int8rows":   genInt8Rows, // int8rows.go: the int8 row products
-	"int8gemm":   genInt8Gemm, // int8gemm.go: the int8 prefill kernel and weight expansion
-	"elem":       genElem,     // rows.go: the row loop of the element-wise types
-	"block":      genBlock,    // blocks.go: the row loop over blocks (Q4_0, Q8_0)
-	"matvec_nib": genNib,      // nib.go: the permuted-activation loop
-	"dequant":    genDequant,  // dequant.go: a row's decoded values
-	"gemm":       genGemm,     // gemm.go: the f32 prefill micro-kernels
-	"vec":        genVec,      // vec.go: dot, sums of squares, element-wise maps
-	"vecmath":    genVecmath,  // vecmath.go: exp, softmax sums, GELU, max
-	"encode":     genEncode,   // encode.go: quantize's AVX-512 encoders
-	"kquant":     genKquant,   // kquant.go: the k-quant and IQ4_NL kernels
-	"bf16":       genBF16,     // bf16.go: the AVX-512 BF16 microkernel of ModeBF16
+	"actquant":   genActQuant,  // actquant.go: the int8 activation quantization
+	"int8rows":   genInt8Rows,  // int8rows.go: the int8 row products
+	"int8gemm":   genInt8Gemm,  // int8gemm.go: the int8 prefill kernel and weight expansion
+	"int8multi":  genInt8Multi, // int8multi.go: the multi-activation Q4_0 row kernel
+	"elem":       genElem,      // rows.go: the row loop of the element-wise types
+	"block":      genBlock,     // blocks.go: the row loop over blocks (Q4_0, Q8_0)
+	"matvec_nib": genNib,       // nib.go: the permuted-activation loop
+	"dequant":    genDequant,   // dequant.go: a row's decoded values
+	"gemm":       genGemm,      // gemm.go: the f32 prefill micro-kernels
+	"vec":        genVec,       // vec.go: dot, sums of squares, element-wise maps
+	"vecmath":    genVecmath,   // vecmath.go: exp, softmax sums, GELU, max
+	"encode":     genEncode,    // encode.go: quantize's AVX-512 encoders
+	"kquant":     genKquant,    // kquant.go: the k-quant and IQ4_NL kernels
+	"bf16":       genBF16,      // bf16.go: the AVX-512 BF16 microkernel of ModeBF16
 }
 
 var op = flag.String("op", "", "the operation to generate (one of the keys of ops)")
