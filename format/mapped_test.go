@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,5 +109,17 @@ func TestReadAt(t *testing.T) {
 		if err := f.ReadAt(make([]byte, 4), off); !errors.Is(err, ErrFormat) {
 			t.Errorf("ReadAt(4 bytes at %d) of a %d-byte file = %v, want ErrFormat", off, f.Size(), err)
 		}
+	}
+}
+
+// TestHugeMapped checks that the huge-mapped byte count is known on Linux and never negative
+// there, and -1 elsewhere.
+func TestHugeMapped(t *testing.T) {
+	n := HugeMapped()
+	if goruntime.GOOS == "linux" && n < 0 {
+		t.Fatalf("HugeMapped() = %d on Linux, want the FilePmdMapped bytes", n)
+	}
+	if goruntime.GOOS != "linux" && n != -1 {
+		t.Fatalf("HugeMapped() = %d off Linux, want -1", n)
 	}
 }

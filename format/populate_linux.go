@@ -1,6 +1,12 @@
 package format
 
-import "golang.org/x/sys/unix"
+import (
+	"bytes"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
 
 // populatePages maps the pages of b, a piece of a file mapping, in one call
 // (MADV_POPULATE_READ, Linux 5.14+): for pages in the page cache this takes a fraction of the
@@ -26,4 +32,23 @@ func hugePages(b []byte) {
 	if len(b) > 0 {
 		_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
 	}
+}
+
+// hugeMapped returns FilePmdMapped of /proc/self/smaps_rollup in bytes: the file pages this
+// process maps with 2 MiB entries; -1 if it cannot be read.
+func hugeMapped() int64 {
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		return -1
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("FilePmdMapped:")); ok {
+			kb, err := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(v), []byte(" kB"))), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return kb << 10
+		}
+	}
+	return -1
 }
