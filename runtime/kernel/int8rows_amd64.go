@@ -76,23 +76,38 @@ func i4Int8(kern func(y *float32, codes *byte, stride int, xa *int8, corr *int32
 	}
 }
 
+// blockVNNIKernel is a compact ModeInt8 row kernel of a block type (the VNNI kernels of Q4_0
+// and Q8_0): it reads the activations as xa and their block scales d.
+type blockVNNIKernel func(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, d *float32, rows, steps int)
+
+// blockVNNI binds a compact block kernel.
+func blockVNNI(kern blockVNNIKernel) int8Kernel {
+	return func(y []float32, w *Matrix, qa *qact, i, lo, hi, steps int) {
+		stride := int(w.Layout.RowStride)
+		codes := w.Data[int(w.Layout.CodesOff)+lo*stride:]
+		nb := w.Cols() / format.BlockSize
+		scales := w.Data[int(w.Layout.ScalesOff)+lo*nb*2:]
+		kern(&y[lo], &codes[0], stride, &scales[0], nb, &qa.xa[i*qa.colsA], &qa.d[i*qa.nb], hi-lo, steps)
+	}
+}
+
 // mvQ4VNNIRows is the Q4_0 VNNI kernel over rows rows: two rows at a time (mvQ4VNNI2), except
 // for long rows (ffn_down), where one row at a time streams better (measured: 1b/4b/27b
 // ffn_down, `gemmatool bench --kernels --act int8`).
-func mvQ4VNNIRows(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows, steps int) {
+func mvQ4VNNIRows(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, d *float32, rows, steps int) {
 	if 32*nb >= longRow {
-		mvQ4VNNI(y, codes, stride, scales, nb, xa, corr, dl, rows, steps)
+		mvQ4VNNI(y, codes, stride, scales, nb, xa, d, rows, steps)
 		return
 	}
 	pairs := rows / 2
 	if pairs > 0 {
-		mvQ4VNNI2(y, codes, stride, scales, nb, xa, corr, dl, pairs, steps)
+		mvQ4VNNI2(y, codes, stride, scales, nb, xa, d, pairs, steps)
 	}
 	if rows%2 == 1 {
 		yl := (*float32)(unsafe.Add(unsafe.Pointer(y), 4*2*pairs))
 		cl := (*byte)(unsafe.Add(unsafe.Pointer(codes), 2*pairs*stride))
 		sl := (*byte)(unsafe.Add(unsafe.Pointer(scales), 2*pairs*2*nb))
-		mvQ4VNNI(yl, cl, stride, sl, nb, xa, corr, dl, 1, steps)
+		mvQ4VNNI(yl, cl, stride, sl, nb, xa, d, 1, steps)
 	}
 }
 

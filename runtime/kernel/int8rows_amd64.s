@@ -4,9 +4,9 @@
 
 #include "textflag.h"
 
-// func mvQ4VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows int, steps int)
+// func mvQ4VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, d *float32, rows int, steps int)
 // Requires: AVX, AVX512BW, AVX512DQ, AVX512F, AVX512VNNI, F16C, MMX+
-TEXT ·mvQ4VNNI(SB), NOSPLIT, $0-80
+TEXT ·mvQ4VNNI(SB), NOSPLIT, $0-72
 	MOVQ         y+0(FP), AX
 	MOVQ         codes+8(FP), CX
 	MOVQ         stride+16(FP), DX
@@ -14,94 +14,118 @@ TEXT ·mvQ4VNNI(SB), NOSPLIT, $0-80
 	MOVQ         nb+32(FP), SI
 	SHLQ         $0x01, SI
 	MOVQ         xa+40(FP), DI
-	MOVQ         corr+48(FP), R8
-	MOVQ         dl+56(FP), R9
-	MOVQ         rows+64(FP), R10
-	MOVQ         steps+72(FP), R11
-	SHLQ         $0x06, R11
-	MOVL         $0x0f0f0f0f, R12
-	VPBROADCASTD R12, Z0
-	VMOVDQU32    spread4<>+0(SB), Z1
-	TESTQ        R10, R10
+	MOVQ         d+48(FP), R8
+	MOVQ         rows+56(FP), R9
+	MOVQ         steps+64(FP), R10
+	SHLQ         $0x06, R10
+	MOVL         $0x0f0f0f0f, R11
+	VPBROADCASTD R11, Z0
+	MOVL         $0x08080808, R11
+	VPBROADCASTD R11, Z1
+	VXORPS       Z2, Z2, Z2
+	VMOVDQU32    spread4<>+0(SB), Z3
+	TESTQ        R9, R9
 	JZ           done
 
 row:
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	XORQ   R12, R12
-	MOVQ   BX, R13
-	MOVQ   R11, R14
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	XORQ   R11, R11
+	MOVQ   BX, R12
+	MOVQ   R8, R13
+	MOVQ   R10, R14
 	SUBQ   $0x00000040, R14
 
 pair:
-	CMPQ        R12, R14
+	CMPQ        R11, R14
 	JGE         single
-	PREFETCHT0  8192(CX)(R12*1)
-	VCVTPH2PS   (R13), X4
-	VMOVDQU64   (CX)(R12*1), Z5
-	VPSRLW      $0x04, Z5, Z6
-	VPANDD      Z0, Z5, Z5
-	VPANDD      Z0, Z6, Z6
-	VMOVDQU32   (R8)(R12*1), Z7
-	VPDPBUSD    (DI)(R12*2), Z5, Z7
-	VPDPBUSD    64(DI)(R12*2), Z6, Z7
-	VCVTDQ2PS   Z7, Z7
-	VPERMPS     Z4, Z1, Z5
-	VMULPS      (R9)(R12*1), Z5, Z5
-	VFMADD231PS Z5, Z7, Z2
-	ADDQ        $0x08, R13
-	ADDQ        $0x00000040, R12
-	PREFETCHT0  8192(CX)(R12*1)
-	VCVTPH2PS   (R13), X4
-	VMOVDQU64   (CX)(R12*1), Z5
-	VPSRLW      $0x04, Z5, Z6
-	VPANDD      Z0, Z5, Z5
-	VPANDD      Z0, Z6, Z6
-	VMOVDQU32   (R8)(R12*1), Z7
-	VPDPBUSD    (DI)(R12*2), Z5, Z7
-	VPDPBUSD    64(DI)(R12*2), Z6, Z7
-	VCVTDQ2PS   Z7, Z7
-	VPERMPS     Z4, Z1, Z5
-	VMULPS      (R9)(R12*1), Z5, Z5
-	VFMADD231PS Z5, Z7, Z3
-	ADDQ        $0x08, R13
-	ADDQ        $0x00000040, R12
+	PREFETCHT0  8192(CX)(R11*1)
+	VCVTPH2PS   (R12), X6
+	VMULPS      (R13), X6, X6
+	VMOVDQU64   (DI)(R11*2), Z7
+	VMOVDQU64   64(DI)(R11*2), Z8
+	VPXORD      Z9, Z9, Z9
+	VPDPBUSD    Z7, Z1, Z9
+	VPDPBUSD    Z8, Z1, Z9
+	VPSUBD      Z9, Z2, Z9
+	VMOVDQU64   (CX)(R11*1), Z10
+	VPSRLW      $0x04, Z10, Z11
+	VPANDD      Z0, Z10, Z10
+	VPANDD      Z0, Z11, Z11
+	VMOVDQA32   Z9, Z12
+	VPDPBUSD    Z7, Z10, Z12
+	VPDPBUSD    Z8, Z11, Z12
+	VCVTDQ2PS   Z12, Z12
+	VPERMPS     Z6, Z3, Z7
+	VFMADD231PS Z7, Z12, Z4
+	ADDQ        $0x08, R12
+	ADDQ        $0x10, R13
+	ADDQ        $0x00000040, R11
+	PREFETCHT0  8192(CX)(R11*1)
+	VCVTPH2PS   (R12), X6
+	VMULPS      (R13), X6, X6
+	VMOVDQU64   (DI)(R11*2), Z7
+	VMOVDQU64   64(DI)(R11*2), Z8
+	VPXORD      Z13, Z13, Z13
+	VPDPBUSD    Z7, Z1, Z13
+	VPDPBUSD    Z8, Z1, Z13
+	VPSUBD      Z13, Z2, Z13
+	VMOVDQU64   (CX)(R11*1), Z10
+	VPSRLW      $0x04, Z10, Z11
+	VPANDD      Z0, Z10, Z10
+	VPANDD      Z0, Z11, Z11
+	VMOVDQA32   Z13, Z12
+	VPDPBUSD    Z7, Z10, Z12
+	VPDPBUSD    Z8, Z11, Z12
+	VCVTDQ2PS   Z12, Z12
+	VPERMPS     Z6, Z3, Z7
+	VFMADD231PS Z7, Z12, Z5
+	ADDQ        $0x08, R12
+	ADDQ        $0x10, R13
+	ADDQ        $0x00000040, R11
 	JMP         pair
 
 single:
-	CMPQ        R12, R11
+	CMPQ        R11, R10
 	JGE         rowdone
-	PREFETCHT0  8192(CX)(R12*1)
-	VCVTPH2PS   (R13), X4
-	VMOVDQU64   (CX)(R12*1), Z5
-	VPSRLW      $0x04, Z5, Z6
-	VPANDD      Z0, Z5, Z5
-	VPANDD      Z0, Z6, Z6
-	VMOVDQU32   (R8)(R12*1), Z7
-	VPDPBUSD    (DI)(R12*2), Z5, Z7
-	VPDPBUSD    64(DI)(R12*2), Z6, Z7
-	VCVTDQ2PS   Z7, Z7
-	VPERMPS     Z4, Z1, Z5
-	VMULPS      (R9)(R12*1), Z5, Z5
-	VFMADD231PS Z5, Z7, Z2
-	ADDQ        $0x08, R13
-	ADDQ        $0x00000040, R12
+	PREFETCHT0  8192(CX)(R11*1)
+	VCVTPH2PS   (R12), X6
+	VMULPS      (R13), X6, X6
+	VMOVDQU64   (DI)(R11*2), Z7
+	VMOVDQU64   64(DI)(R11*2), Z8
+	VPXORD      Z14, Z14, Z14
+	VPDPBUSD    Z7, Z1, Z14
+	VPDPBUSD    Z8, Z1, Z14
+	VPSUBD      Z14, Z2, Z14
+	VMOVDQU64   (CX)(R11*1), Z10
+	VPSRLW      $0x04, Z10, Z11
+	VPANDD      Z0, Z10, Z10
+	VPANDD      Z0, Z11, Z11
+	VMOVDQA32   Z14, Z12
+	VPDPBUSD    Z7, Z10, Z12
+	VPDPBUSD    Z8, Z11, Z12
+	VCVTDQ2PS   Z12, Z12
+	VPERMPS     Z6, Z3, Z7
+	VFMADD231PS Z7, Z12, Z4
+	ADDQ        $0x08, R12
+	ADDQ        $0x10, R13
+	ADDQ        $0x00000040, R11
 
 rowdone:
-	VADDPS        Z3, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z2, Y3
-	VADDPS        Y3, Y2, Y2
-	VEXTRACTF128  $0x01, Y2, X3
-	VADDPS        X3, X2, X2
-	VPERMILPS     $0x4e, X2, X3
-	VADDPS        X3, X2, X2
-	VPERMILPS     $0xb1, X2, X3
-	VADDSS        X3, X2, X2
-	VMOVSS        X2, (AX)
+	VADDPS        Z5, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	VEXTRACTF128  $0x01, Y4, X5
+	VADDPS        X5, X4, X4
+	VPERMILPS     $0x4e, X4, X5
+	VADDPS        X5, X4, X4
+	VPERMILPS     $0xb1, X4, X5
+	VADDSS        X5, X4, X4
+	VMOVSS        X4, (AX)
 	ADDQ          $0x04, AX
 	ADDQ          DX, CX
 	ADDQ          SI, BX
-	DECQ          R10
+	DECQ          R9
 	JNZ           row
 
 done:
@@ -212,9 +236,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func mvQ8VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows int, steps int)
+// func mvQ8VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, d *float32, rows int, steps int)
 // Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, F16C, MMX+
-TEXT ·mvQ8VNNI(SB), NOSPLIT, $0-80
+TEXT ·mvQ8VNNI(SB), NOSPLIT, $0-72
 	MOVQ         y+0(FP), AX
 	MOVQ         codes+8(FP), CX
 	MOVQ         stride+16(FP), DX
@@ -222,60 +246,69 @@ TEXT ·mvQ8VNNI(SB), NOSPLIT, $0-80
 	MOVQ         nb+32(FP), SI
 	SHLQ         $0x01, SI
 	MOVQ         xa+40(FP), DI
-	MOVQ         corr+48(FP), R8
-	MOVQ         dl+56(FP), R9
-	MOVQ         rows+64(FP), R10
-	MOVQ         steps+72(FP), R11
-	SHLQ         $0x07, R11
-	MOVL         $0x80808080, R12
-	VPBROADCASTD R12, Z0
-	VMOVDQU32    spread8<>+0(SB), Z1
-	VMOVDQU32    spread8<>+64(SB), Z2
-	TESTQ        R10, R10
+	MOVQ         d+48(FP), R8
+	MOVQ         rows+56(FP), R9
+	MOVQ         steps+64(FP), R10
+	SHLQ         $0x07, R10
+	MOVL         $0x80808080, R11
+	VPBROADCASTD R11, Z0
+	VXORPS       Z1, Z1, Z1
+	VMOVDQU32    spread8<>+0(SB), Z2
+	VMOVDQU32    spread8<>+64(SB), Z3
+	TESTQ        R9, R9
 	JZ           done
 
 row:
-	VXORPS Z3, Z3, Z3
 	VXORPS Z4, Z4, Z4
-	XORQ   R12, R12
-	MOVQ   BX, R13
+	VXORPS Z5, Z5, Z5
+	XORQ   R11, R11
+	MOVQ   BX, R12
+	MOVQ   R8, R13
 
 step:
-	PREFETCHT0    4096(CX)(R12*1)
-	PREFETCHT0    4160(CX)(R12*1)
-	VCVTPH2PS     (R13), X5
-	VPXORD        (CX)(R12*1), Z0, Z6
-	VMOVDQU32     (R8)(R12*1), Z7
-	VPDPBUSD      (DI)(R12*1), Z6, Z7
-	VCVTDQ2PS     Z7, Z7
-	VPERMPS       Z5, Z1, Z6
-	VMULPS        (R9)(R12*1), Z6, Z6
-	VFMADD231PS   Z6, Z7, Z3
-	VPXORD        64(CX)(R12*1), Z0, Z6
-	VMOVDQU32     64(R8)(R12*1), Z7
-	VPDPBUSD      64(DI)(R12*1), Z6, Z7
-	VCVTDQ2PS     Z7, Z7
-	VPERMPS       Z5, Z2, Z6
-	VMULPS        64(R9)(R12*1), Z6, Z6
-	VFMADD231PS   Z6, Z7, Z4
-	ADDQ          $0x08, R13
-	ADDQ          $0x00000080, R12
-	CMPQ          R12, R11
+	PREFETCHT0    4096(CX)(R11*1)
+	PREFETCHT0    4160(CX)(R11*1)
+	VCVTPH2PS     (R12), X6
+	VMULPS        (R13), X6, X6
+	VMOVDQU64     (DI)(R11*1), Z7
+	VPXORD        Z8, Z8, Z8
+	VPDPBUSD      Z7, Z0, Z8
+	VPSUBD        Z8, Z1, Z8
+	VPXORD        (CX)(R11*1), Z0, Z9
+	VMOVDQA32     Z8, Z10
+	VPDPBUSD      Z7, Z9, Z10
+	VCVTDQ2PS     Z10, Z10
+	VPERMPS       Z6, Z2, Z7
+	VFMADD231PS   Z7, Z10, Z4
+	VMOVDQU64     64(DI)(R11*1), Z7
+	VPXORD        Z11, Z11, Z11
+	VPDPBUSD      Z7, Z0, Z11
+	VPSUBD        Z11, Z1, Z11
+	VPXORD        64(CX)(R11*1), Z0, Z9
+	VMOVDQA32     Z11, Z10
+	VPDPBUSD      Z7, Z9, Z10
+	VCVTDQ2PS     Z10, Z10
+	VPERMPS       Z6, Z3, Z7
+	VFMADD231PS   Z7, Z10, Z5
+	ADDQ          $0x08, R12
+	ADDQ          $0x10, R13
+	ADDQ          $0x00000080, R11
+	CMPQ          R11, R10
 	JLT           step
-	VADDPS        Z4, Z3, Z3
-	VEXTRACTF64X4 $0x01, Z3, Y4
-	VADDPS        Y4, Y3, Y3
-	VEXTRACTF128  $0x01, Y3, X4
-	VADDPS        X4, X3, X3
-	VPERMILPS     $0x4e, X3, X4
-	VADDPS        X4, X3, X3
-	VPERMILPS     $0xb1, X3, X4
-	VADDSS        X4, X3, X3
-	VMOVSS        X3, (AX)
+	VADDPS        Z5, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	VEXTRACTF128  $0x01, Y4, X5
+	VADDPS        X5, X4, X4
+	VPERMILPS     $0x4e, X4, X5
+	VADDPS        X5, X4, X4
+	VPERMILPS     $0xb1, X4, X5
+	VADDSS        X5, X4, X4
+	VMOVSS        X4, (AX)
 	ADDQ          $0x04, AX
 	ADDQ          DX, CX
 	ADDQ          SI, BX
-	DECQ          R10
+	DECQ          R9
 	JNZ           row
 
 done:
@@ -565,9 +598,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func mvQ4VNNI2(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, pairs int, steps int)
+// func mvQ4VNNI2(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, d *float32, pairs int, steps int)
 // Requires: AVX, AVX512BW, AVX512DQ, AVX512F, AVX512VNNI, F16C, MMX+
-TEXT ·mvQ4VNNI2(SB), NOSPLIT, $0-80
+TEXT ·mvQ4VNNI2(SB), NOSPLIT, $0-72
 	MOVQ         y+0(FP), AX
 	MOVQ         codes+8(FP), CX
 	MOVQ         stride+16(FP), DX
@@ -575,158 +608,173 @@ TEXT ·mvQ4VNNI2(SB), NOSPLIT, $0-80
 	MOVQ         nb+32(FP), SI
 	SHLQ         $0x01, SI
 	MOVQ         xa+40(FP), DI
-	MOVQ         corr+48(FP), R8
-	MOVQ         dl+56(FP), R9
-	MOVQ         pairs+64(FP), R10
-	MOVQ         steps+72(FP), R11
-	SHLQ         $0x06, R11
-	MOVL         $0x0f0f0f0f, R12
-	VPBROADCASTD R12, Z0
-	VMOVDQU32    spread4<>+0(SB), Z1
-	TESTQ        R10, R10
+	MOVQ         d+48(FP), R8
+	MOVQ         pairs+56(FP), R9
+	MOVQ         steps+64(FP), R10
+	SHLQ         $0x06, R10
+	MOVL         $0x0f0f0f0f, R11
+	VPBROADCASTD R11, Z0
+	MOVL         $0x08080808, R11
+	VPBROADCASTD R11, Z1
+	VXORPS       Z2, Z2, Z2
+	VMOVDQU32    spread4<>+0(SB), Z3
+	TESTQ        R9, R9
 	JZ           done
 
 row:
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
 	VXORPS Z4, Z4, Z4
 	VXORPS Z5, Z5, Z5
-	XORQ   R12, R12
-	MOVQ   BX, R13
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ   R11, R11
+	MOVQ   BX, R12
+	MOVQ   R8, R13
 	LEAQ   (CX)(DX*1), R14
-	MOVQ   R11, R15
+	MOVQ   R10, R15
 	SUBQ   $0x00000040, R15
 
 pair:
-	CMPQ        R12, R15
+	CMPQ        R11, R15
 	JGE         single
-	PREFETCHT0  8192(CX)(R12*1)
-	PREFETCHT0  8192(R14)(R12*1)
-	VCVTPH2PS   (R13), X6
-	VCVTPH2PS   (R13)(SI*1), X7
-	VMOVDQU64   (DI)(R12*2), Z8
-	VMOVDQU64   64(DI)(R12*2), Z9
-	VMOVDQU64   (R8)(R12*1), Z10
-	VMOVDQU64   (CX)(R12*1), Z11
-	VPSRLW      $0x04, Z11, Z12
-	VPANDD      Z0, Z11, Z11
-	VPANDD      Z0, Z12, Z12
-	VMOVDQA32   Z10, Z13
-	VPDPBUSD    Z8, Z11, Z13
-	VPDPBUSD    Z9, Z12, Z13
-	VCVTDQ2PS   Z13, Z13
-	VMOVDQU64   (R14)(R12*1), Z11
-	VPSRLW      $0x04, Z11, Z12
-	VPANDD      Z0, Z11, Z11
-	VPANDD      Z0, Z12, Z12
-	VMOVDQA32   Z10, Z10
-	VPDPBUSD    Z8, Z11, Z10
-	VPDPBUSD    Z9, Z12, Z10
-	VCVTDQ2PS   Z10, Z10
-	VMOVDQU64   (R9)(R12*1), Z8
-	VPERMPS     Z6, Z1, Z9
-	VMULPS      Z8, Z9, Z9
-	VFMADD231PS Z9, Z13, Z2
-	VPERMPS     Z7, Z1, Z9
-	VMULPS      Z8, Z9, Z9
-	VFMADD231PS Z9, Z10, Z4
-	ADDQ        $0x08, R13
-	ADDQ        $0x00000040, R12
-	PREFETCHT0  8192(CX)(R12*1)
-	PREFETCHT0  8192(R14)(R12*1)
-	VCVTPH2PS   (R13), X6
-	VCVTPH2PS   (R13)(SI*1), X7
-	VMOVDQU64   (DI)(R12*2), Z8
-	VMOVDQU64   64(DI)(R12*2), Z9
-	VMOVDQU64   (R8)(R12*1), Z10
-	VMOVDQU64   (CX)(R12*1), Z11
-	VPSRLW      $0x04, Z11, Z12
-	VPANDD      Z0, Z11, Z11
-	VPANDD      Z0, Z12, Z12
-	VMOVDQA32   Z10, Z13
-	VPDPBUSD    Z8, Z11, Z13
-	VPDPBUSD    Z9, Z12, Z13
-	VCVTDQ2PS   Z13, Z13
-	VMOVDQU64   (R14)(R12*1), Z11
-	VPSRLW      $0x04, Z11, Z12
-	VPANDD      Z0, Z11, Z11
-	VPANDD      Z0, Z12, Z12
-	VMOVDQA32   Z10, Z10
-	VPDPBUSD    Z8, Z11, Z10
-	VPDPBUSD    Z9, Z12, Z10
-	VCVTDQ2PS   Z10, Z10
-	VMOVDQU64   (R9)(R12*1), Z8
-	VPERMPS     Z6, Z1, Z9
-	VMULPS      Z8, Z9, Z9
-	VFMADD231PS Z9, Z13, Z3
-	VPERMPS     Z7, Z1, Z9
-	VMULPS      Z8, Z9, Z9
-	VFMADD231PS Z9, Z10, Z5
-	ADDQ        $0x08, R13
-	ADDQ        $0x00000040, R12
+	PREFETCHT0  8192(CX)(R11*1)
+	PREFETCHT0  8192(R14)(R11*1)
+	VMOVUPS     (R13), X8
+	VCVTPH2PS   (R12), X9
+	VMULPS      X8, X9, X9
+	VCVTPH2PS   (R12)(SI*1), X10
+	VMULPS      X8, X10, X10
+	VMOVDQU64   (DI)(R11*2), Z8
+	VMOVDQU64   64(DI)(R11*2), Z14
+	VPXORD      Z11, Z11, Z11
+	VPDPBUSD    Z8, Z1, Z11
+	VPDPBUSD    Z14, Z1, Z11
+	VPSUBD      Z11, Z2, Z11
+	VMOVDQU64   (CX)(R11*1), Z15
+	VPSRLW      $0x04, Z15, Z16
+	VPANDD      Z0, Z15, Z15
+	VPANDD      Z0, Z16, Z16
+	VMOVDQA32   Z11, Z17
+	VPDPBUSD    Z8, Z15, Z17
+	VPDPBUSD    Z14, Z16, Z17
+	VCVTDQ2PS   Z17, Z17
+	VMOVDQU64   (R14)(R11*1), Z15
+	VPSRLW      $0x04, Z15, Z16
+	VPANDD      Z0, Z15, Z15
+	VPANDD      Z0, Z16, Z16
+	VMOVDQA32   Z11, Z18
+	VPDPBUSD    Z8, Z15, Z18
+	VPDPBUSD    Z14, Z16, Z18
+	VCVTDQ2PS   Z18, Z18
+	VPERMPS     Z9, Z3, Z8
+	VFMADD231PS Z8, Z17, Z4
+	VPERMPS     Z10, Z3, Z8
+	VFMADD231PS Z8, Z18, Z6
+	ADDQ        $0x08, R12
+	ADDQ        $0x10, R13
+	ADDQ        $0x00000040, R11
+	PREFETCHT0  8192(CX)(R11*1)
+	PREFETCHT0  8192(R14)(R11*1)
+	VMOVUPS     (R13), X8
+	VCVTPH2PS   (R12), X9
+	VMULPS      X8, X9, X9
+	VCVTPH2PS   (R12)(SI*1), X10
+	VMULPS      X8, X10, X10
+	VMOVDQU64   (DI)(R11*2), Z8
+	VMOVDQU64   64(DI)(R11*2), Z14
+	VPXORD      Z12, Z12, Z12
+	VPDPBUSD    Z8, Z1, Z12
+	VPDPBUSD    Z14, Z1, Z12
+	VPSUBD      Z12, Z2, Z12
+	VMOVDQU64   (CX)(R11*1), Z15
+	VPSRLW      $0x04, Z15, Z16
+	VPANDD      Z0, Z15, Z15
+	VPANDD      Z0, Z16, Z16
+	VMOVDQA32   Z12, Z17
+	VPDPBUSD    Z8, Z15, Z17
+	VPDPBUSD    Z14, Z16, Z17
+	VCVTDQ2PS   Z17, Z17
+	VMOVDQU64   (R14)(R11*1), Z15
+	VPSRLW      $0x04, Z15, Z16
+	VPANDD      Z0, Z15, Z15
+	VPANDD      Z0, Z16, Z16
+	VMOVDQA32   Z12, Z18
+	VPDPBUSD    Z8, Z15, Z18
+	VPDPBUSD    Z14, Z16, Z18
+	VCVTDQ2PS   Z18, Z18
+	VPERMPS     Z9, Z3, Z8
+	VFMADD231PS Z8, Z17, Z5
+	VPERMPS     Z10, Z3, Z8
+	VFMADD231PS Z8, Z18, Z7
+	ADDQ        $0x08, R12
+	ADDQ        $0x10, R13
+	ADDQ        $0x00000040, R11
 	JMP         pair
 
 single:
-	CMPQ        R12, R11
+	CMPQ        R11, R10
 	JGE         rowdone
-	PREFETCHT0  8192(CX)(R12*1)
-	PREFETCHT0  8192(R14)(R12*1)
-	VCVTPH2PS   (R13), X6
-	VCVTPH2PS   (R13)(SI*1), X7
-	VMOVDQU64   (DI)(R12*2), Z8
-	VMOVDQU64   64(DI)(R12*2), Z9
-	VMOVDQU64   (R8)(R12*1), Z10
-	VMOVDQU64   (CX)(R12*1), Z11
-	VPSRLW      $0x04, Z11, Z12
-	VPANDD      Z0, Z11, Z11
-	VPANDD      Z0, Z12, Z12
-	VMOVDQA32   Z10, Z13
-	VPDPBUSD    Z8, Z11, Z13
-	VPDPBUSD    Z9, Z12, Z13
-	VCVTDQ2PS   Z13, Z13
-	VMOVDQU64   (R14)(R12*1), Z11
-	VPSRLW      $0x04, Z11, Z12
-	VPANDD      Z0, Z11, Z11
-	VPANDD      Z0, Z12, Z12
-	VMOVDQA32   Z10, Z10
-	VPDPBUSD    Z8, Z11, Z10
-	VPDPBUSD    Z9, Z12, Z10
-	VCVTDQ2PS   Z10, Z10
-	VMOVDQU64   (R9)(R12*1), Z8
-	VPERMPS     Z6, Z1, Z9
-	VMULPS      Z8, Z9, Z9
-	VFMADD231PS Z9, Z13, Z2
-	VPERMPS     Z7, Z1, Z9
-	VMULPS      Z8, Z9, Z9
-	VFMADD231PS Z9, Z10, Z4
-	ADDQ        $0x08, R13
-	ADDQ        $0x00000040, R12
+	PREFETCHT0  8192(CX)(R11*1)
+	PREFETCHT0  8192(R14)(R11*1)
+	VMOVUPS     (R13), X8
+	VCVTPH2PS   (R12), X9
+	VMULPS      X8, X9, X9
+	VCVTPH2PS   (R12)(SI*1), X10
+	VMULPS      X8, X10, X10
+	VMOVDQU64   (DI)(R11*2), Z8
+	VMOVDQU64   64(DI)(R11*2), Z14
+	VPXORD      Z13, Z13, Z13
+	VPDPBUSD    Z8, Z1, Z13
+	VPDPBUSD    Z14, Z1, Z13
+	VPSUBD      Z13, Z2, Z13
+	VMOVDQU64   (CX)(R11*1), Z15
+	VPSRLW      $0x04, Z15, Z16
+	VPANDD      Z0, Z15, Z15
+	VPANDD      Z0, Z16, Z16
+	VMOVDQA32   Z13, Z17
+	VPDPBUSD    Z8, Z15, Z17
+	VPDPBUSD    Z14, Z16, Z17
+	VCVTDQ2PS   Z17, Z17
+	VMOVDQU64   (R14)(R11*1), Z15
+	VPSRLW      $0x04, Z15, Z16
+	VPANDD      Z0, Z15, Z15
+	VPANDD      Z0, Z16, Z16
+	VMOVDQA32   Z13, Z18
+	VPDPBUSD    Z8, Z15, Z18
+	VPDPBUSD    Z14, Z16, Z18
+	VCVTDQ2PS   Z18, Z18
+	VPERMPS     Z9, Z3, Z8
+	VFMADD231PS Z8, Z17, Z4
+	VPERMPS     Z10, Z3, Z8
+	VFMADD231PS Z8, Z18, Z6
+	ADDQ        $0x08, R12
+	ADDQ        $0x10, R13
+	ADDQ        $0x00000040, R11
 
 rowdone:
-	VADDPS        Z3, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z2, Y3
-	VADDPS        Y3, Y2, Y2
-	VEXTRACTF128  $0x01, Y2, X3
-	VADDPS        X3, X2, X2
-	VPERMILPS     $0x4e, X2, X3
-	VADDPS        X3, X2, X2
-	VPERMILPS     $0xb1, X2, X3
-	VADDSS        X3, X2, X2
-	VMOVSS        X2, (AX)
 	VADDPS        Z5, Z4, Z4
-	VEXTRACTF64X4 $0x01, Z4, Y2
-	VADDPS        Y2, Y4, Y4
-	VEXTRACTF128  $0x01, Y4, X2
-	VADDPS        X2, X4, X4
-	VPERMILPS     $0x4e, X4, X2
-	VADDPS        X2, X4, X4
-	VPERMILPS     $0xb1, X4, X2
-	VADDSS        X2, X4, X4
-	VMOVSS        X4, 4(AX)
+	VEXTRACTF64X4 $0x01, Z4, Y5
+	VADDPS        Y5, Y4, Y4
+	VEXTRACTF128  $0x01, Y4, X5
+	VADDPS        X5, X4, X4
+	VPERMILPS     $0x4e, X4, X5
+	VADDPS        X5, X4, X4
+	VPERMILPS     $0xb1, X4, X5
+	VADDSS        X5, X4, X4
+	VMOVSS        X4, (AX)
+	VADDPS        Z7, Z6, Z6
+	VEXTRACTF64X4 $0x01, Z6, Y4
+	VADDPS        Y4, Y6, Y6
+	VEXTRACTF128  $0x01, Y6, X4
+	VADDPS        X4, X6, X6
+	VPERMILPS     $0x4e, X6, X4
+	VADDPS        X4, X6, X6
+	VPERMILPS     $0xb1, X6, X4
+	VADDSS        X4, X6, X6
+	VMOVSS        X6, 4(AX)
 	ADDQ          $0x08, AX
 	LEAQ          (CX)(DX*2), CX
 	LEAQ          (BX)(SI*2), BX
-	DECQ          R10
+	DECQ          R9
 	JNZ           row
 
 done:

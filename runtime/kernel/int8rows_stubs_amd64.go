@@ -12,8 +12,11 @@ package kernel
 //	acc := corr[16k:16k+16] + VPDPBUSD(lo, xa[128k:]) + VPDPBUSD(hi, xa[128k+64:])
 //	sum += float32(acc) · (f16(scales[r·nb+4k+l/4]) · dl[16k+l])   (per lane l < 16)
 //
+// where corr is computed from xa (the offset times the sum of each lane's activations,
+// negated) and dl from d, the activations' block scales (dl[l] = d[block of lane l]).
+//
 //go:noescape
-func mvQ4VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows int, steps int)
+func mvQ4VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, d *float32, rows int, steps int)
 
 // mvI4VNNI is the I4 kernel of ModeInt8 (reference: dotRowInt8): for r < rows, with
 // sum over the first 128·steps columns of row r,
@@ -32,8 +35,11 @@ func mvI4VNNI(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *fl
 //	acc := corr[32k:32k+32] + VPDPBUSD(codes[128k:128k+128] xor 0x80, xa[128k:])
 //	sum += float32(acc) · (f16(scales[r·nb+4k+l/8]) · dl[32k+l])   (per lane l < 32)
 //
+// where corr is computed from xa (the offset times the sum of each lane's activations,
+// negated) and dl from d, the activations' block scales (dl[l] = d[block of lane l]).
+//
 //go:noescape
-func mvQ8VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows int, steps int)
+func mvQ8VNNI(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, d *float32, rows int, steps int)
 
 // mvQ4AVX2i8 is the Q4 kernel of ModeInt8 (reference: dotRowInt8): for r < rows, with
 // sum over the first 128·steps columns of row r,
@@ -73,8 +79,8 @@ func mvI4AVX2i8(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *
 //go:noescape
 func mvQ8AVX2i8(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, rows int, steps int)
 
-// mvQ4VNNI2 is mvQ4VNNI over 2·pairs rows, 2 at a time (one load of xa, corr and dl per
+// mvQ4VNNI2 is mvQ4VNNI over 2·pairs rows, 2 at a time (one load of the activations per
 // step for all; reference: dotRowInt8).
 //
 //go:noescape
-func mvQ4VNNI2(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, corr *int32, dl *float32, pairs int, steps int)
+func mvQ4VNNI2(y *float32, codes *byte, stride int, scales *byte, nb int, xa *int8, d *float32, pairs int, steps int)

@@ -107,8 +107,8 @@ func registerArch() {
 		expand    expandFunc
 		gemmMin   int // measured crossover of the row and prefill kernels (synth 1B, 2 threads)
 	}{
-		{format.Q4_0, blockInt8(mvQ4VNNIRows), blockInt8(mvQ4AVX2i8), expandAsm(expandQ4AVX512), 32},
-		{format.Q8_0, blockInt8(mvQ8VNNI), blockInt8(mvQ8AVX2i8), expandAsm(expandQ8AVX512), 20},
+		{format.Q4_0, blockVNNI(mvQ4VNNIRows), blockInt8(mvQ4AVX2i8), expandAsm(expandQ4AVX512), 32},
+		{format.Q8_0, blockVNNI(mvQ8VNNI), blockInt8(mvQ8AVX2i8), expandAsm(expandQ8AVX512), 20},
 		{format.I4, i4Int8(mvI4VNNI), i4Int8(mvI4AVX2i8), expandI4Generic, 0},
 	} {
 		o := int8OpsOf(b.t)
