@@ -53,7 +53,7 @@ type qact struct {
 	q, xa     []int8
 	corr      []int32
 	dl, d     []float32
-	asm       bool      // whether xa, corr and dl are filled
+	fill      actFill   // what of the assembly layout is filled
 	gemm      gemmState // the prefill kernel's packed panels
 	// xm holds the activations of rows [0, 4·groups) packed per step for the multi-row kernel
 	// (packMulti, int8multi_amd64.go); groups is 0 when they are not packed.
@@ -69,19 +69,29 @@ var qactBuf struct {
 	qa qact
 }
 
+// actFill is what of the assembly activation layout (xa, corr, dl) a row kernel reads.
+type actFill uint8
+
+const (
+	fillNone actFill = iota // nothing: the Go references read the natural q and d
+	fillXA                  // xa only (the VNNI kernels of Q4_0 and Q8_0 take d and derive corr)
+	fillAll                 // xa, corr and dl
+)
+
 // quantize quantizes n rows of x (cols each) for weights of activation layout layout into
-// qa, reusing its buffers. forAsm fills the assembly layout too. It returns false if x holds
-// NaN or ±Inf.
-func (qa *qact) quantize(layout actLayout, x []float32, n, cols int, forAsm bool) bool {
+// qa, reusing its buffers, and fills what fill says of the assembly layout. It returns false
+// if x holds NaN or ±Inf.
+func (qa *qact) quantize(layout actLayout, x []float32, n, cols int, fill actFill) bool {
 	qa.layout = layout
 	qa.n, qa.cols = n, cols
 	qa.colsA = 0
+	forAsm := fill != fillNone
 	if forAsm {
 		qa.colsA = cols / 128 * 128 // the kernels consume 128 columns per iteration (k-quants: 256 = cols)
 	}
 	qa.lanes = qa.layout.lanes(qa.colsA)
 	qa.nb = (cols + 31) / 32
-	qa.asm = forAsm
+	qa.fill = fill
 	qa.groups = 0
 	n8 := n * (cols + qa.colsA)
 	if cap(qa.backing8) < n8 {
@@ -130,6 +140,9 @@ func (qa *qact) fillLayout(i int) {
 	switch qa.layout {
 	case layoutQ8:
 		copy(xa, q)
+		if qa.fill == fillXA {
+			return
+		}
 		// Lane l sums q[4l … 4l+3]; a block of 32 holds lanes 8b … 8b+7. Fixed-size
 		// subslices keep the loops free of bounds checks (this runs on every decode call).
 		for b := 0; 32*b+32 <= len(q); b++ {
@@ -149,6 +162,9 @@ func (qa *qact) fillLayout(i int) {
 			for k := range 4 {
 				copy(dst[16*k:16*k+16], src[32*k:32*k+16])
 				copy(dst[64+16*k:64+16*k+16], src[32*k+16:32*k+32])
+			}
+			if qa.fill == fillXA {
+				continue
 			}
 			c, dd, db := corr[s/8:s/8+16:s/8+16], dl[s/8:s/8+16:s/8+16], d[s/32:s/32+4:s/32+4]
 			for ll := range 16 {

@@ -25,7 +25,7 @@ package kernel
 func matVecInt8(e Exec, y []float32, w *Matrix, x []float32) bool {
 	qa := getQact()
 	defer putQact(qa)
-	if !qa.quantize(w.k.layout, x, 1, len(x), w.k.int8.asm) {
+	if !qa.quantize(w.k.layout, x, 1, len(x), w.k.int8.fill) {
 		return false
 	}
 	rows, cols := len(y), len(x)
@@ -64,10 +64,16 @@ func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 	}
 	qa := getQact()
 	defer putQact(qa)
-	if !qa.quantize(w.k.layout, x, n, w.Cols(), w.k.int8.asm) {
+	// The multi-row kernel reads the per-lane corr and dl (packMulti) that the one-row VNNI
+	// kernels derive themselves.
+	fill, multi := w.k.int8.fill, w.k.int8.multi != nil && n >= multiActs
+	if multi {
+		fill = fillAll
+	}
+	if !qa.quantize(w.k.layout, x, n, w.Cols(), fill) {
 		return false
 	}
-	if w.k.int8.multi != nil && n >= multiActs && qa.colsA > 0 {
+	if multi && qa.colsA > 0 {
 		qa.packMulti(n)
 	}
 	rows, tile := w.Rows(), int8TileOf(w)

@@ -26,12 +26,12 @@ func registerKquantArch() {
 	}{{format.Q4_K, dqQ4KAVX512}, {format.Q5_K, dqQ5KAVX512}, {format.Q6_K, dqQ6KAVX512}, {format.Q3_K, dqQ3KAVX512}, {format.Q2_K, dqQ2KAVX512}} {
 		addExact(k.t, &exactImpl{name: "avx512", needs: avx512, matVecRows: kRowsExact(k.dq), dequantRow: kDequant(k.dq), matMul: tiled})
 	}
-	addInt8(format.IQ4_NL, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(blockInt8(mvIQ4NLVNNI), opsIQ4), expand: expandIQ4NLGeneric})
-	addInt8(format.Q4_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(k4Int8(mvQ4KVNNI), opsK4)})
-	addInt8(format.Q5_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(k4Int8(mvQ5KVNNI), opsK4)})
-	addInt8(format.Q6_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(k6Int8(mvQ6KVNNI), opsK6)})
-	addInt8(format.Q3_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(k6Int8(mvQ3KVNNI), opsK6)})
-	addInt8(format.Q2_K, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(k6Int8(mvQ2KVNNI), opsK6)})
+	addInt8(format.IQ4_NL, &int8Impl{name: "vnni", needs: vnni, fill: fillAll, rows: int8Rows(blockInt8(mvIQ4NLVNNI), opsIQ4), expand: expandIQ4NLGeneric})
+	addInt8(format.Q4_K, &int8Impl{name: "vnni", needs: vnni, fill: fillAll, rows: int8Rows(k4Int8(mvQ4KVNNI), opsK4)})
+	addInt8(format.Q5_K, &int8Impl{name: "vnni", needs: vnni, fill: fillAll, rows: int8Rows(k4Int8(mvQ5KVNNI), opsK4)})
+	addInt8(format.Q6_K, &int8Impl{name: "vnni", needs: vnni, fill: fillAll, rows: int8Rows(k6Int8(mvQ6KVNNI), opsK6)})
+	addInt8(format.Q3_K, &int8Impl{name: "vnni", needs: vnni, fill: fillAll, rows: int8Rows(k6Int8(mvQ3KVNNI), opsK6)})
+	addInt8(format.Q2_K, &int8Impl{name: "vnni", needs: vnni, fill: fillAll, rows: int8Rows(k6Int8(mvQ2KVNNI), opsK6)})
 }
 
 // kOperands returns the codes and scales of row lo of a k-quant matrix and its super-blocks per

@@ -100,7 +100,7 @@ func matVecMulti(e Exec, a *args, total int) {
 			if k.int8 == nil {
 				continue
 			}
-			if first != nil && (k.layout != first.layout || k.int8.asm != first.int8.asm) {
+			if first != nil && (k.layout != first.layout || k.int8.fill != first.int8.fill) {
 				for j := range m.n {
 					matVec(e, m.y[j], m.w[j], x)
 				}
@@ -115,7 +115,7 @@ func matVecMulti(e Exec, a *args, total int) {
 		if first != nil {
 			qa := getQact()
 			defer putQact(qa)
-			if qa.quantize(first.layout, x, 1, len(x), first.int8.asm) {
+			if qa.quantize(first.layout, x, 1, len(x), first.int8.fill) {
 				a.qa = qa
 			} else {
 				m.int8 = [MaxMulti]bool{}

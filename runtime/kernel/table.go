@@ -45,8 +45,8 @@ type exactImpl struct {
 type int8Impl struct {
 	name  string // "generic", "avx2", "vnni"
 	needs []feature
-	// asm: the rows kernel reads the assembly activation layout (qact.xa, corr, dl).
-	asm bool
+	// fill is what of the assembly activation layout the rows kernel reads (actquant.go).
+	fill actFill
 	// rows writes the int8-mode products of activation row i of qa for rows [lo, hi).
 	rows func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
 	// multi, when set, writes those of activation rows [i, i+multiActs) at once (y holds

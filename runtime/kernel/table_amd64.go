@@ -105,19 +105,20 @@ func registerArch() {
 		t         format.DType
 		vnni, avx int8Kernel
 		expand    expandFunc
-		gemmMin   int // measured crossover of the row and prefill kernels (synth 1B, 2 threads)
+		gemmMin   int     // measured crossover of the row and prefill kernels (synth 1B, 2 threads)
+		fill      actFill // what the VNNI kernel reads of the activation layout
 	}{
-		{format.Q4_0, blockVNNI(mvQ4VNNIRows), blockInt8(mvQ4AVX2i8), expandAsm(expandQ4AVX512), 32},
-		{format.Q8_0, blockVNNI(mvQ8VNNI), blockInt8(mvQ8AVX2i8), expandAsm(expandQ8AVX512), 20},
-		{format.I4, i4Int8(mvI4VNNI), i4Int8(mvI4AVX2i8), expandI4Generic, 0},
+		{format.Q4_0, blockVNNI(mvQ4VNNIRows), blockInt8(mvQ4AVX2i8), expandAsm(expandQ4AVX512), 32, fillXA},
+		{format.Q8_0, blockVNNI(mvQ8VNNI), blockInt8(mvQ8AVX2i8), expandAsm(expandQ8AVX512), 20, fillXA},
+		{format.I4, i4Int8(mvI4VNNI), i4Int8(mvI4AVX2i8), expandI4Generic, 0, fillAll},
 	} {
 		o := int8OpsOf(b.t)
 		var multi func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
 		if b.t == format.Q4_0 {
 			multi = q4Multi(int8Rows(b.vnni, o), o)
 		}
-		addInt8(b.t, &int8Impl{name: "vnni", needs: vnni, asm: true, rows: int8Rows(b.vnni, o), multi: multi, expand: b.expand, gemmMin: b.gemmMin})
-		addInt8(b.t, &int8Impl{name: "avx2", needs: avx2, asm: true, rows: int8Rows(b.avx, o)})
+		addInt8(b.t, &int8Impl{name: "vnni", needs: vnni, fill: b.fill, rows: int8Rows(b.vnni, o), multi: multi, expand: b.expand, gemmMin: b.gemmMin})
+		addInt8(b.t, &int8Impl{name: "avx2", needs: avx2, fill: fillAll, rows: int8Rows(b.avx, o)})
 	}
 	registerKquantArch() // kquant_amd64.go
 }
