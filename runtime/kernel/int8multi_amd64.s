@@ -13,10 +13,10 @@ TEXT ·mvQ4VNNI2x4(SB), NOSPLIT, $0-72
 	MOVQ         stride+24(FP), BX
 	MOVQ         scales+32(FP), SI
 	MOVQ         nb+40(FP), DI
-	SHLQ         $0x01, DI
 	MOVQ         xp+48(FP), R8
 	MOVQ         pairs+56(FP), R9
 	MOVQ         steps+64(FP), R10
+	SHLQ         $0x01, DI
 	SHLQ         $0x06, R10
 	MOVL         $0x0f0f0f0f, R11
 	VPBROADCASTD R11, Z0

@@ -34,16 +34,9 @@ func genInt8Multi() {
 		"\tsum[a][r] += float32(acc) · dl_a[16k+l] · f16(scales[r·nb+4k+l/4])   (per lane l < 16)",
 		"",
 		"and y[a·ystride/4 + r] = Σ_lanes sum[a][r] (ystride in bytes; reference: dotRowInt8).")
-	y := loadGP("y")
-	ys := loadGP("ystride")
-	codes := loadGP("codes")
-	stride := loadGP("stride")
-	scales := loadGP("scales")
-	sstride := loadGP("nb")
+	p := params("y", "ystride", "codes", "stride", "scales", "nb", "xp", "pairs", "steps")
+	y, ys, codes, stride, scales, sstride, xp, pairs, end := p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
 	SHLQ(U8(1), sstride)
-	xp := loadGP("xp")
-	pairs := loadGP("pairs")
-	end := loadGP("steps")
 	SHLQ(U8(6), end) // 64 code bytes per step
 	mask := broadcast(avx512, 0x0f0f0f0f)
 	spread := ZMM()
@@ -61,7 +54,7 @@ func genInt8Multi() {
 	MOVQ(scales, sp)
 	MOVQ(xp, xq)
 	LEAQ(Mem{Base: codes, Index: stride, Scale: 1}, c1)
-	cs := []reg.GPVirtual{codes, c1}
+	cs := []reg.Register{codes, c1}
 
 	Label("step")
 	var lo, hi, sw [2]reg.VecVirtual
