@@ -135,6 +135,12 @@ func (m *Mapped) Populate(off, n int64) {
 
 var pageSize = os.Getpagesize()
 
+// HugeMapped returns the bytes of file pages the process maps with 2 MiB page-table entries
+// (Linux: FilePmdMapped of /proc/self/smaps_rollup), or -1 where that is unknown. A mapped
+// model whose page-cache pages are in 2 MiB folios maps that way; one in 4 KiB folios maps
+// page by page, and its first pass over the weights costs more (populate_linux.go).
+func HugeMapped() int64 { return hugeMapped() }
+
 // Close unmaps the file. Slices of the mapping must not be used afterwards.
 func (m *Mapped) Close() error {
 	if m == nil || m.unmap == nil {

@@ -3,12 +3,15 @@
 package format
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 // TestTruncatedWhileMapped truncates a mapped file and checks that every reader of the
@@ -108,5 +111,48 @@ func TestReadAt(t *testing.T) {
 		if err := f.ReadAt(make([]byte, 4), off); !errors.Is(err, ErrFormat) {
 			t.Errorf("ReadAt(4 bytes at %d) of a %d-byte file = %v, want ErrFormat", off, f.Size(), err)
 		}
+	}
+}
+
+// TestHugeMapped checks that the huge-mapped byte count is known on Linux and never negative
+// there, and -1 elsewhere.
+func TestHugeMapped(t *testing.T) {
+	n := HugeMapped()
+	if goruntime.GOOS == "linux" && n < 0 {
+		t.Fatalf("HugeMapped() = %d on Linux, want the FilePmdMapped bytes", n)
+	}
+	if goruntime.GOOS != "linux" && n != -1 {
+		t.Fatalf("HugeMapped() = %d off Linux, want -1", n)
+	}
+}
+
+// TestMapAligned checks that a file of at least hugeSize bytes is mapped at a hugeSize-aligned
+// address with its bytes, that a read past its end through Slice is refused, and that Close
+// unmaps it.
+func TestMapAligned(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.bin")
+	want := make([]byte, hugeSize+12345)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Map(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := m.Bytes()
+	if addr := uintptr(unsafe.Pointer(unsafe.SliceData(b))); addr%hugeSize != 0 {
+		t.Errorf("mapped at %#x, not %d-aligned", addr, hugeSize)
+	}
+	if !bytes.Equal(b, want) {
+		t.Fatal("mapped bytes differ from the file's")
+	}
+	if _, err := m.Slice(int64(len(want))-10, 11); err == nil {
+		t.Error("Slice past the end succeeded")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
 }

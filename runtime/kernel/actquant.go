@@ -55,6 +55,10 @@ type qact struct {
 	dl, d     []float32
 	fill      actFill   // what of the assembly layout is filled
 	gemm      gemmState // the prefill kernel's packed panels
+	// xm holds the activations of rows [0, 4·groups) packed per step for the multi-row kernel
+	// (packMulti, int8multi_amd64.go); groups is 0 when they are not packed.
+	xm        []byte
+	groups    int
 	backing8  []int8
 	backing32 []int32
 	backingF  []float32
@@ -88,6 +92,7 @@ func (qa *qact) quantize(layout actLayout, x []float32, n, cols int, fill actFil
 	qa.lanes = qa.layout.lanes(qa.colsA)
 	qa.nb = (cols + 31) / 32
 	qa.fill = fill
+	qa.groups = 0
 	n8 := n * (cols + qa.colsA)
 	if cap(qa.backing8) < n8 {
 		qa.backing8 = make([]int8, n8)

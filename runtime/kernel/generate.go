@@ -8,6 +8,7 @@ package kernel
 //go:generate sh -c "cd _asm && go run . -op actquant -out ../actquant_amd64.s -stubs ../actquant_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op int8rows -out ../int8rows_amd64.s -stubs ../int8rows_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op int8gemm -out ../int8gemm_amd64.s -stubs ../int8gemm_stubs_amd64.go -pkg kernel"
+//go:generate sh -c "cd _asm && go run . -op int8multi -out ../int8multi_amd64.s -stubs ../int8multi_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op elem -out ../matvec_elem_amd64.s -stubs ../matvec_elem_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op block -out ../matvec_block_amd64.s -stubs ../matvec_block_stubs_amd64.go -pkg kernel"
 //go:generate sh -c "cd _asm && go run . -op matvec_nib -out ../matvec_nib_amd64.s -stubs ../matvec_nib_stubs_amd64.go -pkg kernel"

@@ -152,8 +152,8 @@ func TestEveryImplementationRuns(t *testing.T) {
 				w := track(randMatrix(t, rng, typ, rows, cols))
 				name := typ.String() + " exact/" + w.exact().name
 				ran[name] = true
-				x := randVec(rng, 40*cols)
-				y := make([]float32, 40*rows)
+				x := randVec(rng, 64*cols)
+				y := make([]float32, 64*rows)
 				Exec{}.MatVec(y, w, x)
 				for r := range rows {
 					want, tol := refDot(refDecode(typ, w.Layout, w.Data, r, w.Scale), x[:cols])
@@ -180,7 +180,7 @@ func TestEveryImplementationRuns(t *testing.T) {
 				}
 				name8 := typ.String() + " int8/" + w.k.int8.name
 				ran[name8] = true
-				for _, n := range []int{1, 40} { // 40 ≥ every gemmMin: the prefill kernel where there is one
+				for _, n := range []int{1, 64} { // 64 ≥ every gemmMin: the prefill kernel where there is one
 					Exec{Mode: ModeInt8}.MatMul(y, w, x, n)
 					for r := range rows {
 						want, tol, _ := int8Ref(w, r, x[(n-1)*cols:n*cols])

@@ -135,7 +135,7 @@ func TestInt8(t *testing.T) {
 				colsList = []int{32, 96, 288, 1152}
 			}
 			for _, cols := range colsList {
-				for _, n := range []int{1, 2, 5, 37, 70} {
+				for _, n := range []int{1, 2, 5, 12, 37, 70} {
 					rows := []int{1, 3, 17, 70}[rng.IntN(4)]
 					w := randMatrix(t, rng, typ, rows, cols)
 					x := randVec(rng, n*cols)

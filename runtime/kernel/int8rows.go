@@ -40,12 +40,22 @@ func matVecInt8(e Exec, y []float32, w *Matrix, x []float32) bool {
 	return true
 }
 
-// int8Tile is the number of weight rows a MatMul task keeps hot in cache while it runs
-// through a group of int8Acts activation rows.
+// int8Tile is the most weight rows a MatMul task keeps hot in cache while it runs through a
+// group of int8Acts activation rows; int8TileBytes bounds their bytes (int8TileOf), so that
+// long rows (ffn_down) and the activations they meet stay in L2 together.
 const (
-	int8Tile = 64
-	int8Acts = 32
+	int8Tile      = 64
+	int8TileBytes = 128 << 10
+	int8Acts      = 32
+	// multiActs is the activation rows of a multi-row kernel call (int8Impl.multi).
+	multiActs = 4
 )
+
+// int8TileOf returns the weight rows of w's MatMul tiles: int8Tile, or fewer (an even number,
+// at least 8) when they would hold more than int8TileBytes.
+func int8TileOf(w *Matrix) int {
+	return max(8, min(int8Tile, int8TileBytes/max(1, int(w.Layout.RowStride)))&^1)
+}
 
 // matMulInt8 is MatMul in ModeInt8; false if the activations are not finite.
 func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
@@ -54,22 +64,35 @@ func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 	}
 	qa := getQact()
 	defer putQact(qa)
-	if !qa.quantize(w.k.layout, x, n, w.Cols(), w.k.int8.fill) {
+	// The multi-row kernel reads the per-lane corr and dl (packMulti) that the one-row VNNI
+	// kernels derive themselves.
+	fill, multi := w.k.int8.fill, w.k.int8.multi != nil && n >= multiActs
+	if multi {
+		fill = fillAll
+	}
+	if !qa.quantize(w.k.layout, x, n, w.Cols(), fill) {
 		return false
 	}
-	rows := w.Rows()
-	tiles := (rows + int8Tile - 1) / int8Tile
+	if multi && qa.colsA > 0 {
+		qa.packMulti(n)
+	}
+	rows, tile := w.Rows(), int8TileOf(w)
+	tiles := (rows + tile - 1) / tile
 	chunk := max(1, tiles/(4*e.Threads))
 	if rows*w.Cols()*n < parallelMinWork {
 		chunk = tiles
 	}
 	parallel(e.Threads, tiles, chunk, args{y: y, w: w, qa: qa, n: n}, func(j *job, _, lo, hi int) {
-		rows := j.w.Rows()
-		r0, r1 := lo*int8Tile, min(hi*int8Tile, rows)
+		rows, tile := j.w.Rows(), int8TileOf(j.w)
+		r0, r1 := lo*tile, min(hi*tile, rows)
 		for a0 := 0; a0 < j.n; a0 += int8Acts {
-			for r := r0; r < r1; r += int8Tile {
-				for i := a0; i < min(a0+int8Acts, j.n); i++ {
-					j.w.k.int8.rows(j.y[i*rows:(i+1)*rows], j.w, j.qa, i, r, min(r+int8Tile, r1))
+			for r := r0; r < r1; r += tile {
+				end, i := min(a0+int8Acts, j.n), a0
+				for ; i+multiActs <= end && i/multiActs < j.qa.groups; i += multiActs {
+					j.w.k.int8.multi(j.y, j.w, j.qa, i, r, min(r+tile, r1))
+				}
+				for ; i < end; i++ {
+					j.w.k.int8.rows(j.y[i*rows:(i+1)*rows], j.w, j.qa, i, r, min(r+tile, r1))
 				}
 			}
 		}

@@ -33,16 +33,22 @@ func int8Rows(kern int8Kernel, o *int8Ops) func(y []float32, w *Matrix, qa *qact
 		} else {
 			clear(y[lo:hi])
 		}
-		if qa.colsA == qa.cols && !o.rowScaled && w.Scale == 1 {
-			return // nothing to add or scale
+		finishInt8(y, w, qa, o, i, lo, hi)
+	}
+}
+
+// finishInt8 adds to the kernel sums y[lo:hi] of activation row i the columns past the
+// kernels' (the type's reference) and applies the row and tensor scales.
+func finishInt8(y []float32, w *Matrix, qa *qact, o *int8Ops, i, lo, hi int) {
+	if qa.colsA == qa.cols && !o.rowScaled && w.Scale == 1 {
+		return // nothing to add or scale
+	}
+	for r := lo; r < hi; r++ {
+		s := y[r]
+		if qa.colsA < qa.cols {
+			s += o.dot(w, r, qa, i, qa.colsA)
 		}
-		for r := lo; r < hi; r++ {
-			s := y[r]
-			if qa.colsA < qa.cols {
-				s += o.dot(w, r, qa, i, qa.colsA)
-			}
-			y[r] = o.finish(w, r, s)
-		}
+		y[r] = o.finish(w, r, s)
 	}
 }
 

@@ -49,6 +49,9 @@ type int8Impl struct {
 	fill actFill
 	// rows writes the int8-mode products of activation row i of qa for rows [lo, hi).
 	rows func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
+	// multi, when set, writes those of activation rows [i, i+multiActs) at once (y holds
+	// row i's products at y[i·Rows:]), from qa's packed activations (qa.groups > i/multiActs).
+	multi func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
 	// expand, when set, makes MatMul with at least gemmMin rows (addInt8 makes 0 gemmMinN) use
 	// the VNNI prefill kernel (int8gemm.go), with this expansion of the weight rows. Below it
 	// the row kernels are faster: the prefill kernel pads the activations to its 32-row tile

@@ -20,6 +20,7 @@ var ops = map[string]func(){
 	"actquant":    genActQuant,    // actquant.go: the int8 activation quantization
 	"int8rows":    genInt8Rows,    // int8rows.go: the int8 row products
 	"int8gemm":    genInt8Gemm,    // int8gemm.go: the int8 prefill kernel and weight expansion
+	"int8multi":   genInt8Multi,   // int8multi.go: the multi-activation Q4_0 row kernel
 	"elem":        genElem,        // rows.go: the row loop of the element-wise types
 	"block":       genBlock,       // blocks.go: the row loop over blocks (Q4_0, Q8_0)
 	"matvec_nib":  genNib,         // nib.go: the permuted-activation loop
