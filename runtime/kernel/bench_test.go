@@ -81,12 +81,20 @@ func BenchmarkBandwidth(b *testing.B) {
 	}
 }
 
-// BenchmarkMatVecStream cycles through copies of the 1B gate projection totalling 256 MB, so
-// that every product reads its weights from memory as a decode step does (GB/s against the
-// memory bandwidth).
+// BenchmarkMatVecStream cycles through copies of the 1B gate projection (6912×1152) or down
+// projection (1152×6912: long rows) totalling 256 MB, so that every product reads its weights
+// from memory as a decode step does (GB/s against the memory bandwidth).
 func BenchmarkMatVecStream(b *testing.B) {
+	for _, s := range []struct {
+		name       string
+		rows, cols int
+	}{{"gate", 6912, 1152}, {"down", 1152, 6912}} {
+		b.Run(s.name, func(b *testing.B) { benchMatVecStream(b, s.rows, s.cols) })
+	}
+}
+
+func benchMatVecStream(b *testing.B, rows, cols int) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	const rows, cols = 6912, 1152
 	for _, typ := range allTypes {
 		if cols%colAlign(typ) != 0 {
 			continue
