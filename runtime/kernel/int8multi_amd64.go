@@ -2,8 +2,6 @@
 
 package kernel
 
-import "github.com/gemmatool/gemmatool/format"
-
 // q4Multi binds the multi-row Q4_0 VNNI kernel (mvQ4VNNI2x4: two weight rows by multiActs
 // activation rows, each weight step unpacked once for all of them): rows [lo, hi) of
 // activation rows [i, i+multiActs), y holding row i's products at y[i·Rows:]. An odd last
@@ -17,12 +15,9 @@ func q4Multi(rows func(y []float32, w *Matrix, qa *qact, i, lo, hi int), o *int8
 		pairs := (hi - lo) / 2
 		if pairs > 0 {
 			steps := qa.colsA / 128
-			nb := w.Cols() / format.BlockSize
-			stride := int(w.Layout.RowStride)
-			codes := w.Data[int(w.Layout.CodesOff)+lo*stride:]
-			scales := w.Data[int(w.Layout.ScalesOff)+lo*nb*2:]
+			codes, scales, nb := blockOperands(w, lo)
 			xp := qa.xm[i/multiActs*steps*multiStep:]
-			mvQ4VNNI2x4(&y[i*n+lo], 4*n, &codes[0], stride, &scales[0], nb, &xp[0], pairs, steps)
+			mvQ4VNNI2x4(&y[i*n+lo], 4*n, &codes[0], int(w.Layout.RowStride), &scales[0], nb, &xp[0], pairs, steps)
 		}
 		for a := range multiActs {
 			ya := y[(i+a)*n : (i+a+1)*n]

@@ -2,11 +2,7 @@
 
 package kernel
 
-import (
-	"unsafe"
-
-	"github.com/gemmatool/gemmatool/format"
-)
+import "unsafe"
 
 // The ModeInt8 row kernels compute, for r in [0, rows), the int8-mode sum of row r over the
 // first 128·steps columns (see actquant.go for the activation layout xa/corr/dl; references:
@@ -52,27 +48,19 @@ func finishInt8(y []float32, w *Matrix, qa *qact, o *int8Ops, i, lo, hi int) {
 	}
 }
 
-// int8Operands returns row lo's codes, the row stride and activation row i's layout.
-func int8Operands(w *Matrix, qa *qact, i, lo int) (codes []byte, stride int, xa *int8, corr *int32, dl *float32) {
-	stride = int(w.Layout.RowStride)
-	return w.Data[int(w.Layout.CodesOff)+lo*stride:], stride, &qa.xa[i*qa.colsA], &qa.corr[i*qa.lanes], &qa.dl[i*qa.lanes]
-}
-
-// blockInt8 binds a block type's int8 kernel.
+// blockInt8 binds a block type's int8 kernel (the per-lane activation layout).
 func blockInt8(kern blockInt8Kernel) int8Kernel {
 	return func(y []float32, w *Matrix, qa *qact, i, lo, hi, steps int) {
-		codes, stride, xa, corr, dl := int8Operands(w, qa, i, lo)
-		nb := w.Cols() / format.BlockSize
-		scales := w.Data[int(w.Layout.ScalesOff)+lo*nb*2:]
-		kern(&y[lo], &codes[0], stride, &scales[0], nb, xa, corr, dl, hi-lo, steps)
+		codes, scales, nb := blockOperands(w, lo)
+		kern(&y[lo], &codes[0], int(w.Layout.RowStride), &scales[0], nb,
+			&qa.xa[i*qa.colsA], &qa.corr[i*qa.lanes], &qa.dl[i*qa.lanes], hi-lo, steps)
 	}
 }
 
 // i4Int8 binds an I4 int8 kernel.
 func i4Int8(kern func(y *float32, codes *byte, stride int, xa *int8, corr *int32, dl *float32, rows, steps int)) int8Kernel {
 	return func(y []float32, w *Matrix, qa *qact, i, lo, hi, steps int) {
-		codes, stride, xa, corr, dl := int8Operands(w, qa, i, lo)
-		kern(&y[lo], &codes[0], stride, xa, corr, dl, hi-lo, steps)
+		kern(&y[lo], &w.rowCodes(lo)[0], int(w.Layout.RowStride), &qa.xa[i*qa.colsA], &qa.corr[i*qa.lanes], &qa.dl[i*qa.lanes], hi-lo, steps)
 	}
 }
 
@@ -83,11 +71,8 @@ type blockVNNIKernel func(y *float32, codes *byte, stride int, scales *byte, nb 
 // blockVNNI binds a compact block kernel.
 func blockVNNI(kern blockVNNIKernel) int8Kernel {
 	return func(y []float32, w *Matrix, qa *qact, i, lo, hi, steps int) {
-		stride := int(w.Layout.RowStride)
-		codes := w.Data[int(w.Layout.CodesOff)+lo*stride:]
-		nb := w.Cols() / format.BlockSize
-		scales := w.Data[int(w.Layout.ScalesOff)+lo*nb*2:]
-		kern(&y[lo], &codes[0], stride, &scales[0], nb, &qa.xa[i*qa.colsA], &qa.d[i*qa.nb], hi-lo, steps)
+		codes, scales, nb := blockOperands(w, lo)
+		kern(&y[lo], &codes[0], int(w.Layout.RowStride), &scales[0], nb, &qa.xa[i*qa.colsA], &qa.d[i*qa.nb], hi-lo, steps)
 	}
 }
 

@@ -135,6 +135,9 @@ func (k *int8Kern) groups() int { return k.l.lanes() / k.in.lanes }
 func rowsInt8(k *int8Kern) {
 	l, in := k.l, k.in
 	name := k.symbol()
+	if k.rows > 1 && !k.compact() {
+		panic(name + ": only the compact kernels (VNNI, block scales) run several rows at once")
+	}
 	rowsParam := "rows"
 	if k.rows > 1 {
 		rowsParam = "pairs"
@@ -293,10 +296,11 @@ func rowsInt8(k *int8Kern) {
 	RET()
 }
 
-// shared returns m as an operand for all rows of the iteration: m itself for one row, else m
-// loaded into a register once.
+// shared returns an activation operand m for all rows of the iteration and the offset
+// correction: m loaded into a register once in a compact kernel (the only ones with several
+// rows), else m itself.
 func (k *int8Kern) shared(m Mem) Op {
-	if k.rows == 1 && !k.compact() {
+	if !k.compact() {
 		return m
 	}
 	v := k.in.vec()
@@ -341,12 +345,8 @@ func (k *int8Kern) step(acc func(g int) []reg.VecVirtual) {
 	}
 	for g := range k.groups() {
 		lanes := k.lanesOf(g)
-		var dl Op
-		switch {
-		case k.compact():
-		case l.scaled && k.rows > 1:
-			dl = k.shared(k.at(k.dl, 1, 4*in.lanes*g))
-		default:
+		var dl Op // per-lane scales (compact kernels multiplied d into sc)
+		if !k.compact() {
 			dl = k.at(k.dl, 1, 4*in.lanes*g)
 		}
 		for r, v := range lanes {
@@ -392,14 +392,9 @@ func (k *int8Kern) lanesOf(g int) []reg.VecVirtual {
 	switch {
 	case in.vnni && l.nibble: // 16 lanes: 64 code bytes, 128 activation bytes
 		xlo, xhi := k.shared(k.at(k.xa, 2, 0)), k.shared(k.at(k.xa, 2, 64))
-		var corr Op
-		switch {
-		case k.compact():
+		var corr Op = k.at(k.corr, 1, 0)
+		if k.compact() {
 			corr = k.offsetCorr(xlo, xhi)
-		case k.rows > 1:
-			corr = k.shared(k.at(k.corr, 1, 0))
-		default:
-			corr = k.at(k.corr, 1, 0)
 		}
 		for r, c := range k.codes {
 			t0, t1, t2 := ZMM(), ZMM(), ZMM()
@@ -407,7 +402,7 @@ func (k *int8Kern) lanesOf(g int) []reg.VecVirtual {
 			VPSRLW(U8(4), t0, t1)
 			VPANDD(k.mask, t0, t0)
 			VPANDD(k.mask, t1, t1)
-			if k.rows > 1 || k.compact() {
+			if k.compact() {
 				VMOVDQA32(corr, t2)
 			} else {
 				VMOVDQU32(corr, t2)
