@@ -75,12 +75,15 @@ func (d *denseBF16) packKeysValues(kp, vp []uint16, u0, u1, nr, hd, dpan, np int
 	// Whole pairs move as words when every row's pairs start at an even index (the buffers are
 	// word-aligned: they come from make).
 	words := hd%2 == 0 && d.stride%2 == 0 && d.off%2 == 0
+	var kp32 []uint32
+	if words {
+		kp32 = unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(kp))), len(kp)/2)
+	}
 	for u := u0; u < u1; u++ {
 		ku := d.k[u*d.stride+d.off : u*d.stride+d.off+hd]
 		at := 2 * (u - u0)
 		if words {
 			k32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(ku))), hd/2)
-			kp32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(kp))), len(kp)/2)
 			for c, x := range k32 {
 				kp32[c*nr+at/2] = x
 			}
@@ -460,6 +463,7 @@ func newAttnScratch[T float32 | uint16](mr, nr, dpan int) *attnScratch[T] {
 // chunk computes query tiles [t0, t1) of head h into h.Out.
 func (a *attnScratch[T]) chunk(h *AttnHead, qs, kp, vp []T, np, hdp, t0, t1, dpan int, sc float32, o attnOps[T]) {
 	mr, nr, bk := o.mr, o.nr, attnKeyBlock
+	pb, _ := any(a.p).([]uint16) // bf16: the weights go there; float32 multiplies the scores' buffer itself
 	w := dpan * nr
 	rows := (t1 - t0) * mr
 	clear(a.o[:rows*w])
@@ -508,7 +512,6 @@ func (a *attnScratch[T]) chunk(h *AttnHead, qs, kp, vp []T, np, hdp, t0, t1, dpa
 			}
 			// Online softmax over each row's span: shift by the running maximum, rescale what
 			// came before; weights outside the span are zero.
-			pb, _ := any(a.p).([]uint16) // bf16: the weights go there; float32 multiplies the scores' buffer itself
 			for r := range mr {
 				row := a.s[r*bk+kb : r*bk+ke]
 				var pr []uint16

@@ -63,7 +63,7 @@ func (e Exec) MatMulWideTerms(x []float32, n int, terms ...WideTerm) {
 			if t.Bias != nil {
 				e.ParallelFor(n, func(lo, hi int) {
 					for i := lo; i < hi; i++ {
-						addTo(t.Y[i*rows:(i+1)*rows], t.Bias)
+						add(t.Y[i*rows:(i+1)*rows], t.Bias)
 					}
 				})
 			}
@@ -75,20 +75,12 @@ func (e Exec) MatMulWideTerms(x []float32, n int, terms ...WideTerm) {
 			for i := lo; i < hi; i++ {
 				y, v := t.Y[i*rows:(i+1)*rows], tmp[i*rows:(i+1)*rows]
 				if t.Bias != nil {
-					addTo(v, t.Bias)
+					add(v, t.Bias)
 				}
-				addTo(y, v)
+				add(y, v)
 			}
 		})
 		wideTermsTmp.put()
-	}
-}
-
-// addTo is y[j] += b[j] (scalar: the additions the callers' results are defined by).
-func addTo(y, b []float32) {
-	b = b[:len(y)]
-	for j := range y {
-		y[j] += b[j]
 	}
 }
 
