@@ -115,22 +115,21 @@ func (m *Mapped) Slice(off, n int64) ([]byte, error) {
 // pages (the mapping starts on a page boundary); they stay in the page cache and a later
 // read faults them in again. Used after a streaming pass so that the resident set does not
 // grow with the file. Safe for concurrent use.
-func (m *Mapped) Release(off, n int64) {
-	lo := max(0, off) &^ int64(pageSize-1)
-	hi := min(int64(len(m.data)), off+n)
-	if lo < hi {
-		releasePages(m.data[lo:hi])
-	}
-}
+func (m *Mapped) Release(off, n int64) { releasePages(m.pages(off, n)) }
 
 // Populate maps the pages of [off, off+n) into this process ahead of use (best effort: a no-op
 // where the system cannot), which is many times cheaper than the page faults of a first read.
-func (m *Mapped) Populate(off, n int64) {
+func (m *Mapped) Populate(off, n int64) { populatePages(m.pages(off, n)) }
+
+// pages returns the mapping's bytes [off, off+n) widened to whole pages at the start and
+// clipped to the mapping (empty if nothing is left).
+func (m *Mapped) pages(off, n int64) []byte {
 	lo := max(0, off) &^ int64(pageSize-1)
 	hi := min(int64(len(m.data)), off+n)
-	if lo < hi {
-		populatePages(m.data[lo:hi])
+	if lo >= hi {
+		return nil
 	}
+	return m.data[lo:hi]
 }
 
 var pageSize = os.Getpagesize()

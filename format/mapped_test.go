@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"unsafe"
 )
 
 // TestTruncatedWhileMapped truncates a mapped file and checks that every reader of the
@@ -143,7 +142,7 @@ func TestMapAligned(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := m.Bytes()
-	if addr := uintptr(unsafe.Pointer(unsafe.SliceData(b))); addr%hugeSize != 0 {
+	if addr := uintptr(pointer(b)); addr%hugeSize != 0 {
 		t.Errorf("mapped at %#x, not %d-aligned", addr, hugeSize)
 	}
 	if !bytes.Equal(b, want) {

@@ -24,7 +24,7 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	if size >= hugeSize {
 		if b, err := mapAligned(f, int(size)); err == nil {
 			hugePages(b)
-			return b, func() error { return unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b))) }, nil
+			return b, func() error { return unix.MunmapPtr(pointer(b), uintptr(len(b))) }, nil
 		}
 	}
 	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
@@ -56,9 +56,7 @@ func mapAligned(f *os.File, size int) ([]byte, error) {
 	if skip > 0 {
 		unix.MunmapPtr(r, uintptr(skip))
 	}
-	if tail := hugeSize - skip; tail > 0 {
-		unix.MunmapPtr(unsafe.Add(at, size), uintptr(tail))
-	}
+	unix.MunmapPtr(unsafe.Add(at, size), uintptr(hugeSize-skip)) // skip < hugeSize
 	return unsafe.Slice((*byte)(at), size), nil
 }
 

@@ -13,11 +13,11 @@ import (
 // time that faulting them in one by one does. Best effort: an older kernel refuses it and the
 // pages fault in as they are read.
 //
-// Measured on a 2-core Zen 4 guest of a shadow-paging hypervisor (PVM), synth 12B Q4_0 file
-// (7.48 GB) in the page cache: after populating, the first read of each mapped 4 KiB page costs
-// ~1.9 µs of CPU (3.4 s for the file; later passes ~40 ns a page), a page-cache folio of 2 MiB
-// mapped with one entry ~30 µs. hugePages makes the pages read in through the mapping come in
-// 2 MiB folios; pages already cached in small folios (written, or read by 4 KiB faults) stay so.
+// On a guest of a shadow-paging hypervisor the first read of each page mapped 4 KiB at a time
+// still costs a trip to the hypervisor after populating, far more than one of a 2 MiB folio
+// mapped with one entry (figures in README "Speed"). hugePages makes the pages read in through
+// the mapping come in 2 MiB folios; pages already cached in small folios (written, or read by
+// 4 KiB faults) stay so.
 func populatePages(b []byte) {
 	if len(b) > 0 {
 		_ = unix.Madvise(b, unix.MADV_POPULATE_READ)

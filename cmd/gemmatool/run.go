@@ -87,7 +87,7 @@ func (l *loadedModel) loadTimes() string {
 		s += ", weights " + ms(l.weightsTime)
 		if l.m.Resident() && l.weightsTime > 0 {
 			s += fmt.Sprintf(" (%s copied at %.1f GB/s)", humanBytes(l.m.WeightBytes()), float64(l.m.WeightBytes())/l.weightsTime.Seconds()/1e9)
-		} else if hm, wb := format.HugeMapped(), l.m.WeightBytes(); hm >= 0 && wb > 0 {
+		} else if hm, wb := format.HugeMapped(), l.m.WeightBytes(); !l.m.Resident() && hm >= 0 && wb > 0 {
 			// The page cache's folio size decides the first pass's cost (README "Speed").
 			s += fmt.Sprintf(" (%.0f%% of %s mapped in 2 MiB pages)", 100*min(1, float64(hm)/float64(wb)), humanBytes(wb))
 		}

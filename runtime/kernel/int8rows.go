@@ -85,10 +85,11 @@ func matMulInt8(e Exec, y []float32, w *Matrix, x []float32, n int) bool {
 	parallel(e.Threads, tiles, chunk, args{y: y, w: w, qa: qa, n: n}, func(j *job, _, lo, hi int) {
 		rows, tile := j.w.Rows(), int8TileOf(j.w)
 		r0, r1 := lo*tile, min(hi*tile, rows)
+		multi := j.qa.groups > 0 // the rows of whole groups were packed for the multi-row kernel
 		for a0 := 0; a0 < j.n; a0 += int8Acts {
 			for r := r0; r < r1; r += tile {
 				end, i := min(a0+int8Acts, j.n), a0
-				for ; i+multiActs <= end && i/multiActs < j.qa.groups; i += multiActs {
+				for ; multi && i+multiActs <= end; i += multiActs {
 					j.w.k.int8.multi(j.y, j.w, j.qa, i, r, min(r+tile, r1))
 				}
 				for ; i < end; i++ {

@@ -117,11 +117,12 @@ func registerArch() {
 		{format.I4, i4Int8(mvI4VNNI), i4Int8(mvI4AVX2i8), expandI4Generic, 0, fillAll},
 	} {
 		o := int8OpsOf(b.t)
+		rows := int8Rows(b.vnni, o)
 		var multi func(y []float32, w *Matrix, qa *qact, i, lo, hi int)
 		if b.t == format.Q4_0 {
-			multi = q4Multi(int8Rows(b.vnni, o), o)
+			multi = q4Multi(rows, o)
 		}
-		addInt8(b.t, &int8Impl{name: "vnni", needs: vnni, fill: b.fill, rows: int8Rows(b.vnni, o), multi: multi, expand: b.expand, gemmMin: b.gemmMin})
+		addInt8(b.t, &int8Impl{name: "vnni", needs: vnni, fill: b.fill, rows: rows, multi: multi, expand: b.expand, gemmMin: b.gemmMin})
 		addInt8(b.t, &int8Impl{name: "avx2", needs: avx2, fill: fillAll, rows: int8Rows(b.avx, o)})
 	}
 	registerKquantArch() // kquant_amd64.go
